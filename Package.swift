@@ -1,0 +1,53 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "jpki-linux",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "SmartCard", targets: ["SmartCard"]),
+        .library(name: "JPKI", targets: ["JPKI"]),
+        .library(name: "JPKIVerify", targets: ["JPKIVerify"]),
+        .library(name: "CardSimulator", targets: ["CardSimulator"]),
+        .executable(name: "jpkid", targets: ["jpkid"]),
+        .executable(name: "card-inspect", targets: ["card-inspect"]),
+        .executable(name: "jpki-sim", targets: ["jpki-sim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CPCSCLite", pkgConfig: "libpcsclite",
+            providers: [.apt(["libpcsclite-dev"])]),
+        .systemLibrary(
+            name: "COpenSSL", pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]),
+        .target(name: "SmartCard", dependencies: ["CPCSCLite"]),
+        .target(name: "JPKI", dependencies: ["SmartCard"]),
+        .target(name: "JPKIVerify", dependencies: ["COpenSSL", "JPKI"]),
+        .target(name: "CardSimulator", dependencies: ["SmartCard", "JPKI", "COpenSSL"]),
+        .executableTarget(
+            name: "jpkid",
+            dependencies: [
+                "SmartCard", "JPKI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
+            name: "card-inspect",
+            dependencies: [
+                "SmartCard", "JPKI", "JPKIVerify",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
+            name: "jpki-sim",
+            dependencies: [
+                "CardSimulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(name: "SmartCardTests", dependencies: ["SmartCard"]),
+        .testTarget(
+            name: "PCSCIntegrationTests", dependencies: ["SmartCard", "CardSimulator"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,62 @@
+/// Why bytes are not a valid command or response APDU, or a command cannot be encoded.
+public enum APDUFormatError: Error, Sendable, Hashable {
+    /// Fewer than 4 header bytes (command) or 2 status bytes (response).
+    case tooShort(Int)
+    /// Command data longer than 65,535 bytes.
+    case dataTooLong(Int)
+    /// Le outside 1...65,536.
+    case invalidLe(Int)
+    /// The body does not match any ISO 7816-4 case.
+    case inconsistentLength(Int)
+    /// Extended Lc of zero.
+    case zeroExtendedLc
+    /// The command needs extended length but the reader or card does not allow it.
+    case extendedLengthNotAllowed
+
+    /// A stable code for logs and APIs.
+    public var code: String {
+        switch self {
+        case .tooShort: "apdu_too_short"
+        case .dataTooLong: "apdu_data_too_long"
+        case .invalidLe: "apdu_invalid_le"
+        case .inconsistentLength: "apdu_inconsistent_length"
+        case .zeroExtendedLc: "apdu_zero_extended_lc"
+        case .extendedLengthNotAllowed: "apdu_extended_not_allowed"
+        }
+    }
+}
+
+/// Errors of the card channel and its transports.
+public enum SmartCardError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// A command could not be encoded or a response could not be decoded.
+    case format(APDUFormatError)
+    /// A PC/SC call failed.
+    case pcsc(PCSCError)
+    /// The card was removed or reset during the exchange.
+    case cardRemoved
+    /// The card kept answering 61xx/6Cxx past the limits (a broken or hostile card).
+    case chainingLimitExceeded
+    /// A non-PC/SC transport (e.g. TCP to vpcd) failed.
+    case transport(String)
+
+    /// A stable code for logs and APIs.
+    public var code: String {
+        switch self {
+        case .format(let e): e.code
+        case .pcsc(let e): e.name
+        case .cardRemoved: "card_removed"
+        case .chainingLimitExceeded: "chaining_limit_exceeded"
+        case .transport: "transport_failure"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .format(let e): "malformed APDU: \(e)"
+        case .pcsc(let e): e.description
+        case .cardRemoved: "the card was removed"
+        case .chainingLimitExceeded: "the card exceeded the response chaining limits"
+        case .transport(let m): "transport failure: \(m)"
+        }
+    }
+}
