@@ -45,9 +45,20 @@ let package = Package(
                 "CardSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // Test support: the pcscd + vpcd bench lock and helpers (not a product).
+        .target(name: "TestBench"),
         .testTarget(name: "SmartCardTests", dependencies: ["SmartCard"]),
         .testTarget(
-            name: "PCSCIntegrationTests", dependencies: ["SmartCard", "CardSimulator"]),
+            name: "PCSCIntegrationTests",
+            dependencies: ["SmartCard", "CardSimulator", "TestBench"]),
+        .testTarget(
+            name: "CardSimulatorTests",
+            dependencies: ["CardSimulator", "SmartCard", "JPKI", "TestBench"]),
+        .testTarget(
+            name: "JPKITests", dependencies: ["JPKI", "SmartCard", "CardSimulator", "TestBench"]),
+        .testTarget(
+            name: "JPKIVerifyTests",
+            dependencies: ["JPKIVerify", "JPKI", "SmartCard", "CardSimulator", "TestBench"]),
     ],
     swiftLanguageModes: [.v6]
 )
