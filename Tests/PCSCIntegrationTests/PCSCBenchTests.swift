@@ -147,7 +147,7 @@ struct PCSCBenchTests {
 
 /// Pulls events until one matches (or the stream ends).
 func next(
-    _ iterator: inout AsyncStream<PCSCEvent>.Iterator, timeout: Duration = .seconds(10),
+    _ iterator: inout AsyncStream<PCSCEvent>.Iterator,
     where match: (PCSCEvent) -> Bool
 ) async -> PCSCEvent? {
     while let e = await iterator.next() {
