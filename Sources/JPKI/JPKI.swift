@@ -1,2 +1,0 @@
-/// The JPKI card profile (filled in by the JPKI card library issue).
-public enum JPKIPlaceholder {}
