@@ -14,7 +14,10 @@ let package = Package(
         .executable(name: "jpki-sim", targets: ["jpki-sim"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(
@@ -27,10 +30,20 @@ let package = Package(
         .target(name: "JPKI", dependencies: ["SmartCard"]),
         .target(name: "JPKIVerify", dependencies: ["COpenSSL", "JPKI"]),
         .target(name: "CardSimulator", dependencies: ["SmartCard", "JPKI", "COpenSSL"]),
+        .target(
+            name: "JPKIDaemon",
+            dependencies: [
+                "SmartCard",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         .executableTarget(
             name: "jpkid",
             dependencies: [
-                "SmartCard", "JPKI",
+                "JPKIDaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
@@ -48,6 +61,9 @@ let package = Package(
         // Test support: the pcscd + vpcd bench lock and helpers (not a product).
         .target(name: "TestBench"),
         .testTarget(name: "SmartCardTests", dependencies: ["SmartCard"]),
+        .testTarget(
+            name: "JPKIDaemonTests",
+            dependencies: ["JPKIDaemon", "SmartCard", "CardSimulator", "TestBench"]),
         .testTarget(
             name: "PCSCIntegrationTests",
             dependencies: ["SmartCard", "CardSimulator", "TestBench"]),

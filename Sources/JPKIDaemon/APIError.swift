@@ -1,0 +1,44 @@
+/// An error answered to an API client: HTTP status + stable code + message. Messages never
+/// contain PINs, My Numbers or identity values.
+public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// HTTP status.
+    public var status: Int
+    /// Stable machine-readable code.
+    public var code: String
+    /// Human-readable message.
+    public var message: String
+    /// Extra fields (e.g. `retriesLeft`), numbers or short strings only.
+    public var details: [String: String]
+
+    /// Creates an error.
+    public init(_ status: Int, _ code: String, _ message: String, details: [String: String] = [:]) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+    }
+
+    public var description: String { "\(status) \(code): \(message)" }
+
+    /// The session's card was removed or replaced (contract: 409 `card_session_ended`).
+    public static let sessionEnded = APIError(
+        409, "card_session_ended", "the card of this session was removed or replaced; use the new session")
+    /// No such session (never existed).
+    public static let sessionNotFound = APIError(404, "session_not_found", "no such card session")
+    /// The peer lacks a role.
+    public static func forbidden(_ role: Role) -> APIError {
+        APIError(403, "forbidden", "this operation needs the \(role.rawValue) role")
+    }
+    /// Unknown route.
+    public static let notFound = APIError(404, "not_found", "no such endpoint")
+    /// Wrong method.
+    public static let methodNotAllowed = APIError(405, "method_not_allowed", "method not allowed on this endpoint")
+    /// Body is not valid JSON of the expected shape.
+    public static func badRequest(_ message: String) -> APIError { APIError(400, "bad_request", message) }
+    /// Body too large.
+    public static let payloadTooLarge = APIError(413, "payload_too_large", "request body exceeds the configured limit")
+    /// Card operation took too long.
+    public static let timeout = APIError(504, "card_timeout", "the card operation did not finish in time")
+    /// Reader service gone.
+    public static let serviceUnavailable = APIError(503, "pcsc_unavailable", "the PC/SC service is not reachable")
+}

@@ -1,0 +1,265 @@
+import Foundation
+
+/// The daemon's configuration, read from a JSON file. Every field has a documented default, so
+/// `{}` is a valid configuration (socket in /run/jpkid, root may do everything, My Number off).
+public struct DaemonConfig: Codable, Sendable, Equatable {
+    /// The Unix socket.
+    public struct Socket: Codable, Sendable, Equatable {
+        /// Path of the socket (default `/run/jpkid/jpkid.sock`). `--socket` overrides it.
+        public var path: String = "/run/jpkid/jpkid.sock"
+        /// Group that owns the socket (default: none, the daemon's own group).
+        public var group: String?
+        /// Permission bits as an octal string (default `"0660"`).
+        public var mode: String = "0660"
+        /// Creates the defaults.
+        public init() {}
+    }
+
+    /// Which peers get which roles. Keys are numeric uids/gids as strings, or user/group names.
+    public struct Roles: Codable, Sendable, Equatable {
+        /// Roles granted by the peer's uid.
+        public var users: [String: [Role]] = ["0": Role.allCases]
+        /// Roles granted by the peer's groups (primary and supplementary).
+        public var groups: [String: [Role]] = [:]
+        /// Creates the defaults.
+        public init() {}
+    }
+
+    /// My Number disclosure (off by default; also needs the `my-number` role).
+    public struct MyNumber: Codable, Sendable, Equatable {
+        /// Whether the daemon may read the My Number at all.
+        public var enabled: Bool = false
+        /// Creates the defaults.
+        public init() {}
+    }
+
+    /// Trust anchors and revocation for verification.
+    public struct Trust: Codable, Sendable, Equatable {
+        /// PEM/DER files of JPKI user-authentication roots.
+        public var authAnchors: [String] = []
+        /// PEM/DER files of JPKI digital-signature roots.
+        public var signAnchors: [String] = []
+        /// CRL files (PEM or DER).
+        public var crls: [String] = []
+        /// OCSP responder URL (http only, e.g. a local relay); nil = no OCSP.
+        public var ocspURL: String?
+        /// What an unreachable revocation source means: `"hard-fail"` (default) or `"soft-fail"`.
+        public var revocationUnavailable: String = "hard-fail"
+        /// Text-AP CV issuer public key (PEM), for identity integrity checks.
+        public var textIssuerKey: String?
+        /// Visual-AP CV issuer public key (PEM), for card-face integrity checks.
+        public var visualIssuerKey: String?
+        /// Creates the defaults.
+        public init() {}
+    }
+
+    /// Request limits.
+    public struct Limits: Codable, Sendable, Equatable {
+        /// Largest accepted request body (default 64 KiB).
+        public var maxBodyBytes: Int = 65_536
+        /// Largest accepted request head (default 16 KiB).
+        public var maxHeaderBytes: Int = 16_384
+        /// Seconds a client may take to send its whole request (default 10).
+        public var requestTimeoutSeconds: Double = 10
+        /// Seconds a card operation may take before the client gets 504 (default 30).
+        public var operationTimeoutSeconds: Double = 30
+        /// Most simultaneous connections (default 1024).
+        public var maxConnections: Int = 1024
+        /// Creates the defaults.
+        public init() {}
+    }
+
+    public var socket = Socket()
+    public var roles = Roles()
+    public var myNumber = MyNumber()
+    public var trust = Trust()
+    public var limits = Limits()
+    /// Append-only JSON-lines audit log (default `/var/log/jpkid/audit.jsonl`).
+    public var auditLog: String = "/var/log/jpkid/audit.jsonl"
+    /// Log level for the structured log on stderr (default `info`).
+    public var logLevel: String = "info"
+    /// Readers to ignore (exact names).
+    public var ignoreReaders: [String] = []
+
+    /// Creates the defaults.
+    public init() {}
+
+    /// Reads and validates a configuration file.
+    public static func load(path: String) throws(ConfigError) -> DaemonConfig {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw .unreadable(path: path, reason: error.localizedDescription)
+        }
+        return try parse(data)
+    }
+
+    /// Parses and validates configuration JSON.
+    public static func parse(_ data: Data) throws(ConfigError) -> DaemonConfig {
+        let config: DaemonConfig
+        do {
+            config = try JSONDecoder().decode(DaemonConfig.self, from: data)
+        } catch let DecodingError.dataCorrupted(ctx) {
+            throw .invalid(field: ctx.codingPath.map(\.stringValue).joined(separator: "."), reason: ctx.debugDescription)
+        } catch let DecodingError.typeMismatch(_, ctx) {
+            throw .invalid(field: ctx.codingPath.map(\.stringValue).joined(separator: "."), reason: ctx.debugDescription)
+        } catch let DecodingError.valueNotFound(_, ctx) {
+            throw .invalid(field: ctx.codingPath.map(\.stringValue).joined(separator: "."), reason: ctx.debugDescription)
+        } catch {
+            throw .invalid(field: "", reason: "\(error)")
+        }
+        let problems = config.problems()
+        if let first = problems.first { throw first }
+        return config
+    }
+
+    /// Semantic problems (bad mode, unknown revocation policy, missing files …).
+    public func problems() -> [ConfigError] {
+        var out: [ConfigError] = []
+        if socket.path.isEmpty { out.append(.invalid(field: "socket.path", reason: "empty")) }
+        if socketMode == nil { out.append(.invalid(field: "socket.mode", reason: "not an octal mode like 0660")) }
+        if !["hard-fail", "soft-fail"].contains(trust.revocationUnavailable) {
+            out.append(.invalid(field: "trust.revocationUnavailable", reason: "must be hard-fail or soft-fail"))
+        }
+        if limits.maxBodyBytes < 256 || limits.maxBodyBytes > 16 << 20 {
+            out.append(.invalid(field: "limits.maxBodyBytes", reason: "must be 256…16777216"))
+        }
+        if limits.requestTimeoutSeconds <= 0 || limits.operationTimeoutSeconds <= 0 {
+            out.append(.invalid(field: "limits", reason: "timeouts must be positive"))
+        }
+        for (field, files) in [("trust.authAnchors", trust.authAnchors), ("trust.signAnchors", trust.signAnchors), ("trust.crls", trust.crls)] {
+            for f in files where !FileManager.default.isReadableFile(atPath: f) {
+                out.append(.invalid(field: field, reason: "cannot read \(f)"))
+            }
+        }
+        for (field, f) in [("trust.textIssuerKey", trust.textIssuerKey), ("trust.visualIssuerKey", trust.visualIssuerKey)] {
+            if let f, !FileManager.default.isReadableFile(atPath: f) {
+                out.append(.invalid(field: field, reason: "cannot read \(f)"))
+            }
+        }
+        if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) {
+            out.append(.invalid(field: "logLevel", reason: "unknown level"))
+        }
+        return out
+    }
+
+    /// The socket permission bits.
+    public var socketMode: mode_t? {
+        guard let v = UInt16(socket.mode, radix: 8), v <= 0o777 else { return nil }
+        return mode_t(v)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: DynamicKey.self)
+        try c.rejectUnknown(["socket", "roles", "myNumber", "trust", "limits", "auditLog", "logLevel", "ignoreReaders"])
+        socket = try c.decodeIfPresent(Socket.self, forKey: "socket") ?? Socket()
+        roles = try c.decodeIfPresent(Roles.self, forKey: "roles") ?? Roles()
+        myNumber = try c.decodeIfPresent(MyNumber.self, forKey: "myNumber") ?? MyNumber()
+        trust = try c.decodeIfPresent(Trust.self, forKey: "trust") ?? Trust()
+        limits = try c.decodeIfPresent(Limits.self, forKey: "limits") ?? Limits()
+        auditLog = try c.decodeIfPresent(String.self, forKey: "auditLog") ?? "/var/log/jpkid/audit.jsonl"
+        logLevel = try c.decodeIfPresent(String.self, forKey: "logLevel") ?? "info"
+        ignoreReaders = try c.decodeIfPresent([String].self, forKey: "ignoreReaders") ?? []
+    }
+}
+
+// Nested types decode with defaults for missing keys too.
+extension DaemonConfig.Socket {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: DynamicKey.self)
+        try c.rejectUnknown(["path", "group", "mode"])
+        path = try c.decodeIfPresent(String.self, forKey: "path") ?? "/run/jpkid/jpkid.sock"
+        group = try c.decodeIfPresent(String.self, forKey: "group")
+        mode = try c.decodeIfPresent(String.self, forKey: "mode") ?? "0660"
+    }
+}
+
+extension DaemonConfig.Roles {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: DynamicKey.self)
+        try c.rejectUnknown(["users", "groups"])
+        users = try c.decodeIfPresent([String: [Role]].self, forKey: "users") ?? [:]
+        groups = try c.decodeIfPresent([String: [Role]].self, forKey: "groups") ?? [:]
+    }
+}
+
+extension DaemonConfig.MyNumber {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: DynamicKey.self)
+        try c.rejectUnknown(["enabled"])
+        enabled = try c.decodeIfPresent(Bool.self, forKey: "enabled") ?? false
+    }
+}
+
+extension DaemonConfig.Trust {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: DynamicKey.self)
+        try c.rejectUnknown([
+            "authAnchors", "signAnchors", "crls", "ocspURL", "revocationUnavailable", "textIssuerKey",
+            "visualIssuerKey",
+        ])
+        authAnchors = try c.decodeIfPresent([String].self, forKey: "authAnchors") ?? []
+        signAnchors = try c.decodeIfPresent([String].self, forKey: "signAnchors") ?? []
+        crls = try c.decodeIfPresent([String].self, forKey: "crls") ?? []
+        ocspURL = try c.decodeIfPresent(String.self, forKey: "ocspURL")
+        revocationUnavailable = try c.decodeIfPresent(String.self, forKey: "revocationUnavailable") ?? "hard-fail"
+        textIssuerKey = try c.decodeIfPresent(String.self, forKey: "textIssuerKey")
+        visualIssuerKey = try c.decodeIfPresent(String.self, forKey: "visualIssuerKey")
+    }
+}
+
+extension DaemonConfig.Limits {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: DynamicKey.self)
+        try c.rejectUnknown([
+            "maxBodyBytes", "maxHeaderBytes", "requestTimeoutSeconds", "operationTimeoutSeconds", "maxConnections",
+        ])
+        maxBodyBytes = try c.decodeIfPresent(Int.self, forKey: "maxBodyBytes") ?? 65_536
+        maxHeaderBytes = try c.decodeIfPresent(Int.self, forKey: "maxHeaderBytes") ?? 16_384
+        requestTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: "requestTimeoutSeconds") ?? 10
+        operationTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: "operationTimeoutSeconds") ?? 30
+        maxConnections = try c.decodeIfPresent(Int.self, forKey: "maxConnections") ?? 1024
+    }
+}
+
+struct DynamicKey: CodingKey, ExpressibleByStringLiteral {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+    init(stringLiteral value: String) { stringValue = value }
+}
+
+extension KeyedDecodingContainer where Key == DynamicKey {
+    /// A typo in a config key is an error, not a silently ignored setting.
+    func rejectUnknown(_ known: Set<String>) throws {
+        for key in allKeys where !known.contains(key.stringValue) {
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: codingPath + [key], debugDescription: "unknown key \"\(key.stringValue)\""))
+        }
+    }
+}
+
+/// A configuration problem, with the field it concerns.
+public enum ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The file could not be read.
+    case unreadable(path: String, reason: String)
+    /// A field is invalid.
+    case invalid(field: String, reason: String)
+
+    /// A stable code.
+    public var code: String {
+        switch self {
+        case .unreadable: "config_unreadable"
+        case .invalid: "config_invalid"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .unreadable(let path, let reason): "cannot read config \(path): \(reason)"
+        case .invalid(let field, let reason): "config field \(field.isEmpty ? "(root)" : field): \(reason)"
+        }
+    }
+}

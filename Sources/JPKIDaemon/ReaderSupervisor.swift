@@ -1,0 +1,254 @@
+import Foundation
+import Logging
+import SmartCard
+
+/// Owns the readers: follows the PC/SC monitor, keeps one connection (and so one serial worker
+/// thread) per card, creates a card session on each insertion and ends it on removal.
+///
+/// Card operations go through ``withSession(_:_:)``: they run on the reader's thread inside
+/// one transaction, and before anything is returned the card is re-checked (SCardStatus on the
+/// session's own handle, which pcsc-lite invalidates on removal, and the same ATR) and the session
+/// must still be the reader's current one. A swap at any point gives ``APIError/sessionEnded``.
+public actor ReaderSupervisor {
+    /// Card state of one reader.
+    public enum CardState: String, Codable, Sendable {
+        case empty, identifying, ready, unsupported, error
+    }
+
+    /// A reader as shown by `/v1/readers`.
+    public struct ReaderInfo: Codable, Sendable, Equatable {
+        public var name: String
+        public var state: CardState
+        public var atr: String?
+        public var cardType: String?
+        public var session: String?
+        public var error: String?
+    }
+
+    private struct Reader {
+        var name: String
+        var generation: UInt64 = 0
+        var state: CardState = .empty
+        var atr: [UInt8] = []
+        var session: CardSession?
+        var card: PCSCCard?
+        var error: String?
+    }
+
+    private var readers: [String: Reader] = [:]
+    private var ended: [String: Date] = [:]
+    private var serviceUp = true
+    private let bus: EventBus
+    private let identify: CardIdentifier
+    private let logger: Logger
+    private let ignored: Set<String>
+
+    /// Creates a supervisor.
+    public init(bus: EventBus, ignoredReaders: [String] = [], logger: Logger, identify: @escaping CardIdentifier) {
+        self.bus = bus
+        self.identify = identify
+        self.logger = logger
+        self.ignored = Set(ignoredReaders)
+    }
+
+    /// Follows the monitor's events until its stream ends.
+    public func run(_ events: AsyncStream<PCSCEvent>) async {
+        for await event in events {
+            handle(event)
+        }
+        await shutdown()
+    }
+
+    /// Whether pcscd is reachable.
+    public var isServiceUp: Bool { serviceUp }
+
+    /// Every reader with its card state and current session.
+    public func snapshot() -> [ReaderInfo] {
+        readers.values.sorted { $0.name < $1.name }.map { r in
+            ReaderInfo(
+                name: r.name, state: r.state, atr: r.atr.isEmpty ? nil : r.atr.hexString,
+                cardType: r.session?.identity.cardType, session: r.session?.id, error: r.error)
+        }
+    }
+
+    /// The active session with this id.
+    public func session(_ id: String) throws(APIError) -> CardSession {
+        if let s = readers.values.lazy.compactMap(\.session).first(where: { $0.id == id }) { return s }
+        throw ended[id] != nil ? .sessionEnded : .sessionNotFound
+    }
+
+    func handle(_ event: PCSCEvent) {
+        switch event {
+        case .readerAdded(let name):
+            guard !ignored.contains(name) else { return }
+            readers[name] = Reader(name: name)
+            logger.info("reader added", metadata: ["reader": "\(name)"])
+            bus.publish("reader-added", reader: name)
+        case .readerRemoved(let name):
+            guard readers[name] != nil else { return }
+            let endedID = endSession(name)
+            readers[name] = nil
+            logger.info("reader removed", metadata: ["reader": "\(name)"])
+            bus.publish("reader-removed", reader: name, session: endedID)
+        case .cardInserted(let name, let atr):
+            guard readers[name] != nil else { return }
+            let endedID = endSession(name)
+            if let endedID { bus.publish("card-removed", reader: name, session: endedID) }
+            readers[name]!.generation &+= 1
+            readers[name]!.state = .identifying
+            readers[name]!.atr = atr
+            readers[name]!.error = nil
+            let generation = readers[name]!.generation
+            Task { await self.identifyCard(reader: name, generation: generation, atr: atr) }
+        case .cardRemoved(let name):
+            guard readers[name] != nil else { return }
+            readers[name]!.generation &+= 1
+            let endedID = endSession(name)
+            readers[name]!.state = .empty
+            readers[name]!.atr = []
+            readers[name]!.error = nil
+            logger.info("card removed", metadata: ["reader": "\(name)"])
+            bus.publish("card-removed", reader: name, session: endedID)
+        case .serviceUnavailable(let error):
+            if serviceUp {
+                logger.warning("pcscd unavailable", metadata: ["error": "\(error.name)"])
+                bus.publish("service-unavailable", error: error.name)
+            }
+            serviceUp = false
+        case .serviceRestored:
+            serviceUp = true
+            logger.info("pcscd reachable again")
+            bus.publish("service-restored")
+        }
+    }
+
+    /// Ends the reader's session (if any) and disconnects its card; returns the ended id.
+    @discardableResult
+    private func endSession(_ reader: String) -> String? {
+        guard var r = readers[reader] else { return nil }
+        let id = r.session?.id
+        if let id {
+            ended[id] = Date()
+            pruneEnded()
+        }
+        if let card = r.card {
+            Task { await card.disconnect() }
+        }
+        r.session = nil
+        r.card = nil
+        readers[reader] = r
+        return id
+    }
+
+    private func pruneEnded() {
+        guard ended.count > 10_000 else { return }
+        for (k, _) in ended.sorted(by: { $0.value < $1.value }).prefix(5_000) { ended[k] = nil }
+    }
+
+    private func identifyCard(reader: String, generation: UInt64, atr: [UInt8]) async {
+        let identify = self.identify
+        do {
+            let card = try await PCSCCard.connect(reader: reader)
+            let identity: CardIdentity
+            do {
+                identity = try await card.perform { channel in try identify(channel) }
+            } catch {
+                await card.disconnect()
+                throw error
+            }
+            guard readers[reader]?.generation == generation else {
+                await card.disconnect()
+                return
+            }
+            let session = CardSession(
+                id: CardSession.newID(), reader: reader, atr: atr.hexString, identity: identity,
+                insertedAt: Date().formatted(.iso8601))
+            readers[reader]!.card = card
+            readers[reader]!.session = session
+            readers[reader]!.state = .ready
+            logger.info("card inserted", metadata: ["reader": "\(reader)", "session": "\(session.id)"])
+            bus.publish("card-inserted", reader: reader, session: session.id, atr: atr.hexString)
+        } catch {
+            guard readers[reader]?.generation == generation else { return }
+            let code = Self.code(of: error)
+            let unsupported = code == "not_a_jpki_card"
+            readers[reader]!.state = unsupported ? .unsupported : .error
+            readers[reader]!.error = code
+            logger.notice("card not usable", metadata: ["reader": "\(reader)", "error": "\(code)"])
+            bus.publish("card-inserted", reader: reader, atr: atr.hexString, error: code)
+        }
+    }
+
+    static func code(of error: any Error) -> String {
+        if let e = error as? SmartCardError { return e.code }
+        if let e = error as? PCSCError { return e.name }
+        if let e = error as? any CodedError { return e.code }
+        return "card_error"
+    }
+
+    /// Runs a card operation against the session's card (see the type's documentation).
+    public func withSession<T: Sendable>(
+        _ id: String, _ body: @escaping @Sendable (CardChannel, CardSession) throws -> T
+    ) async throws -> T {
+        guard let (reader, r) = readers.first(where: { $0.value.session?.id == id }), let card = r.card,
+            let session = r.session
+        else {
+            throw ended[id] != nil ? APIError.sessionEnded : APIError.sessionNotFound
+        }
+        let generation = r.generation
+        let atr = r.atr
+        let result: T
+        do {
+            result = try await card.perform { channel in
+                let value = try body(channel, session)
+                // Re-check the card before anything leaves the reader thread.
+                let status = try card.syncStatus()
+                guard status.isPresent, status.atr == atr else { throw SmartCardError.cardRemoved }
+                return value
+            }
+        } catch let error as SmartCardError {
+            switch error {
+            case .cardRemoved, .pcsc:
+                endIfCurrent(reader: reader, generation: generation)
+                throw APIError.sessionEnded
+            default:
+                throw error
+            }
+        } catch is PCSCError {
+            endIfCurrent(reader: reader, generation: generation)
+            throw APIError.sessionEnded
+        }
+        guard readers[reader]?.generation == generation, readers[reader]?.session?.id == id else {
+            throw APIError.sessionEnded
+        }
+        return result
+    }
+
+    /// The card's handle failed: the session is over even if the monitor has not said so yet
+    /// (a reset by another application, pcscd gone). A still-present card is identified again.
+    private func endIfCurrent(reader: String, generation: UInt64) {
+        guard let r = readers[reader], r.generation == generation, r.session != nil else { return }
+        let endedID = endSession(reader)
+        readers[reader]!.generation &+= 1
+        bus.publish("card-removed", reader: reader, session: endedID)
+        let atr = r.atr
+        let next = readers[reader]!.generation
+        readers[reader]!.state = .identifying
+        Task {
+            try? await Task.sleep(for: .milliseconds(50))
+            await self.identifyCard(reader: reader, generation: next, atr: atr)
+        }
+    }
+
+    /// Disconnects every card.
+    public func shutdown() async {
+        for name in readers.keys { endSession(name) }
+        bus.close()
+    }
+}
+
+/// Errors that carry a stable code (library errors conform).
+public protocol CodedError: Error {
+    /// The stable code.
+    var code: String { get }
+}

@@ -1,0 +1,40 @@
+import Foundation
+import SmartCard
+
+/// What the daemon learned about a card when it was inserted; it binds a session to that card.
+public struct CardIdentity: Sendable, Equatable, Codable {
+    /// SHA-256 of the auth certificate DER (hex), or nil when the card has no JPKI AP.
+    public var authCertificateFingerprint: String?
+    /// Card type (e.g. `my-number-card`, `juki-card`, `unknown`).
+    public var cardType: String
+
+    /// Creates an identity.
+    public init(authCertificateFingerprint: String?, cardType: String) {
+        self.authCertificateFingerprint = authCertificateFingerprint
+        self.cardType = cardType
+    }
+}
+
+/// Reads a card's identity at insertion, on the reader thread, inside one transaction.
+public typealias CardIdentifier = @Sendable (CardChannel) throws -> CardIdentity
+
+/// A card session: one insertion of one card in one reader. Its id is unguessable (128 random
+/// bits) and never reused; every card operation names it.
+public struct CardSession: Sendable, Equatable, Codable {
+    /// The session id.
+    public var id: String
+    /// The reader.
+    public var reader: String
+    /// The card's ATR (hex).
+    public var atr: String
+    /// What was read at insertion.
+    public var identity: CardIdentity
+    /// When the card was inserted (ISO 8601).
+    public var insertedAt: String
+
+    /// A new random session id (hex of 16 bytes from the system CSPRNG).
+    public static func newID() -> String {
+        var rng = SystemRandomNumberGenerator()
+        return (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }.hexString
+    }
+}
