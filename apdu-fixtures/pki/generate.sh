@@ -1,0 +1,901 @@
+#!/usr/bin/env bash
+# Regenerates apdu-fixtures/pki/ and apdu-fixtures/cards/ (test-only data, no real person, no real key).
+#
+#   apdu-fixtures/pki/generate.sh              reuse existing *.pem keys, rebuild everything else
+#   apdu-fixtures/pki/generate.sh --new-keys   also throw away and regenerate every RSA key
+#
+# With the keys reused, a rerun reproduces the committed files byte for byte: all dates are fixed
+# (openssl ca -startdate/-enddate, -crl_lastupdate/-crl_nextupdate), serials are fixed, and RSA
+# PKCS#1 v1.5 signatures are deterministic.
+#
+# Tools: bash, openssl (CLI, 3.x) for every key, certificate, CRL and signature; python3 (standard
+# library only) for the byte layout of the card files, TLVs, PNGs and the PGM face drawing;
+# opj_compress (Debian libopenjp2-tools) to turn the PGM into JPEG 2000 (only needed when a card's
+# face.jp2 does not exist yet). The script ends with a self-check and exits non-zero if any check fails.
+set -euo pipefail
+export LC_ALL=C.UTF-8
+
+PKI="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(dirname "$PKI")"
+CARDS="$ROOT/cards"
+NEW_KEYS=0
+[[ "${1:-}" == "--new-keys" ]] && NEW_KEYS=1
+
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+mkdir -p "$PKI/extra" "$PKI/cv" "$CARDS"
+
+log() { printf '[generate] %s\n' "$*" >&2; }
+die() { printf '[generate] FAIL: %s\n' "$*" >&2; exit 1; }
+
+# ----------------------------------------------------------------------------------------------
+# Fixed dates and constants
+# ----------------------------------------------------------------------------------------------
+ROOT_START=20140101000000Z; ROOT_END=20491231235959Z
+EE_START=20250101000000Z;   EE_END=20351231235959Z
+EXPIRED_START=20150101000000Z;  EXPIRED_END=20201231235959Z
+FUTURE_START=20400101000000Z;   FUTURE_END=20451231235959Z
+CRL_LAST=20250101000000Z;   CRL_NEXT=20361231000000Z
+REVOKED_AT=250601000000Z
+OCSP_URL=http://127.0.0.1:18888/
+CRL_BASE=http://127.0.0.1:18889
+AUTH_POLICY=1.2.392.200149.8.5.1.3.30
+SIGN_POLICY=1.2.392.200149.8.5.1.1.20
+AUTH_ROOT_SUBJ="/C=JP/O=JPKI-TEST/OU=JPKI for user authentication/OU=Japan Agency for Local Authority Information Systems"
+SIGN_ROOT_SUBJ="/C=JP/O=JPKI-TEST/OU=JPKI for digital signature/OU=Japan Agency for Local Authority Information Systems"
+OTHER_ROOT_SUBJ="/C=JP/O=OTHER-TEST/OU=Untrusted test root"
+
+# ----------------------------------------------------------------------------------------------
+# Keys (reused unless --new-keys)
+# ----------------------------------------------------------------------------------------------
+if [[ $NEW_KEYS == 1 ]]; then
+  log "removing all test keys"
+  find "$PKI" "$CARDS" -name '*.pem' \( -name '*test-key.pem' -o -name '*key.test.pem' \) -delete
+fi
+newkey() { # path
+  if [[ ! -s "$1" ]]; then
+    mkdir -p "$(dirname "$1")"
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -pkeyopt rsa_keygen_pubexp:65537 \
+      -out "$1" 2>/dev/null
+  fi
+}
+pubkey() { openssl pkey -in "$1" -pubout -out "$2"; } # key, pub out
+
+for k in auth-root sign-root ocsp-signer; do newkey "$PKI/$k.test-key.pem"; done
+for k in expired-auth not-yet-valid-auth other-root other-ee wrong-keyusage-auth wrong-policy-auth; do
+  newkey "$PKI/extra/$k.test-key.pem"
+done
+for k in text-cv-issuer visual-cv-issuer; do
+  newkey "$PKI/cv/$k.test-key.pem"
+  pubkey "$PKI/cv/$k.test-key.pem" "$PKI/cv/$k.pub.pem"
+done
+
+# ----------------------------------------------------------------------------------------------
+# openssl ca configuration (one config, the CA is chosen by environment variables)
+# ----------------------------------------------------------------------------------------------
+cat > "$WORK/ca.cnf" <<'EOF'
+[ ca ]
+default_ca = ca_any
+[ ca_any ]
+dir             = $ENV::CA_DIR
+database        = $dir/index.txt
+serial          = $dir/serial
+crlnumber       = $dir/crlnumber
+new_certs_dir   = $dir/new
+certificate     = $ENV::CA_CERT
+private_key     = $ENV::CA_KEY
+default_md      = sha256
+policy          = policy_any
+unique_subject  = no
+email_in_dn     = no
+copy_extensions = none
+preserve        = yes
+string_mask     = utf8only
+[ policy_any ]
+countryName            = optional
+localityName           = optional
+organizationName       = optional
+organizationalUnitName = optional
+commonName             = optional
+[ ext_crl ]
+authorityKeyIdentifier = keyid
+EOF
+cat > "$WORK/req.cnf" <<'EOF'
+[ req ]
+distinguished_name = req_dn
+string_mask        = utf8only
+utf8               = yes
+prompt             = no
+[ req_dn ]
+CN = placeholder
+EOF
+
+cat > "$WORK/ext.cnf" <<EOF
+[ ext_root ]
+basicConstraints       = critical, CA:TRUE
+keyUsage               = critical, keyCertSign, cRLSign
+subjectKeyIdentifier   = hash
+[ ext_auth_ee ]
+keyUsage               = critical, digitalSignature
+certificatePolicies    = $AUTH_POLICY
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid
+crlDistributionPoints  = URI:$CRL_BASE/auth-root.crl
+authorityInfoAccess    = OCSP;URI:$OCSP_URL
+[ ext_ocsp ]
+basicConstraints       = critical, CA:FALSE
+keyUsage               = critical, digitalSignature
+extendedKeyUsage       = critical, OCSPSigning
+noCheck                = ignored
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid
+[ ext_wrong_ku ]
+keyUsage               = critical, keyEncipherment, dataEncipherment
+certificatePolicies    = $AUTH_POLICY
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid
+crlDistributionPoints  = URI:$CRL_BASE/auth-root.crl
+authorityInfoAccess    = OCSP;URI:$OCSP_URL
+[ ext_wrong_policy ]
+keyUsage               = critical, digitalSignature
+certificatePolicies    = 1.2.392.200149.8.5.1.99.99
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid
+crlDistributionPoints  = URI:$CRL_BASE/auth-root.crl
+authorityInfoAccess    = OCSP;URI:$OCSP_URL
+[ ext_other_ee ]
+keyUsage               = critical, digitalSignature
+certificatePolicies    = $AUTH_POLICY
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid
+[ ext_crl ]
+authorityKeyIdentifier = keyid
+EOF
+
+newca() { # name
+  local d="$WORK/ca-$1"
+  mkdir -p "$d/new"
+  : > "$d/index.txt"
+  echo "unique_subject = no" > "$d/index.txt.attr"
+  echo 01 > "$d/crlnumber"
+}
+newca auth; newca sign; newca other; newca selfsign
+
+# issue <ca:auth|sign|other|selfsign> <serial-hex> <subject> <ext-section> <key> <start> <end> <out.pem> [extfile]
+issue() {
+  local ca=$1 serial=$2 subj=$3 ext=$4 key=$5 start=$6 end=$7 out=$8 extfile=${9:-$WORK/ext.cnf}
+  local d="$WORK/ca-$ca" csr="$WORK/req-$serial.csr"
+  openssl req -new -config "$WORK/req.cnf" -key "$key" -subj "$subj" -utf8 -out "$csr"
+  echo "$serial" > "$d/serial"
+  local cacert cakey extra=()
+  case $ca in
+    auth)  cacert=$PKI/auth-root.pem;  cakey=$PKI/auth-root.test-key.pem ;;
+    sign)  cacert=$PKI/sign-root.pem;  cakey=$PKI/sign-root.test-key.pem ;;
+    other) cacert=$PKI/extra/other-root.pem; cakey=$PKI/extra/other-root.test-key.pem ;;
+    selfsign) cacert=/dev/null; cakey=$key; extra=(-selfsign) ;;
+  esac
+  CA_DIR=$d CA_CERT=$cacert CA_KEY=$cakey openssl ca -config "$WORK/ca.cnf" -batch -notext -utf8 \
+    -preserveDN "${extra[@]}" -keyfile "$cakey" -in "$csr" -subj "$subj" -startdate "$start" \
+    -enddate "$end" -extfile "$extfile" -extensions "$ext" -out "$WORK/out.pem" 2>"$WORK/ca.log" \
+    || { cat "$WORK/ca.log" >&2; die "openssl ca failed for $out"; }
+  openssl x509 -in "$WORK/out.pem" -out "$out"
+  openssl x509 -in "$out" -outform DER -out "${out%.pem}.der"
+}
+
+# ----------------------------------------------------------------------------------------------
+# Roots, OCSP signer, extra (negative) certificates
+# ----------------------------------------------------------------------------------------------
+log "roots"
+issue selfsign 01 "$AUTH_ROOT_SUBJ" ext_root "$PKI/auth-root.test-key.pem" $ROOT_START $ROOT_END "$PKI/auth-root.pem"
+issue selfsign 02 "$SIGN_ROOT_SUBJ" ext_root "$PKI/sign-root.test-key.pem" $ROOT_START $ROOT_END "$PKI/sign-root.pem"
+issue selfsign 03 "$OTHER_ROOT_SUBJ" ext_root "$PKI/extra/other-root.test-key.pem" $ROOT_START $ROOT_END "$PKI/extra/other-root.pem"
+
+log "OCSP signer"
+issue auth 0100 "/C=JP/O=JPKI-TEST/OU=JPKI for user authentication/CN=JPKI-TEST OCSP Responder" ext_ocsp \
+  "$PKI/ocsp-signer.test-key.pem" $EE_START $EE_END "$PKI/ocsp-signer.pem"
+rm -f "$PKI/ocsp-signer.der"   # the format lists only the PEM
+
+log "extra certificates"
+X=$PKI/extra
+issue auth 2001 "/C=JP/CN=EXPIRED0000TESTAUTH0000A" ext_auth_ee "$X/expired-auth.test-key.pem" \
+  $EXPIRED_START $EXPIRED_END "$X/expired-auth.pem"
+issue auth 2002 "/C=JP/CN=NOTYETVALID0TESTAUTH000A" ext_auth_ee "$X/not-yet-valid-auth.test-key.pem" \
+  $FUTURE_START $FUTURE_END "$X/not-yet-valid-auth.pem"
+issue auth 2003 "/C=JP/CN=WRONGKU00000TESTAUTH000A" ext_wrong_ku "$X/wrong-keyusage-auth.test-key.pem" \
+  $EE_START $EE_END "$X/wrong-keyusage-auth.pem"
+issue auth 2004 "/C=JP/CN=WRONGPOLICY0TESTAUTH000A" ext_wrong_policy "$X/wrong-policy-auth.test-key.pem" \
+  $EE_START $EE_END "$X/wrong-policy-auth.pem"
+issue other 2005 "/C=JP/CN=OTHERROOT000TESTAUTH000A" ext_other_ee "$X/other-ee.test-key.pem" \
+  $EE_START $EE_END "$X/other-ee.pem"
+
+# ----------------------------------------------------------------------------------------------
+# Card specifications (single source of truth for every card's identity data)
+# ----------------------------------------------------------------------------------------------
+cat > "$WORK/cards.py" <<'PY'
+# All values are invented test data. PINs are demo values for tests only.
+CARDS = [
+  dict(name="00-ordinary", description="ordinary card: all PINs at full tries, certificates valid",
+       atr="3BDA13FF8131FB468012392F31C173C601C03B",
+       nameText="山田　太郎", address="東京都千代田区千代田試験町一丁目２番３号",
+       pref="Tokyo-to", city="Chiyoda-ku", muni="13101",
+       birth="19800217", sex="1", expiry="20350217", securityCode="2285", myNumberBase="12345678901",
+       pins=dict(auth="1234", sign="ABC123", text="1234", common="1234"), tries={}, revoked=False),
+  dict(name="01-kanji-variant",
+       description="name with variant kanji 髙/﨑/邊 (U+3000 between family and given name), address containing U+3000",
+       atr="3BE000FF8131FE4514",
+       nameText="髙橋　﨑邊", address="大阪府大阪市北区梅田試験一丁目４番５号　テストハイツ４０１号室",
+       pref="Osaka-fu", city="Osaka-shi Kita-ku", muni="27127",
+       birth="19921103", sex="2", expiry="20341103", securityCode="4711", myNumberBase="27127000451",
+       pins=dict(auth="5678", sign="XYZ789", text="5678", common="5678"), tries={}, revoked=False),
+  dict(name="02-same-name-a",
+       description="same-name pair, card A: identical name to 03-same-name-b, different birth date and My Number",
+       atr="3BC5FF8131FB458073C6010000",
+       nameText="佐藤　花子", address="神奈川県横浜市中区試験通一丁目１番１号",
+       pref="Kanagawa-ken", city="Yokohama-shi Naka-ku", muni="14104",
+       birth="19750401", sex="2", expiry="20350401", securityCode="1357", myNumberBase="14104197504",
+       pins=dict(auth="1111", sign="SATOA1", text="1111", common="1111"), tries={}, revoked=False),
+  dict(name="03-same-name-b",
+       description="same-name pair, card B: identical name to 02-same-name-a, different birth date and My Number",
+       atr="3BF59100FF918171FE400042000100D1D6",
+       nameText="佐藤　花子", address="神奈川県横浜市中区試験通二丁目２番２号",
+       pref="Kanagawa-ken", city="Yokohama-shi Naka-ku", muni="14104",
+       birth="20030820", sex="2", expiry="20330820", securityCode="2468", myNumberBase="14104200308",
+       pins=dict(auth="2222", sign="SATOB2", text="2222", common="2222"), tries={}, revoked=False),
+  dict(name="04-revoked",
+       description="auth certificate revoked: listed in auth-root CRL and marked R in ocsp-index.txt",
+       atr="3BF59100FF918171FE4000420001B3A115",
+       nameText="鈴木　一郎", address="埼玉県さいたま市大宮区試験町三丁目３番３号",
+       pref="Saitama-ken", city="Saitama-shi Omiya-ku", muni="11103",
+       birth="20010615", sex="1", expiry="20310615", securityCode="9090", myNumberBase="11103200106",
+       pins=dict(auth="9876", sign="REVOKE1", text="9876", common="9876"), tries={}, revoked=True),
+  dict(name="05-nearly-blocked",
+       description="auth, sign and text PINs have 1 try left at power-up (others normal)",
+       atr="3BDA13FF8131FB468012392F31C173C601C03B",
+       nameText="田中　次郎", address="愛知県名古屋市中区試験町四丁目４番４号",
+       pref="Aichi-ken", city="Nagoya-shi Naka-ku", muni="23106",
+       birth="19600120", sex="1", expiry="20340120", securityCode="8642", myNumberBase="23106196001",
+       pins=dict(auth="2468", sign="NEAR88", text="2468", common="2468"),
+       tries=dict(auth=1, sign=1, text=1), revoked=False),
+]
+
+def my_number_check_digit(first11: str) -> int:
+    """Check digit of a 12-digit My Number (個人番号), from its first 11 digits.
+    P_n = n-th digit counted from the right-most non-check digit (n = 1..11),
+    Q_n = n+1 for n <= 6, n-5 for n >= 7; r = sum(P_n*Q_n) mod 11; check = 0 if r <= 1 else 11-r."""
+    assert len(first11) == 11 and first11.isdigit()
+    s = 0
+    for n in range(1, 12):
+        p = int(first11[11 - n])
+        q = n + 1 if n <= 6 else n - 5
+        s += p * q
+    r = s % 11
+    return 0 if r <= 1 else 11 - r
+
+def my_number_valid(num: str) -> bool:
+    return len(num) == 12 and num.isdigit() and my_number_check_digit(num[:11]) == int(num[11])
+
+ERAS = [((2019, 5, 1), 5, 2019), ((1989, 1, 8), 4, 1989), ((1926, 12, 25), 3, 1926),
+        ((1912, 7, 30), 2, 1912), ((1868, 1, 25), 1, 1868)]
+
+def era(date: str):
+    """(era digit 1..5 = Meiji..Reiwa, era year) of a YYYYMMDD date."""
+    y, m, d = int(date[:4]), int(date[4:6]), int(date[6:])
+    for start, digit, first in ERAS:
+        if (y, m, d) >= start:
+            return digit, y - first + 1
+    raise ValueError("before Meiji: " + date)
+
+def era_yymmdd(date: str) -> str:
+    _, ey = era(date)
+    assert ey <= 99
+    return f"{ey:02d}{date[4:6]}{date[6:]}"
+
+def derived(c: dict, index: int) -> dict:
+    """Values computed from the spec: My Number, PIN values, serials, opaque CNs."""
+    import hashlib
+    mn = c["myNumberBase"] + str(my_number_check_digit(c["myNumberBase"]))
+    def opaque(salt):
+        h = hashlib.sha256((c["name"] + salt).encode()).hexdigest().upper()
+        return h[:6] + "9E" + ("AGCIEG" if salt == "auth" else "SGNIEG") + "1322" + f"{index:04d}" + "3A"  # 23 chars
+    return dict(
+        myNumber=mn,
+        textB=era_yymmdd(c["birth"]) + c["expiry"][:4] + c["securityCode"],
+        visualBirth=era_yymmdd(c["birth"]),
+        eraDigit=era(c["birth"])[0],
+        authSerial=f"{0x1000 + 0x10 * index + 1:04X}",
+        signSerial=f"{0x1000 + 0x10 * index + 2:04X}",
+        authCN=opaque("auth"), signCN=opaque("sign"),
+        cardSerial=c["muni"] + "25" + f"{index + 1:08d}",
+    )
+PY
+
+# Self-test of the My Number check digit, then emit per-card issuance data (TSV) and SAN sections.
+python3 - "$WORK" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+from cards import *
+work = sys.argv[1]
+# Check digit self-test: a known-good vector computed by hand from the rule, and detection of
+# every single-digit change in every card's number.
+assert my_number_check_digit("12345678901") == 8, my_number_check_digit("12345678901")
+for i, c in enumerate(CARDS):
+    d = derived(c, i)
+    mn = d["myNumber"]
+    assert my_number_valid(mn), mn
+    for pos in range(12):
+        for digit in "0123456789":
+            if digit != mn[pos]:
+                assert not my_number_valid(mn[:pos] + digit + mn[pos + 1:]), (mn, pos, digit)
+assert len({derived(c, i)["myNumber"] for i, c in enumerate(CARDS)}) == len(CARDS)
+
+def flags(text):
+    # Test convention: one digit per character, "1" where the character is a variant kanji
+    # that a JIS X 0208 system would show as a substitute, "0" otherwise.
+    return "".join("1" if ch in "髙﨑邊" else "0" for ch in text)
+
+with open(f"{work}/cards.tsv", "w") as tsv, open(f"{work}/ext-cards.cnf", "w") as ext:
+    ext.write(open(f"{work}/ext.cnf").read())
+    for i, c in enumerate(CARDS):
+        d = derived(c, i)
+        tsv.write("\t".join([c["name"], d["authSerial"], d["signSerial"], d["authCN"], d["signCN"],
+                             c["pref"], c["city"], "1" if c["revoked"] else "0"]) + "\n")
+        sec = "san_" + c["name"].replace("-", "_")
+        ext.write(f"""
+[ ext_sign_{sec} ]
+keyUsage               = critical, digitalSignature, nonRepudiation
+certificatePolicies    = 1.2.392.200149.8.5.1.1.20
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid
+crlDistributionPoints  = URI:http://127.0.0.1:18889/sign-root.crl
+subjectAltName         = @{sec}
+[ {sec} ]
+otherName.1 = 1.2.392.200149.8.5.5.1;FORMAT:UTF8,UTF8:{c['nameText']}
+otherName.2 = 1.2.392.200149.8.5.5.2;FORMAT:UTF8,UTF8:{flags(c['nameText'])}
+otherName.3 = 1.2.392.200149.8.5.5.3;FORMAT:UTF8,UTF8:{c['sex']}
+otherName.4 = 1.2.392.200149.8.5.5.4;FORMAT:UTF8,UTF8:{d['eraDigit']}{c['birth']}
+otherName.5 = 1.2.392.200149.8.5.5.5;FORMAT:UTF8,UTF8:{c['address']}
+otherName.6 = 1.2.392.200149.8.5.5.6;FORMAT:UTF8,UTF8:{flags(c['address'])}
+""")
+print("my number check digit self-test ok", file=sys.stderr)
+PY
+
+# ----------------------------------------------------------------------------------------------
+# End-entity certificates of every card
+# ----------------------------------------------------------------------------------------------
+REVOKED_SERIAL=""
+while IFS=$'\t' read -r name aser sser acn scn pref city revoked; do
+  log "card $name: certificates"
+  J="$CARDS/$name/jpki"
+  mkdir -p "$J" "$CARDS/$name/text" "$CARDS/$name/visual" "$CARDS/$name/common"
+  newkey "$J/auth-key.test.pem"; newkey "$J/sign-key.test.pem"
+  newkey "$CARDS/$name/text/ap-key.test.pem"; newkey "$CARDS/$name/visual/ap-key.test.pem"
+  issue auth "$aser" "/C=JP/CN=$acn" ext_auth_ee "$J/auth-key.test.pem" $EE_START $EE_END "$WORK/auth.pem"
+  cp "$WORK/auth.der" "$J/000A.der"
+  sec="san_${name//-/_}"
+  issue sign "$sser" "/C=JP/L=$pref/L=$city/CN=$scn" "ext_sign_$sec" "$J/sign-key.test.pem" \
+    $EE_START $EE_END "$WORK/sign.pem" "$WORK/ext-cards.cnf"
+  cp "$WORK/sign.der" "$J/0001.der"
+  cp "$PKI/auth-root.der" "$J/000B.der"
+  cp "$PKI/sign-root.der" "$J/0002.der"
+  [[ $revoked == 1 ]] && REVOKED_SERIAL=$aser
+done < "$WORK/cards.tsv"
+[[ -n $REVOKED_SERIAL ]] || die "no revoked card"
+
+# ----------------------------------------------------------------------------------------------
+# Revocation, CRLs, OCSP index
+# ----------------------------------------------------------------------------------------------
+log "revoking auth serial $REVOKED_SERIAL; CRLs; OCSP index"
+python3 - "$WORK/ca-auth/index.txt" "$REVOKED_SERIAL" "$REVOKED_AT" <<'PY'
+import sys
+path, serial, when = sys.argv[1:]
+lines, hit = [], 0
+for line in open(path):
+    f = line.rstrip("\n").split("\t")
+    if f[3] == serial:
+        f[0], f[2], hit = "R", when + ",keyCompromise", hit + 1
+    lines.append("\t".join(f))
+assert hit == 1, "revoked serial not found in index"
+open(path, "w").write("\n".join(lines) + "\n")
+PY
+gencrl() { # ca name
+  local d="$WORK/ca-$1"
+  echo 01 > "$d/crlnumber"
+  CA_DIR=$d CA_CERT=$PKI/$1-root.pem CA_KEY=$PKI/$1-root.test-key.pem openssl ca -config "$WORK/ca.cnf" \
+    -gencrl -crl_lastupdate $CRL_LAST -crl_nextupdate $CRL_NEXT -crlexts ext_crl \
+    -out "$PKI/$1-root.crl.pem" 2>"$WORK/crl.log" || { cat "$WORK/crl.log" >&2; die "gencrl $1"; }
+  openssl crl -in "$PKI/$1-root.crl.pem" -outform DER -out "$PKI/$1-root.crl.der"
+}
+gencrl auth; gencrl sign
+cp "$WORK/ca-auth/index.txt" "$PKI/ocsp-index.txt"
+
+# ----------------------------------------------------------------------------------------------
+# Card files (EFs) — python assembles bytes, openssl makes every signature
+# ----------------------------------------------------------------------------------------------
+log "card files"
+python3 - "$WORK" "$PKI" "$CARDS" <<'PY'
+import hashlib, json, os, struct, subprocess, sys, zlib, shutil
+work, pki, cards = sys.argv[1:]
+sys.path.insert(0, work)
+from cards import *
+
+def run(args, data=None):
+    return subprocess.run(args, input=data, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=True).stdout
+
+# ---- BER / TLV helpers (shortest definite length) ----
+def ber_len(n):
+    if n < 0x80: return bytes([n])
+    if n < 0x100: return bytes([0x81, n])
+    if n < 0x10000: return bytes([0x82]) + struct.pack(">H", n)
+    raise ValueError(n)
+def tlv(tag, value):
+    t = tag.to_bytes(2 if tag > 0xFF else 1, "big")
+    return t + ber_len(len(value)) + value
+
+def with_offsets(outer, table_tag, fields):
+    """outer { table_tag offsets(u16 BE from start of file to each field TLV), fields... }"""
+    table_len = len(tlv(table_tag, bytes(2 * len(fields))))
+    body_len = table_len + sum(map(len, fields))
+    header_len = len(tlv(outer, bytes(body_len))) - body_len
+    pos, offs = header_len + table_len, b""
+    for f in fields:
+        offs += struct.pack(">H", pos); pos += len(f)
+    out = tlv(outer, tlv(table_tag, offs) + b"".join(fields))
+    assert len(out) == pos
+    return out
+
+# ---- RSA helpers (openssl CLI) ----
+def rsa_pub(key):
+    """(e, n) big-endian bytes from a private key file, via PKCS#1 RSAPublicKey DER."""
+    der = run(["openssl", "rsa", "-in", key, "-RSAPublicKey_out", "-outform", "DER"])
+    def rd(b, i):
+        tag, l = b[i], b[i + 1]; i += 2
+        if l & 0x80:
+            k = l & 0x7F; l = int.from_bytes(b[i:i + k], "big"); i += k
+        return tag, b[i:i + l], i + l
+    _, seq, _ = rd(der, 0)
+    _, n, i = rd(seq, 0)
+    _, e, _ = rd(seq, i)
+    n = n.lstrip(b"\0"); e = e.lstrip(b"\0")
+    assert len(n) == 256
+    return e, n
+def pub_9091(key):
+    e, n = rsa_pub(key)
+    return tlv(0x90, e) + tlv(0x91, n)
+def sign_sha256(key, data):
+    sig = run(["openssl", "dgst", "-sha256", "-sign", key], data)
+    assert len(sig) == 256
+    return sig
+def sign_raw_pkcs1(key, data):
+    # pkeyutl refuses inputs longer than 64 bytes ("looks too long to be a hash"); rsautl -sign
+    # applies the same PKCS#1 v1.5 type-1 padding to the 115-byte DigestInfo as given.
+    sig = run(["openssl", "rsautl", "-sign", "-pkcs", "-inkey", key], data)
+    assert len(sig) == 256
+    return sig
+SHA256_DI_PREFIX = bytes.fromhex("300d060960864801650304020105000460")
+def digest_info_96(h96):  # DigestInfo(sha256) whose OCTET STRING holds 96 bytes
+    assert len(h96) == 96
+    inner = bytes.fromhex("300d06096086480165030402010500") + b"\x04\x60" + h96
+    return b"\x30" + ber_len(len(inner)) + inner
+def H(b): return hashlib.sha256(b).digest()
+
+def key_id(number):  # 16-byte key ID: 7 digits ‖ 08 05 ‖ "001" ‖ 4 zero bytes
+    assert len(number) == 7 and number.isdigit()
+    return number.encode() + b"\x08\x05" + b"001" + bytes(4)
+
+def cv_cert(issuer_key, issuer_id, subject_id, subject_key):
+    body = key_id(issuer_id) + key_id(subject_id) + pub_9091(subject_key)
+    assert len(body) == 297
+    out = tlv(0x7F21, tlv(0x5F4E, body) + tlv(0x5F37, sign_sha256(issuer_key, body)))
+    assert out[:5] == bytes.fromhex("7F21820233"), out[:5].hex()
+    return out
+
+def filler(label, n):  # deterministic placeholder bytes (no meaning)
+    out = b""
+    while len(out) < n:
+        out += H(label.encode() + len(out).to_bytes(4, "big"))
+    return out[:n]
+
+# ---- 1-bit PNG ----
+def png_1bit(rows):
+    """rows: list of lists of 0/1 (1 = black). Greyscale bit depth 1 (0 = black, 1 = white)."""
+    h, w = len(rows), len(rows[0])
+    raw = b""
+    for r in rows:
+        bits = [0 if v else 1 for v in r] + [1] * (-len(r) % 8)
+        raw += b"\0" + bytes(int("".join(map(str, bits[i:i + 8])), 2) for i in range(0, len(bits), 8))
+    def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 1, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+
+DIGITS = {  # 5x7 font
+  "0": ["01110","10001","10011","10101","11001","10001","01110"],
+  "1": ["00100","01100","00100","00100","00100","00100","01110"],
+  "2": ["01110","10001","00001","00010","00100","01000","11111"],
+  "3": ["11110","00001","00001","01110","00001","00001","11110"],
+  "4": ["00010","00110","01010","10010","11111","00010","00010"],
+  "5": ["11111","10000","11110","00001","00001","10001","01110"],
+  "6": ["00110","01000","10000","11110","10001","10001","01110"],
+  "7": ["11111","00001","00010","00100","01000","01000","01000"],
+  "8": ["01110","10001","10001","01110","10001","10001","01110"],
+  "9": ["01110","10001","10001","01111","00001","00010","01100"],
+}
+def render(text, cell=12):
+    """Digits and ASCII spaces from a 5x7 font; any other character becomes a deterministic
+    12x12 block pattern derived from its code point (a stand-in glyph: no font rendering)."""
+    h = cell
+    cols = []
+    for ch in text:
+        if ch in DIGITS:
+            g = [[0] * 8 for _ in range(h)]
+            for y, row in enumerate(DIGITS[ch]):
+                for x, v in enumerate(row):
+                    g[y + 2][x + 1] = int(v)
+            cols.append(g)
+        elif ch in " \u3000":
+            cols.append([[0] * (cell // 2 if ch == " " else cell) for _ in range(h)])
+        else:
+            bits = int.from_bytes(H(ch.encode()), "big")
+            g = [[0] * cell for _ in range(h)]
+            for y in range(1, h - 1):
+                for x in range(1, cell - 1):
+                    if y in (1, h - 2) or x in (1, cell - 2):
+                        g[y][x] = 1
+                    elif 3 <= y <= h - 4 and 3 <= x <= cell - 4:
+                        g[y][x] = (bits >> ((y * cell + x) % 256)) & 1
+            cols.append(g)
+    return [sum((g[y] for g in cols), []) for y in range(h)]
+
+# ---- face photo (PGM drawn here, JPEG 2000 via opj_compress) ----
+def face_pgm(seed, w=96, hgt=120):
+    s = H(seed.encode())
+    tone, eye, mouth = 150 + s[0] % 60, 2 + s[1] % 3, 8 + s[2] % 10
+    px = bytearray()
+    for y in range(hgt):
+        for x in range(w):
+            v = 225 - y // 8                                     # background gradient
+            if ((x - 48) / 30) ** 2 + ((y - 52) / 38) ** 2 <= 1:   # head
+                v = tone
+                if ((x - 36) ** 2 + (y - 45) ** 2) <= eye ** 2 or ((x - 60) ** 2 + (y - 45) ** 2) <= eye ** 2:
+                    v = 30
+                if abs(y - 72) <= 1 and abs(x - 48) <= mouth:
+                    v = 60
+                if abs(x - 48) <= 1 and 50 <= y <= 62:
+                    v = tone - 40
+            elif y >= 95 and abs(x - 48) <= 40:                   # shoulders
+                v = 70
+            px.append(max(0, min(255, v)))
+    return b"P5\n%d %d\n255\n" % (w, hgt) + bytes(px)
+
+def make_face(card_dir, seed):
+    out = os.path.join(card_dir, "face.jp2")
+    pgm = os.path.join(work, "face.pgm")
+    open(pgm, "wb").write(face_pgm(seed))
+    tmp = os.path.join(work, "face.jp2")
+    if shutil.which("opj_compress"):
+        subprocess.run(["opj_compress", "-i", pgm, "-o", tmp, "-r", "20"], check=True, stderr=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL)
+        open(out, "wb").write(open(tmp, "rb").read())
+    elif not os.path.exists(out):
+        sys.exit("opj_compress missing (apt-get install libopenjp2-tools) and no existing face.jp2")
+    jp2 = open(out, "rb").read()
+    assert jp2[:12] == bytes.fromhex("0000000C6A5020200D0A870A"), "not a JP2 file"
+    return jp2
+
+TEXT_CV_ISSUER = os.path.join(pki, "cv", "text-cv-issuer.test-key.pem")
+VISUAL_CV_ISSUER = os.path.join(pki, "cv", "visual-cv-issuer.test-key.pem")
+
+for i, c in enumerate(CARDS):
+    d = derived(c, i)
+    base = os.path.join(cards, c["name"])
+    def w(rel, data):
+        open(os.path.join(base, rel), "wb").write(data)
+
+    # --- JPKI AP ---
+    w("jpki/0006.bin", b"JPKIAPICCTOKEN2".ljust(32, b" ") + bytes(128))
+    w("jpki/0008.bin", bytes([0x8F, 0x8F, 0x00]))
+
+    # --- text AP (券面入力補助AP) ---
+    text_key = os.path.join(base, "text", "ap-key.test.pem")
+    ef1 = b"\xFF\x10\x0C" + d["myNumber"].encode() + b"\xFF\xFF"
+    assert len(ef1) == 17
+    ef2 = with_offsets(0xFF20, 0xDF21, [tlv(0xDF22, c["nameText"].encode()), tlv(0xDF23, c["address"].encode()),
+                                        tlv(0xDF24, c["birth"].encode()), tlv(0xDF25, c["sex"].encode())])
+    df22_at = struct.unpack(">H", ef2[ef2.index(b"\xDF\x21") + 3:][:2])[0]
+    df31 = tlv(0xDF31, H(ef1))
+    df32 = tlv(0xDF32, H(ef2[df22_at:]))
+    ef3 = tlv(0xFF30, df31 + df32 + tlv(0xDF33, sign_sha256(text_key, df31 + df32)))
+    assert ef3[:5] == bytes.fromhex("FF3082014B")
+    text_subject_id = "6" + c["muni"] + "3"
+    ef4 = cv_cert(TEXT_CV_ISSUER, "6000033", text_subject_id, text_key)
+    ef5 = tlv(0xFF40, tlv(0xDF41, bytes.fromhex("01030E01")) + tlv(0xDF42, key_id(text_subject_id))
+              + tlv(0xDF43, filler("text-0005-" + c["name"], 128)))
+    for n, b in [("0001", ef1), ("0002", ef2), ("0003", ef3), ("0004", ef4), ("0005", ef5)]:
+        w(f"text/{n}.bin", b)
+
+    # --- visual AP (券面事項確認AP) ---
+    vis_key = os.path.join(base, "visual", "ap-key.test.pem")
+    vpub = pub_9091(vis_key)
+    jp2 = make_face(base, c["name"])
+    f22, f23, f24 = tlv(0xDF22, c["birth"].encode()), tlv(0xDF23, c["sex"].encode()), tlv(0xDF24, vpub)
+    f25, f26, f27 = tlv(0xDF25, png_1bit(render(c["nameText"]))), tlv(0xDF26, png_1bit(render(c["address"]))), tlv(0xDF27, jp2)
+    di = digest_info_96(H(f22 + f23 + f24) + H(f25 + f26) + H(f27))
+    f28 = tlv(0xDF28, sign_raw_pkcs1(vis_key, di))
+    f29, f2a = tlv(0xDF29, c["expiry"].encode()), tlv(0xDF2A, png_1bit(render(c["securityCode"])))
+    v2 = with_offsets(0xFF20, 0xDF21, [f22, f23, f24, f25, f26, f27, f28, f29, f2a])
+    age_body = tlv(0xDF11, c["birth"].encode()) + tlv(0xDF12, vpub)
+    v1 = tlv(0xFF10, age_body + tlv(0xDF13, sign_sha256(vis_key, age_body)))
+    v3 = tlv(0xFF30, tlv(0xDF31, bytes.fromhex("06030E01")) + tlv(0xDF32, key_id("6000024"))
+             + tlv(0xDF33, b"\x01") + tlv(0xDF34, c["muni"].encode())
+             + tlv(0xDF35, key_id("6000024") + filler("visual-0003-" + c["name"], 256)))
+    vis_subject_id = "6" + c["muni"] + "2"
+    v4 = cv_cert(VISUAL_CV_ISSUER, "6000023", vis_subject_id, vis_key)
+    mn_body = tlv(0xDF41, png_1bit(render(d["myNumber"]))) + tlv(0xDF42, vpub)
+    v5 = tlv(0xFF40, mn_body + tlv(0xDF43, sign_sha256(vis_key, mn_body)))
+    for n, b in [("0001", v1), ("0002", v2), ("0003", v3), ("0004", v4), ("0005", v5)]:
+        w(f"visual/{n}.bin", b)
+
+    # --- 共通AP EF 0001 record 1 ---
+    rec = (d["cardSerial"] + c["muni"] + c["expiry"]).encode()
+    assert len(rec) == 0x1C
+    w("common/record1.bin", b"\x01\x1C" + rec)
+
+    # --- profile.json ---
+    t = c["tries"]
+    def pin(kind, value, mx):
+        return {"value": value, "tries": t.get(kind, mx), "maxTries": mx}
+    profile = {
+        "name": c["name"], "description": c["description"], "atr": c["atr"],
+        "pins": {
+            "auth": pin("auth", c["pins"]["auth"], 3),
+            "sign": pin("sign", c["pins"]["sign"], 5),
+            "text": pin("text", c["pins"]["text"], 3),
+            "textA": pin("textA", d["myNumber"], 10),
+            "textB": pin("textB", d["textB"], 10),
+            "visualBirth": pin("visualBirth", d["visualBirth"], 10),
+            "visualB": pin("visualB", d["textB"], 10),
+            "visualA": pin("visualA", d["myNumber"], 10),
+            "common": pin("common", c["pins"]["common"], 3),
+        },
+        "identity": {"myNumber": d["myNumber"], "name": c["nameText"], "address": c["address"],
+                     "birthDate": c["birth"], "sex": c["sex"], "expiry": c["expiry"],
+                     "securityCode": c["securityCode"], "municipalityCode": c["muni"],
+                     "serial": d["cardSerial"]},
+        "revoked": c["revoked"],
+        "certificates": {"authSerial": d["authSerial"], "signSerial": d["signSerial"],
+                         "authSubjectCN": d["authCN"], "signSubjectCN": d["signCN"]},
+    }
+    with open(os.path.join(base, "profile.json"), "w", encoding="utf-8") as f:
+        json.dump(profile, f, ensure_ascii=False, indent=2)
+        f.write("\n")
+print("card files written", file=sys.stderr)
+PY
+
+# ----------------------------------------------------------------------------------------------
+# Self-check
+# ----------------------------------------------------------------------------------------------
+log "self-check"
+FAILS=0
+check() { if "$@"; then :; else echo "[generate] CHECK FAILED: $*" >&2; FAILS=$((FAILS + 1)); fi; }
+expect_fail() { # expected-error-substring cmd...
+  local want=$1; shift
+  local out; if out=$("$@" 2>&1); then echo "[generate] CHECK FAILED (should fail): $*" >&2; FAILS=$((FAILS + 1));
+  elif ! grep -q "$want" <<<"$out"; then echo "[generate] CHECK FAILED (want '$want'): $* -> $out" >&2; FAILS=$((FAILS + 1)); fi
+}
+der_ok() { # every certificate DER starts 30 82 LL LL and LL LL + 4 == file size
+  local f=$1 hdr size
+  hdr=$(head -c 4 "$f" | od -An -tx1 | tr -d ' \n')
+  size=$(stat -c %s "$f")
+  [[ ${hdr:0:4} == 3082 && $((16#${hdr:4:4} + 4)) == "$size" ]]
+}
+topem() { openssl x509 -inform DER -in "$1" -out "$2"; }
+# -attime: a fixed instant inside every EE's validity, so the checks do not depend on today's date
+AT=$(date -u -d 2026-06-01 +%s)
+V=(openssl verify -attime "$AT" -x509_strict)
+
+while IFS= read -r -d '' f; do check der_ok "$f"; done < <(find "$PKI" "$CARDS" -name '*.der' ! -name '*.crl.der' -print0)
+check cmp -s "$PKI/auth-root.der" <(openssl x509 -in "$PKI/auth-root.pem" -outform DER)
+check cmp -s "$PKI/sign-root.der" <(openssl x509 -in "$PKI/sign-root.pem" -outform DER)
+# unique serials over every certificate
+check test "$(find "$PKI" "$CARDS" -name '*.der' ! -name '*.crl.der' ! -name '000B.der' ! -name '0002.der' \
+  -exec openssl x509 -inform DER -noout -serial -in {} \; | sort | uniq -d | wc -l)" = 0
+
+check "${V[@]}" -CAfile "$PKI/auth-root.pem" "$PKI/auth-root.pem" >/dev/null
+check "${V[@]}" -CAfile "$PKI/sign-root.pem" "$PKI/sign-root.pem" >/dev/null
+check "${V[@]}" -CAfile "$PKI/auth-root.pem" -purpose ocsphelper "$PKI/ocsp-signer.pem" >/dev/null
+check openssl crl -in "$PKI/auth-root.crl.pem" -CAfile "$PKI/auth-root.pem" -noout 2>/dev/null
+check openssl crl -in "$PKI/sign-root.crl.pem" -CAfile "$PKI/sign-root.pem" -noout 2>/dev/null
+
+while IFS=$'\t' read -r name aser sser acn scn pref city revoked; do
+  J="$CARDS/$name/jpki"
+  topem "$J/000A.der" "$WORK/a.pem"; topem "$J/0001.der" "$WORK/s.pem"
+  check cmp -s "$J/000B.der" "$PKI/auth-root.der"
+  check cmp -s "$J/0002.der" "$PKI/sign-root.der"
+  check "${V[@]}" -CAfile "$PKI/auth-root.pem" -policy_check -explicit_policy -policy 1.2.392.200149.8.5.1.3.30 "$WORK/a.pem" >/dev/null
+  check "${V[@]}" -CAfile "$PKI/sign-root.pem" -policy_check -explicit_policy -policy 1.2.392.200149.8.5.1.1.20 "$WORK/s.pem" >/dev/null
+  check "${V[@]}" -CAfile "$PKI/sign-root.pem" -crl_check -CRLfile "$PKI/sign-root.crl.pem" "$WORK/s.pem" >/dev/null
+  if [[ $revoked == 1 ]]; then
+    expect_fail "certificate revoked" "${V[@]}" -CAfile "$PKI/auth-root.pem" -crl_check -CRLfile "$PKI/auth-root.crl.pem" "$WORK/a.pem"
+    check grep -q "^R	.*	$aser	" "$PKI/ocsp-index.txt"
+  else
+    check "${V[@]}" -CAfile "$PKI/auth-root.pem" -crl_check -CRLfile "$PKI/auth-root.crl.pem" "$WORK/a.pem" >/dev/null
+    check grep -q "^V	.*	$aser	" "$PKI/ocsp-index.txt"
+  fi
+  # serials, subjects, key pairs
+  check test "$(openssl x509 -in "$WORK/a.pem" -noout -serial)" = "serial=$aser"
+  check test "$(openssl x509 -in "$WORK/s.pem" -noout -serial)" = "serial=$sser"
+  check test "$(openssl x509 -in "$WORK/a.pem" -noout -subject -nameopt RFC2253)" = "subject=CN=$acn,C=JP"
+  check test "$(openssl x509 -in "$WORK/a.pem" -noout -pubkey)" = "$(openssl pkey -in "$J/auth-key.test.pem" -pubout)"
+  check test "$(openssl x509 -in "$WORK/s.pem" -noout -pubkey)" = "$(openssl pkey -in "$J/sign-key.test.pem" -pubout)"
+  # OCSP round trip without a server: request -> local responder -> check
+  openssl ocsp -no_nonce -issuer "$PKI/auth-root.pem" -cert "$WORK/a.pem" -reqout "$WORK/req.der" 2>/dev/null
+  openssl ocsp -index "$PKI/ocsp-index.txt" -CA "$PKI/auth-root.pem" -rsigner "$PKI/ocsp-signer.pem" \
+    -rkey "$PKI/ocsp-signer.test-key.pem" -reqin "$WORK/req.der" -respout "$WORK/resp.der" >/dev/null 2>&1
+  ocsp_out=$(openssl ocsp -respin "$WORK/resp.der" -issuer "$PKI/auth-root.pem" -CAfile "$PKI/auth-root.pem" \
+    -cert "$WORK/a.pem" -no_nonce 2>&1 || true)
+  if [[ $revoked == 1 ]]; then check grep -q "a.pem: revoked" <<<"$ocsp_out"; else check grep -q "a.pem: good" <<<"$ocsp_out"; fi
+  check grep -q "Response verify OK" <<<"$ocsp_out"
+done < "$WORK/cards.tsv"
+
+# negative certificates fail for the intended reason
+check "${V[@]}" -CAfile "$PKI/extra/other-root.pem" "$PKI/extra/other-ee.pem" >/dev/null
+expect_fail "certificate has expired" openssl verify -CAfile "$PKI/auth-root.pem" "$PKI/extra/expired-auth.pem"
+expect_fail "certificate is not yet valid" openssl verify -CAfile "$PKI/auth-root.pem" "$PKI/extra/not-yet-valid-auth.pem"
+expect_fail "unable to get local issuer" openssl verify -CAfile "$PKI/auth-root.pem" "$PKI/extra/other-ee.pem"
+expect_fail "no explicit policy" "${V[@]}" -CAfile "$PKI/auth-root.pem" -policy_check -explicit_policy \
+  -policy 1.2.392.200149.8.5.1.3.30 "$PKI/extra/wrong-policy-auth.pem"
+check grep -q "Key Encipherment" <(openssl x509 -in "$PKI/extra/wrong-keyusage-auth.pem" -noout -ext keyUsage)
+
+# card byte layouts, digests and signatures
+python3 - "$WORK" "$PKI" "$CARDS" <<'PY' || FAILS=$((FAILS + 1))
+import hashlib, json, os, struct, subprocess, sys, tempfile, zlib
+work, pki, cards = sys.argv[1:]
+sys.path.insert(0, work)
+from cards import *
+H = lambda b: hashlib.sha256(b).digest()
+bad = 0
+def ok(cond, what):
+    global bad
+    if not cond:
+        print("[generate] CHECK FAILED:", what, file=sys.stderr); bad += 1
+
+def parse(b, i=0):
+    """one BER TLV at b[i:], shortest-length rule enforced: (tag, value, end)"""
+    tag = b[i]; i += 1
+    if tag & 0x1F == 0x1F:
+        tag = tag << 8 | b[i]; i += 1
+    l = b[i]; i += 1
+    if l == 0x81: l = b[i]; i += 1; assert l >= 0x80, "non-minimal 81"
+    elif l == 0x82: l = struct.unpack(">H", b[i:i + 2])[0]; i += 2; assert l >= 0x100, "non-minimal 82"
+    else: assert l < 0x80
+    return tag, b[i:i + l], i + l
+def children(v):
+    out, i = [], 0
+    while i < len(v):
+        t, val, j = parse(v, i); out.append((t, val, v[i:j], i)); i = j
+    return out
+def whole(b, tag):
+    t, v, end = parse(b)
+    assert t == tag and end == len(b), (hex(t), end, len(b))
+    return v
+
+def verify_sha256(pubpem, data, sig):
+    with tempfile.NamedTemporaryFile(dir=work) as d, tempfile.NamedTemporaryFile(dir=work) as s:
+        d.write(data); d.flush(); s.write(sig); s.flush()
+        r = subprocess.run(["openssl", "dgst", "-sha256", "-verify", pubpem, "-signature", s.name, d.name],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        return r.returncode == 0 and b"Verified OK" in r.stdout
+def recover(pubpem, sig):
+    return subprocess.run(["openssl", "pkeyutl", "-verifyrecover", "-pubin", "-inkey", pubpem,
+                           "-pkeyopt", "rsa_padding_mode:pkcs1"], input=sig, stdout=subprocess.PIPE, check=True).stdout
+def pem_from_9091(v):
+    """RSA public key PEM built from 90/91 TLVs (DER SubjectPublicKeyInfo assembled here)."""
+    kv = {t: val for t, val, _, _ in children(v)}
+    def integer(x):
+        x = x.lstrip(b"\0")
+        if x[0] & 0x80: x = b"\0" + x
+        return b"\x02" + L(len(x)) + x
+    def L(n): return bytes([n]) if n < 0x80 else (bytes([0x81, n]) if n < 0x100 else b"\x82" + struct.pack(">H", n))
+    def seq(x): return b"\x30" + L(len(x)) + x
+    rsapub = seq(integer(kv[0x91]) + integer(kv[0x90]))
+    bitstr = b"\x03" + L(len(rsapub) + 1) + b"\0" + rsapub
+    spki = seq(seq(bytes.fromhex("06092a864886f70d0101010500")) + bitstr)
+    import base64
+    p = os.path.join(work, "k%d.pem" % (hash(v) & 0xFFFFFF))
+    open(p, "w").write("-----BEGIN PUBLIC KEY-----\n" + base64.encodebytes(spki).decode() + "-----END PUBLIC KEY-----\n")
+    return p
+def pub_of(keyfile):
+    return subprocess.run(["openssl", "pkey", "-in", keyfile, "-pubout"], stdout=subprocess.PIPE, check=True).stdout
+def check_offsets(b, expect_tags):
+    v = whole(b, 0xFF20)
+    ch = children(v)
+    ok(ch[0][0] == 0xDF21, "first child DF21")
+    offs = struct.unpack(">%dH" % (len(ch[0][1]) // 2), ch[0][1])
+    hdr = len(b) - len(v)
+    ok([t for t, _, _, _ in ch[1:]] == expect_tags, "tags order")
+    ok(list(offs) == [hdr + pos for _, _, _, pos in ch[1:]], "offset table")
+    return {t: (val, raw) for t, val, raw, _ in ch[1:]}, hdr + ch[1][3]
+def png_ok(p):
+    if p[:8] != b"\x89PNG\r\n\x1a\n": return False
+    w, h, depth, ctype = struct.unpack(">IIBB", p[16:26])
+    return depth == 1 and ctype == 0 and w > 0 and h > 0
+
+seen = {}
+for i, c in enumerate(CARDS):
+    d = derived(c, i)
+    base = os.path.join(cards, c["name"])
+    r = lambda rel: open(os.path.join(base, rel), "rb").read()
+    prof = json.load(open(os.path.join(base, "profile.json"), encoding="utf-8"))
+    mn = prof["identity"]["myNumber"]
+    ok(my_number_valid(mn), f"{c['name']} My Number check digit")
+    ok(prof["pins"]["textA"]["value"] == mn == prof["pins"]["visualA"]["value"], "textA/visualA = My Number")
+    ok(prof["pins"]["textB"]["value"] == era_yymmdd(c["birth"]) + c["expiry"][:4] + c["securityCode"], "textB")
+    ok(len(prof["pins"]["textB"]["value"]) == 14 and prof["pins"]["visualB"] == prof["pins"]["textB"], "visualB")
+    ok(len(prof["pins"]["auth"]["value"]) == 4 and prof["pins"]["auth"]["value"].isdigit(), "auth PIN 4 digits")
+    sp = prof["pins"]["sign"]["value"]
+    ok(6 <= len(sp) <= 16 and sp.isalnum() and sp.upper() == sp and any(ch.isdigit() for ch in sp)
+       and any(ch.isalpha() for ch in sp), "sign password rule")
+    ok("\u3000" in prof["identity"]["name"], "U+3000 in name")
+    seen.setdefault(prof["identity"]["name"], []).append((prof["identity"]["birthDate"], mn))
+    # JPKI
+    ok(len(r("jpki/0006.bin")) == 160 and r("jpki/0006.bin")[:32] == b"JPKIAPICCTOKEN2" + b" " * 17, "0006")
+    ok(r("jpki/0008.bin") == b"\x8F\x8F\x00", "0008")
+    # text AP
+    e1, e2, e3, e4, e5 = (r(f"text/000{n}.bin") for n in range(1, 6))
+    ok(len(e1) == 17 and e1[:3] == b"\xFF\x10\x0C" and e1[3:15] == mn.encode() and e1[15:] == b"\xFF\xFF", "text 0001")
+    f, df22_at = check_offsets(e2, [0xDF22, 0xDF23, 0xDF24, 0xDF25])
+    ok(f[0xDF22][0].decode() == c["nameText"] and f[0xDF23][0].decode() == c["address"]
+       and f[0xDF24][0].decode() == c["birth"] and f[0xDF25][0].decode() == c["sex"], "text 0002 values")
+    ok(e3[:5] == bytes.fromhex("FF3082014B"), "text 0003 header")
+    ch3 = children(whole(e3, 0xFF30))
+    ok([t for t, *_ in ch3] == [0xDF31, 0xDF32, 0xDF33], "text 0003 tags")
+    ok(ch3[0][1] == H(e1), "DF31 = sha256(EF0001 physical)")
+    ok(ch3[1][1] == H(e2[df22_at:]), "DF32 = sha256(EF0002 from DF22)")
+    cv = children(whole(e4, 0x7F21))
+    ok(e4[:5] == bytes.fromhex("7F21820233") and [t for t, *_ in cv] == [0x5F4E, 0x5F37] and len(cv[0][1]) == 297, "text CV layout")
+    body = cv[0][1]
+    ok(body[:16] == b"6000033\x08\x05001\0\0\0\0", "text CV issuer key ID")
+    ok(verify_sha256(os.path.join(pki, "cv", "text-cv-issuer.pub.pem"), body, cv[1][1]), "text CV signature")
+    text_pub = pem_from_9091(body[32:])
+    ok(subprocess.run(["openssl", "pkey", "-pubin", "-in", text_pub, "-pubout"], stdout=subprocess.PIPE).stdout
+       == pub_of(os.path.join(base, "text", "ap-key.test.pem")), "text CV key = text ap-key")
+    ok(verify_sha256(text_pub, ch3[0][2] + ch3[1][2], ch3[2][1]), "text DF33 signature (with the CV-certified key)")
+    ch5 = children(whole(e5, 0xFF40))
+    ok([t for t, *_ in ch5] == [0xDF41, 0xDF42, 0xDF43] and len(ch5[2][1]) == 128, "text 0005")
+    # visual AP
+    v1, v2, v3, v4, v5 = (r(f"visual/000{n}.bin") for n in range(1, 6))
+    cvv = children(whole(v4, 0x7F21))
+    vbody = cvv[0][1]
+    ok(v4[:5] == bytes.fromhex("7F21820233") and vbody[:16] == b"6000023\x08\x05001\0\0\0\0", "visual CV layout")
+    ok(verify_sha256(os.path.join(pki, "cv", "visual-cv-issuer.pub.pem"), vbody, cvv[1][1]), "visual CV signature")
+    vis_pub = pem_from_9091(vbody[32:])
+    ok(subprocess.run(["openssl", "pkey", "-pubin", "-in", vis_pub, "-pubout"], stdout=subprocess.PIPE).stdout
+       == pub_of(os.path.join(base, "visual", "ap-key.test.pem")), "visual CV key = visual ap-key")
+    g, _ = check_offsets(v2, [0xDF22, 0xDF23, 0xDF24, 0xDF25, 0xDF26, 0xDF27, 0xDF28, 0xDF29, 0xDF2A])
+    ok(g[0xDF22][0].decode() == c["birth"] and g[0xDF23][0].decode() == c["sex"] and g[0xDF29][0].decode() == c["expiry"], "visual values")
+    ok(g[0xDF24][0] == vbody[32:], "DF24 = CV-certified key")
+    ok(all(png_ok(g[t][0]) for t in (0xDF25, 0xDF26, 0xDF2A)), "PNGs 1-bit greyscale")
+    ok(g[0xDF27][0] == r("face.jp2") and g[0xDF27][0][:12] == bytes.fromhex("0000000C6A5020200D0A870A"), "DF27 = face.jp2 (JP2)")
+    h96 = H(g[0xDF22][1] + g[0xDF23][1] + g[0xDF24][1]) + H(g[0xDF25][1] + g[0xDF26][1]) + H(g[0xDF27][1])
+    di = bytes.fromhex("307130""0d06096086480165030402010500""0460") + h96
+    ok(recover(vis_pub, g[0xDF28][0]) == di, "DF28 = PKCS#1 v1.5 over DigestInfo(sha256, H1‖H2‖H3)")
+    a = children(whole(v1, 0xFF10))
+    ok(a[0][1] == c["birth"].encode() and verify_sha256(vis_pub, a[0][2] + a[1][2], a[2][1]), "visual 0001 age record")
+    m = children(whole(v5, 0xFF40))
+    ok(png_ok(m[0][1]) and verify_sha256(vis_pub, m[0][2] + m[1][2], m[2][1]), "visual 0005 My Number image record")
+    b3 = {t: val for t, val, _, _ in children(whole(v3, 0xFF30))}
+    ok(b3[0xDF34] == c["muni"].encode() and len(b3[0xDF35]) == 272, "visual 0003")
+    # 共通AP
+    rec = r("common/record1.bin")
+    ok(rec[:2] == b"\x01\x1C" and len(rec) == 30 and rec[2:17].decode() == prof["identity"]["serial"]
+       and rec[17:22].decode() == c["muni"] and rec[22:].decode() == c["expiry"], "common record 1")
+pair = seen.get("佐藤　花子", [])
+ok(len(pair) == 2 and pair[0][0] != pair[1][0] and pair[0][1] != pair[1][1], "same-name pair differs in birth date and My Number")
+n01 = json.load(open(os.path.join(cards, "01-kanji-variant", "profile.json"), encoding="utf-8"))["identity"]
+ok(all(k in n01["name"] for k in "髙﨑邊") and "\u3000" in n01["address"], "kanji-variant card")
+p05 = json.load(open(os.path.join(cards, "05-nearly-blocked", "profile.json"), encoding="utf-8"))["pins"]
+ok(p05["auth"]["tries"] == p05["sign"]["tries"] == p05["text"]["tries"] == 1 and p05["common"]["tries"] == 3, "nearly-blocked tries")
+sys.exit(1 if bad else 0)
+PY
+
+if [[ $FAILS -ne 0 ]]; then die "$FAILS self-check(s) failed"; fi
+log "self-check passed"
