@@ -69,7 +69,7 @@ let package = Package(
             dependencies: ["SmartCard", "CardSimulator", "TestBench"]),
         .testTarget(
             name: "CardSimulatorTests",
-            dependencies: ["CardSimulator", "SmartCard", "JPKI", "TestBench"]),
+            dependencies: ["CardSimulator", "SmartCard", "JPKI", "TestBench", "COpenSSL"]),
         .testTarget(
             name: "JPKITests", dependencies: ["JPKI", "SmartCard", "CardSimulator", "TestBench"]),
         .testTarget(

@@ -1,1 +1,83 @@
-print("not yet implemented")
+import ArgumentParser
+import CardSimulator
+import Dispatch
+import Foundation
+
+/// `jpki-sim --card DIR [--vpcd HOST:PORT] [--fault SPEC]`: a simulated My Number card inserted
+/// into vpcd (vsmartcard's virtual reader in pcscd). SIGTERM/SIGINT remove the card and exit 0.
+struct JPKISim: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "jpki-sim",
+        abstract: "Insert a simulated My Number card into vpcd (pcscd's virtual reader).",
+        discussion: """
+            DIR is a card profile directory or the name of a fixture under apdu-fixtures/cards \
+            (found through $JPKI_FIXTURES or by walking up to the package root). \
+            Port 35963 is slot "Virtual PCD 00 00", 35964 is "Virtual PCD 00 01". \
+            Fault SPEC items (comma-separated): chunk61:N, wrongle, slow:MS, remove-after:N, \
+            garbage:N, truncate:N (see Sources/CardSimulator/FAULTS.md).
+            """)
+
+    @Option(name: .long, help: "Card profile directory or fixture name (e.g. 00-ordinary).")
+    var card: String
+
+    @Option(name: .long, help: "vpcd address HOST:PORT (default 127.0.0.1:35963).")
+    var vpcd: String = "127.0.0.1:35963"
+
+    @Option(name: .long, help: "Fault injection spec, e.g. chunk61:16,slow:5.")
+    var fault: String = ""
+
+    func run() throws {
+        let faults: FaultSpec
+        do {
+            faults = try FaultSpec(parsing: fault)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        guard let colon = vpcd.lastIndex(of: ":"), let port = UInt16(vpcd[vpcd.index(after: colon)...]),
+            colon != vpcd.startIndex
+        else {
+            throw ValidationError("--vpcd must be HOST:PORT, e.g. 127.0.0.1:35963")
+        }
+        var host = String(vpcd[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+
+        let simulated: VirtualMyNumberCard
+        do {
+            var isDir: ObjCBool = false
+            if card.contains("/") || FileManager.default.fileExists(atPath: card, isDirectory: &isDir) {
+                simulated = try VirtualMyNumberCard(directory: URL(fileURLWithPath: card), faults: faults)
+            } else {
+                simulated = try VirtualMyNumberCard.fixture(card, faults: faults)
+            }
+        } catch {
+            FileHandle.standardError.write(Data("jpki-sim: \(error.description) [\(error.code)]\n".utf8))
+            throw ExitCode(2)
+        }
+
+        let bridge = VPCDBridge(card: simulated, host: host, port: port)
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT] {
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { bridge.stop() }
+            source.resume()
+            sources.append(source)
+        }
+        do {
+            try bridge.start()
+        } catch {
+            FileHandle.standardError.write(Data("jpki-sim: \(error.description) [\(error.code)]\n".utf8))
+            throw ExitCode(1)
+        }
+        // Only the profile name and the address: no PINs, no identity data.
+        let faultNote = faults.isEmpty ? "" : " with faults \(faults)"
+        FileHandle.standardError.write(
+            Data("jpki-sim: card \(simulated.profile.name) inserted at \(host):\(port)\(faultNote)\n".utf8))
+        bridge.waitUntilStopped()
+        FileHandle.standardError.write(Data("jpki-sim: card removed\n".utf8))
+        withExtendedLifetime(sources) {}
+    }
+}
+
+JPKISim.main()

@@ -1,0 +1,90 @@
+import COpenSSL
+
+/// An RSA private test key of a simulated card, loaded from PEM, used through OpenSSL.
+final class RSAPrivateKey: @unchecked Sendable {
+    // The EVP_PKEY is only read after init (signing does not mutate it); OpenSSL allows
+    // concurrent use of one EVP_PKEY with separate contexts.
+    private let pkey: OpaquePointer
+
+    /// Loads a PEM private key (PKCS#1 or PKCS#8, unencrypted).
+    init(pem: [UInt8], path: String) throws(CardSimulatorError) {
+        let loaded: OpaquePointer? = pem.withUnsafeBytes { raw -> OpaquePointer? in
+            guard let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count)) else { return nil }
+            defer { BIO_free(bio) }
+            return PEM_read_bio_PrivateKey(bio, nil, nil, nil)
+        }
+        guard let key = loaded else {
+            ERR_clear_error()
+            throw .invalidKey(path)
+        }
+        guard EVP_PKEY_get_base_id(key) == copenssl_evp_pkey_rsa() else {
+            EVP_PKEY_free(key)
+            throw .invalidKey(path)
+        }
+        pkey = key
+    }
+
+    deinit { EVP_PKEY_free(pkey) }
+
+    /// The modulus size in bytes (256 for RSA-2048).
+    var modulusBytes: Int { Int(EVP_PKEY_get_size(pkey)) }
+
+    /// PKCS#1 v1.5 type-1 padding over `data` exactly as given (no hashing, no DigestInfo
+    /// added), then the private-key operation. Nil when OpenSSL refuses (e.g. data too long).
+    func signPKCS1Raw(_ data: [UInt8]) -> [UInt8]? {
+        sign(data, padding: copenssl_rsa_pkcs1_padding(), pssDigest: false)
+    }
+
+    /// RSASSA-PSS with SHA-256 and MGF1-SHA-256, salt length = digest length, over a 32-byte hash.
+    func signPSS(sha256Hash: [UInt8]) -> [UInt8]? {
+        // RSA_PKCS1_PSS_PADDING is the macro value 6 in OpenSSL 3.
+        sign(sha256Hash, padding: 6, pssDigest: true)
+    }
+
+    private func sign(_ data: [UInt8], padding: Int32, pssDigest: Bool) -> [UInt8]? {
+        guard let ctx = EVP_PKEY_CTX_new(pkey, nil) else { return nil }
+        defer { EVP_PKEY_CTX_free(ctx) }
+        guard EVP_PKEY_sign_init(ctx) == 1, EVP_PKEY_CTX_set_rsa_padding(ctx, padding) == 1 else {
+            ERR_clear_error()
+            return nil
+        }
+        if pssDigest {
+            // RSA_PSS_SALTLEN_DIGEST = -1.
+            guard EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) == 1,
+                EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, -1) == 1
+            else {
+                ERR_clear_error()
+                return nil
+            }
+        }
+        var length = 0
+        guard EVP_PKEY_sign(ctx, nil, &length, data, data.count) == 1 else {
+            ERR_clear_error()
+            return nil
+        }
+        var out = [UInt8](repeating: 0, count: length)
+        let rc = out.withUnsafeMutableBufferPointer { buf in
+            EVP_PKEY_sign(ctx, buf.baseAddress, &length, data, data.count)
+        }
+        guard rc == 1 else {
+            ERR_clear_error()
+            return nil
+        }
+        return Array(out[..<length])
+    }
+}
+
+/// SHA-256 through OpenSSL.
+func sha256(_ data: [UInt8]) -> [UInt8] {
+    var out = [UInt8](repeating: 0, count: 32)
+    _ = out.withUnsafeMutableBufferPointer { buf in
+        SHA256(data, data.count, buf.baseAddress)
+    }
+    return out
+}
+
+/// DigestInfo prefix for SHA-256 (RFC 8017 §9.2 note 1).
+let sha256DigestInfoPrefix: [UInt8] = [
+    0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
+    0x00, 0x04, 0x20,
+]
