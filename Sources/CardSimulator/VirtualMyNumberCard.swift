@@ -524,15 +524,11 @@ public final class VirtualMyNumberCard: VirtualCard, @unchecked Sendable {
 
     private func verify(_ c: CommandAPDU) -> Answer {
         guard c.p1 == 0x00 else { return ([], 0x6A86) }
-        let fid: UInt16
         let ef: EF
         switch target(p2: c.p2, selectSFI: true) {
         case .error(let e): return ([], e)
-        case .ef(let f, let e):
-            fid = f
-            ef = e
+        case .ef(_, let e): ef = e
         }
-        _ = fid
         guard case .pin(let id) = ef.content, var state = pins[id] else { return ([], 0x6981) }
         if c.data.isEmpty {
             // Counter query: never spends a try; always 63Cx (even when verified).
@@ -683,7 +679,7 @@ public final class VirtualMyNumberCard: VirtualCard, @unchecked Sendable {
     private func getChallenge(_ c: CommandAPDU) -> Answer {
         guard c.p1 == 0, c.p2 == 0 else { return ([], 0x6A86) }
         guard c.data.isEmpty, let le = c.le else { return ([], 0x6700) }
-        guard le <= 256 else { return ([], 0x6985) }
+        guard !c.forceExtended, le <= 256 else { return ([], 0x6985) }  // extended form refused
         var rng = SystemRandomNumberGenerator()
         return ((0..<le).map { _ in UInt8.random(in: 0...255, using: &rng) }, 0x9000)
     }
