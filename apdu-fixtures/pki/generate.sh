@@ -3,6 +3,7 @@
 #
 #   apdu-fixtures/pki/generate.sh              reuse existing *.pem keys, rebuild everything else
 #   apdu-fixtures/pki/generate.sh --new-keys   also throw away and regenerate every RSA key
+#   apdu-fixtures/pki/generate.sh --check      only run the self-check on the committed files
 #
 # With the keys reused, a rerun reproduces the committed files byte for byte: all dates are fixed
 # (openssl ca -startdate/-enddate, -crl_lastupdate/-crl_nextupdate), serials are fixed, and RSA
@@ -19,7 +20,13 @@ PKI="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$PKI")"
 CARDS="$ROOT/cards"
 NEW_KEYS=0
-[[ "${1:-}" == "--new-keys" ]] && NEW_KEYS=1
+CHECK_ONLY=0
+case "${1:-}" in
+  "") ;;
+  --new-keys) NEW_KEYS=1 ;;
+  --check) CHECK_ONLY=1 ;;
+  *) echo "usage: $0 [--new-keys | --check]" >&2; exit 2 ;;
+esac
 
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
@@ -45,6 +52,7 @@ AUTH_ROOT_SUBJ="/C=JP/O=JPKI-TEST/OU=JPKI for user authentication/OU=Japan Agenc
 SIGN_ROOT_SUBJ="/C=JP/O=JPKI-TEST/OU=JPKI for digital signature/OU=Japan Agency for Local Authority Information Systems"
 OTHER_ROOT_SUBJ="/C=JP/O=OTHER-TEST/OU=Untrusted test root"
 
+if [[ $CHECK_ONLY == 0 ]]; then
 # ----------------------------------------------------------------------------------------------
 # Keys (reused unless --new-keys)
 # ----------------------------------------------------------------------------------------------
@@ -70,6 +78,7 @@ for k in text-cv-issuer visual-cv-issuer; do
   pubkey "$PKI/cv/$k.test-key.pem" "$PKI/cv/$k.pub.pem"
 done
 
+fi  # CHECK_ONLY (keys)
 # ----------------------------------------------------------------------------------------------
 # openssl ca configuration (one config, the CA is chosen by environment variables)
 # ----------------------------------------------------------------------------------------------
@@ -182,6 +191,7 @@ issue() {
   openssl x509 -in "$out" -outform DER -out "${out%.pem}.der"
 }
 
+if [[ $CHECK_ONLY == 0 ]]; then
 # ----------------------------------------------------------------------------------------------
 # Roots, OCSP signer, extra (negative) certificates
 # ----------------------------------------------------------------------------------------------
@@ -208,6 +218,7 @@ issue auth 2004 "/C=JP/CN=WRONGPOLICY0TESTAUTH000A" ext_wrong_policy "$X/wrong-p
 issue other 2005 "/C=JP/CN=OTHERROOT000TESTAUTH000A" ext_other_ee "$X/other-ee.test-key.pem" \
   $EE_START $EE_END "$X/other-ee.pem"
 
+fi  # CHECK_ONLY (roots, extras)
 # ----------------------------------------------------------------------------------------------
 # Card specifications (single source of truth for every card's identity data)
 # ----------------------------------------------------------------------------------------------
@@ -359,6 +370,7 @@ otherName.6 = 1.2.392.200149.8.5.5.6;FORMAT:UTF8,UTF8:{flags(c['address'])}
 print("my number check digit self-test ok", file=sys.stderr)
 PY
 
+if [[ $CHECK_ONLY == 0 ]]; then
 # ----------------------------------------------------------------------------------------------
 # End-entity certificates of every card
 # ----------------------------------------------------------------------------------------------
@@ -669,6 +681,7 @@ for i, c in enumerate(CARDS):
         f.write("\n")
 print("card files written", file=sys.stderr)
 PY
+fi  # CHECK_ONLY (cards)
 
 # ----------------------------------------------------------------------------------------------
 # Self-check
@@ -820,7 +833,7 @@ def png_ok(p):
     return depth == 1 and ctype == 0 and w > 0 and h > 0
 
 seen = {}
-for i, c in enumerate(CARDS):
+def check_card(i, c):
     d = derived(c, i)
     base = os.path.join(cards, c["name"])
     r = lambda rel: open(os.path.join(base, rel), "rb").read()
@@ -888,6 +901,11 @@ for i, c in enumerate(CARDS):
     rec = r("common/record1.bin")
     ok(rec[:2] == b"\x01\x1C" and len(rec) == 30 and rec[2:17].decode() == prof["identity"]["serial"]
        and rec[17:22].decode() == c["muni"] and rec[22:].decode() == c["expiry"], "common record 1")
+for i, c in enumerate(CARDS):
+    try:
+        check_card(i, c)
+    except Exception as e:  # malformed bytes: report, do not crash
+        ok(False, f"{c['name']}: {type(e).__name__}: {e}")
 pair = seen.get("佐藤　花子", [])
 ok(len(pair) == 2 and pair[0][0] != pair[1][0] and pair[0][1] != pair[1][1], "same-name pair differs in birth date and My Number")
 n01 = json.load(open(os.path.join(cards, "01-kanji-variant", "profile.json"), encoding="utf-8"))["identity"]
