@@ -29,7 +29,9 @@ let package = Package(
         .target(name: "SmartCard", dependencies: ["CPCSCLite"]),
         .target(name: "JPKI", dependencies: ["SmartCard"]),
         .target(name: "JPKIVerify", dependencies: ["COpenSSL", "JPKI"]),
-        .target(name: "CardSimulator", dependencies: ["SmartCard", "JPKI", "COpenSSL"]),
+        .target(
+            name: "CardSimulator", dependencies: ["SmartCard", "JPKI", "COpenSSL"],
+            exclude: ["FAULTS.md"]),
         .target(
             name: "JPKIDaemon",
             dependencies: [

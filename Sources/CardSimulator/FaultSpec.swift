@@ -60,12 +60,16 @@ public struct FaultSpec: Sendable, Hashable, CustomStringConvertible {
             }
             func number(_ range: ClosedRange<Int>) throws(CardSimulatorError) -> Int {
                 guard let argument else {
-                    throw .invalidFault(item: item, reason: "\(name) needs a number, e.g. \(name):\(range.lowerBound)")
+                    throw .invalidFault(
+                        item: item,
+                        reason: "\(name) needs a number, e.g. \(name):\(range.lowerBound)")
                 }
                 guard let n = Int(argument), range.contains(n) else {
                     throw .invalidFault(
                         item: item,
-                        reason: "\(name) takes a whole number in \(range.lowerBound)...\(range.upperBound)")
+                        reason:
+                            "\(name) takes a whole number in \(range.lowerBound)...\(range.upperBound)"
+                    )
                 }
                 return n
             }
@@ -83,7 +87,9 @@ public struct FaultSpec: Sendable, Hashable, CustomStringConvertible {
             default:
                 throw .invalidFault(
                     item: item,
-                    reason: "unknown fault; valid: chunk61:N, wrongle, slow:MS, remove-after:N, garbage:N, truncate:N")
+                    reason:
+                        "unknown fault; valid: chunk61:N, wrongle, slow:MS, remove-after:N, garbage:N, truncate:N"
+                )
             }
         }
     }

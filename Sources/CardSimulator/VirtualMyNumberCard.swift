@@ -80,15 +80,25 @@ public final class VirtualMyNumberCard: VirtualCard, @unchecked Sendable {
     }
 
     /// AIDs of jpki-facts §1.
-    public static let jpkiAID: [UInt8] = [0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01]
+    public static let jpkiAID: [UInt8] = [
+        0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01,
+    ]
     /// 券面事項入力補助AP.
-    public static let textAID: [UInt8] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x08]
+    public static let textAID: [UInt8] = [
+        0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x08,
+    ]
     /// 券面事項確認AP.
-    public static let visualAID: [UInt8] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x02]
+    public static let visualAID: [UInt8] = [
+        0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x02,
+    ]
     /// 住基AP.
-    public static let jukiAID: [UInt8] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x01]
+    public static let jukiAID: [UInt8] = [
+        0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x01,
+    ]
     /// 共通AP.
-    public static let commonAID: [UInt8] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x01, 0x00]
+    public static let commonAID: [UInt8] = [
+        0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x01, 0x00,
+    ]
     /// GlobalPlatform Issuer Security Domain (selecting it returns to the MF-level state).
     public static let issuerSecurityDomainAID: [UInt8] = [0xA0, 0x00, 0x00, 0x01, 0x51, 0x00, 0x00]
 
@@ -137,7 +147,8 @@ public final class VirtualMyNumberCard: VirtualCard, @unchecked Sendable {
             throw .unknownFixture(name)
         }
         let dir = try fixturesCardsDirectory().appendingPathComponent(name)
-        guard FileManager.default.fileExists(atPath: dir.appendingPathComponent("profile.json").path)
+        guard
+            FileManager.default.fileExists(atPath: dir.appendingPathComponent("profile.json").path)
         else { throw .unknownFixture(name) }
         return try VirtualMyNumberCard(directory: dir, faults: faults)
     }
@@ -154,7 +165,10 @@ public final class VirtualMyNumberCard: VirtualCard, @unchecked Sendable {
     }
 
     /// The `apdu-fixtures/cards` directory.
-    public static func fixturesCardsDirectory(filePath: String = #filePath) throws(CardSimulatorError) -> URL {
+    public static func fixturesCardsDirectory(filePath: String = #filePath)
+        throws(CardSimulatorError)
+        -> URL
+    {
         let fm = FileManager.default
         if let env = ProcessInfo.processInfo.environment["JPKI_FIXTURES"], !env.isEmpty {
             let base = URL(fileURLWithPath: env)
@@ -190,7 +204,8 @@ public final class VirtualMyNumberCard: VirtualCard, @unchecked Sendable {
                 // Never matches: 0x00 bytes are not a PIN any client sends.
                 pins[key] = PINState(value: [0, 0, 0, 0], tries: 0, maxTries: 3)
             } else if let p = profile.pins[profileKey] {
-                pins[key] = PINState(value: Array(p.value.utf8), tries: p.tries, maxTries: p.maxTries)
+                pins[key] = PINState(
+                    value: Array(p.value.utf8), tries: p.tries, maxTries: p.maxTries)
             } else {
                 // Not in the profile: an unmatchable PIN with a full counter.
                 pins[key] = PINState(value: [0, 0, 0, 0], tries: 10, maxTries: 10)
@@ -409,7 +424,10 @@ public final class VirtualMyNumberCard: VirtualCard, @unchecked Sendable {
     private var app: Application? { currentApp.flatMap { applications[$0] } }
 
     /// Resolves the EF named by P2 (`80` = current EF, `80|SFI` = short EF identifier).
-    private enum Target { case ef(UInt16, EF), error(UInt16) }
+    private enum Target {
+        case ef(UInt16, EF)
+        case error(UInt16)
+    }
 
     private func target(p2: UInt8, selectSFI: Bool) -> Target {
         if p2 == 0x80 {
@@ -666,10 +684,12 @@ public final class VirtualMyNumberCard: VirtualCard, @unchecked Sendable {
         var value: [UInt8]?
         switch tag {
         case 0x5F51: value = Array(atr.dropFirst())
-        case 0x0045 where currentApp == nil: value = profile.identity["serial"].map { Array($0.utf8) }
+        case 0x0045 where currentApp == nil:
+            value = profile.identity["serial"].map { Array($0.utf8) }
         case 0x00F0 where currentApp == nil:
             value = profile.identity["municipalityCode"].map { Array($0.utf8) }
-        case 0x00F2 where currentApp == nil: value = profile.identity["expiry"].map { Array($0.utf8) }
+        case 0x00F2 where currentApp == nil:
+            value = profile.identity["expiry"].map { Array($0.utf8) }
         default: value = nil
         }
         guard let value, !value.isEmpty else { return ([], 0x6A88) }

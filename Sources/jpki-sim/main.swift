@@ -33,7 +33,8 @@ struct JPKISim: ParsableCommand {
         } catch {
             throw ValidationError(error.description)
         }
-        guard let colon = vpcd.lastIndex(of: ":"), let port = UInt16(vpcd[vpcd.index(after: colon)...]),
+        guard let colon = vpcd.lastIndex(of: ":"),
+            let port = UInt16(vpcd[vpcd.index(after: colon)...]),
             colon != vpcd.startIndex
         else {
             throw ValidationError("--vpcd must be HOST:PORT, e.g. 127.0.0.1:35963")
@@ -44,13 +45,17 @@ struct JPKISim: ParsableCommand {
         let simulated: VirtualMyNumberCard
         do {
             var isDir: ObjCBool = false
-            if card.contains("/") || FileManager.default.fileExists(atPath: card, isDirectory: &isDir) {
-                simulated = try VirtualMyNumberCard(directory: URL(fileURLWithPath: card), faults: faults)
+            if card.contains("/")
+                || FileManager.default.fileExists(atPath: card, isDirectory: &isDir)
+            {
+                simulated = try VirtualMyNumberCard(
+                    directory: URL(fileURLWithPath: card), faults: faults)
             } else {
                 simulated = try VirtualMyNumberCard.fixture(card, faults: faults)
             }
         } catch {
-            FileHandle.standardError.write(Data("jpki-sim: \(error.description) [\(error.code)]\n".utf8))
+            FileHandle.standardError.write(
+                Data("jpki-sim: \(error.description) [\(error.code)]\n".utf8))
             throw ExitCode(2)
         }
 
@@ -67,13 +72,16 @@ struct JPKISim: ParsableCommand {
         do {
             try bridge.start()
         } catch {
-            FileHandle.standardError.write(Data("jpki-sim: \(error.description) [\(error.code)]\n".utf8))
+            FileHandle.standardError.write(
+                Data("jpki-sim: \(error.description) [\(error.code)]\n".utf8))
             throw ExitCode(1)
         }
         // Only the profile name and the address: no PINs, no identity data.
         let faultNote = faults.isEmpty ? "" : " with faults \(faults)"
         FileHandle.standardError.write(
-            Data("jpki-sim: card \(simulated.profile.name) inserted at \(host):\(port)\(faultNote)\n".utf8))
+            Data(
+                "jpki-sim: card \(simulated.profile.name) inserted at \(host):\(port)\(faultNote)\n"
+                    .utf8))
         bridge.waitUntilStopped()
         FileHandle.standardError.write(Data("jpki-sim: card removed\n".utf8))
         withExtendedLifetime(sources) {}

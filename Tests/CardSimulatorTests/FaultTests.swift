@@ -6,7 +6,8 @@ import Testing
 @Suite("Fault injection")
 struct FaultTests {
     @Test func parsing() throws {
-        let spec = try FaultSpec(parsing: "chunk61:16, wrongle,slow:5,remove-after:9,garbage:3,truncate:4")
+        let spec = try FaultSpec(
+            parsing: "chunk61:16, wrongle,slow:5,remove-after:9,garbage:3,truncate:4")
         #expect(spec.chunk61 == 16)
         #expect(spec.wrongLe)
         #expect(spec.slowMilliseconds == 5)
@@ -18,7 +19,8 @@ struct FaultTests {
         let bad: [(String, String)] = [
             ("chunk61", "needs a number"), ("chunk61:0", "1...256"), ("chunk61:257", "1...256"),
             ("chunk61:x", "whole number"), ("wrongle:3", "no argument"), ("slow:-1", "0...60000"),
-            ("remove-after:0", "whole number"), ("garbage", "needs a number"), ("bogus:1", "unknown fault"),
+            ("remove-after:0", "whole number"), ("garbage", "needs a number"),
+            ("bogus:1", "unknown fault"),
             ("slow:1,slow:2", "more than once"), ("slow:1,,wrongle", "empty item"),
         ]
         for (text, reason) in bad {
@@ -58,9 +60,13 @@ struct FaultTests {
         let before = channel.apduCount
         #expect(try Sim.readAll(channel) == cert)
         #expect(channel.apduCount - before > cert.count / 7)
-        #expect(try channel.send(CommandAPDU(ins: 0x20, p1: 0, p2: 0x98, data: Array("1234".utf8))).statusWord.isSuccess)
+        #expect(
+            try channel.send(CommandAPDU(ins: 0x20, p1: 0, p2: 0x98, data: Array("1234".utf8)))
+                .statusWord
+                .isSuccess)
         let info = Sim.digestInfo([7])
-        let r = try channel.send(CommandAPDU(cla: 0x80, ins: 0x2A, p1: 0, p2: 0x97, data: info, le: 256))
+        let r = try channel.send(
+            CommandAPDU(cla: 0x80, ins: 0x2A, p1: 0, p2: 0x97, data: info, le: 256))
         #expect(r.statusWord.isSuccess)
         #expect(Sim.verifyPKCS1(signature: r.data, signed: info, certificateDER: cert))
     }
@@ -80,7 +86,10 @@ struct FaultTests {
         let card2 = try Sim.card(faults: try FaultSpec(parsing: "wrongle"))
         let channel = CardChannel(transport: InProcessTransport(card: card2))
         #expect(try channel.send(.selectAID(Sim.textAID)).statusWord.isSuccess)
-        #expect(try channel.send(CommandAPDU(ins: 0x20, p1: 0, p2: 0x91, data: Array("1234".utf8))).statusWord.isSuccess)
+        #expect(
+            try channel.send(CommandAPDU(ins: 0x20, p1: 0, p2: 0x91, data: Array("1234".utf8)))
+                .statusWord
+                .isSuccess)
         let before = channel.apduCount
         let r = try channel.send(CommandAPDU(ins: 0xB0, p1: 0x81, p2: 0, le: 256))
         #expect(r.statusWord.isSuccess)

@@ -47,7 +47,9 @@ struct PINTests {
             #expect(Sim.sw(card, "00A4020C02" + fid) == "9000")
             // One wrong, then right: the counter is back at max.
             let wrong = value == "9999" ? "9998" : "9999"
-            #expect(Sim.sw(card, Sim.verifyAPDU(wrong)) == "63C" + String(max - 1, radix: 16, uppercase: true))
+            #expect(
+                Sim.sw(card, Sim.verifyAPDU(wrong)) == "63C"
+                    + String(max - 1, radix: 16, uppercase: true))
             #expect(card.triesLeft(pin) == max - 1)
             #expect(Sim.sw(card, Sim.verifyAPDU(value)) == "9000")
             #expect(card.triesLeft(pin) == max)
@@ -55,7 +57,8 @@ struct PINTests {
             // Exhaust it through the SFI form.
             for left in stride(from: max - 1, through: 0, by: -1) {
                 #expect(
-                    Sim.sw(card, Sim.verifyAPDU(wrong, p2: p2)) == "63C" + String(left, radix: 16, uppercase: true),
+                    Sim.sw(card, Sim.verifyAPDU(wrong, p2: p2)) == "63C"
+                        + String(left, radix: 16, uppercase: true),
                     "\(pin)")
             }
             #expect(!card.isVerified(pin))

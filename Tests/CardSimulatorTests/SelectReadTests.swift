@@ -54,7 +54,9 @@ struct SelectReadTests {
 
     @Test func selectApplicationsAndUnknownAIDs() throws {
         let card = try Sim.card()
-        for aid in [Sim.jpkiAID, Sim.textAID, Sim.visualAID, Sim.jukiAID, Sim.commonAID, "A0000001510000"] {
+        for aid in [
+            Sim.jpkiAID, Sim.textAID, Sim.visualAID, Sim.jukiAID, Sim.commonAID, "A0000001510000",
+        ] {
             #expect(Sim.sw(card, "00A4040C" + Sim.lc(aid) + aid) == "9000", "\(aid)")
         }
         // Unknown AIDs (OpenSC probes: PIV, sc-hsm, a prefix of the JPKI AID).
@@ -77,7 +79,8 @@ struct SelectReadTests {
         #expect(Sim.sw(card, "00A4040C0A" + Sim.jpkiAID) == "9000")
         #expect(Sim.sw(card, "00A40000") == "9000")
         #expect(Sim.sw(card, "00A4000C023F00") == "6A82")
-        for fid in ["0001", "0002", "000A", "000B", "0006", "0008", "0017", "0018", "001A", "001B"] {
+        for fid in ["0001", "0002", "000A", "000B", "0006", "0008", "0017", "0018", "001A", "001B"]
+        {
             #expect(Sim.sw(card, "00A4020C02" + fid) == "9000", "\(fid)")
         }
         #expect(Sim.send(card, "00A4020002000A") == "9000")  // P2=00: no FCI
@@ -96,7 +99,9 @@ struct SelectReadTests {
         let card = try Sim.card()
         let channel = CardChannel(transport: InProcessTransport(card: card))
         #expect(try channel.send(.selectAID(Sim.jpkiAID)).statusWord.isSuccess)
-        for (fid, file) in [(0x000A, "jpki/000A.der"), (0x000B, "jpki/000B.der"), (0x0002, "jpki/0002.der")] {
+        for (fid, file) in [
+            (0x000A, "jpki/000A.der"), (0x000B, "jpki/000B.der"), (0x0002, "jpki/0002.der"),
+        ] {
             #expect(try channel.send(.selectEF(UInt16(fid))).statusWord.isSuccess)
             // OpenSC style: 4-byte header, then 256-byte chunks.
             let head = try channel.send(CommandAPDU(ins: 0xB0, p1: 0, p2: 0, le: 4))
@@ -216,7 +221,8 @@ struct SelectReadTests {
         // B opens 0002 but not 0005.
         #expect(Sim.sw(card, Sim.verifyAPDU("55021720352285", p2: "92")) == "9000")
         #expect(Sim.sw(card, "00A4020C020002") == "9000")
-        #expect(Sim.send(card, "00B0820000" + "0000").map { String($0.dropLast(4)) } == face.hexString)
+        #expect(
+            Sim.send(card, "00B0820000" + "0000").map { String($0.dropLast(4)) } == face.hexString)
         #expect(Sim.sw(card, "00B0850000") == "6982")
         // A opens 0005; the birth-date key opens 0001.
         #expect(Sim.sw(card, Sim.verifyAPDU("123456789018", p2: "93")) == "9000")

@@ -20,7 +20,10 @@ struct SignatureTests {
         let sign = CommandAPDU(cla: 0x80, ins: 0x2A, p1: 0x00, p2: 0x80, data: digestInfo, le: 256)
         #expect(try channel.send(sign).statusWord.value == 0x6982)
         #expect(try channel.send(.selectEF(0x0018)).statusWord.isSuccess)
-        #expect(try channel.send(CommandAPDU(ins: 0x20, p1: 0, p2: 0x80, data: Array("1234".utf8))).statusWord.isSuccess)
+        #expect(
+            try channel.send(CommandAPDU(ins: 0x20, p1: 0, p2: 0x80, data: Array("1234".utf8)))
+                .statusWord
+                .isSuccess)
         // Still 0018 selected: P2=80 names a PIN EF, not a key.
         #expect(try channel.send(sign).statusWord.value == 0x6981)
         #expect(try channel.send(.selectEF(0x0017)).statusWord.isSuccess)
@@ -29,12 +32,16 @@ struct SignatureTests {
         #expect(r.data.count == 256)
         #expect(Sim.verifyPKCS1(signature: r.data, signed: digestInfo, certificateDER: cert))
         // The sign certificate's key did not make it.
-        #expect(!Sim.verifyPKCS1(signature: r.data, signed: digestInfo, certificateDER: try Sim.file("jpki/0001.der")))
+        #expect(
+            !Sim.verifyPKCS1(
+                signature: r.data, signed: digestInfo, certificateDER: try Sim.file("jpki/0001.der")
+            ))
         // SFI form (P2=97) gives the same deterministic signature.
         let sfi = CommandAPDU(cla: 0x80, ins: 0x2A, p1: 0x00, p2: 0x97, data: digestInfo, le: 256)
         #expect(try channel.send(sfi).data == r.data)
         // The auth PIN does not open the sign key.
-        let signKey = CommandAPDU(cla: 0x80, ins: 0x2A, p1: 0x00, p2: 0x9A, data: digestInfo, le: 256)
+        let signKey = CommandAPDU(
+            cla: 0x80, ins: 0x2A, p1: 0x00, p2: 0x9A, data: digestInfo, le: 256)
         #expect(try channel.send(signKey).statusWord.value == 0x6982)
     }
 
@@ -45,11 +52,16 @@ struct SignatureTests {
         #expect(Sim.sw(card, Sim.verifyAPDU("ABC123", p2: "9B")) == "9000")
         #expect(Sim.sw(card, "00A4020C02001A") == "9000")
         // SHA-1 DigestInfo (35 bytes), arbitrary 245 bytes: the card pads exactly what it gets.
-        let sha1Info = [UInt8](hex: "3021300906052B0E03021A05000414")! + [UInt8](repeating: 0xAB, count: 20)
-        for data in [sha1Info, Sim.digestInfo([1, 2, 3]), [UInt8](repeating: 0x5A, count: 245), [0x01]] {
+        let sha1Info =
+            [UInt8](hex: "3021300906052B0E03021A05000414")! + [UInt8](repeating: 0xAB, count: 20)
+        for data in [
+            sha1Info, Sim.digestInfo([1, 2, 3]), [UInt8](repeating: 0x5A, count: 245), [0x01],
+        ] {
             let response = try #require(Sim.exchange(card, Self.signAPDU(data)))
             #expect(response.suffix(2) == [0x90, 0x00])
-            #expect(Sim.verifyPKCS1(signature: Array(response.dropLast(2)), signed: data, certificateDER: cert))
+            #expect(
+                Sim.verifyPKCS1(
+                    signature: Array(response.dropLast(2)), signed: data, certificateDER: cert))
         }
         // Lengths: empty → 6700, 246 → 6700.
         #expect(Sim.sw(card, "802A0080" + "00") == "6700")
@@ -62,7 +74,9 @@ struct SignatureTests {
         let info = Sim.digestInfo(message)
         let hash = Array(info.suffix(32))
         let p2sig = try #require(Sim.exchange(card, Self.signAPDU(hash, p1: "02")))
-        #expect(Sim.verifyPKCS1(signature: Array(p2sig.dropLast(2)), signed: info, certificateDER: cert))
+        #expect(
+            Sim.verifyPKCS1(signature: Array(p2sig.dropLast(2)), signed: info, certificateDER: cert)
+        )
         let p3sig = try #require(Sim.exchange(card, Self.signAPDU(message, p1: "03")))
         #expect(p3sig == p2sig)
         #expect(Sim.sw(card, Self.signAPDU([1, 2], p1: "02")) == "6700")
@@ -77,7 +91,9 @@ struct SignatureTests {
 
     @Test func textAndVisualAPsSignWithoutPIN() throws {
         let card = try Sim.card()
-        for (aid, keyFile) in [(Sim.textAID, "text/ap-key.test.pem"), (Sim.visualAID, "visual/ap-key.test.pem")] {
+        for (aid, keyFile) in [
+            (Sim.textAID, "text/ap-key.test.pem"), (Sim.visualAID, "visual/ap-key.test.pem"),
+        ] {
             #expect(Sim.sw(card, "00A4040C0A" + aid) == "9000")
             let info = Sim.digestInfo(Array("presence".utf8))
             let raw = try #require(Sim.exchange(card, Self.signAPDU(info, p2: "00")))
@@ -128,7 +144,9 @@ struct CommandSetTests {
 
     @Test func unknownInstructionsAndProbes() throws {
         let card = try Sim.card()
-        for ins in ["00", "0E", "44", "46", "47", "82", "86", "87", "B1", "C2", "D6", "E0", "F0", "FE"] {
+        for ins in [
+            "00", "0E", "44", "46", "47", "82", "86", "87", "B1", "C2", "D6", "E0", "F0", "FE",
+        ] {
             #expect(Sim.sw(card, "00" + ins + "000000") == "6D00", "INS \(ins)")
         }
         #expect(Sim.sw(card, "80FC0000") == "6D00")

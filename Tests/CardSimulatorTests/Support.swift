@@ -41,7 +41,8 @@ enum Sim {
         try FileManager.default.copyItem(at: source, to: dir)
         let profileURL = dir.appendingPathComponent("profile.json")
         var json =
-            try JSONSerialization.jsonObject(with: Data(contentsOf: profileURL)) as? [String: Any] ?? [:]
+            try JSONSerialization.jsonObject(with: Data(contentsOf: profileURL)) as? [String: Any]
+            ?? [:]
         edit(&json)
         try JSONSerialization.data(withJSONObject: json).write(to: profileURL)
         return TemporaryCard(directory: dir)
@@ -85,7 +86,8 @@ enum Sim {
         var hash = [UInt8](repeating: 0, count: 32)
         _ = hash.withUnsafeMutableBufferPointer { SHA256(message, message.count, $0.baseAddress) }
         let prefix: [UInt8] = [
-            0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
+            0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+            0x01,
             0x05, 0x00, 0x04, 0x20,
         ]
         return prefix + hash
@@ -135,7 +137,8 @@ enum Sim {
         while true {
             let le = extended ? 65_536 : 256
             let r = try channel.send(
-                CommandAPDU(ins: 0xB0, p1: UInt8(out.count >> 8), p2: UInt8(out.count & 0xFF), le: le))
+                CommandAPDU(
+                    ins: 0xB0, p1: UInt8(out.count >> 8), p2: UInt8(out.count & 0xFF), le: le))
             if r.statusWord.value == 0x6B00 { break }
             guard r.statusWord.isSuccess else { throw TestFailure("READ BINARY \(r.statusWord)") }
             out += r.data

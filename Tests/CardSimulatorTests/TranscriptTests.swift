@@ -20,14 +20,18 @@ enum Transcript {
     static func parse(_ text: String) throws -> [Exchange] {
         var out: [Exchange] = []
         var pending: ([UInt8], Int)?
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false)
+            .enumerated()
+        {
             let line = rawLine.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }
             guard line.count >= 2, let bytes = [UInt8](hex: String(line.dropFirst(2))) else {
                 throw TestFailure("line \(index + 1): not hex")
             }
             if line.hasPrefix("> ") {
-                guard pending == nil else { throw TestFailure("line \(index + 1): two commands in a row") }
+                guard pending == nil else {
+                    throw TestFailure("line \(index + 1): two commands in a row")
+                }
                 pending = (bytes, index + 1)
             } else if line.hasPrefix("< ") {
                 guard let (command, at) = pending else {
