@@ -1,0 +1,461 @@
+import SmartCard
+
+/// Identifies the card an operation ran against: SHA-256 of its auth certificate DER, read in
+/// the same card transaction as the operation. Compare it to bind results to one card.
+public struct CardIdentity: Sendable, Hashable, CustomStringConvertible {
+    /// SHA-256 of the auth certificate (32 bytes).
+    public let fingerprint: [UInt8]
+
+    /// Creates an identity from an auth certificate's DER.
+    public init(authCertificateDER: [UInt8]) {
+        fingerprint = SHA256.hash(authCertificateDER)
+    }
+
+    /// The fingerprint as lower-case hex (not personal data: the auth certificate has none).
+    public var hex: String { fingerprint.hexString.lowercased() }
+
+    /// `card:<first 16 hex digits>`.
+    public var description: String { "card:" + String(hex.prefix(16)) }
+}
+
+/// The result of a high-level operation: the value and the card it came from.
+public struct CardResult<Value> {
+    /// The value.
+    public var value: Value
+    /// The card, identified by its auth certificate read in the same transaction.
+    public var card: CardIdentity
+}
+
+extension CardResult: Sendable where Value: Sendable {}
+
+/// A certificate read from the JPKI AP.
+public struct CertificateData: Sendable, Hashable {
+    /// Which certificate.
+    public var kind: JPKICertificateKind
+    /// The DER bytes, exactly as long as the DER header says.
+    public var der: [UInt8]
+}
+
+/// What ``MyNumberCard/detect()`` found.
+public struct CardDetection: Sendable, Hashable {
+    /// The card type from the token label of JPKI EF 0006.
+    public var cardType: CardType
+    /// The trimmed token label, when the JPKI AP answered.
+    public var tokenLabel: String?
+    /// The applications that answered SELECT with 9000.
+    public var applications: Set<JPKIApplication>
+    /// The card identity, when the JPKI AP and its auth certificate are present.
+    public var identity: CardIdentity?
+}
+
+/// The kind of card, by its JPKI token label (never by ATR).
+public enum CardType: Sendable, Hashable {
+    /// `JPKIAPICCTOKEN2`: 個人番号カード.
+    case myNumberCard
+    /// `JPKIAPICCTOKEN`: 住民基本台帳カード.
+    case jukiCard
+    /// `JPKIAPGPSETOKEN` (Android) / `JPKIAPIOSTOKEN` (iPhone): a smartphone JPKI.
+    case smartphone(label: String)
+    /// The JPKI AP answered with another label.
+    case unknown(label: String)
+    /// No JPKI AP.
+    case notJPKI
+
+    /// Classifies a token label (trailing spaces and NULs ignored).
+    public init(tokenLabel: String) {
+        switch tokenLabel {
+        case "JPKIAPICCTOKEN2": self = .myNumberCard
+        case "JPKIAPICCTOKEN": self = .jukiCard
+        case "JPKIAPGPSETOKEN", "JPKIAPIOSTOKEN": self = .smartphone(label: tokenLabel)
+        default: self = .unknown(label: tokenLabel)
+        }
+    }
+}
+
+/// Everything the text AP offers after one VERIFY.
+public struct TextAPData: Sendable, Hashable {
+    /// Basic 4 information.
+    public var basicInfo: BasicInfo
+    /// The My Number, when asked for.
+    public var myNumber: MyNumber?
+    /// The integrity record (EF 0003).
+    public var integrity: IntegrityRecord
+    /// The AP's CV certificate (EF 0004).
+    public var cvCertificate: CVCertificate
+}
+
+/// The visual AP's card face and CV certificate.
+public struct CardFaceData: Sendable, Hashable {
+    /// The card face (EF 0002).
+    public var face: CardFace
+    /// The AP's CV certificate (EF 0004).
+    public var cvCertificate: CVCertificate
+}
+
+/// The My Number card operations. A value holds a ``CardChannel``; each method is one
+/// complete operation that:
+/// - checks its inputs (PIN formats) before sending any APDU;
+/// - runs inside one `channel.transaction { }`, selecting the applications it needs itself;
+/// - reads the auth certificate first (in the same transaction) and returns the result with
+///   the card's ``CardIdentity``, so a caller can bind the result to the card;
+/// - never spends a PIN try implicitly: the counter is read before a VERIFY, a blocked PIN is
+///   never sent, and the last try is only used with `allowLastTry: true`;
+/// - marks identity reads `Sensitivity.responseData` so traces never hold personal data.
+///
+/// For custom sequences (e.g. verify once, sign many times) use ``JPKICommands`` inside your
+/// own `channel.transaction`.
+public struct MyNumberCard {
+    /// The channel.
+    public let channel: CardChannel
+    /// Read options (extended length, header size).
+    public var options: ReadOptions
+
+    /// Creates the facade.
+    public init(channel: CardChannel, options: ReadOptions = ReadOptions()) {
+        self.channel = channel
+        self.options = options
+    }
+
+    /// Per-operation state inside a transaction.
+    final class Operation {
+        let channel: CardChannel
+        var current: JPKIApplication?
+        var extended: Bool
+        let options: ReadOptions
+        init(channel: CardChannel, options: ReadOptions) {
+            self.channel = channel
+            self.options = options
+            self.extended = options.useExtendedLength && channel.supportsExtendedLength
+        }
+
+        func select(_ ap: JPKIApplication) throws(JPKIError) {
+            if current == ap { return }
+            current = nil
+            do {
+                try JPKICommands.selectApplication(ap, on: channel)
+            } catch .applicationNotFound(.jpki) {
+                throw .notJPKICard
+            }
+            current = ap
+        }
+
+        func readCertificate(_ kind: JPKICertificateKind) throws(JPKIError) -> [UInt8] {
+            try select(.jpki)
+            try JPKICommands.selectFile(kind.fileID, on: channel)
+            let der = try JPKICommands.readTLVFile(
+                fileID: kind.fileID, headerRead: options.certificateHeaderRead, extended: &extended,
+                on: channel, sensitivity: kind == .sign ? .responseData : [],
+                pin: kind == .sign ? .sign : nil)
+            guard der.first == 0x30 else { throw .malformedData("certificate is not a DER SEQUENCE") }
+            return der
+        }
+
+        func identity() throws(JPKIError) -> CardIdentity {
+            CardIdentity(authCertificateDER: try readCertificate(.auth))
+        }
+
+        func readFile(_ fid: UInt16, headerRead: Int, pin: PINKind?) throws(JPKIError) -> [UInt8] {
+            try JPKICommands.selectFile(fid, on: channel)
+            return try JPKICommands.readTLVFile(
+                fileID: fid, headerRead: headerRead, extended: &extended, on: channel,
+                sensitivity: .responseData, pin: pin)
+        }
+
+        func verify(_ kind: PINKind, _ pin: PIN, allowLastTry: Bool) throws(JPKIError) {
+            try select(kind.application)
+            try JPKICommands.verifyPIN(kind, pin: pin, allowLastTry: allowLastTry, on: channel)
+        }
+    }
+
+    /// Runs `body` in one card transaction, mapping every error to ``JPKIError``.
+    func run<T>(_ body: (Operation) throws(JPKIError) -> T) throws(JPKIError) -> T {
+        let options = self.options
+        do {
+            return try channel.transaction { ch in
+                try body(Operation(channel: ch, options: options))
+            }
+        } catch let e as JPKIError {
+            throw e
+        } catch let e as SmartCardError {
+            throw .transport(e)
+        } catch {
+            throw .transport(.transport("transaction failed"))
+        }
+    }
+
+    /// Checks a PIN's format without sending anything.
+    static func precheck(_ pin: PIN, _ kind: PINKind) throws(JPKIError) {
+        var bytes = try pin.validatedBytes(for: kind)
+        for i in bytes.indices { bytes[i] = 0 }
+    }
+
+    static func require(_ kind: PINKind, in allowed: [PINKind]) throws(JPKIError) {
+        guard allowed.contains(kind) else {
+            throw .invalidPINFormat(kind, reason: "this key cannot open the requested file")
+        }
+    }
+
+    // MARK: Detection
+
+    /// Detects the card by SELECT of the JPKI AID (never by ATR), classifies it by the token
+    /// label (JPKI EF 0006, first 32 bytes) and probes which applications answer.
+    ///
+    /// APDUs (JPKI card): SELECT JPKI, SELECT 0006, READ 32, SELECT 000A + 2 READs (identity),
+    /// then one SELECT per other application (text, visual, common, juki).
+    public func detect() throws(JPKIError) -> CardDetection {
+        try run { (op) throws(JPKIError) -> CardDetection in
+            var apps: Set<JPKIApplication> = []
+            var label: String?
+            var identity: CardIdentity?
+            var type = CardType.notJPKI
+            do throws(JPKIError) {
+                try op.select(.jpki)
+                apps.insert(.jpki)
+            } catch .notJPKICard {}
+            if apps.contains(.jpki) {
+                try JPKICommands.selectFile(JPKIFile.tokenInfo, on: op.channel)
+                let data = try JPKICommands.readBinary(offset: 0, length: 32, on: op.channel).data
+                var bytes = data
+                while let last = bytes.last, last == 0x20 || last == 0x00 { bytes.removeLast() }
+                let text = String(decoding: bytes, as: UTF8.self)
+                label = text
+                type = CardType(tokenLabel: text)
+                do throws(JPKIError) {
+                    identity = try op.identity()
+                } catch .fileNotFound {}
+            }
+            for ap in [JPKIApplication.text, .visual, .common, .juki] {
+                do throws(JPKIError) {
+                    try op.select(ap)
+                    apps.insert(ap)
+                } catch .applicationNotFound {}
+            }
+            return CardDetection(cardType: type, tokenLabel: label, applications: apps, identity: identity)
+        }
+    }
+
+    /// The card identity alone (SELECT JPKI, SELECT 000A, READ header, READ rest).
+    public func identity() throws(JPKIError) -> CardIdentity {
+        try run { (op) throws(JPKIError) in try op.identity() }
+    }
+
+    // MARK: Certificates
+
+    /// Reads one certificate by its exact DER length (header first, then one extended read or
+    /// 256-byte short reads). The sign certificate needs `signPIN` (verified in the same
+    /// transaction with the last-try guard); without it the card's 6982 becomes
+    /// ``JPKIError/pinRequired(_:)``.
+    ///
+    /// APDUs for ``JPKICertificateKind/auth`` with extended length: SELECT AP, SELECT 000A,
+    /// READ 4, READ rest = 4.
+    public func readCertificate(
+        _ kind: JPKICertificateKind, signPIN: PIN? = nil, allowLastTry: Bool = false
+    ) throws(JPKIError) -> CardResult<CertificateData> {
+        if kind == .sign, let signPIN { try Self.precheck(signPIN, .sign) }
+        return try run { (op) throws(JPKIError) in
+            let auth = try op.readCertificate(.auth)
+            let identity = CardIdentity(authCertificateDER: auth)
+            if kind == .auth {
+                return CardResult(value: CertificateData(kind: .auth, der: auth), card: identity)
+            }
+            if kind == .sign, let signPIN {
+                try op.verify(.sign, signPIN, allowLastTry: allowLastTry)
+            }
+            let der = try op.readCertificate(kind)
+            return CardResult(value: CertificateData(kind: kind, der: der), card: identity)
+        }
+    }
+
+    /// Reads the auth, auth CA and sign CA certificates (and the sign certificate when
+    /// `signPIN` is given) in one transaction.
+    public func readCertificates(signPIN: PIN? = nil, allowLastTry: Bool = false)
+        throws(JPKIError) -> CardResult<[JPKICertificateKind: [UInt8]]>
+    {
+        if let signPIN { try Self.precheck(signPIN, .sign) }
+        return try run { (op) throws(JPKIError) in
+            var out: [JPKICertificateKind: [UInt8]] = [:]
+            let auth = try op.readCertificate(.auth)
+            out[.auth] = auth
+            out[.authCA] = try op.readCertificate(.authCA)
+            out[.signCA] = try op.readCertificate(.signCA)
+            if let signPIN {
+                try op.verify(.sign, signPIN, allowLastTry: allowLastTry)
+                out[.sign] = try op.readCertificate(.sign)
+            }
+            return CardResult(value: out, card: CardIdentity(authCertificateDER: auth))
+        }
+    }
+
+    // MARK: PINs
+
+    /// The retry counter of one PIN, spending no try (SELECT AP, SELECT PIN EF, empty VERIFY).
+    public func pinStatus(_ kind: PINKind) throws(JPKIError) -> CardResult<PINStatus> {
+        try run { (op) throws(JPKIError) in
+            let identity = try op.identity()
+            try op.select(kind.application)
+            return CardResult(value: try JPKICommands.pinStatus(kind, on: op.channel), card: identity)
+        }
+    }
+
+    /// The retry counters of several PINs in one transaction, grouped by application (one
+    /// SELECT per AP, then SELECT + empty VERIFY per PIN). A PIN whose AP or EF is missing gets
+    /// its error in the dictionary; transport failures end the operation.
+    public func allPINStatus(_ kinds: [PINKind] = PINKind.standardSet) throws(JPKIError)
+        -> CardResult<[PINKind: Result<PINStatus, JPKIError>]>
+    {
+        try run { (op) throws(JPKIError) in
+            let identity = try op.identity()
+            var out: [PINKind: Result<PINStatus, JPKIError>] = [:]
+            var order: [JPKIApplication] = []
+            for k in kinds where !order.contains(k.application) { order.append(k.application) }
+            for ap in order {
+                do throws(JPKIError) {
+                    try op.select(ap)
+                } catch .applicationNotFound(let a) {
+                    for k in kinds where k.application == ap { out[k] = .failure(.applicationNotFound(a)) }
+                    continue
+                }
+                for k in kinds where k.application == ap {
+                    do throws(JPKIError) {
+                        out[k] = .success(try JPKICommands.pinStatus(k, on: op.channel))
+                    } catch .transport(let e) {
+                        throw .transport(e)
+                    } catch {
+                        out[k] = .failure(error)
+                    }
+                }
+            }
+            return CardResult(value: out, card: identity)
+        }
+    }
+
+    /// Verifies a PIN: format check before any APDU, counter read first, refusal when blocked
+    /// or (unless `allowLastTry`) when one try is left, then one VERIFY. Returns the counter
+    /// as it was before the VERIFY. The verified state lasts until the next operation
+    /// (each operation re-selects its applications).
+    public func verifyPIN(_ kind: PINKind, pin: PIN, allowLastTry: Bool = false)
+        throws(JPKIError) -> CardResult<PINStatus>
+    {
+        try Self.precheck(pin, kind)
+        return try run { (op) throws(JPKIError) in
+            let identity = try op.identity()
+            try op.select(kind.application)
+            let before = try JPKICommands.verifyPIN(
+                kind, pin: pin, allowLastTry: allowLastTry, on: op.channel)
+            return CardResult(value: before, card: identity)
+        }
+    }
+
+    // MARK: Signatures
+
+    /// Verifies the auth PIN and signs `digestInfo` with the auth key (EF 0017, `80 2A 00 80`).
+    public func signWithAuthKey(digestInfo: [UInt8], pin: PIN, allowLastTry: Bool = false)
+        throws(JPKIError) -> CardResult<[UInt8]>
+    {
+        try sign(.auth, digestInfo: digestInfo, pin: pin, allowLastTry: allowLastTry)
+    }
+
+    /// Verifies the sign password and signs `digestInfo` with the sign key (EF 001A).
+    public func signWithSignKey(digestInfo: [UInt8], pin: PIN, allowLastTry: Bool = false)
+        throws(JPKIError) -> CardResult<[UInt8]>
+    {
+        try sign(.sign, digestInfo: digestInfo, pin: pin, allowLastTry: allowLastTry)
+    }
+
+    /// Verifies the key's PIN and signs; see ``signWithAuthKey(digestInfo:pin:allowLastTry:)``.
+    /// APDUs: identity (4) + SELECT PIN EF + empty VERIFY + VERIFY + SELECT key + SIGN = 9.
+    public func sign(_ key: JPKIKey, digestInfo: [UInt8], pin: PIN, allowLastTry: Bool = false)
+        throws(JPKIError) -> CardResult<[UInt8]>
+    {
+        try Self.precheck(pin, key.pin)
+        guard (1...245).contains(digestInfo.count) else {
+            throw .invalidDigest("DigestInfo must be 1-245 bytes")
+        }
+        return try run { (op) throws(JPKIError) in
+            let identity = try op.identity()
+            try op.verify(key.pin, pin, allowLastTry: allowLastTry)
+            let sig = try JPKICommands.sign(key, digestInfo: digestInfo, on: op.channel)
+            return CardResult(value: sig, card: identity)
+        }
+    }
+
+    // MARK: Identity (text AP)
+
+    /// Basic 4 information. `kind` is ``PINKind/text`` (4-digit PIN) or ``PINKind/textB``.
+    public func readBasicInfo(pin: PIN, kind: PINKind = .text, allowLastTry: Bool = false)
+        throws(JPKIError) -> CardResult<BasicInfo>
+    {
+        try Self.require(kind, in: [.text, .textB])
+        try Self.precheck(pin, kind)
+        return try run { (op) throws(JPKIError) in
+            let identity = try op.identity()
+            try op.verify(kind, pin, allowLastTry: allowLastTry)
+            let raw = try op.readFile(JPKIFile.textBasicInfo, headerRead: 5, pin: kind)
+            return CardResult(value: try BasicInfo(parsing: raw), card: identity)
+        }
+    }
+
+    /// The My Number (EF 0001, 17 bytes, one READ). `kind` is ``PINKind/text`` or
+    /// ``PINKind/textA``.
+    public func readMyNumber(pin: PIN, kind: PINKind = .text, allowLastTry: Bool = false)
+        throws(JPKIError) -> CardResult<MyNumber>
+    {
+        try Self.require(kind, in: [.text, .textA])
+        try Self.precheck(pin, kind)
+        return try run { (op) throws(JPKIError) in
+            let identity = try op.identity()
+            try op.verify(kind, pin, allowLastTry: allowLastTry)
+            return CardResult(value: try Self.myNumber(op, pin: kind), card: identity)
+        }
+    }
+
+    static func myNumber(_ op: Operation, pin: PINKind) throws(JPKIError) -> MyNumber {
+        try JPKICommands.selectFile(JPKIFile.textMyNumber, on: op.channel)
+        let raw = try JPKICommands.readBinary(
+            offset: 0, length: 17, on: op.channel, sensitivity: .responseData, pin: pin
+        ).data
+        return try MyNumber(parsingFile: raw)
+    }
+
+    /// Basic 4 information, integrity record, CV certificate and (optionally) the My Number
+    /// after a single VERIFY of the text PIN (``PINKind/text``).
+    public func readTextAP(pin: PIN, includeMyNumber: Bool = false, allowLastTry: Bool = false)
+        throws(JPKIError) -> CardResult<TextAPData>
+    {
+        try Self.precheck(pin, .text)
+        return try run { (op) throws(JPKIError) in
+            let identity = try op.identity()
+            try op.verify(.text, pin, allowLastTry: allowLastTry)
+            let my = includeMyNumber ? try Self.myNumber(op, pin: .text) : nil
+            let basic = try BasicInfo(
+                parsing: try op.readFile(JPKIFile.textBasicInfo, headerRead: 5, pin: .text))
+            let integrity = try IntegrityRecord(
+                parsing: try op.readFile(JPKIFile.textIntegrity, headerRead: 5, pin: .text))
+            let cv = try CVCertificate(
+                parsing: try op.readFile(JPKIFile.textCVCertificate, headerRead: 5, pin: nil))
+            return CardResult(
+                value: TextAPData(basicInfo: basic, myNumber: my, integrity: integrity, cvCertificate: cv),
+                card: identity)
+        }
+    }
+
+    // MARK: Identity (visual AP)
+
+    /// The card face. `key` is 照合番号A (the My Number, ``PINKind/visualA``) or 照合番号B
+    /// (14 digits, ``PINKind/visualB``), supplied by the caller.
+    public func readCardFace(key: PIN, kind: PINKind = .visualA, allowLastTry: Bool = false)
+        throws(JPKIError) -> CardResult<CardFaceData>
+    {
+        try Self.require(kind, in: [.visualA, .visualB])
+        try Self.precheck(key, kind)
+        return try run { (op) throws(JPKIError) in
+            let identity = try op.identity()
+            try op.verify(kind, key, allowLastTry: allowLastTry)
+            let face = try CardFace(
+                parsing: try op.readFile(JPKIFile.visualCardFace, headerRead: 5, pin: kind))
+            let cv = try CVCertificate(
+                parsing: try op.readFile(JPKIFile.visualCVCertificate, headerRead: 5, pin: nil))
+            return CardResult(value: CardFaceData(face: face, cvCertificate: cv), card: identity)
+        }
+    }
+}
