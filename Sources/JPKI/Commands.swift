@@ -105,7 +105,8 @@ public enum JPKICommands {
             let result: (data: [UInt8], endOfFile: Bool)
             do {
                 result = try readBinary(
-                    offset: position, length: chunk, on: channel, sensitivity: sensitivity, pin: pin)
+                    offset: position, length: chunk, on: channel, sensitivity: sensitivity, pin: pin
+                )
             } catch .wrongData(let sw) where tryingExtended && sw.value == 0x6700 {
                 extended = false
                 continue
@@ -249,7 +250,8 @@ public enum JPKICommands {
         }
         try selectFile(key.fileID, on: channel)
         let r = try send(
-            channel, CommandAPDU(cla: 0x80, ins: 0x2A, p1: 0x00, p2: 0x80, data: digestInfo, le: 256))
+            channel,
+            CommandAPDU(cla: 0x80, ins: 0x2A, p1: 0x00, p2: 0x80, data: digestInfo, le: 256))
         switch r.statusWord.value {
         case 0x9000:
             guard !r.data.isEmpty else { throw .malformedData("empty signature") }

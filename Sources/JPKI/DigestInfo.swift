@@ -46,7 +46,8 @@ public enum DigestInfo {
     {
         guard digest.count == algorithm.digestLength else {
             throw .invalidDigest(
-                "\(algorithm.rawValue) digest must be \(algorithm.digestLength) bytes, got \(digest.count)")
+                "\(algorithm.rawValue) digest must be \(algorithm.digestLength) bytes, got \(digest.count)"
+            )
         }
         return algorithm.derPrefix + digest
     }

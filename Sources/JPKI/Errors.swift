@@ -80,7 +80,8 @@ public enum JPKIError: Error, Sendable, Equatable, CustomStringConvertible {
         case .wrongPIN(let k, let n): "wrong \(k) PIN, \(n) tries left"
         case .lastTryRefused(let k):
             "only one \(k) PIN try is left; refused without trying (allow the last try explicitly)"
-        case .pinCounterUnknown(let k): "the \(k) PIN retry counter is unknown; refused without trying"
+        case .pinCounterUnknown(let k):
+            "the \(k) PIN retry counter is unknown; refused without trying"
         case .invalidPINFormat(let k, let reason): "invalid \(k) PIN format: \(reason)"
         case .pinWiped: "the PIN was already wiped"
         case .wrongData(let sw): "the card refused the data (\(sw))"

@@ -104,7 +104,8 @@ public struct BasicInfo: Sendable, Hashable, CustomStringConvertible, CustomRefl
     /// Parses EF 0002 (`FF 20 L { DF21 offsets, DF22 name, DF23 address, DF24 birth, DF25 sex }`),
     /// locating each field through the DF21 offset table and cross-checking it.
     public init(parsing raw: [UInt8]) throws(JPKIError) {
-        let fields = try parseOffsetTable(raw, outerTag: 0xFF20, tableTag: 0xDF21, first: 0xDF22, count: 4)
+        let fields = try parseOffsetTable(
+            raw, outerTag: 0xFF20, tableTag: 0xDF21, first: 0xDF22, count: 4)
         guard let name = String(validating: fields[0].value, as: UTF8.self),
             let address = String(validating: fields[1].value, as: UTF8.self)
         else { throw .malformedData("name or address is not UTF-8") }
@@ -374,7 +375,8 @@ public struct CardFace: Sendable, Hashable, CustomStringConvertible, CustomRefle
 
     /// Parses EF 0002 through its DF21 offset table (9 fields, DF22…DF2A).
     public init(parsing raw: [UInt8]) throws(JPKIError) {
-        let f = try parseOffsetTable(raw, outerTag: 0xFF20, tableTag: 0xDF21, first: 0xDF22, count: 9)
+        let f = try parseOffsetTable(
+            raw, outerTag: 0xFF20, tableTag: 0xDF21, first: 0xDF22, count: 9)
         guard let birth = CardDate(yyyymmdd: f[0].value) else {
             throw .malformedData("card face birth date is not YYYYMMDD")
         }

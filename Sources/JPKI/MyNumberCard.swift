@@ -146,7 +146,9 @@ public struct MyNumberCard {
                 fileID: kind.fileID, headerRead: options.certificateHeaderRead, extended: &extended,
                 on: channel, sensitivity: kind == .sign ? .responseData : [],
                 pin: kind == .sign ? .sign : nil)
-            guard der.first == 0x30 else { throw .malformedData("certificate is not a DER SEQUENCE") }
+            guard der.first == 0x30 else {
+                throw .malformedData("certificate is not a DER SEQUENCE")
+            }
             return der
         }
 
@@ -230,7 +232,8 @@ public struct MyNumberCard {
                     apps.insert(ap)
                 } catch .applicationNotFound {}
             }
-            return CardDetection(cardType: type, tokenLabel: label, applications: apps, identity: identity)
+            return CardDetection(
+                cardType: type, tokenLabel: label, applications: apps, identity: identity)
         }
     }
 
@@ -293,7 +296,8 @@ public struct MyNumberCard {
         try run { (op) throws(JPKIError) in
             let identity = try op.identity()
             try op.select(kind.application)
-            return CardResult(value: try JPKICommands.pinStatus(kind, on: op.channel), card: identity)
+            return CardResult(
+                value: try JPKICommands.pinStatus(kind, on: op.channel), card: identity)
         }
     }
 
@@ -312,7 +316,9 @@ public struct MyNumberCard {
                 do throws(JPKIError) {
                     try op.select(ap)
                 } catch .applicationNotFound(let a) {
-                    for k in kinds where k.application == ap { out[k] = .failure(.applicationNotFound(a)) }
+                    for k in kinds where k.application == ap {
+                        out[k] = .failure(.applicationNotFound(a))
+                    }
                     continue
                 }
                 for k in kinds where k.application == ap {
@@ -434,7 +440,8 @@ public struct MyNumberCard {
             let cv = try CVCertificate(
                 parsing: try op.readFile(JPKIFile.textCVCertificate, headerRead: 5, pin: nil))
             return CardResult(
-                value: TextAPData(basicInfo: basic, myNumber: my, integrity: integrity, cvCertificate: cv),
+                value: TextAPData(
+                    basicInfo: basic, myNumber: my, integrity: integrity, cvCertificate: cv),
                 card: identity)
         }
     }

@@ -83,7 +83,8 @@ public final class PIN: Sendable, CustomStringConvertible, CustomDebugStringConv
     /// Checks the format for `kind` and returns the bytes to send (the sign password
     /// upper-cased). Sends nothing. The caller must zero the returned array.
     func validatedBytes(for kind: PINKind) throws(JPKIError) -> [UInt8] {
-        let result: Result<[UInt8], JPKIError>? = withBytes { (bytes: inout [UInt8]) -> Result<[UInt8], JPKIError> in
+        let result: Result<[UInt8], JPKIError>? = withBytes {
+            (bytes: inout [UInt8]) -> Result<[UInt8], JPKIError> in
             var out = bytes
             switch kind.format {
             case .digits(let n):
@@ -97,7 +98,8 @@ public final class PIN: Sendable, CustomStringConvertible, CustomDebugStringConv
                 }
             case .signPassword:
                 for i in out.indices where out[i] >= 0x61 && out[i] <= 0x7A { out[i] -= 0x20 }
-                let reason = "must be 6-16 characters A-Z/0-9 with at least one letter and one digit"
+                let reason =
+                    "must be 6-16 characters A-Z/0-9 with at least one letter and one digit"
                 let isDigit = { (b: UInt8) in b >= 0x30 && b <= 0x39 }
                 let isLetter = { (b: UInt8) in b >= 0x41 && b <= 0x5A }
                 guard (6...16).contains(out.count), out.allSatisfy({ isDigit($0) || isLetter($0) }),

@@ -91,8 +91,11 @@ struct BERTLVTests {
             h("FF206BDF2108000E0020005F006ADF2203414243DF230141DF240831393830303231 37DF250131"),
             h("7F21820010 5F4E 08 0102030405060708 5F37 02 AABB"),
             h("3082000A 300302010A 0403AABBCC"),
-            BERTLV(tag: 0xFF30, value: BERTLV(tag: 0xDF31, value: [UInt8](repeating: 1, count: 32)).encoded)
-                .encoded,
+            BERTLV(
+                tag: 0xFF30,
+                value: BERTLV(tag: 0xDF31, value: [UInt8](repeating: 1, count: 32)).encoded
+            )
+            .encoded,
         ]
         var accepted = 0
         var rejected = 0
@@ -139,7 +142,11 @@ struct BERTLVTests {
             _ = try? BERTLV.parseHeader(input)
         }
         #expect(accepted > 0 && rejected > 0)
-        #expect(codes.isSuperset(of: ["empty", "length_past_end", "trailing_data", "indefinite_length"]))
-        print("BER-TLV property test: \(accepted) accepted, \(rejected) rejected, codes \(codes.sorted())")
+        #expect(
+            codes.isSuperset(of: ["empty", "length_past_end", "trailing_data", "indefinite_length"])
+        )
+        print(
+            "BER-TLV property test: \(accepted) accepted, \(rejected) rejected, codes \(codes.sorted())"
+        )
     }
 }

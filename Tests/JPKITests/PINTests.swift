@@ -59,7 +59,8 @@ struct PINTests {
         let (channel, transport) = scripted([
             ("00A4020C02001B", ok), ("00200080", "63C5"), ("00200080 06 414243313233", ok),
         ])
-        let before = try JPKICommands.verifyPIN(.sign, pin: PIN("abc123"), allowLastTry: false, on: channel)
+        let before = try JPKICommands.verifyPIN(
+            .sign, pin: PIN("abc123"), allowLastTry: false, on: channel)
         #expect(before == .triesLeft(5))
         #expect(transport.isComplete)
     }

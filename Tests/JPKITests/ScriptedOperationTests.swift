@@ -131,11 +131,12 @@ struct ScriptedOperationTests {
         let t = ScriptedTransport(
             authCertSteps(cert)
                 + steps([
-                    (h("00A4020C02001B"), h("63C5")),
+                    (h("00A4020C02001B"), h("63C5"))
                 ]))
         // 63C5 to SELECT is nonsense: it must be reported as a typed error and no VERIFY sent.
         let channel = CardChannel(transport: t)
-        #expect(throws: JPKIError.unexpectedStatus(StatusWord(0x63C5), operation: "SELECT EF 001B")) {
+        #expect(throws: JPKIError.unexpectedStatus(StatusWord(0x63C5), operation: "SELECT EF 001B"))
+        {
             try MyNumberCard(channel: channel).readCertificate(.sign, signPIN: PIN("ABC123"))
         }
         // 296 remaining bytes > 256, so with extended one READ: 00 B0 00 04 00 01 28.
@@ -158,7 +159,10 @@ struct ScriptedOperationTests {
     @Test func pinStatusOneAPDUPairNoTrySpent() throws {
         let t = ScriptedTransport(
             authCertSteps(cert)
-                + steps([(h(selectText), h(ok)), (h("00A4020C020011"), h(ok)), (h("00200080"), h("63C2"))]))
+                + steps([
+                    (h(selectText), h(ok)), (h("00A4020C020011"), h(ok)),
+                    (h("00200080"), h("63C2")),
+                ]))
         let channel = CardChannel(transport: t)
         let r = try MyNumberCard(channel: channel).pinStatus(.text)
         #expect(r.value == .triesLeft(2))
@@ -167,7 +171,10 @@ struct ScriptedOperationTests {
         #expect(!t.sent.contains { $0.count > 4 && $0[1] == 0x20 })
     }
 
-    @Test(arguments: [("63C0", PINStatus.blocked), ("6984", .blocked), ("6983", .blocked), ("9000", .verified), ("63C3", .triesLeft(3))])
+    @Test(arguments: [
+        ("63C0", PINStatus.blocked), ("6984", .blocked), ("6983", .blocked), ("9000", .verified),
+        ("63C3", .triesLeft(3)),
+    ])
     func pinStatusWords(sw: String, expected: PINStatus) throws {
         let (channel, t) = scripted([("00A4020C020018", ok), ("00200080", sw)])
         #expect(try JPKICommands.pinStatus(.auth, on: channel) == expected)
@@ -187,7 +194,9 @@ struct ScriptedOperationTests {
                     (h(selectVisual), h("6A82")),
                 ]))
         let channel = CardChannel(transport: t)
-        let r = try MyNumberCard(channel: channel).allPINStatus([.auth, .sign, .text, .textA, .visualA])
+        let r = try MyNumberCard(channel: channel).allPINStatus([
+            .auth, .sign, .text, .textA, .visualA,
+        ])
         #expect(t.isComplete, "\(t.mismatches)")
         #expect(try r.value[.auth]?.get() == .triesLeft(3))
         #expect(try r.value[.sign]?.get() == .triesLeft(5))
@@ -217,7 +226,8 @@ struct ScriptedOperationTests {
                     (h("002000800431323334"), h(ok)),
                 ]))
         let channel = CardChannel(transport: t)
-        let r = try MyNumberCard(channel: channel).verifyPIN(.auth, pin: PIN("1234"), allowLastTry: true)
+        let r = try MyNumberCard(channel: channel).verifyPIN(
+            .auth, pin: PIN("1234"), allowLastTry: true)
         #expect(r.value == .triesLeft(1))
         #expect(t.isComplete, "\(t.mismatches)")
     }
@@ -274,13 +284,16 @@ struct ScriptedOperationTests {
     }
 
     @Test(arguments: [
-        ("6982", JPKIError.pinRequired(.sign)), ("6983", .pinBlocked(.sign)), ("6984", .pinBlocked(.sign)),
+        ("6982", JPKIError.pinRequired(.sign)), ("6983", .pinBlocked(.sign)),
+        ("6984", .pinBlocked(.sign)),
         ("6700", .wrongData(StatusWord(0x6700))), ("6A80", .wrongData(StatusWord(0x6A80))),
         ("6985", .wrongData(StatusWord(0x6985))),
     ])
     func signStatusWordsAreTyped(sw: String, expected: JPKIError) throws {
         let di = try DigestInfo.encode(.sha512, digest: [UInt8](repeating: 1, count: 64))
-        let (channel, t) = scripted([("00A4020C02001A", ok), ("802A008053" + di.hexString + "00", sw)])
+        let (channel, t) = scripted([
+            ("00A4020C02001A", ok), ("802A008053" + di.hexString + "00", sw),
+        ])
         #expect(throws: expected) { try JPKICommands.sign(.sign, digestInfo: di, on: channel) }
         #expect(t.isComplete)
     }
@@ -294,7 +307,8 @@ struct ScriptedOperationTests {
         #expect(d384.count == 67)
         // Each DigestInfo is a valid DER SEQUENCE filling its bytes.
         for alg in DigestAlgorithm.allCases {
-            let di = try DigestInfo.encode(alg, digest: [UInt8](repeating: 0, count: alg.digestLength))
+            let di = try DigestInfo.encode(
+                alg, digest: [UInt8](repeating: 0, count: alg.digestLength))
             #expect(try BERTLV.parse(di).tag == 0x30)
         }
     }
@@ -370,7 +384,8 @@ struct ScriptedOperationTests {
         let label = Array("JPKIAPICCTOKEN2".utf8) + [UInt8](repeating: 0x20, count: 17)
         let t = ScriptedTransport(
             steps([
-                (h(selectJPKI), h(ok)), (h("00A4020C020006"), h(ok)), (h("00B0000020"), label + h(ok)),
+                (h(selectJPKI), h(ok)), (h("00A4020C020006"), h(ok)),
+                (h("00B0000020"), label + h(ok)),
                 (h("00A4020C02000A"), h(ok)),
                 (h("00B0000004"), Array(cert[0..<4]) + h(ok)),
                 (h("00B0000400040E"), Array(cert[4...]) + h(ok)),
@@ -390,7 +405,8 @@ struct ScriptedOperationTests {
     @Test func notAJPKICard() throws {
         let t = ScriptedTransport(
             steps([
-                (h(selectJPKI), h("6A82")), (h(selectText), h("6A82")), (h(selectVisual), h("6A82")),
+                (h(selectJPKI), h("6A82")), (h(selectText), h("6A82")),
+                (h(selectVisual), h("6A82")),
                 (h("00A4040C0AD3921000310001010100"), h("6A82")),
                 (h("00A4040C0AD3921000310001010401"), h("6A82")),
             ]))
@@ -398,15 +414,19 @@ struct ScriptedOperationTests {
         let d = try MyNumberCard(channel: channel).detect()
         #expect(d.cardType == .notJPKI && d.applications.isEmpty && d.identity == nil)
         #expect(throws: JPKIError.notJPKICard) {
-            try MyNumberCard(channel: CardChannel(transport: ScriptedTransport(steps([(h(selectJPKI), h("6A82"))]))))
-                .readCertificate(.auth)
+            try MyNumberCard(
+                channel: CardChannel(
+                    transport: ScriptedTransport(steps([(h(selectJPKI), h("6A82"))])))
+            )
+            .readCertificate(.auth)
         }
     }
 
     @Test(arguments: [
         ("JPKIAPICCTOKEN2", CardType.myNumberCard), ("JPKIAPICCTOKEN", .jukiCard),
         ("JPKIAPGPSETOKEN", .smartphone(label: "JPKIAPGPSETOKEN")),
-        ("JPKIAPIOSTOKEN", .smartphone(label: "JPKIAPIOSTOKEN")), ("OTHER", .unknown(label: "OTHER")),
+        ("JPKIAPIOSTOKEN", .smartphone(label: "JPKIAPIOSTOKEN")),
+        ("OTHER", .unknown(label: "OTHER")),
     ])
     func tokenLabels(label: String, type: CardType) {
         #expect(CardType(tokenLabel: label) == type)
@@ -426,7 +446,9 @@ struct ScriptedOperationTests {
 
     @Test func cardRemovedIsTransportError() throws {
         final class Gone: CardTransport {
-            func transmit(_ command: [UInt8]) throws(SmartCardError) -> [UInt8] { throw .cardRemoved }
+            func transmit(_ command: [UInt8]) throws(SmartCardError) -> [UInt8] {
+                throw .cardRemoved
+            }
         }
         #expect(throws: JPKIError.transport(.cardRemoved)) {
             try MyNumberCard(channel: CardChannel(transport: Gone())).identity()

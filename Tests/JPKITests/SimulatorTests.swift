@@ -145,7 +145,9 @@ struct SimulatorTests {
         // identity 4 (leaves the JPKI AP selected) + SELECT text/visual/common + 2 per PIN (9 PINs).
         #expect(n == 4 + 3 + 18)
         print("APDU count all PIN status (9 PINs, with card identity): \(n)")
-        #expect(c.sim.triesLeft(.auth) == 3 && c.sim.triesLeft(.sign) == 5 && c.sim.triesLeft(.text) == 3)
+        #expect(
+            c.sim.triesLeft(.auth) == 3 && c.sim.triesLeft(.sign) == 5
+                && c.sim.triesLeft(.text) == 3)
     }
 
     @Test func verifyCorrectAndWrongPIN() throws {
@@ -167,11 +169,18 @@ struct SimulatorTests {
     @Test func badFormatSendsNothingToTheCard() throws {
         let c = try SimCard("00-ordinary")
         let received = c.sim.commandsReceived
-        #expect(throws: JPKIError.invalidPINFormat(.sign, reason: "must be 6-16 characters A-Z/0-9 with at least one letter and one digit")) {
-            try c.card.signWithSignKey(digestInfo: DigestInfo.sha256(ofChallenge: [1]), pin: PIN("ABCDEF"))
+        #expect(
+            throws: JPKIError.invalidPINFormat(
+                .sign,
+                reason: "must be 6-16 characters A-Z/0-9 with at least one letter and one digit")
+        ) {
+            try c.card.signWithSignKey(
+                digestInfo: DigestInfo.sha256(ofChallenge: [1]), pin: PIN("ABCDEF"))
         }
         #expect(throws: JPKIError.self) { try c.card.readBasicInfo(pin: PIN("12345")) }
-        #expect(throws: JPKIError.self) { try c.card.readCardFace(key: PIN("1234"), kind: .visualA) }
+        #expect(throws: JPKIError.self) {
+            try c.card.readCardFace(key: PIN("1234"), kind: .visualA)
+        }
         #expect(c.sim.commandsReceived == received)
         #expect(c.channel.apduCount == 0)
     }
@@ -190,14 +199,17 @@ struct SimulatorTests {
         switch kind {
         case .auth:
             #expect(throws: JPKIError.lastTryRefused(.auth)) {
-                try c.card.signWithAuthKey(digestInfo: DigestInfo.sha256(ofChallenge: [1]), pin: try c.pin(key))
+                try c.card.signWithAuthKey(
+                    digestInfo: DigestInfo.sha256(ofChallenge: [1]), pin: try c.pin(key))
             }
         case .sign:
             #expect(throws: JPKIError.lastTryRefused(.sign)) {
                 try c.card.readCertificate(.sign, signPIN: try c.pin(key))
             }
         default:
-            #expect(throws: JPKIError.lastTryRefused(.text)) { try c.card.readBasicInfo(pin: try c.pin(key)) }
+            #expect(throws: JPKIError.lastTryRefused(.text)) {
+                try c.card.readBasicInfo(pin: try c.pin(key))
+            }
         }
         // A second status query shows the counter unchanged.
         #expect(try c.card.pinStatus(kind).value == .triesLeft(1))
@@ -225,7 +237,9 @@ struct SimulatorTests {
         let c = try SimCard("00-ordinary")
         let di = DigestInfo.sha256(ofChallenge: Array("jpki-sim golden transcript".utf8))
         var sig: [UInt8] = []
-        let n = try c.count { sig = try c.card.signWithAuthKey(digestInfo: di, pin: try c.pin("auth")).value }
+        let n = try c.count {
+            sig = try c.card.signWithAuthKey(digestInfo: di, pin: try c.pin("auth")).value
+        }
         #expect(sig.count == 256)
         #expect(n == 9)
         print("APDU count sign with auth key: \(n)")
@@ -243,7 +257,9 @@ struct SimulatorTests {
         let c = try SimCard("00-ordinary")
         let di = try DigestInfo.encode(.sha384, digest: [UInt8](repeating: 0x42, count: 48))
         var sig: [UInt8] = []
-        let n = try c.count { sig = try c.card.signWithSignKey(digestInfo: di, pin: PIN("abc123")).value }
+        let n = try c.count {
+            sig = try c.card.signWithSignKey(digestInfo: di, pin: PIN("abc123")).value
+        }
         #expect(sig.count == 256)
         #expect(n == 9)
         // Without the PIN (own transaction, low-level): typed pinRequired.
@@ -264,8 +280,10 @@ struct SimulatorTests {
         let info = try #require(r).value
         #expect(info.name == c.identity["name"])
         #expect(info.address == c.identity["address"])
-        #expect(info.nameNFKC == c.identity["name"]?.replacingOccurrences(of: "\u{3000}", with: " "))
-        #expect(info.birthDate == CardDate(yyyymmdd: Array(c.identity["birthDate", default: ""].utf8)))
+        #expect(
+            info.nameNFKC == c.identity["name"]?.replacingOccurrences(of: "\u{3000}", with: " "))
+        #expect(
+            info.birthDate == CardDate(yyyymmdd: Array(c.identity["birthDate", default: ""].utf8)))
         #expect(info.sex.code == c.identity["sex"])
         #expect(info.raw == (try c.file("text/0002.bin")))
         #expect(n == 11)
@@ -298,7 +316,9 @@ struct SimulatorTests {
     @Test func textAPWithIntegrityRecord() throws {
         let c = try SimCard("00-ordinary")
         var r: CardResult<TextAPData>?
-        let n = try c.count { r = try c.card.readTextAP(pin: try c.pin("text"), includeMyNumber: true) }
+        let n = try c.count {
+            r = try c.card.readTextAP(pin: try c.pin("text"), includeMyNumber: true)
+        }
         let data = try #require(r).value
         let my = try #require(data.myNumber)
         // The fixture's digests (made with openssl/python) match what we read and hash here.
@@ -325,7 +345,8 @@ struct SimulatorTests {
         let n = try c.count { r = try c.card.readCardFace(key: key, kind: kind) }
         let face = try #require(r).value.face
         #expect(face.faceJPEG2000 == (try c.file("face.jp2")))
-        #expect(face.birthDate == CardDate(yyyymmdd: Array(c.identity["birthDate", default: ""].utf8)))
+        #expect(
+            face.birthDate == CardDate(yyyymmdd: Array(c.identity["birthDate", default: ""].utf8)))
         #expect(face.expiry == CardDate(yyyymmdd: Array(c.identity["expiry", default: ""].utf8)))
         #expect(face.sex.code == c.identity["sex"])
         #expect(face.namePNG.starts(with: [0x89, 0x50, 0x4E, 0x47]))

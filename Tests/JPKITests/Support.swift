@@ -12,7 +12,9 @@ func h(_ s: String) -> [UInt8] {
 }
 
 /// A scripted channel from (command hex, response hex) pairs.
-func scripted(_ pairs: [(String, String)], extended: Bool = true) -> (CardChannel, ScriptedTransport) {
+func scripted(_ pairs: [(String, String)], extended: Bool = true) -> (
+    CardChannel, ScriptedTransport
+) {
     let t = ScriptedTransport(
         pairs.map { ScriptedTransport.Step(command: h($0.0), response: h($0.1)) },
         supportsExtendedLength: extended)
@@ -61,7 +63,8 @@ func offsetTableFile(outer: UInt32 = 0xFF20, fields: [BERTLV]) -> [UInt8] {
         offsets += [UInt8(pos >> 8), UInt8(pos & 0xFF)]
         pos += f.encoded.count
     }
-    return BERTLV(tag: outer, value: BERTLV(tag: 0xDF21, value: offsets).encoded + fieldBytes).encoded
+    return BERTLV(tag: outer, value: BERTLV(tag: 0xDF21, value: offsets).encoded + fieldBytes)
+        .encoded
 }
 
 /// A deterministic RNG (SplitMix64) for property tests.
