@@ -411,3 +411,34 @@ public struct CardFace: Sendable, Hashable, CustomStringConvertible, CustomRefle
     /// No children.
     public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
 }
+
+/// 共通AP EF 0001 record 1: `01 1C` + 15-digit card serial + 5-digit municipality code +
+/// expiry `YYYYMMDD`.
+public struct CommonAPInfo: Sendable, Hashable, CustomStringConvertible {
+    /// The 15-digit card serial.
+    public var serial: String
+    /// The 5-digit municipality code of the issuer.
+    public var municipalityCode: String
+    /// The card's expiry date.
+    public var expiry: CardDate
+    /// The record as read.
+    public var raw: [UInt8]
+
+    /// Parses the simple-TLV record.
+    public init(parsing raw: [UInt8]) throws(JPKIError) {
+        guard raw.count >= 30, raw[0] == 0x01, raw[1] == 0x1C else {
+            throw .malformedData("common AP record is not 01 1C + 28 bytes")
+        }
+        let value = Array(raw[2..<30])
+        guard value.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+            let expiry = CardDate(yyyymmdd: Array(value[20..<28]))
+        else { throw .malformedData("common AP record fields") }
+        serial = String(decoding: value[0..<15], as: UTF8.self)
+        municipalityCode = String(decoding: value[15..<20], as: UTF8.self)
+        self.expiry = expiry
+        self.raw = raw
+    }
+
+    /// Redacted (the serial identifies the card holder's card).
+    public var description: String { "CommonAPInfo(redacted)" }
+}

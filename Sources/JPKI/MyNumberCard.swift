@@ -215,9 +215,15 @@ public struct MyNumberCard {
                 apps.insert(.jpki)
             } catch .notJPKICard {}
             if apps.contains(.jpki) {
-                try JPKICommands.selectFile(JPKIFile.tokenInfo, on: op.channel)
-                let data = try JPKICommands.readBinary(offset: 0, length: 32, on: op.channel).data
-                var bytes = data
+                var bytes: [UInt8] = []
+                do throws(JPKIError) {
+                    try JPKICommands.selectFile(JPKIFile.tokenInfo, on: op.channel)
+                    bytes = try JPKICommands.readBinary(offset: 0, length: 32, on: op.channel).data
+                } catch .transport(let e) {
+                    throw .transport(e)
+                } catch {
+                    // No readable token info: the type stays unknown with an empty label.
+                }
                 while let last = bytes.last, last == 0x20 || last == 0x00 { bytes.removeLast() }
                 let text = String(decoding: bytes, as: UTF8.self)
                 label = text
@@ -443,6 +449,25 @@ public struct MyNumberCard {
                 value: TextAPData(
                     basicInfo: basic, myNumber: my, integrity: integrity, cvCertificate: cv),
                 card: identity)
+        }
+    }
+
+    // MARK: Common AP
+
+    /// The 共通AP record (card serial, municipality code, expiry): SELECT 共通AP, SELECT EF
+    /// 0001, READ RECORD `00 B2 01 04 00`. No PIN.
+    public func readCommonAPInfo() throws(JPKIError) -> CardResult<CommonAPInfo> {
+        try run { (op) throws(JPKIError) in
+            let identity = try op.identity()
+            try op.select(.common)
+            try JPKICommands.selectFile(0x0001, on: op.channel)
+            let r = try JPKICommands.send(
+                op.channel, CommandAPDU(ins: 0xB2, p1: 0x01, p2: 0x04, le: 256),
+                sensitivity: .responseData)
+            guard r.statusWord.isSuccess else {
+                throw .unexpectedStatus(r.statusWord, operation: "READ RECORD 1")
+            }
+            return CardResult(value: try CommonAPInfo(parsing: r.data), card: identity)
         }
     }
 

@@ -396,3 +396,19 @@ struct SimulatorTests {
         #expect(throws: JPKIError.transport(.cardRemoved)) { try c.card.readCertificate(.auth) }
     }
 }
+
+@Suite("Common AP (in-process simulator)")
+struct CommonAPSimulatorTests {
+    @Test func commonAPRecord() throws {
+        let c = try SimCard("00-ordinary")
+        var r: CardResult<CommonAPInfo>?
+        let n = try c.count { r = try c.card.readCommonAPInfo() }
+        let info = try #require(r).value
+        #expect(info.serial == c.identity["serial"])
+        #expect(info.municipalityCode == c.identity["municipalityCode"])
+        #expect(info.expiry == CardDate(yyyymmdd: Array(c.identity["expiry", default: ""].utf8)))
+        #expect(info.raw == (try c.file("common/record1.bin")))
+        #expect(n == 4 + 3)
+        print("APDU count common AP record: \(n)")
+    }
+}
