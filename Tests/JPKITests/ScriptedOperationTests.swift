@@ -402,6 +402,24 @@ struct ScriptedOperationTests {
         print("APDU count detect (scripted): \(channel.apduCount)")
     }
 
+    @Test func detectionWithoutTokenInfo() throws {
+        let t = ScriptedTransport(
+            steps([
+                (h(selectJPKI), h(ok)), (h("00A4020C020006"), h("6A82")),
+                (h("00A4020C02000A"), h(ok)),
+                (h("00B0000004"), Array(cert[0..<4]) + h(ok)),
+                (h("00B0000400040E"), Array(cert[4...]) + h(ok)),
+                (h(selectText), h("6A82")), (h(selectVisual), h("6A82")),
+                (h("00A4040C0AD3921000310001010100"), h("6A82")),
+                (h("00A4040C0AD3921000310001010401"), h("6A82")),
+            ]))
+        let d = try MyNumberCard(channel: CardChannel(transport: t)).detect()
+        #expect(t.isComplete, "\(t.mismatches)")
+        #expect(d.cardType == .unknown(label: ""))
+        #expect(d.applications == [.jpki])
+        #expect(d.identity != nil)
+    }
+
     @Test func notAJPKICard() throws {
         let t = ScriptedTransport(
             steps([

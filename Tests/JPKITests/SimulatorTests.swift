@@ -302,12 +302,17 @@ struct SimulatorTests {
 
     @Test func myNumber() throws {
         let c = try SimCard("00-ordinary")
+        let trace = APDUTrace()
+        c.channel.trace = trace
         var r: CardResult<MyNumber>?
         let n = try c.count { r = try c.card.readMyNumber(pin: try c.pin("text")) }
         let number = try #require(r).value
         #expect(number.digits == c.identity["myNumber"])
         #expect(number.rawFile == (try c.file("text/0001.bin")))
         #expect("\(number)" == "MyNumber(redacted)")
+        let joined = trace.recorded.joined(separator: "\n")
+        #expect(!joined.contains(Array(c.identity["myNumber", default: "?"].utf8).hexString))
+        #expect(joined.contains("< [17 bytes redacted] 9000"))
         // identity 4 + SELECT AP + SELECT PIN + empty VERIFY + VERIFY + SELECT EF + one READ.
         #expect(n == 10)
         print("APDU count My Number: \(n)")
