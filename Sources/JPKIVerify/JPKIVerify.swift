@@ -1,2 +1,0 @@
-import COpenSSL
-import JPKI
