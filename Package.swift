@@ -35,7 +35,7 @@ let package = Package(
         .target(
             name: "JPKIDaemon",
             dependencies: [
-                "SmartCard",
+                "SmartCard", "JPKI",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(name: "SmartCardTests", dependencies: ["SmartCard"]),
         .testTarget(
             name: "JPKIDaemonTests",
-            dependencies: ["JPKIDaemon", "SmartCard", "CardSimulator", "TestBench"]),
+            dependencies: ["JPKIDaemon", "JPKI", "SmartCard", "CardSimulator", "TestBench"]),
         .testTarget(
             name: "PCSCIntegrationTests",
             dependencies: ["SmartCard", "CardSimulator", "TestBench"]),

@@ -24,6 +24,12 @@ public struct CardResult<Value> {
     public var value: Value
     /// The card, identified by its auth certificate read in the same transaction.
     public var card: CardIdentity
+
+    /// Pairs a value with the card it was read from.
+    public init(value: Value, card: CardIdentity) {
+        self.value = value
+        self.card = card
+    }
 }
 
 extension CardResult: Sendable where Value: Sendable {}

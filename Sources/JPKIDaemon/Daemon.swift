@@ -1,1 +1,62 @@
-import NIOCore
+import Foundation
+import JPKI
+import Logging
+import SmartCard
+
+/// The running daemon: PC/SC monitor → reader supervisor → HTTP API on the Unix socket.
+public final class Daemon: Sendable {
+    /// The effective configuration.
+    public let config: DaemonConfig
+    let server: HTTPServer
+    let monitor: PCSCMonitor
+    let supervisor: ReaderSupervisor
+    let runTask: Task<Void, Never>
+
+    /// Reads a card's binding at insertion: JPKI detection by SELECT, token info, and the SHA-256
+    /// of the auth certificate.
+    public static let identifyCard: CardIdentifier = { channel in
+        let d = try MyNumberCard(channel: channel).detect()
+        guard d.applications.contains(.jpki) else { throw JPKIError.notJPKICard }
+        return CardBinding(authCertificateFingerprint: d.identity?.hex, cardType: "\(d.cardType)")
+    }
+
+    /// Starts everything; throws on a bad configuration or a socket that cannot be bound.
+    public static func start(config: DaemonConfig, logger: Logger) async throws -> Daemon {
+        let roles = try RoleMap(config.roles)
+        let audit = try AuditLog(path: config.auditLog)
+        let bus = EventBus()
+        let supervisor = ReaderSupervisor(
+            bus: bus, ignoredReaders: config.ignoreReaders, logger: logger, identify: identifyCard)
+        let api = DaemonAPI(
+            supervisor: supervisor, bus: bus, roles: roles, audit: audit, config: config, logger: logger)
+        guard let mode = config.socketMode else {
+            throw ConfigError.invalid(field: "socket.mode", reason: "not an octal mode")
+        }
+        let server = try await HTTPServer.start(
+            path: config.socket.path, mode: mode, group: config.socket.group, limits: config.limits,
+            responder: api, logger: logger)
+        let monitor = PCSCMonitor()
+        let task = Task { await supervisor.run(monitor.events) }
+        logger.info("jpkid listening", metadata: ["socket": "\(config.socket.path)"])
+        return Daemon(config: config, server: server, monitor: monitor, supervisor: supervisor, runTask: task)
+    }
+
+    private init(
+        config: DaemonConfig, server: HTTPServer, monitor: PCSCMonitor, supervisor: ReaderSupervisor,
+        runTask: Task<Void, Never>
+    ) {
+        self.config = config
+        self.server = server
+        self.monitor = monitor
+        self.supervisor = supervisor
+        self.runTask = runTask
+    }
+
+    /// Stops accepting, disconnects cards and removes the socket.
+    public func shutdown() async {
+        await server.shutdown()
+        monitor.stop()
+        await runTask.value
+        await supervisor.shutdown()
+    }
+}

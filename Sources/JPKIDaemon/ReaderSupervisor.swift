@@ -1,4 +1,5 @@
 import Foundation
+import JPKI
 import Logging
 import SmartCard
 
@@ -149,7 +150,7 @@ public actor ReaderSupervisor {
         let identify = self.identify
         do {
             let card = try await PCSCCard.connect(reader: reader)
-            let identity: CardIdentity
+            let identity: CardBinding
             do {
                 identity = try await card.perform { channel in try identify(channel) }
             } catch {
@@ -183,6 +184,7 @@ public actor ReaderSupervisor {
         if let e = error as? SmartCardError { return e.code }
         if let e = error as? PCSCError { return e.name }
         if let e = error as? any CodedError { return e.code }
+        if let e = error as? JPKIError { return e == .notJPKICard ? "not_a_jpki_card" : e.code }
         return "card_error"
     }
 
@@ -215,6 +217,10 @@ public actor ReaderSupervisor {
                 throw error
             }
         } catch is PCSCError {
+            endIfCurrent(reader: reader, generation: generation)
+            throw APIError.sessionEnded
+        } catch JPKIError.transport(let e) {
+            if case .format = e { throw JPKIError.transport(e) }
             endIfCurrent(reader: reader, generation: generation)
             throw APIError.sessionEnded
         }

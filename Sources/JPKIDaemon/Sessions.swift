@@ -2,7 +2,7 @@ import Foundation
 import SmartCard
 
 /// What the daemon learned about a card when it was inserted; it binds a session to that card.
-public struct CardIdentity: Sendable, Equatable, Codable {
+public struct CardBinding: Sendable, Equatable, Codable {
     /// SHA-256 of the auth certificate DER (hex), or nil when the card has no JPKI AP.
     public var authCertificateFingerprint: String?
     /// Card type (e.g. `my-number-card`, `juki-card`, `unknown`).
@@ -16,7 +16,7 @@ public struct CardIdentity: Sendable, Equatable, Codable {
 }
 
 /// Reads a card's identity at insertion, on the reader thread, inside one transaction.
-public typealias CardIdentifier = @Sendable (CardChannel) throws -> CardIdentity
+public typealias CardIdentifier = @Sendable (CardChannel) throws -> CardBinding
 
 /// A card session: one insertion of one card in one reader. Its id is unguessable (128 random
 /// bits) and never reused; every card operation names it.
@@ -28,7 +28,7 @@ public struct CardSession: Sendable, Equatable, Codable {
     /// The card's ATR (hex).
     public var atr: String
     /// What was read at insertion.
-    public var identity: CardIdentity
+    public var identity: CardBinding
     /// When the card was inserted (ISO 8601).
     public var insertedAt: String
 

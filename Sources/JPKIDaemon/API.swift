@@ -1,0 +1,314 @@
+import Foundation
+import JPKI
+import Logging
+import NIOHTTP1
+import SmartCard
+
+/// The `/v1` API. Every request is checked against the peer's roles; every card operation names
+/// a session and is bound to that session's card (see ``ReaderSupervisor``); card operations and
+/// their outcomes are audited without PINs, My Numbers or identity values.
+public struct DaemonAPI: APIResponder {
+    let supervisor: ReaderSupervisor
+    let bus: EventBus
+    let roles: RoleMap
+    let audit: AuditLog
+    let config: DaemonConfig
+    let logger: Logger
+
+    /// Creates the API.
+    public init(
+        supervisor: ReaderSupervisor, bus: EventBus, roles: RoleMap, audit: AuditLog, config: DaemonConfig,
+        logger: Logger
+    ) {
+        self.supervisor = supervisor
+        self.bus = bus
+        self.roles = roles
+        self.audit = audit
+        self.config = config
+        self.logger = logger
+    }
+
+    public func respond(to request: APIRequest) async -> APIResponse {
+        do {
+            return try await route(request)
+        } catch let e as APIError {
+            return .error(e)
+        } catch let e as JPKIError {
+            return .error(Self.map(e))
+        } catch {
+            logger.error("unexpected error", metadata: ["type": "\(type(of: error))"])
+            return .error(APIError(500, "internal_error", "internal error"))
+        }
+    }
+
+    func route(_ r: APIRequest) async throws -> APIResponse {
+        guard let peer = r.peer else { throw APIError(403, "unknown_peer", "peer credentials unavailable") }
+        let granted = roles.roles(for: peer)
+        guard !granted.isEmpty else { throw APIError(403, "unknown_peer", "this user has no role") }
+        func need(_ role: Role) throws {
+            guard granted.contains(role) else { throw APIError.forbidden(role) }
+        }
+        let parts = r.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        guard parts.first == "v1" else { throw APIError.notFound }
+        let rest = Array(parts.dropFirst())
+        let method = r.method
+        func allow(_ m: HTTPMethod) throws {
+            guard method == m else { throw APIError.methodNotAllowed }
+        }
+        switch rest.count {
+        case 1 where rest[0] == "health":
+            try allow(.GET)
+            struct Health: Encodable {
+                var status: String
+                var pcsc: String
+                var readers: Int
+            }
+            let up = await supervisor.isServiceUp
+            let n = await supervisor.snapshot().count
+            return .json(Health(status: "ok", pcsc: up ? "up" : "unavailable", readers: n))
+        case 1 where rest[0] == "readers":
+            try allow(.GET)
+            try need(.status)
+            struct Readers: Encodable { var readers: [ReaderSupervisor.ReaderInfo] }
+            return .json(Readers(readers: await supervisor.snapshot()))
+        case 1 where rest[0] == "events":
+            try allow(.GET)
+            try need(.status)
+            return events()
+        case 2 where rest[0] == "sessions":
+            try allow(.GET)
+            try need(.status)
+            return .json(try await supervisor.session(rest[1]))
+        case 3 where rest[0] == "sessions":
+            let id = rest[1]
+            switch rest[2] {
+            case "certificates":
+                try allow(.GET)
+                try need(.status)
+                return try await certificates(id, peer: peer)
+            case "pin-status":
+                try allow(.GET)
+                try need(.status)
+                return try await pinStatus(id, peer: peer)
+            case "authenticate":
+                try allow(.POST)
+                try need(.authenticate)
+                return try await authenticate(id, r, peer: peer)
+            case "identity":
+                try allow(.POST)
+                try need(.identity)
+                return try await identity(id, r, peer: peer, granted: granted)
+            default:
+                throw APIError.notFound
+            }
+        default:
+            throw APIError.notFound
+        }
+    }
+
+    func events() -> APIResponse {
+        let stream = bus.subscribe()
+        let text = AsyncStream<String> { continuation in
+            continuation.yield("retry: 1000\n\n")
+            let task = Task {
+                for await e in stream { continuation.yield(e.serverSentEvent) }
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+        var h = HTTPHeaders()
+        h.add(name: "content-type", value: "text/event-stream")
+        return APIResponse(status: .ok, headers: h, body: .events(text))
+    }
+
+    /// Runs a card operation on a session, audits it and checks that the card the operation
+    /// read is the session's card.
+    func cardOperation<T: Sendable>(
+        _ name: String, session id: String, peer: PeerCredentials,
+        _ body: @escaping @Sendable (MyNumberCard) throws -> CardResult<T>
+    ) async throws -> (T, CardSession) {
+        do {
+            let (value, session) = try await supervisor.withSession(id) { channel, session in
+                let result = try body(MyNumberCard(channel: channel))
+                guard result.card.hex == session.identity.authCertificateFingerprint else {
+                    throw APIError.sessionEnded
+                }
+                return (result.value, session)
+            }
+            audit.record(name, peer: peer, session: id, reader: session.reader, outcome: "ok")
+            return (value, session)
+        } catch {
+            let code = (error as? APIError)?.code ?? (error as? JPKIError).map { Self.map($0).code } ?? "error"
+            audit.record(name, peer: peer, session: id, outcome: code)
+            throw error
+        }
+    }
+
+    func certificates(_ id: String, peer: PeerCredentials) async throws -> APIResponse {
+        let (certs, session) = try await cardOperation("certificates", session: id, peer: peer) { card in
+            try card.channel.transaction { _ in
+                let auth = try card.readCertificate(.auth)
+                let authCA = try card.readCertificate(.authCA)
+                let signCA = try card.readCertificate(.signCA)
+                guard authCA.card == auth.card, signCA.card == auth.card else { throw APIError.sessionEnded }
+                return CardResult(value: [auth.value, authCA.value, signCA.value], card: auth.card)
+            }
+        }
+        struct Cert: Encodable {
+            var kind: String
+            var der: String
+            var sha256: String
+        }
+        struct Body: Encodable {
+            var session: String
+            var card: String?
+            var certificates: [Cert]
+        }
+        return .json(
+            Body(
+                session: session.id, card: session.identity.authCertificateFingerprint,
+                certificates: certs.map {
+                    Cert(kind: $0.kind.rawValue, der: Data($0.der).base64EncodedString(), sha256: SHA256.hash($0.der).hexString.lowercased())
+                }))
+    }
+
+    func pinStatus(_ id: String, peer: PeerCredentials) async throws -> APIResponse {
+        let (statuses, session) = try await cardOperation("pin-status", session: id, peer: peer) { card in
+            let r = try card.allPINStatus([.auth, .sign, .text])
+            return CardResult(value: r.value.mapValues { try? $0.get() }, card: r.card)
+        }
+        struct Entry: Encodable {
+            var triesLeft: Int?
+            var blocked: Bool
+            var verified: Bool
+        }
+        struct Body: Encodable {
+            var session: String
+            var pins: [String: Entry]
+        }
+        var pins: [String: Entry] = [:]
+        for (kind, status) in statuses {
+            guard let status else { continue }
+            pins["\(kind)"] = Entry(
+                triesLeft: status.triesLeft, blocked: status == .blocked, verified: status == .verified)
+        }
+        return .json(Body(session: session.id, pins: pins))
+    }
+
+    struct PINRequest: Decodable {
+        var pin: String?
+        var allowLastTry: Bool?
+        var challenge: String?
+        var myNumber: Bool?
+    }
+
+    /// Decodes the body and turns the PIN into a wipeable ``PIN`` at once.
+    func decode(_ r: APIRequest) throws -> (PINRequest, PIN?) {
+        var body = r.body
+        defer { for i in body.indices { body[i] = 0 } }
+        guard !body.isEmpty else { throw APIError.badRequest("a JSON body is required") }
+        var req: PINRequest
+        do {
+            req = try JSONDecoder().decode(PINRequest.self, from: Data(body))
+        } catch {
+            throw APIError.badRequest("the body is not valid JSON of the expected shape")
+        }
+        let pin = req.pin.map { PIN($0) }
+        req.pin = nil
+        return (req, pin)
+    }
+
+    func authenticate(_ id: String, _ r: APIRequest, peer: PeerCredentials) async throws -> APIResponse {
+        let (req, pinOrNil) = try decode(r)
+        guard let pin = pinOrNil else { throw APIError.badRequest("pin is required") }
+        defer { pin.wipe() }
+        var challenge: [UInt8]
+        if let c = req.challenge {
+            guard let d = Data(base64Encoded: c), (8...64).contains(d.count) else {
+                throw APIError.badRequest("challenge must be base64 of 8…64 bytes")
+            }
+            challenge = Array(d)
+        } else {
+            var rng = SystemRandomNumberGenerator()
+            challenge = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        }
+        let allow = req.allowLastTry ?? false
+        let digestInfo = DigestInfo.sha256(ofChallenge: challenge)
+        let ((signature, certificate), session) = try await cardOperation("authenticate", session: id, peer: peer) {
+            card in
+            let sig = try card.signWithAuthKey(digestInfo: digestInfo, pin: pin, allowLastTry: allow)
+            let cert = try card.readCertificate(.auth)
+            return CardResult(value: (sig.value, cert.value.der), card: sig.card)
+        }
+        struct Body: Encodable {
+            var session: String
+            var card: String?
+            var challenge: String
+            var algorithm: String
+            var signature: String
+            var certificate: String
+        }
+        return .json(
+            Body(
+                session: session.id, card: session.identity.authCertificateFingerprint,
+                challenge: Data(challenge).base64EncodedString(), algorithm: "RSASSA-PKCS1-v1_5-SHA256",
+                signature: Data(signature).base64EncodedString(), certificate: Data(certificate).base64EncodedString()))
+    }
+
+    func identity(_ id: String, _ r: APIRequest, peer: PeerCredentials, granted: Set<Role>) async throws
+        -> APIResponse
+    {
+        let (req, pinOrNil) = try decode(r)
+        guard let pin = pinOrNil else { throw APIError.badRequest("pin is required") }
+        defer { pin.wipe() }
+        let wantsMyNumber = req.myNumber ?? false
+        if wantsMyNumber {
+            guard config.myNumber.enabled else {
+                audit.record("my-number", peer: peer, session: id, outcome: "my_number_disabled")
+                throw APIError(403, "my_number_disabled", "My Number disclosure is disabled in the configuration")
+            }
+            guard granted.contains(.myNumber) else {
+                audit.record("my-number", peer: peer, session: id, outcome: "forbidden")
+                throw APIError.forbidden(.myNumber)
+            }
+        }
+        let allow = req.allowLastTry ?? false
+        let (text, session) = try await cardOperation(
+            wantsMyNumber ? "identity+my-number" : "identity", session: id, peer: peer
+        ) { card in
+            try card.readTextAP(pin: pin, includeMyNumber: wantsMyNumber, allowLastTry: allow)
+        }
+        struct Body: Encodable {
+            var session: String
+            var card: String?
+            var name: String
+            var nameNFKC: String
+            var address: String
+            var addressNFKC: String
+            var birthDate: String
+            var sex: String
+            var myNumber: String?
+        }
+        let b = text.basicInfo
+        return .json(
+            Body(
+                session: session.id, card: session.identity.authCertificateFingerprint, name: b.name,
+                nameNFKC: b.nameNFKC, address: b.address, addressNFKC: b.addressNFKC,
+                birthDate: "\(b.birthDate)", sex: b.sex.rawValue, myNumber: text.myNumber?.digits))
+    }
+
+    static func map(_ e: JPKIError) -> APIError {
+        switch e {
+        case .wrongPIN(_, let n):
+            APIError(401, "wrong_pin", "wrong PIN", details: ["triesLeft": String(n)])
+        case .pinBlocked: APIError(423, "pin_blocked", "the PIN is blocked; it is reset at the municipal office")
+        case .lastTryRefused:
+            APIError(428, "last_try_refused", "one try is left; resend with allowLastTry to use it")
+        case .invalidPINFormat(_, let reason): APIError(400, "invalid_pin_format", reason)
+        case .pinRequired: APIError(401, "pin_required", "this operation needs a PIN")
+        case .pinCounterUnknown: APIError(409, "pin_counter_unknown", "the card did not report its PIN counter")
+        case .notJPKICard: APIError(422, "not_a_jpki_card", "the card has no JPKI application")
+        default: APIError(502, "card_error", "the card answered unexpectedly (\(e.code))")
+        }
+    }
+}

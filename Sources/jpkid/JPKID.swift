@@ -1,0 +1,91 @@
+import ArgumentParser
+import Foundation
+import JPKIDaemon
+import Logging
+
+/// `jpkid --socket PATH --config FILE`: the My Number card daemon.
+@main
+struct JPKID: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "jpkid",
+        abstract: "My Number card (JPKI) daemon: HTTP/1.1 + JSON on a Unix socket.")
+
+    @Option(help: "Unix socket path (overrides socket.path of the config).")
+    var socket: String?
+
+    @Option(help: "JSON configuration file (all fields optional; see README).")
+    var config: String?
+
+    @Flag(help: "Validate the configuration and exit (0 = valid).")
+    var checkConfig = false
+
+    func run() async throws {
+        var cfg: DaemonConfig
+        do {
+            cfg = try config.map { try DaemonConfig.load(path: $0) } ?? DaemonConfig()
+        } catch {
+            FileHandle.standardError.write(Data("jpkid: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        if let socket { cfg.socket.path = socket }
+        if checkConfig {
+            let problems = cfg.problems()
+            for p in problems { FileHandle.standardError.write(Data("jpkid: \(p)\n".utf8)) }
+            if !problems.isEmpty { throw ExitCode(2) }
+            print("configuration OK")
+            return
+        }
+        let level = Logger.Level(rawValue: cfg.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        let logger = Logger(label: "jpkid")
+        let daemon: Daemon
+        do {
+            daemon = try await Daemon.start(config: cfg, logger: logger)
+        } catch {
+            logger.critical("cannot start", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
+        }
+        await waitForTermination()
+        logger.info("shutting down")
+        await daemon.shutdown()
+    }
+
+    /// Suspends until SIGTERM or SIGINT.
+    func waitForTermination() async {
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        signal(SIGPIPE, SIG_IGN)
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let once = OnceFlag()
+            let sources = [SIGTERM, SIGINT].map { DispatchSource.makeSignalSource(signal: $0, queue: .main) }
+            for s in sources {
+                s.setEventHandler {
+                    if once.set() { c.resume() }
+                }
+                s.resume()
+            }
+            SignalSources.keep(sources)
+        }
+    }
+}
+
+final class OnceFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var done = false
+    func set() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if done { return false }
+        done = true
+        return true
+    }
+}
+
+enum SignalSources {
+    nonisolated(unsafe) static var held: [any DispatchSourceSignal] = []
+    static func keep(_ s: [any DispatchSourceSignal]) { held = s }
+}
