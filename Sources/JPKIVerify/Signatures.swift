@@ -3,128 +3,133 @@ import Foundation
 
 /// Digest algorithms accepted for document signatures.
 public enum DigestAlgorithm: String, Sendable, Codable, CaseIterable {
-  /// SHA-256.
-  case sha256
-  /// SHA-384.
-  case sha384
-  /// SHA-512.
-  case sha512
+    /// SHA-256.
+    case sha256
+    /// SHA-384.
+    case sha384
+    /// SHA-512.
+    case sha512
 
-  /// Digest length in bytes.
-  public var length: Int {
-    switch self {
-    case .sha256: 32
-    case .sha384: 48
-    case .sha512: 64
+    /// Digest length in bytes.
+    public var length: Int {
+        switch self {
+        case .sha256: 32
+        case .sha384: 48
+        case .sha512: 64
+        }
     }
-  }
 
-  var md: OpaquePointer? {
-    switch self {
-    case .sha256: EVP_sha256()
-    case .sha384: EVP_sha384()
-    case .sha512: EVP_sha512()
+    var md: OpaquePointer? {
+        switch self {
+        case .sha256: EVP_sha256()
+        case .sha384: EVP_sha384()
+        case .sha512: EVP_sha512()
+        }
     }
-  }
 
-  /// DER DigestInfo prefix (RFC 8017 §9.2 note 1).
-  var digestInfoPrefix: [UInt8] {
-    switch self {
-    case .sha256:
-      [
-        0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
-        0x05, 0x00, 0x04, 0x20,
-      ]
-    case .sha384:
-      [
-        0x30, 0x41, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02,
-        0x05, 0x00, 0x04, 0x30,
-      ]
-    case .sha512:
-      [
-        0x30, 0x51, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03,
-        0x05, 0x00, 0x04, 0x40,
-      ]
+    /// DER DigestInfo prefix (RFC 8017 §9.2 note 1).
+    var digestInfoPrefix: [UInt8] {
+        switch self {
+        case .sha256:
+            [
+                0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                0x01,
+                0x05, 0x00, 0x04, 0x20,
+            ]
+        case .sha384:
+            [
+                0x30, 0x41, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                0x02,
+                0x05, 0x00, 0x04, 0x30,
+            ]
+        case .sha512:
+            [
+                0x30, 0x51, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                0x03,
+                0x05, 0x00, 0x04, 0x40,
+            ]
+        }
     }
-  }
 
-  /// Hashes `data`.
-  public func hash(_ data: Data) -> Data { Digest.hash(data, md) }
+    /// Hashes `data`.
+    public func hash(_ data: Data) -> Data { Digest.hash(data, md) }
 
-  /// DER DigestInfo for a digest of this algorithm (what the card is asked to sign).
-  public func digestInfo(digest: Data) throws(JPKIVerifyError) -> Data {
-    guard digest.count == length else {
-      throw .invalidArgument("digest length \(digest.count) != \(length)")
+    /// DER DigestInfo for a digest of this algorithm (what the card is asked to sign).
+    public func digestInfo(digest: Data) throws(JPKIVerifyError) -> Data {
+        guard digest.count == length else {
+            throw .invalidArgument("digest length \(digest.count) != \(length)")
+        }
+        return Data(digestInfoPrefix) + digest
     }
-    return Data(digestInfoPrefix) + digest
-  }
 }
 
 /// RSA PKCS#1 v1.5 signature verification with OpenSSL EVP.
 enum RSAVerify {
-  /// Verifies `signature` over `message` (hashed here) with EVP_DigestVerify.
-  static func verifyMessage(_ message: Data, signature: Data, key: PKeyBox, digest: DigestAlgorithm)
-    -> Bool
-  {
-    guard let mdctx = EVP_MD_CTX_new() else { return false }
-    defer { EVP_MD_CTX_free(mdctx) }
-    var pctx: OpaquePointer? = nil
-    guard EVP_DigestVerifyInit(mdctx, &pctx, digest.md, nil, key.ptr) == 1, let pctx,
-      EVP_PKEY_CTX_set_rsa_padding(pctx, copenssl_rsa_pkcs1_padding()) == 1
-    else {
-      _ = drainOpenSSLErrors()
-      return false
+    /// Verifies `signature` over `message` (hashed here) with EVP_DigestVerify.
+    static func verifyMessage(
+        _ message: Data, signature: Data, key: PKeyBox, digest: DigestAlgorithm
+    )
+        -> Bool
+    {
+        guard let mdctx = EVP_MD_CTX_new() else { return false }
+        defer { EVP_MD_CTX_free(mdctx) }
+        var pctx: OpaquePointer? = nil
+        guard EVP_DigestVerifyInit(mdctx, &pctx, digest.md, nil, key.ptr) == 1, let pctx,
+            EVP_PKEY_CTX_set_rsa_padding(pctx, copenssl_rsa_pkcs1_padding()) == 1
+        else {
+            _ = drainOpenSSLErrors()
+            return false
+        }
+        let rc = signature.withUnsafeBytes { s in
+            message.withUnsafeBytes { m in
+                EVP_DigestVerify(
+                    mdctx, s.bindMemory(to: UInt8.self).baseAddress, s.count,
+                    m.bindMemory(to: UInt8.self).baseAddress, m.count)
+            }
+        }
+        _ = drainOpenSSLErrors()
+        return rc == 1
     }
-    let rc = signature.withUnsafeBytes { s in
-      message.withUnsafeBytes { m in
-        EVP_DigestVerify(
-          mdctx, s.bindMemory(to: UInt8.self).baseAddress, s.count,
-          m.bindMemory(to: UInt8.self).baseAddress, m.count)
-      }
-    }
-    _ = drainOpenSSLErrors()
-    return rc == 1
-  }
 
-  /// Verifies `signature` over an already computed digest (EVP_PKEY_verify with the digest type set).
-  static func verifyDigest(
-    _ digestValue: Data, signature: Data, key: PKeyBox, digest: DigestAlgorithm
-  ) -> Bool {
-    guard digestValue.count == digest.length, let ctx = EVP_PKEY_CTX_new(key.ptr, nil) else {
-      return false
+    /// Verifies `signature` over an already computed digest (EVP_PKEY_verify with the digest type set).
+    static func verifyDigest(
+        _ digestValue: Data, signature: Data, key: PKeyBox, digest: DigestAlgorithm
+    ) -> Bool {
+        guard digestValue.count == digest.length, let ctx = EVP_PKEY_CTX_new(key.ptr, nil) else {
+            return false
+        }
+        defer { EVP_PKEY_CTX_free(ctx) }
+        guard EVP_PKEY_verify_init(ctx) == 1,
+            EVP_PKEY_CTX_set_rsa_padding(ctx, copenssl_rsa_pkcs1_padding()) == 1,
+            EVP_PKEY_CTX_set_signature_md(ctx, digest.md) == 1
+        else {
+            _ = drainOpenSSLErrors()
+            return false
+        }
+        let rc = signature.withUnsafeBytes { s in
+            digestValue.withUnsafeBytes { d in
+                EVP_PKEY_verify(
+                    ctx, s.bindMemory(to: UInt8.self).baseAddress, s.count,
+                    d.bindMemory(to: UInt8.self).baseAddress, d.count)
+            }
+        }
+        _ = drainOpenSSLErrors()
+        return rc == 1
     }
-    defer { EVP_PKEY_CTX_free(ctx) }
-    guard EVP_PKEY_verify_init(ctx) == 1,
-      EVP_PKEY_CTX_set_rsa_padding(ctx, copenssl_rsa_pkcs1_padding()) == 1,
-      EVP_PKEY_CTX_set_signature_md(ctx, digest.md) == 1
-    else {
-      _ = drainOpenSSLErrors()
-      return false
-    }
-    let rc = signature.withUnsafeBytes { s in
-      digestValue.withUnsafeBytes { d in
-        EVP_PKEY_verify(
-          ctx, s.bindMemory(to: UInt8.self).baseAddress, s.count,
-          d.bindMemory(to: UInt8.self).baseAddress, d.count)
-      }
-    }
-    _ = drainOpenSSLErrors()
-    return rc == 1
-  }
 
-  /// Public key of a certificate.
-  static func key(of certificateDER: Data) throws(JPKIVerifyError) -> PKeyBox {
-    let x = try X509Box.parse(der: certificateDER)
-    guard let pk = X509_get0_pubkey(x.ptr) else {
-      throw .malformedCertificate("public key does not decode")
+    /// Public key of a certificate.
+    static func key(of certificateDER: Data) throws(JPKIVerifyError) -> PKeyBox {
+        let x = try X509Box.parse(der: certificateDER)
+        guard let pk = X509_get0_pubkey(x.ptr) else {
+            throw .malformedCertificate("public key does not decode")
+        }
+        EVP_PKEY_up_ref(pk)
+        let box = PKeyBox(owning: pk)
+        guard EVP_PKEY_get_base_id(pk) == copenssl_evp_pkey_rsa() else {
+            throw .malformedKey("not an RSA key")
+        }
+        return box
     }
-    EVP_PKEY_up_ref(pk)
-    let box = PKeyBox(owning: pk)
-    guard EVP_PKEY_get_base_id(pk) == copenssl_evp_pkey_rsa() else {
-      throw .malformedKey("not an RSA key")
-    }
-    return box
-  }
 }
 
 /// A fresh random challenge for proving that the card holding the auth key is present.
@@ -134,114 +139,120 @@ enum RSAVerify {
 /// itself must be verified with ``CertificateVerifier`` (use ``verifyPresence(signature:authCertificateDER:verifier:at:)``
 /// for both at once).
 public struct CardChallenge: Sendable, Equatable {
-  /// Challenge length in bytes.
-  public static let length = 32
-  /// The random challenge bytes.
-  public let bytes: Data
+    /// Challenge length in bytes.
+    public static let length = 32
+    /// The random challenge bytes.
+    public let bytes: Data
 
-  /// Draws 32 bytes from OpenSSL's CSPRNG (RAND_bytes).
-  public init() throws(JPKIVerifyError) {
-    var b = [UInt8](repeating: 0, count: Self.length)
-    guard RAND_bytes(&b, Int32(b.count)) == 1 else {
-      throw .openSSL(function: "RAND_bytes", detail: drainOpenSSLErrors())
+    /// Draws 32 bytes from OpenSSL's CSPRNG (RAND_bytes).
+    public init() throws(JPKIVerifyError) {
+        var b = [UInt8](repeating: 0, count: Self.length)
+        guard RAND_bytes(&b, Int32(b.count)) == 1 else {
+            throw .openSSL(function: "RAND_bytes", detail: drainOpenSSLErrors())
+        }
+        bytes = Data(b)
     }
-    bytes = Data(b)
-  }
 
-  /// Wraps existing challenge bytes (must be 32 bytes; e.g. to verify a stored exchange).
-  public init(bytes: Data) throws(JPKIVerifyError) {
-    guard bytes.count == Self.length else {
-      throw .invalidArgument("challenge must be \(Self.length) bytes")
+    /// Wraps existing challenge bytes (must be 32 bytes; e.g. to verify a stored exchange).
+    public init(bytes: Data) throws(JPKIVerifyError) {
+        guard bytes.count == Self.length else {
+            throw .invalidArgument("challenge must be \(Self.length) bytes")
+        }
+        self.bytes = bytes
     }
-    self.bytes = bytes
-  }
 
-  /// DigestInfo(SHA-256(challenge)): the 51 bytes the card signs (it adds PKCS#1 v1.5 padding).
-  public var digestInfo: Data {
-    Data(DigestAlgorithm.sha256.digestInfoPrefix) + DigestAlgorithm.sha256.hash(bytes)
-  }
-
-  /// Verifies the card's RSA PKCS#1 v1.5 SHA-256 signature over the challenge with the auth
-  /// certificate's public key. Only the `challengeSignature` check; no chain check.
-  public func verify(signature: Data, authCertificateDER: Data) -> VerificationReport {
-    let check: VerificationCheck
-    do {
-      let key = try RSAVerify.key(of: authCertificateDER)
-      if RSAVerify.verifyMessage(bytes, signature: signature, key: key, digest: .sha256) {
-        check = VerificationCheck(id: "challengeSignature", outcome: .passed)
-      } else {
-        check = VerificationCheck(
-          id: "challengeSignature",
-          outcome: .failed(code: "bad_signature", message: "challenge signature does not verify"))
-      }
-    } catch {
-      check = VerificationCheck(
-        id: "challengeSignature", outcome: .failed(code: error.code, message: error.message))
+    /// DigestInfo(SHA-256(challenge)): the 51 bytes the card signs (it adds PKCS#1 v1.5 padding).
+    public var digestInfo: Data {
+        Data(DigestAlgorithm.sha256.digestInfoPrefix) + DigestAlgorithm.sha256.hash(bytes)
     }
-    return VerificationReport(
-      checks: [check], expectedChecks: ["challengeSignature"], evaluatedAt: Date())
-  }
 
-  /// Verifies the auth certificate (chain, profile, revocation) and the challenge signature:
-  /// one report, verdict true only when both are good.
-  public func verifyPresence(
-    signature: Data, authCertificateDER: Data, cardCACertificateDER: Data? = nil,
-    verifier: CertificateVerifier, at time: Date = Date()
-  ) -> VerificationReport {
-    let cert = verifier.verify(
-      certificateDER: authCertificateDER,
-      untrustedIntermediates: cardCACertificateDER.map { [$0] } ?? [],
-      purpose: .auth, at: time)
-    return cert.merged(with: verify(signature: signature, authCertificateDER: authCertificateDER))
-  }
+    /// Verifies the card's RSA PKCS#1 v1.5 SHA-256 signature over the challenge with the auth
+    /// certificate's public key. Only the `challengeSignature` check; no chain check.
+    public func verify(signature: Data, authCertificateDER: Data) -> VerificationReport {
+        let check: VerificationCheck
+        do {
+            let key = try RSAVerify.key(of: authCertificateDER)
+            if RSAVerify.verifyMessage(bytes, signature: signature, key: key, digest: .sha256) {
+                check = VerificationCheck(id: "challengeSignature", outcome: .passed)
+            } else {
+                check = VerificationCheck(
+                    id: "challengeSignature",
+                    outcome: .failed(
+                        code: "bad_signature", message: "challenge signature does not verify"))
+            }
+        } catch {
+            check = VerificationCheck(
+                id: "challengeSignature", outcome: .failed(code: error.code, message: error.message)
+            )
+        }
+        return VerificationReport(
+            checks: [check], expectedChecks: ["challengeSignature"], evaluatedAt: Date())
+    }
+
+    /// Verifies the auth certificate (chain, profile, revocation) and the challenge signature:
+    /// one report, verdict true only when both are good.
+    public func verifyPresence(
+        signature: Data, authCertificateDER: Data, cardCACertificateDER: Data? = nil,
+        verifier: CertificateVerifier, at time: Date = Date()
+    ) -> VerificationReport {
+        let cert = verifier.verify(
+            certificateDER: authCertificateDER,
+            untrustedIntermediates: cardCACertificateDER.map { [$0] } ?? [],
+            purpose: .auth, at: time)
+        return cert.merged(
+            with: verify(signature: signature, authCertificateDER: authCertificateDER))
+    }
 }
 
 /// Verification of signatures made with the JPKI sign key over a document digest.
 public enum DocumentSignature {
-  /// Verifies an RSA PKCS#1 v1.5 signature over `digest` (already hashed with `algorithm`)
-  /// using the sign certificate's key. Only the `documentSignature` check; verify the
-  /// certificate itself with ``CertificateVerifier`` (purpose `.sign`) or use
-  /// ``verify(digest:algorithm:signature:signCertificateDER:verifier:at:)``.
-  public static func verify(
-    digest: Data, algorithm: DigestAlgorithm, signature: Data, signCertificateDER: Data
-  ) -> VerificationReport {
-    let check: VerificationCheck
-    do {
-      guard digest.count == algorithm.length else {
-        throw JPKIVerifyError.invalidArgument("digest length does not match \(algorithm.rawValue)")
-      }
-      let key = try RSAVerify.key(of: signCertificateDER)
-      if RSAVerify.verifyDigest(digest, signature: signature, key: key, digest: algorithm) {
-        check = VerificationCheck(
-          id: "documentSignature", outcome: .passed, detail: algorithm.rawValue)
-      } else {
-        check = VerificationCheck(
-          id: "documentSignature",
-          outcome: .failed(code: "bad_signature", message: "document signature does not verify"))
-      }
-    } catch let error as JPKIVerifyError {
-      check = VerificationCheck(
-        id: "documentSignature", outcome: .failed(code: error.code, message: error.message))
-    } catch {
-      check = VerificationCheck(
-        id: "documentSignature", outcome: .failed(code: "internal", message: "unexpected error"))
+    /// Verifies an RSA PKCS#1 v1.5 signature over `digest` (already hashed with `algorithm`)
+    /// using the sign certificate's key. Only the `documentSignature` check; verify the
+    /// certificate itself with ``CertificateVerifier`` (purpose `.sign`) or use
+    /// ``verify(digest:algorithm:signature:signCertificateDER:verifier:at:)``.
+    public static func verify(
+        digest: Data, algorithm: DigestAlgorithm, signature: Data, signCertificateDER: Data
+    ) -> VerificationReport {
+        let check: VerificationCheck
+        do {
+            guard digest.count == algorithm.length else {
+                throw JPKIVerifyError.invalidArgument(
+                    "digest length does not match \(algorithm.rawValue)")
+            }
+            let key = try RSAVerify.key(of: signCertificateDER)
+            if RSAVerify.verifyDigest(digest, signature: signature, key: key, digest: algorithm) {
+                check = VerificationCheck(
+                    id: "documentSignature", outcome: .passed, detail: algorithm.rawValue)
+            } else {
+                check = VerificationCheck(
+                    id: "documentSignature",
+                    outcome: .failed(
+                        code: "bad_signature", message: "document signature does not verify"))
+            }
+        } catch let error as JPKIVerifyError {
+            check = VerificationCheck(
+                id: "documentSignature", outcome: .failed(code: error.code, message: error.message))
+        } catch {
+            check = VerificationCheck(
+                id: "documentSignature",
+                outcome: .failed(code: "internal", message: "unexpected error"))
+        }
+        return VerificationReport(
+            checks: [check], expectedChecks: ["documentSignature"], evaluatedAt: Date())
     }
-    return VerificationReport(
-      checks: [check], expectedChecks: ["documentSignature"], evaluatedAt: Date())
-  }
 
-  /// Verifies the sign certificate (purpose `.sign`) and the signature: one report.
-  public static func verify(
-    digest: Data, algorithm: DigestAlgorithm, signature: Data, signCertificateDER: Data,
-    signCACertificateDER: Data? = nil, verifier: CertificateVerifier, at time: Date = Date()
-  ) -> VerificationReport {
-    let cert = verifier.verify(
-      certificateDER: signCertificateDER,
-      untrustedIntermediates: signCACertificateDER.map { [$0] } ?? [],
-      purpose: .sign, at: time)
-    return cert.merged(
-      with: verify(
-        digest: digest, algorithm: algorithm, signature: signature,
-        signCertificateDER: signCertificateDER))
-  }
+    /// Verifies the sign certificate (purpose `.sign`) and the signature: one report.
+    public static func verify(
+        digest: Data, algorithm: DigestAlgorithm, signature: Data, signCertificateDER: Data,
+        signCACertificateDER: Data? = nil, verifier: CertificateVerifier, at time: Date = Date()
+    ) -> VerificationReport {
+        let cert = verifier.verify(
+            certificateDER: signCertificateDER,
+            untrustedIntermediates: signCACertificateDER.map { [$0] } ?? [],
+            purpose: .sign, at: time)
+        return cert.merged(
+            with: verify(
+                digest: digest, algorithm: algorithm, signature: signature,
+                signCertificateDER: signCertificateDER))
+    }
 }

@@ -2,199 +2,207 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-  import Glibc
+    import Glibc
 #endif
 
 /// Paths into the committed apdu-fixtures tree.
 enum Fixtures {
-  static let root: URL = {
-    let here = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
-    return here.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-      .appendingPathComponent("apdu-fixtures")
-  }()
-  static var pki: URL { root.appendingPathComponent("pki") }
-  static func pki(_ name: String) -> URL { pki.appendingPathComponent(name) }
-  static func card(_ card: String, _ path: String) -> URL {
-    root.appendingPathComponent("cards").appendingPathComponent(card).appendingPathComponent(path)
-  }
-  static func data(_ url: URL) throws -> Data { try Data(contentsOf: url) }
-  static func cardData(_ card: String, _ path: String) throws -> Data {
-    try Data(contentsOf: Self.card(card, path))
-  }
+    static let root: URL = {
+        let here = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
+        return here.deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+            .appendingPathComponent("apdu-fixtures")
+    }()
+    static var pki: URL { root.appendingPathComponent("pki") }
+    static func pki(_ name: String) -> URL { pki.appendingPathComponent(name) }
+    static func card(_ card: String, _ path: String) -> URL {
+        root.appendingPathComponent("cards").appendingPathComponent(card).appendingPathComponent(
+            path)
+    }
+    static func data(_ url: URL) throws -> Data { try Data(contentsOf: url) }
+    static func cardData(_ card: String, _ path: String) throws -> Data {
+        try Data(contentsOf: Self.card(card, path))
+    }
 
-  /// A time inside every fixture EE validity window (2025-01-01 … 2035-12-31).
-  static let midValidity = Date(timeIntervalSince1970: 1_780_272_000)  // 2026-06-01T00:00:00Z
+    /// A time inside every fixture EE validity window (2025-01-01 … 2035-12-31).
+    static let midValidity = Date(timeIntervalSince1970: 1_780_272_000)  // 2026-06-01T00:00:00Z
 
-  static let cards = [
-    "00-ordinary", "01-kanji-variant", "02-same-name-a", "03-same-name-b", "04-revoked",
-    "05-nearly-blocked",
-  ]
+    static let cards = [
+        "00-ordinary", "01-kanji-variant", "02-same-name-a", "03-same-name-b", "04-revoked",
+        "05-nearly-blocked",
+    ]
 }
 
 /// Runs the openssl CLI; throws with stderr on a non-zero exit.
 struct CommandFailed: Error, CustomStringConvertible {
-  let description: String
+    let description: String
 }
 
 @discardableResult
 func openssl(_ args: [String], stdin: Data? = nil) throws -> Data {
-  let p = Process()
-  p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-  p.arguments = args
-  let out = Pipe()
-  let err = Pipe()
-  let inp = Pipe()
-  p.standardOutput = out
-  p.standardError = err
-  p.standardInput = inp
-  try p.run()
-  if let stdin { inp.fileHandleForWriting.write(stdin) }
-  try inp.fileHandleForWriting.close()
-  let o = out.fileHandleForReading.readDataToEndOfFile()
-  let e = err.fileHandleForReading.readDataToEndOfFile()
-  p.waitUntilExit()
-  guard p.terminationStatus == 0 else {
-    throw CommandFailed(
-      description: "openssl \(args.first ?? "") failed: \(String(decoding: e, as: UTF8.self))")
-  }
-  return o
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+    p.arguments = args
+    let out = Pipe()
+    let err = Pipe()
+    let inp = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    p.standardInput = inp
+    try p.run()
+    if let stdin { inp.fileHandleForWriting.write(stdin) }
+    try inp.fileHandleForWriting.close()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    guard p.terminationStatus == 0 else {
+        throw CommandFailed(
+            description: "openssl \(args.first ?? "") failed: \(String(decoding: e, as: UTF8.self))"
+        )
+    }
+    return o
 }
 
 /// A fresh temporary directory (removed by the caller with `cleanup`).
 func makeTempDir() throws -> URL {
-  let u = FileManager.default.temporaryDirectory.appendingPathComponent(
-    "jpkiverify-\(UUID().uuidString)")
-  try FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
-  return u
+    let u = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "jpkiverify-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
+    return u
 }
 
 /// Flips one bit of a byte.
 func tampered(_ d: Data, at index: Int) -> Data {
-  var c = d
-  let i = c.startIndex + index
-  c[i] ^= 0x01
-  return c
+    var c = d
+    let i = c.startIndex + index
+    c[i] ^= 0x01
+    return c
 }
 
 /// Finds the offset of the first occurrence of `pattern` in `data`.
 func offset(of pattern: [UInt8], in data: Data) -> Int? {
-  let b = [UInt8](data)
-  return b.firstRange(of: pattern)?.lowerBound
+    let b = [UInt8](data)
+    return b.firstRange(of: pattern)?.lowerBound
 }
 
 /// A port that was free a moment ago (bind to 0, read it back, close).
 func freeTCPPort() throws -> UInt16 {
-  let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-  guard fd >= 0 else { throw CommandFailed(description: "socket") }
-  defer { close(fd) }
-  var addr = sockaddr_in()
-  addr.sin_family = sa_family_t(AF_INET)
-  addr.sin_port = 0
-  addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-  let rc = withUnsafePointer(to: &addr) {
-    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-      bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-    }
-  }
-  guard rc == 0 else { throw CommandFailed(description: "bind") }
-  var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-  _ = withUnsafeMutablePointer(to: &addr) {
-    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
-  }
-  return UInt16(bigEndian: addr.sin_port)
-}
-
-/// A listening TCP socket on 127.0.0.1 that never accepts or answers (for read timeouts).
-final class SilentListener {
-  let fd: Int32
-  let port: UInt16
-  init() throws {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    self.fd = fd
+    guard fd >= 0 else { throw CommandFailed(description: "socket") }
+    defer { close(fd) }
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_port = 0
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
     let rc = withUnsafePointer(to: &addr) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-      }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
     }
-    guard rc == 0, listen(fd, 8) == 0 else { throw CommandFailed(description: "listen") }
+    guard rc == 0 else { throw CommandFailed(description: "bind") }
     var len = socklen_t(MemoryLayout<sockaddr_in>.size)
     _ = withUnsafeMutablePointer(to: &addr) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
     }
-    port = UInt16(bigEndian: addr.sin_port)
-  }
-  deinit { close(fd) }
+    return UInt16(bigEndian: addr.sin_port)
+}
+
+/// A listening TCP socket on 127.0.0.1 that never accepts or answers (for read timeouts).
+final class SilentListener {
+    let fd: Int32
+    let port: UInt16
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = 0
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard rc == 0, listen(fd, 8) == 0 else { throw CommandFailed(description: "listen") }
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
+        port = UInt16(bigEndian: addr.sin_port)
+    }
+    deinit { close(fd) }
 }
 
 /// `openssl ocsp` responder over the fixture index, on 127.0.0.1:<free port>. Call `stop()`.
 final class OCSPResponder {
-  let process = Process()
-  let port: UInt16
-  var url: URL { URL(string: "http://127.0.0.1:\(port)/")! }
+    let process = Process()
+    let port: UInt16
+    var url: URL { URL(string: "http://127.0.0.1:\(port)/")! }
 
-  init(nmin: Int = 60) throws {
-    var lastError: Error? = nil
-    for _ in 0..<5 {
-      let candidate = try freeTCPPort()
-      do {
-        try Self.start(process: process, port: candidate, nmin: nmin)
-        port = candidate
-        return
-      } catch {
-        lastError = error
-      }
-    }
-    throw lastError ?? CommandFailed(description: "no port for responder")
-  }
-
-  private static func start(process p: Process, port: UInt16, nmin: Int) throws {
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-    p.arguments = [
-      "ocsp", "-index", Fixtures.pki("ocsp-index.txt").path, "-port", String(port),
-      "-CA", Fixtures.pki("auth-root.pem").path, "-rsigner", Fixtures.pki("ocsp-signer.pem").path,
-      "-rkey", Fixtures.pki("ocsp-signer.test-key.pem").path, "-nmin", String(nmin),
-    ]
-    let err = Pipe()
-    p.standardError = err
-    p.standardOutput = FileHandle.nullDevice
-    try p.run()
-    // Wait for the "waiting for OCSP client connections" line (max 10 s).
-    let deadline = Date().addingTimeInterval(10)
-    var seen = Data()
-    let handle = err.fileHandleForReading
-    while Date() < deadline {
-      let chunk = handle.availableData
-      if chunk.isEmpty {
-        if !p.isRunning {
-          throw CommandFailed(
-            description: "responder exited: \(String(decoding: seen, as: UTF8.self))")
+    init(nmin: Int = 60, indexFile: URL = Fixtures.pki("ocsp-index.txt")) throws {
+        var lastError: Error? = nil
+        for _ in 0..<5 {
+            let candidate = try freeTCPPort()
+            do {
+                try Self.start(
+                    process: process, port: candidate, nmin: nmin, indexFile: indexFile)
+                port = candidate
+                return
+            } catch {
+                lastError = error
+            }
         }
-        usleep(20_000)
-        continue
-      }
-      seen.append(chunk)
-      if String(decoding: seen, as: UTF8.self).contains("waiting for OCSP client connections") {
-        // Keep draining stderr so the responder never blocks on a full pipe.
-        handle.readabilityHandler = { h in _ = h.availableData }
-        return
-      }
+        throw lastError ?? CommandFailed(description: "no port for responder")
     }
-    kill(p.processIdentifier, SIGKILL)
-    p.waitUntilExit()
-    throw CommandFailed(description: "responder did not start")
-  }
 
-  func stop() {
-    // SIGKILL: the child may inherit a blocked SIGTERM from the test runner.
-    if process.isRunning {
-      kill(process.processIdentifier, SIGKILL)
-      process.waitUntilExit()
+    private static func start(process p: Process, port: UInt16, nmin: Int, indexFile: URL)
+        throws
+    {
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        p.arguments = [
+            "ocsp", "-index", indexFile.path, "-port", String(port),
+            "-CA", Fixtures.pki("auth-root.pem").path, "-rsigner",
+            Fixtures.pki("ocsp-signer.pem").path,
+            "-rkey", Fixtures.pki("ocsp-signer.test-key.pem").path, "-nmin", String(nmin),
+        ]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        // Wait for the "waiting for OCSP client connections" line (max 10 s).
+        let deadline = Date().addingTimeInterval(10)
+        var seen = Data()
+        let handle = err.fileHandleForReading
+        while Date() < deadline {
+            let chunk = handle.availableData
+            if chunk.isEmpty {
+                if !p.isRunning {
+                    throw CommandFailed(
+                        description: "responder exited: \(String(decoding: seen, as: UTF8.self))")
+                }
+                usleep(20_000)
+                continue
+            }
+            seen.append(chunk)
+            if String(decoding: seen, as: UTF8.self).contains("waiting for OCSP client connections")
+            {
+                // Keep draining stderr so the responder never blocks on a full pipe.
+                handle.readabilityHandler = { h in _ = h.availableData }
+                return
+            }
+        }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        throw CommandFailed(description: "responder did not start")
     }
-  }
 
-  deinit { stop() }
+    func stop() {
+        // SIGKILL: the child may inherit a blocked SIGTERM from the test runner.
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    deinit { stop() }
 }
