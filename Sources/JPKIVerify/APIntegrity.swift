@@ -5,7 +5,7 @@ import JPKI
 /// A card-verifiable (CV) certificate from EF 0004 of the text or visual AP:
 /// `7F21 { 5F4E body; 5F37 signature }`, body = issuer key ID (16) ‖ subject key ID (16) ‖
 /// `90` exponent ‖ `91` modulus. Parsing proves nothing; see ``verify(issuerKeyPEM:)``.
-public struct CVCertificate: Sendable, Equatable {
+public struct CardVerifiableCertificate: Sendable, Equatable {
     /// The signed body (5F4E value).
     public let body: Data
     /// The issuer's signature (5F37 value).
@@ -281,7 +281,7 @@ public final class APIntegrityVerifier: @unchecked Sendable {
             return nil
         }
         do {
-            let cv = try CVCertificate(data)
+            let cv = try CardVerifiableCertificate(data)
             guard cv.verify(issuerKey: issuer) else {
                 checks.append(
                     VerificationCheck(
@@ -324,5 +324,22 @@ extension RSAVerify {
         }
         _ = drainOpenSSLErrors()
         return rc == 1
+    }
+}
+
+extension APIntegrityVerifier {
+    /// Verifies text-AP data as read by ``JPKI/MyNumberCard/readTextAP(pin:includeMyNumber:allowLastTry:)``
+    /// (the raw file bytes it kept). Same checks as
+    /// ``verifyText(myNumberFile:basicFourFile:integrityRecord:cvCertificate:)``.
+    public func verifyText(_ data: TextAPData) -> VerificationReport {
+        verifyText(
+            myNumberFile: data.myNumber.map { Data($0.rawFile) },
+            basicFourFile: Data(data.basicInfo.raw),
+            integrityRecord: Data(data.integrity.raw), cvCertificate: Data(data.cvCertificate.raw))
+    }
+
+    /// Verifies a card face as read by ``JPKI/MyNumberCard/readCardFace(key:kind:allowLastTry:)``.
+    public func verifyVisual(_ data: CardFaceData) -> VerificationReport {
+        verifyVisual(cardFaceFile: Data(data.face.raw), cvCertificate: Data(data.cvCertificate.raw))
     }
 }

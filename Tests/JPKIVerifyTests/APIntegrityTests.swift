@@ -51,7 +51,8 @@ struct APIntegrityTests {
 
     @Test("CV certificate layout: key IDs, exponent 65537, 2048-bit modulus")
     func cvLayout() throws {
-        let cv = try CVCertificate(try Fixtures.cardData("00-ordinary", "text/0004.bin"))
+        let cv = try CardVerifiableCertificate(
+            try Fixtures.cardData("00-ordinary", "text/0004.bin"))
         #expect(cv.body.count == 297)
         #expect(cv.issuerKeyID.prefix(7) == Data("6000033".utf8))
         #expect(cv.exponent == Data([1, 0, 1]))
@@ -62,9 +63,11 @@ struct APIntegrityTests {
         #expect(
             try !cv.verify(issuerKeyPEM: Fixtures.data(Fixtures.pki("cv/visual-cv-issuer.pub.pem")))
         )
-        #expect(throws: JPKIVerifyError.self) { try CVCertificate(Data([0x7F, 0x21, 0x00])) }
         #expect(throws: JPKIVerifyError.self) {
-            try CVCertificate(Data([0x30, 0x03, 0x01, 0x01, 0x00]))
+            try CardVerifiableCertificate(Data([0x7F, 0x21, 0x00]))
+        }
+        #expect(throws: JPKIVerifyError.self) {
+            try CardVerifiableCertificate(Data([0x30, 0x03, 0x01, 0x01, 0x00]))
         }
     }
 
