@@ -1,0 +1,310 @@
+import CardSimulator
+import Foundation
+import JPKI
+import JPKIDaemon
+import Logging
+import SmartCard
+import TestBench
+import Testing
+
+/// jpkid end to end: the real pcscd + vpcd, simulated cards inserted through VPCDBridge, the
+/// daemon in-process on a temporary Unix socket, requests over that socket.
+@Suite("jpkid through pcscd + jpki-sim", .serialized)
+struct DaemonTests {
+    static func config(myNumber: Bool = false, roles: [Role] = Role.allCases) -> (DaemonConfig, String) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("jpkid-\(UUID().uuidString.prefix(8))")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var c = DaemonConfig()
+        c.socket.path = dir.appendingPathComponent("jpkid.sock").path
+        c.auditLog = dir.appendingPathComponent("audit.jsonl").path
+        c.roles.users = [String(getuid()): roles]
+        c.myNumber.enabled = myNumber
+        c.limits.maxBodyBytes = 4096
+        return (c, dir.path)
+    }
+
+    /// Runs `body` with a daemon and a card in slot 0.
+    func withDaemon(
+        card name: String = "00-ordinary", myNumber: Bool = false, roles: [Role] = Role.allCases,
+        _ body: (UnixHTTP, VPCDBridge, DaemonConfig) async throws -> Void
+    ) async throws {
+        try await TestBench.exclusive {
+            let (cfg, _) = Self.config(myNumber: myNumber, roles: roles)
+            let daemon = try await Daemon.start(config: cfg, logger: Logger(label: "test"))
+            let bridge = VPCDBridge(card: try VirtualMyNumberCard.fixture(name), port: TestBench.slots[0].port)
+            try bridge.start()
+            do {
+                let http = UnixHTTP(path: cfg.socket.path)
+                #expect(try await waitForSession(http) != nil)
+                try await body(http, bridge, cfg)
+            } catch {
+                bridge.stop()
+                bridge.waitUntilStopped()
+                await daemon.shutdown()
+                throw error
+            }
+            bridge.stop()
+            bridge.waitUntilStopped()
+            await daemon.shutdown()
+        }
+    }
+
+    func waitForSession(_ http: UnixHTTP, otherThan old: String? = nil) async throws -> String? {
+        var found: String?
+        _ = try await TestBench.waitUntil {
+            let r = try http.request("GET", "/v1/readers")
+            let readers = r.json["readers"] as? [[String: Any]] ?? []
+            found = readers.first { $0["name"] as? String == TestBench.slots[0].readerName }?["session"] as? String
+            return found != nil && found != old
+        }
+        return found == old ? nil : found
+    }
+
+    @Test("readers, health, session and pin-status; unknown routes and methods")
+    func basics() async throws {
+        try await withDaemon { http, _, _ in
+            let health = try http.request("GET", "/v1/health")
+            #expect(health.status == 200 && health.json["pcsc"] as? String == "up")
+            let session = try #require(try await waitForSession(http))
+            #expect(session.count == 32)
+            let s = try http.request("GET", "/v1/sessions/\(session)")
+            #expect(s.status == 200 && s.json["reader"] as? String == "Virtual PCD 00 00")
+            let pins = try http.request("GET", "/v1/sessions/\(session)/pin-status")
+            let auth = (pins.json["pins"] as? [String: Any])?["auth"] as? [String: Any]
+            #expect(auth?["triesLeft"] as? Int == 3)
+            #expect(try http.request("GET", "/v1/nothing").status == 404)
+            #expect(try http.request("DELETE", "/v1/readers").status == 405)
+            #expect(try http.request("GET", "/v1/sessions/00112233445566778899AABBCCDDEEFF").errorCode == "session_not_found")
+            let certs = try http.request("GET", "/v1/sessions/\(session)/certificates")
+            let list = certs.json["certificates"] as? [[String: Any]] ?? []
+            #expect(list.count == 3)
+            let fixtureDER = try Data(contentsOf: try fixtureFile("00-ordinary", "jpki/000A.der"))
+            #expect(list.first?["der"] as? String == fixtureDER.base64EncodedString())
+        }
+    }
+
+    @Test("authenticate: the card signs the challenge with the auth key; wrong PIN counts down; no PIN in audit")
+    func authenticate() async throws {
+        try await withDaemon { http, _, cfg in
+            let session = try #require(try await waitForSession(http))
+            let challenge = Data((0..<32).map { UInt8($0) }).base64EncodedString()
+            let r = try http.request(
+                "POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"1234","challenge":"\#(challenge)"}"#)
+            #expect(r.status == 200)
+            let sig = Data(base64Encoded: r.json["signature"] as? String ?? "") ?? Data()
+            #expect(sig.count == 256)
+            #expect(r.json["challenge"] as? String == challenge)
+            // The signature verifies against the fixture certificate (openssl CLI).
+            #expect(try verifyWithOpenSSL(signature: sig, challenge: Data(base64Encoded: challenge)!, card: "00-ordinary"))
+
+            let wrong = try http.request("POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"9999"}"#)
+            #expect(wrong.status == 401 && wrong.errorCode == "wrong_pin")
+            #expect((wrong.json["error"] as? [String: Any]).flatMap { $0["details"] as? [String: String] }?["triesLeft"] == "2")
+            let badFormat = try http.request("POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"12a4"}"#)
+            #expect(badFormat.errorCode == "invalid_pin_format")
+            // A correct PIN resets the counter.
+            _ = try http.request("POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"1234"}"#)
+            let audit = try String(contentsOfFile: cfg.auditLog, encoding: .utf8)
+            #expect(audit.contains("\"operation\":\"authenticate\""))
+            #expect(audit.contains("wrong_pin"))
+            #expect(!audit.contains("1234") && !audit.contains("9999"))
+        }
+    }
+
+    @Test("the last-try guard is an explicit request flag")
+    func lastTry() async throws {
+        try await withDaemon(card: "05-nearly-blocked") { http, _, _ in
+            let session = try #require(try await waitForSession(http))
+            let r = try http.request("POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"0000"}"#)
+            #expect(r.status == 428 && r.errorCode == "last_try_refused")
+            let pins = try http.request("GET", "/v1/sessions/\(session)/pin-status")
+            #expect(((pins.json["pins"] as? [String: Any])?["auth"] as? [String: Any])?["triesLeft"] as? Int == 1)
+            let ok = try http.request(
+                "POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"2468","allowLastTry":true}"#)
+            #expect(ok.status == 200)
+        }
+    }
+
+    @Test("identity with the role; My Number off by default, and denied without the role")
+    func identity() async throws {
+        try await withDaemon { http, _, cfg in
+            let session = try #require(try await waitForSession(http))
+            let r = try http.request("POST", "/v1/sessions/\(session)/identity", body: #"{"pin":"1234"}"#)
+            #expect(r.status == 200)
+            #expect(r.json["name"] as? String == "山田　太郎")
+            #expect(r.json["myNumber"] == nil)
+            let mn = try http.request("POST", "/v1/sessions/\(session)/identity", body: #"{"pin":"1234","myNumber":true}"#)
+            #expect(mn.status == 403 && mn.errorCode == "my_number_disabled")
+            let audit = try String(contentsOfFile: cfg.auditLog, encoding: .utf8)
+            #expect(!audit.contains("山田") && !audit.contains("東京都"))
+        }
+        try await withDaemon(myNumber: true, roles: [.status, .identity]) { http, _, _ in
+            let session = try #require(try await waitForSession(http))
+            let mn = try http.request("POST", "/v1/sessions/\(session)/identity", body: #"{"pin":"1234","myNumber":true}"#)
+            #expect(mn.status == 403 && mn.errorCode == "forbidden")
+            let auth = try http.request("POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"1234"}"#)
+            #expect(auth.status == 403)
+        }
+        try await withDaemon(myNumber: true) { http, _, cfg in
+            let session = try #require(try await waitForSession(http))
+            let mn = try http.request("POST", "/v1/sessions/\(session)/identity", body: #"{"pin":"1234","myNumber":true}"#)
+            let profile = try profileIdentity("00-ordinary")
+            #expect(mn.status == 200 && mn.json["myNumber"] as? String == profile["myNumber"])
+            let audit = try String(contentsOfFile: cfg.auditLog, encoding: .utf8)
+            #expect(audit.contains("identity+my-number"))
+            #expect(!audit.contains(profile["myNumber"] ?? "-"))
+        }
+    }
+
+    @Test("a swapped card ends the session: 409 card_session_ended, never the new card's data")
+    func swap() async throws {
+        try await withDaemon { http, bridge, _ in
+            let old = try #require(try await waitForSession(http))
+            bridge.stop()
+            bridge.waitUntilStopped()
+            let other = VPCDBridge(card: try VirtualMyNumberCard.fixture("01-kanji-variant"), port: TestBench.slots[0].port)
+            try other.start()
+            defer {
+                other.stop()
+                other.waitUntilStopped()
+            }
+            let new = try #require(try await waitForSession(http, otherThan: old))
+            #expect(new != old)
+            let r = try http.request("POST", "/v1/sessions/\(old)/identity", body: #"{"pin":"5678"}"#)
+            #expect(r.status == 409 && r.errorCode == "card_session_ended")
+            #expect(!String(decoding: r.body, as: UTF8.self).contains("髙橋"))
+            let certs = try http.request("GET", "/v1/sessions/\(old)/certificates")
+            #expect(certs.status == 409)
+            let fresh = try http.request("POST", "/v1/sessions/\(new)/identity", body: #"{"pin":"5678"}"#)
+            #expect((fresh.json["name"] as? String)?.contains("髙橋") == true)
+        }
+    }
+
+    @Test("a card removed while a request is in flight gives 409, not data")
+    func removedInFlight() async throws {
+        try await TestBench.exclusive {
+            let (cfg, _) = Self.config()
+            let daemon = try await Daemon.start(config: cfg, logger: Logger(label: "test"))
+            defer { Task { await daemon.shutdown() } }
+            // Slow card: 30 ms per APDU, so the identity read (~11 APDUs) is in flight when yanked.
+            let card = try VirtualMyNumberCard.fixture("00-ordinary", faults: try FaultSpec(parsing: "slow:30"))
+            let bridge = VPCDBridge(card: card, port: TestBench.slots[0].port)
+            try bridge.start()
+            let http = UnixHTTP(path: cfg.socket.path)
+            let session = try #require(try await waitForSession(http))
+            async let response = Task.detached {
+                try http.request("POST", "/v1/sessions/\(session)/identity", body: #"{"pin":"1234"}"#)
+            }.value
+            try await Task.sleep(for: .milliseconds(120))
+            bridge.stop()
+            bridge.waitUntilStopped()
+            let r = try await response
+            #expect(r.status == 409 && r.errorCode == "card_session_ended")
+            #expect(!String(decoding: r.body, as: UTF8.self).contains("山田"))
+            await daemon.shutdown()
+        }
+    }
+
+    @Test("events: SSE reports card insertion with its session and removal")
+    func events() async throws {
+        try await TestBench.exclusive {
+            let (cfg, _) = Self.config()
+            let daemon = try await Daemon.start(config: cfg, logger: Logger(label: "test"))
+            let http = UnixHTTP(path: cfg.socket.path)
+            let fd = try http.connect()
+            http.send(fd, Array("GET /v1/events HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8))
+            try await Task.sleep(for: .milliseconds(200))
+            let bridge = VPCDBridge(card: try VirtualMyNumberCard.fixture("00-ordinary"), port: TestBench.slots[0].port)
+            try bridge.start()
+            let session = try #require(try await waitForSession(http))
+            bridge.stop()
+            bridge.waitUntilStopped()
+            var text = ""
+            var buf = [UInt8](repeating: 0, count: 8192)
+            let deadline = Date().addingTimeInterval(10)
+            while !text.contains("event: card-removed") && Date() < deadline {
+                let n = recv(fd, &buf, buf.count, 0)
+                if n <= 0 { break }
+                text += String(decoding: buf[0..<n], as: UTF8.self)
+            }
+            close(fd)
+            #expect(text.contains("text/event-stream"))
+            #expect(text.contains("event: card-inserted"))
+            #expect(text.contains("\"session\":\"\(session)\""))
+            #expect(text.contains("event: card-removed"))
+            await daemon.shutdown()
+        }
+    }
+
+    @Test("malformed and oversized requests get clear errors; the daemon keeps serving")
+    func badRequests() async throws {
+        try await withDaemon { http, _, _ in
+            let session = try #require(try await waitForSession(http))
+            let garbage = try http.request("POST", "/v1/sessions/\(session)/identity", body: "{not json")
+            #expect(garbage.status == 400 && garbage.errorCode == "bad_request")
+            let big = "{\"pin\":\"" + String(repeating: "1", count: 10_000) + "\"}"
+            let tooBig = try http.request("POST", "/v1/sessions/\(session)/identity", body: big)
+            #expect(tooBig.status == 413)
+            // Raw protocol garbage.
+            let fd = try http.connect()
+            http.send(fd, Array("\u{1}\u{2}NOT HTTP\r\n\r\n".utf8))
+            _ = http.readAll(fd)
+            close(fd)
+            // A client that dies mid-request.
+            let fd2 = try http.connect()
+            http.send(fd2, Array("POST /v1/sessions/\(session)/identity HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"pi".utf8))
+            close(fd2)
+            #expect(try http.request("GET", "/v1/health").status == 200)
+        }
+    }
+
+    @Test("peers without a role get 403 on everything but health")
+    func unknownPeer() async throws {
+        try await TestBench.exclusive {
+            var (cfg, _) = Self.config()
+            cfg.roles.users = [:]
+            let daemon = try await Daemon.start(config: cfg, logger: Logger(label: "test"))
+            let http = UnixHTTP(path: cfg.socket.path)
+            let r = try http.request("GET", "/v1/readers")
+            #expect(r.status == 403 && r.errorCode == "unknown_peer")
+            #expect(try http.request("GET", "/v1/events").status == 403)
+            var mode = stat()
+            stat(cfg.socket.path, &mode)
+            #expect(mode.st_mode & 0o777 == 0o660)
+            await daemon.shutdown()
+            #expect(!FileManager.default.fileExists(atPath: cfg.socket.path))
+        }
+    }
+}
+
+func fixtureFile(_ card: String, _ path: String) throws -> URL {
+    try VirtualMyNumberCard.fixturesCardsDirectory().appendingPathComponent(card).appendingPathComponent(path)
+}
+
+func profileIdentity(_ card: String) throws -> [String: String] {
+    let data = try Data(contentsOf: try fixtureFile(card, "profile.json"))
+    let json = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+    return (json?["identity"] as? [String: String]) ?? [:]
+}
+
+/// Verifies an RSA PKCS#1 v1.5 SHA-256 signature over `challenge` with the card's auth
+/// certificate, using the openssl CLI (independent of our code).
+func verifyWithOpenSSL(signature: Data, challenge: Data, card: String) throws -> Bool {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sig-\(UUID().uuidString.prefix(8))")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    try signature.write(to: dir.appendingPathComponent("sig"))
+    try challenge.write(to: dir.appendingPathComponent("msg"))
+    let cert = try fixtureFile(card, "jpki/000A.der").path
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/sh")
+    p.arguments = [
+        "-c",
+        "openssl x509 -inform DER -in '\(cert)' -pubkey -noout > '\(dir.path)/pub' && openssl dgst -sha256 -verify '\(dir.path)/pub' -signature '\(dir.path)/sig' '\(dir.path)/msg'",
+    ]
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    p.waitUntilExit()
+    return p.terminationStatus == 0
+}
