@@ -146,17 +146,31 @@ public actor ReaderSupervisor {
         for (k, _) in ended.sorted(by: { $0.value < $1.value }).prefix(5_000) { ended[k] = nil }
     }
 
-    private func identifyCard(reader: String, generation: UInt64, atr: [UInt8]) async {
+    /// Connects and reads the card's binding. Transient PC/SC failures right after insertion
+    /// (the reader still settling: SCARD_E_NOT_TRANSACTED, a reset) are retried a few times.
+    private func connectAndIdentify(reader: String, generation: UInt64) async throws -> (PCSCCard, CardBinding) {
         let identify = self.identify
-        do {
+        var attempt = 0
+        while true {
+            attempt += 1
             let card = try await PCSCCard.connect(reader: reader)
-            let identity: CardBinding
             do {
-                identity = try await card.perform { channel in try identify(channel) }
+                let identity = try await card.perform { channel in try identify(channel) }
+                return (card, identity)
             } catch {
                 await card.disconnect()
-                throw error
+                let code = Self.code(of: error)
+                let transient = code.hasSuffix("SCARD_E_NOT_TRANSACTED") || code.hasSuffix("SCARD_W_RESET_CARD")
+                    || code.hasSuffix("SCARD_E_SHARING_VIOLATION")
+                guard transient, attempt < 5, readers[reader]?.generation == generation else { throw error }
+                try? await Task.sleep(for: .milliseconds(100 * attempt))
             }
+        }
+    }
+
+    private func identifyCard(reader: String, generation: UInt64, atr: [UInt8]) async {
+        do {
+            let (card, identity) = try await connectAndIdentify(reader: reader, generation: generation)
             guard readers[reader]?.generation == generation else {
                 await card.disconnect()
                 return
@@ -202,25 +216,33 @@ public actor ReaderSupervisor {
         let result: T
         do {
             result = try await card.perform { channel in
-                let value = try body(channel, session)
+                let value: T
+                do {
+                    value = try body(channel, session)
+                } catch {
+                    // A failure while the card was being pulled can look like anything (an
+                    // empty response, a transport error): if the handle says the card is gone,
+                    // that is what the client is told.
+                    guard let status = try? card.syncStatus(), status.isPresent, status.atr == atr else {
+                        throw SmartCardError.cardRemoved
+                    }
+                    throw error
+                }
                 // Re-check the card before anything leaves the reader thread.
                 let status = try card.syncStatus()
                 guard status.isPresent, status.atr == atr else { throw SmartCardError.cardRemoved }
                 return value
             }
-        } catch let error as SmartCardError {
-            switch error {
-            case .cardRemoved, .pcsc:
-                endIfCurrent(reader: reader, generation: generation)
-                throw APIError.sessionEnded
-            default:
-                throw error
-            }
+        } catch is SmartCardError {
+            // Any transport-level failure (removed, reset, an empty or garbled response while
+            // the card was being pulled) means the card can no longer be proven to be the
+            // session's: the session ends; a card still present is identified afresh.
+            endIfCurrent(reader: reader, generation: generation)
+            throw APIError.sessionEnded
         } catch is PCSCError {
             endIfCurrent(reader: reader, generation: generation)
             throw APIError.sessionEnded
-        } catch JPKIError.transport(let e) {
-            if case .format = e { throw JPKIError.transport(e) }
+        } catch JPKIError.transport {
             endIfCurrent(reader: reader, generation: generation)
             throw APIError.sessionEnded
         }

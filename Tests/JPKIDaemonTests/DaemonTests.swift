@@ -51,8 +51,11 @@ struct DaemonTests {
 
     func waitForSession(_ http: UnixHTTP, otherThan old: String? = nil) async throws -> String? {
         var found: String?
+        var last = ""
+        defer { if found == nil || found == old { print("readers at timeout: \(last)") } }
         _ = try await TestBench.waitUntil {
             let r = try http.request("GET", "/v1/readers")
+            last = String(decoding: r.body, as: UTF8.self)
             let readers = r.json["readers"] as? [[String: Any]] ?? []
             found = readers.first { $0["name"] as? String == TestBench.slots[0].readerName }?["session"] as? String
             return found != nil && found != old
@@ -185,7 +188,6 @@ struct DaemonTests {
         try await TestBench.exclusive {
             let (cfg, _) = Self.config()
             let daemon = try await Daemon.start(config: cfg, logger: Logger(label: "test"))
-            defer { Task { await daemon.shutdown() } }
             // Slow card: 30 ms per APDU, so the identity read (~11 APDUs) is in flight when yanked.
             let card = try VirtualMyNumberCard.fixture("00-ordinary", faults: try FaultSpec(parsing: "slow:30"))
             let bridge = VPCDBridge(card: card, port: TestBench.slots[0].port)
@@ -199,7 +201,7 @@ struct DaemonTests {
             bridge.stop()
             bridge.waitUntilStopped()
             let r = try await response
-            #expect(r.status == 409 && r.errorCode == "card_session_ended")
+            #expect(r.status == 409 && r.errorCode == "card_session_ended", "\(r.status) \(String(decoding: r.body, as: UTF8.self))")
             #expect(!String(decoding: r.body, as: UTF8.self).contains("山田"))
             await daemon.shutdown()
         }
