@@ -168,7 +168,9 @@ public struct DaemonAPI: APIResponder {
             Body(
                 session: session.id, card: session.identity.authCertificateFingerprint,
                 certificates: certs.map {
-                    Cert(kind: $0.kind.rawValue, der: Data($0.der).base64EncodedString(), sha256: SHA256.hash($0.der).hexString.lowercased())
+                    Cert(
+                        kind: $0.kind.rawValue, der: Data($0.der).base64EncodedString(),
+                        sha256: SHA256.hash($0.der).hexString.lowercased())
                 }))
     }
 

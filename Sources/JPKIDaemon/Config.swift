@@ -101,11 +101,14 @@ public struct DaemonConfig: Codable, Sendable, Equatable {
         do {
             config = try JSONDecoder().decode(DaemonConfig.self, from: data)
         } catch let DecodingError.dataCorrupted(ctx) {
-            throw .invalid(field: ctx.codingPath.map(\.stringValue).joined(separator: "."), reason: ctx.debugDescription)
+            throw .invalid(
+                field: ctx.codingPath.map(\.stringValue).joined(separator: "."), reason: ctx.debugDescription)
         } catch let DecodingError.typeMismatch(_, ctx) {
-            throw .invalid(field: ctx.codingPath.map(\.stringValue).joined(separator: "."), reason: ctx.debugDescription)
+            throw .invalid(
+                field: ctx.codingPath.map(\.stringValue).joined(separator: "."), reason: ctx.debugDescription)
         } catch let DecodingError.valueNotFound(_, ctx) {
-            throw .invalid(field: ctx.codingPath.map(\.stringValue).joined(separator: "."), reason: ctx.debugDescription)
+            throw .invalid(
+                field: ctx.codingPath.map(\.stringValue).joined(separator: "."), reason: ctx.debugDescription)
         } catch {
             throw .invalid(field: "", reason: "\(error)")
         }
@@ -128,12 +131,17 @@ public struct DaemonConfig: Codable, Sendable, Equatable {
         if limits.requestTimeoutSeconds <= 0 || limits.operationTimeoutSeconds <= 0 {
             out.append(.invalid(field: "limits", reason: "timeouts must be positive"))
         }
-        for (field, files) in [("trust.authAnchors", trust.authAnchors), ("trust.signAnchors", trust.signAnchors), ("trust.crls", trust.crls)] {
+        for (field, files) in [
+            ("trust.authAnchors", trust.authAnchors), ("trust.signAnchors", trust.signAnchors),
+            ("trust.crls", trust.crls),
+        ] {
             for f in files where !FileManager.default.isReadableFile(atPath: f) {
                 out.append(.invalid(field: field, reason: "cannot read \(f)"))
             }
         }
-        for (field, f) in [("trust.textIssuerKey", trust.textIssuerKey), ("trust.visualIssuerKey", trust.visualIssuerKey)] {
+        for (field, f) in [
+            ("trust.textIssuerKey", trust.textIssuerKey), ("trust.visualIssuerKey", trust.visualIssuerKey),
+        ] {
             if let f, !FileManager.default.isReadableFile(atPath: f) {
                 out.append(.invalid(field: field, reason: "cannot read \(f)"))
             }

@@ -219,7 +219,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             let (handler, context) = bound.value
             guard !handler.inFlight else { return }
             if handler.head != nil {
-                handler.send(.error(APIError(408, "request_timeout", "request not received in time")), context: context, keepAlive: false)
+                handler.send(
+                    .error(APIError(408, "request_timeout", "request not received in time")), context: context,
+                    keepAlive: false)
             } else {
                 context.close(promise: nil)
             }
@@ -235,7 +237,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             armTimer(context: context)
             let headerBytes = h.headers.reduce(h.uri.utf8.count) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
             if headerBytes > limits.maxHeaderBytes {
-                reject(APIError(431, "headers_too_large", "request head exceeds the configured limit"), context: context)
+                reject(
+                    APIError(431, "headers_too_large", "request head exceeds the configured limit"), context: context)
             } else if let len = h.headers.first(name: "content-length").flatMap(Int.init), len > limits.maxBodyBytes {
                 reject(.payloadTooLarge, context: context)
             }
@@ -287,7 +290,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         case .bytes(let bytes):
             headers.replaceOrAdd(name: "content-length", value: String(bytes.count))
             headers.replaceOrAdd(name: "connection", value: keepAlive ? "keep-alive" : "close")
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))), promise: nil)
+            context.write(
+                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))),
+                promise: nil)
             var buffer = context.channel.allocator.buffer(capacity: bytes.count)
             buffer.writeBytes(bytes)
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
@@ -304,24 +309,27 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             headers.replaceOrAdd(name: "cache-control", value: "no-cache")
             headers.replaceOrAdd(name: "connection", value: "keep-alive")
             timer?.cancel()
-            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))), promise: nil)
+            context.writeAndFlush(
+                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))),
+                promise: nil)
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             let loop = context.eventLoop
             streaming = Task {
                 for await text in stream {
-                    let alive: Bool = (try? await loop.submit {
-                        let (handler, context) = bound.value
-                        guard context.channel.isActive else { return false }
-                        // A client that does not read is closed rather than buffered for.
-                        guard context.channel.isWritable else {
-                            context.close(promise: nil)
-                            return false
-                        }
-                        var buffer = context.channel.allocator.buffer(capacity: text.utf8.count)
-                        buffer.writeString(text)
-                        context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-                        return true
-                    }.get()) ?? false
+                    let alive: Bool =
+                        (try? await loop.submit {
+                            let (handler, context) = bound.value
+                            guard context.channel.isActive else { return false }
+                            // A client that does not read is closed rather than buffered for.
+                            guard context.channel.isWritable else {
+                                context.close(promise: nil)
+                                return false
+                            }
+                            var buffer = context.channel.allocator.buffer(capacity: text.utf8.count)
+                            buffer.writeString(text)
+                            context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+                            return true
+                        }.get()) ?? false
                     if !alive { return }
                 }
                 loop.execute {

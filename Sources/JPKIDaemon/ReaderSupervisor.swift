@@ -160,7 +160,8 @@ public actor ReaderSupervisor {
             } catch {
                 await card.disconnect()
                 let code = Self.code(of: error)
-                let transient = code.hasSuffix("SCARD_E_NOT_TRANSACTED") || code.hasSuffix("SCARD_W_RESET_CARD")
+                let transient =
+                    code.hasSuffix("SCARD_E_NOT_TRANSACTED") || code.hasSuffix("SCARD_W_RESET_CARD")
                     || code.hasSuffix("SCARD_E_SHARING_VIOLATION")
                 guard transient, attempt < 5, readers[reader]?.generation == generation else { throw error }
                 try? await Task.sleep(for: .milliseconds(100 * attempt))

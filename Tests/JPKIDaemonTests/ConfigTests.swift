@@ -20,7 +20,9 @@ struct ConfigTests {
         #expect(throws: ConfigError.self) { try DaemonConfig.parse(Data(#"{"myNumber":{"enabled":"yes"}}"#.utf8)) }
         #expect(throws: ConfigError.self) { try DaemonConfig.parse(Data(#"{"socket":{"mode":"999"}}"#.utf8)) }
         #expect(throws: ConfigError.self) { try DaemonConfig.parse(Data(#"{"roles":{"users":{"0":["god"]}}}"#.utf8)) }
-        #expect(throws: ConfigError.self) { try DaemonConfig.parse(Data(#"{"trust":{"revocationUnavailable":"maybe"}}"#.utf8)) }
+        #expect(throws: ConfigError.self) {
+            try DaemonConfig.parse(Data(#"{"trust":{"revocationUnavailable":"maybe"}}"#.utf8))
+        }
         #expect(throws: ConfigError.self) { try DaemonConfig.parse(Data("not json".utf8)) }
         do {
             _ = try DaemonConfig.parse(Data(#"{"limits":{"maxBodyBytes":1}}"#.utf8))

@@ -77,7 +77,9 @@ struct DaemonTests {
             #expect(auth?["triesLeft"] as? Int == 3)
             #expect(try http.request("GET", "/v1/nothing").status == 404)
             #expect(try http.request("DELETE", "/v1/readers").status == 405)
-            #expect(try http.request("GET", "/v1/sessions/00112233445566778899AABBCCDDEEFF").errorCode == "session_not_found")
+            #expect(
+                try http.request("GET", "/v1/sessions/00112233445566778899AABBCCDDEEFF").errorCode
+                    == "session_not_found")
             let certs = try http.request("GET", "/v1/sessions/\(session)/certificates")
             let list = certs.json["certificates"] as? [[String: Any]] ?? []
             #expect(list.count == 3)
@@ -98,11 +100,14 @@ struct DaemonTests {
             #expect(sig.count == 256)
             #expect(r.json["challenge"] as? String == challenge)
             // The signature verifies against the fixture certificate (openssl CLI).
-            #expect(try verifyWithOpenSSL(signature: sig, challenge: Data(base64Encoded: challenge)!, card: "00-ordinary"))
+            #expect(
+                try verifyWithOpenSSL(signature: sig, challenge: Data(base64Encoded: challenge)!, card: "00-ordinary"))
 
             let wrong = try http.request("POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"9999"}"#)
             #expect(wrong.status == 401 && wrong.errorCode == "wrong_pin")
-            #expect((wrong.json["error"] as? [String: Any]).flatMap { $0["details"] as? [String: String] }?["triesLeft"] == "2")
+            #expect(
+                (wrong.json["error"] as? [String: Any]).flatMap { $0["details"] as? [String: String] }?["triesLeft"]
+                    == "2")
             let badFormat = try http.request("POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"12a4"}"#)
             #expect(badFormat.errorCode == "invalid_pin_format")
             // A correct PIN resets the counter.
@@ -136,21 +141,24 @@ struct DaemonTests {
             #expect(r.status == 200)
             #expect(r.json["name"] as? String == "山田　太郎")
             #expect(r.json["myNumber"] == nil)
-            let mn = try http.request("POST", "/v1/sessions/\(session)/identity", body: #"{"pin":"1234","myNumber":true}"#)
+            let mn = try http.request(
+                "POST", "/v1/sessions/\(session)/identity", body: #"{"pin":"1234","myNumber":true}"#)
             #expect(mn.status == 403 && mn.errorCode == "my_number_disabled")
             let audit = try String(contentsOfFile: cfg.auditLog, encoding: .utf8)
             #expect(!audit.contains("山田") && !audit.contains("東京都"))
         }
         try await withDaemon(myNumber: true, roles: [.status, .identity]) { http, _, _ in
             let session = try #require(try await waitForSession(http))
-            let mn = try http.request("POST", "/v1/sessions/\(session)/identity", body: #"{"pin":"1234","myNumber":true}"#)
+            let mn = try http.request(
+                "POST", "/v1/sessions/\(session)/identity", body: #"{"pin":"1234","myNumber":true}"#)
             #expect(mn.status == 403 && mn.errorCode == "forbidden")
             let auth = try http.request("POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"1234"}"#)
             #expect(auth.status == 403)
         }
         try await withDaemon(myNumber: true) { http, _, cfg in
             let session = try #require(try await waitForSession(http))
-            let mn = try http.request("POST", "/v1/sessions/\(session)/identity", body: #"{"pin":"1234","myNumber":true}"#)
+            let mn = try http.request(
+                "POST", "/v1/sessions/\(session)/identity", body: #"{"pin":"1234","myNumber":true}"#)
             let profile = try profileIdentity("00-ordinary")
             #expect(mn.status == 200 && mn.json["myNumber"] as? String == profile["myNumber"])
             let audit = try String(contentsOfFile: cfg.auditLog, encoding: .utf8)
@@ -165,7 +173,8 @@ struct DaemonTests {
             let old = try #require(try await waitForSession(http))
             bridge.stop()
             bridge.waitUntilStopped()
-            let other = VPCDBridge(card: try VirtualMyNumberCard.fixture("01-kanji-variant"), port: TestBench.slots[0].port)
+            let other = VPCDBridge(
+                card: try VirtualMyNumberCard.fixture("01-kanji-variant"), port: TestBench.slots[0].port)
             try other.start()
             defer {
                 other.stop()
@@ -201,7 +210,9 @@ struct DaemonTests {
             bridge.stop()
             bridge.waitUntilStopped()
             let r = try await response
-            #expect(r.status == 409 && r.errorCode == "card_session_ended", "\(r.status) \(String(decoding: r.body, as: UTF8.self))")
+            #expect(
+                r.status == 409 && r.errorCode == "card_session_ended",
+                "\(r.status) \(String(decoding: r.body, as: UTF8.self))")
             #expect(!String(decoding: r.body, as: UTF8.self).contains("山田"))
             await daemon.shutdown()
         }
@@ -254,7 +265,8 @@ struct DaemonTests {
             close(fd)
             // A client that dies mid-request.
             let fd2 = try http.connect()
-            http.send(fd2, Array("POST /v1/sessions/\(session)/identity HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"pi".utf8))
+            http.send(
+                fd2, Array("POST /v1/sessions/\(session)/identity HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"pi".utf8))
             close(fd2)
             #expect(try http.request("GET", "/v1/health").status == 200)
         }

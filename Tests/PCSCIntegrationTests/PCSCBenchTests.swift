@@ -137,9 +137,12 @@ struct PCSCBenchTests {
                 return (d, ok)
             }
             #expect(ok == n)
-            let perAPDU = Double(elapsed.components.attoseconds) / 1e12 / Double(n)
+            let perAPDU =
+                Double(elapsed.components.attoseconds) / 1e12 / Double(n)
                 + Double(elapsed.components.seconds) * 1e6 / Double(n)
-            print("bench: transmit round trip through pcscd+vpcd: \(String(format: "%.1f", perAPDU)) µs per APDU (\(n) APDUs)")
+            print(
+                "bench: transmit round trip through pcscd+vpcd: \(String(format: "%.1f", perAPDU)) µs per APDU (\(n) APDUs)"
+            )
             await pcsc.disconnect()
         }
     }

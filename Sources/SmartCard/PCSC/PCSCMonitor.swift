@@ -73,7 +73,9 @@ public final class PCSCMonitor: Sendable {
                 if !serviceDown {
                     serviceDown = true
                     removeAll(&known)
-                    continuation.yield(.serviceUnavailable(PCSCError(rc: UInt32(truncatingIfNeeded: rc), function: "SCardEstablishContext")))
+                    continuation.yield(
+                        .serviceUnavailable(
+                            PCSCError(rc: UInt32(truncatingIfNeeded: rc), function: "SCardEstablishContext")))
                 }
                 sleep(retryInterval)
                 continue
