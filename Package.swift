@@ -35,7 +35,7 @@ let package = Package(
         .target(
             name: "JPKIDaemon",
             dependencies: [
-                "SmartCard", "JPKI",
+                "SmartCard", "JPKI", "JPKIVerify",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

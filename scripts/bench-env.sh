@@ -20,5 +20,6 @@ jpki_bench_down() {
   if [ -n "$JPKI_STARTED_PCSCD" ]; then
     pkill -x pcscd 2>/dev/null || true
     for _ in $(seq 1 100); do pgrep -x pcscd >/dev/null || break; sleep 0.05; done
+    pkill -9 -x pcscd 2>/dev/null || true
   fi
 }

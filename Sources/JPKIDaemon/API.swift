@@ -1,5 +1,6 @@
 import Foundation
 import JPKI
+import JPKIVerify
 import Logging
 import NIOHTTP1
 import SmartCard
@@ -14,11 +15,13 @@ public struct DaemonAPI: APIResponder {
     let audit: AuditLog
     let config: DaemonConfig
     let logger: Logger
+    /// Chain/revocation verifier from `trust`; nil when no auth anchor is configured.
+    let verifier: CertificateVerifier?
 
     /// Creates the API.
     public init(
         supervisor: ReaderSupervisor, bus: EventBus, roles: RoleMap, audit: AuditLog, config: DaemonConfig,
-        logger: Logger
+        logger: Logger, verifier: CertificateVerifier?
     ) {
         self.supervisor = supervisor
         self.bus = bus
@@ -26,6 +29,20 @@ public struct DaemonAPI: APIResponder {
         self.audit = audit
         self.config = config
         self.logger = logger
+        self.verifier = verifier
+    }
+
+    /// Builds the verifier from the configuration (anchors from files only, never from a card).
+    public static func makeVerifier(_ t: DaemonConfig.Trust) throws -> CertificateVerifier? {
+        guard !t.authAnchors.isEmpty else { return nil }
+        let trust = TrustConfiguration(
+            authAnchors: t.authAnchors.map { URL(fileURLWithPath: $0) },
+            signAnchors: t.signAnchors.map { URL(fileURLWithPath: $0) })
+        let ocsp = t.ocspURL.flatMap(URL.init(string:)).map { OCSPConfiguration(responderURL: $0) }
+        let revocation = RevocationConfiguration(
+            crlFiles: t.crls.map { URL(fileURLWithPath: $0) }, ocsp: ocsp,
+            policy: t.revocationUnavailable == "soft-fail" ? .softFail : .hardFail)
+        return try CertificateVerifier(trust: trust, revocation: revocation)
     }
 
     public func respond(to request: APIRequest) async -> APIResponse {
@@ -226,8 +243,8 @@ public struct DaemonAPI: APIResponder {
         defer { pin.wipe() }
         var challenge: [UInt8]
         if let c = req.challenge {
-            guard let d = Data(base64Encoded: c), (8...64).contains(d.count) else {
-                throw APIError.badRequest("challenge must be base64 of 8…64 bytes")
+            guard let d = Data(base64Encoded: c), d.count == 32 else {
+                throw APIError.badRequest("challenge must be base64 of 32 bytes")
             }
             challenge = Array(d)
         } else {
@@ -242,6 +259,22 @@ public struct DaemonAPI: APIResponder {
             let cert = try card.readCertificate(.auth)
             return CardResult(value: (sig.value, cert.value.der), card: sig.card)
         }
+        // Verify with OpenSSL: the challenge signature against the auth certificate's key, and the
+        // certificate against the configured anchors/revocation (reported as not checked when no
+        // anchors are configured — the verdict is then false).
+        guard let cc = try? CardChallenge(bytes: Data(challenge)) else {
+            throw APIError(500, "internal_error", "challenge length")
+        }
+        let report: VerificationReport
+        if let verifier {
+            report = cc.verifyPresence(
+                signature: Data(signature), authCertificateDER: Data(certificate), verifier: verifier)
+        } else {
+            report = cc.verify(signature: Data(signature), authCertificateDER: Data(certificate))
+        }
+        // Without anchors only the signature was checked: never report the card as verified.
+        let verified = verifier != nil && report.verdict
+        audit.record("authenticate-verify", peer: peer, session: id, outcome: verified ? "verified" : "not_verified")
         struct Body: Encodable {
             var session: String
             var card: String?
@@ -249,12 +282,16 @@ public struct DaemonAPI: APIResponder {
             var algorithm: String
             var signature: String
             var certificate: String
+            var verified: Bool
+            var chainChecked: Bool
+            var verification: VerificationReport
         }
         return .json(
             Body(
                 session: session.id, card: session.identity.authCertificateFingerprint,
                 challenge: Data(challenge).base64EncodedString(), algorithm: "RSASSA-PKCS1-v1_5-SHA256",
-                signature: Data(signature).base64EncodedString(), certificate: Data(certificate).base64EncodedString()))
+                signature: Data(signature).base64EncodedString(), certificate: Data(certificate).base64EncodedString(),
+                verified: verified, chainChecked: verifier != nil, verification: report))
     }
 
     func identity(_ id: String, _ r: APIRequest, peer: PeerCredentials, granted: Set<Role>) async throws

@@ -27,8 +27,10 @@ public final class Daemon: Sendable {
         let bus = EventBus()
         let supervisor = ReaderSupervisor(
             bus: bus, ignoredReaders: config.ignoreReaders, logger: logger, identify: identifyCard)
+        let verifier = try DaemonAPI.makeVerifier(config.trust)
         let api = DaemonAPI(
-            supervisor: supervisor, bus: bus, roles: roles, audit: audit, config: config, logger: logger)
+            supervisor: supervisor, bus: bus, roles: roles, audit: audit, config: config, logger: logger,
+            verifier: verifier)
         guard let mode = config.socketMode else {
             throw ConfigError.invalid(field: "socket.mode", reason: "not an octal mode")
         }

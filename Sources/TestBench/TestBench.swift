@@ -48,7 +48,7 @@ public enum TestBench {
     public static func exclusive<T>(_ body: () async throws -> T) async throws -> T {
         try requirePCSCD()
         await gate.acquire()
-        let fd = open(lockPath, O_CREAT | O_RDWR, 0o666)
+        let fd = open(lockPath, O_CREAT | O_RDWR | O_CLOEXEC, 0o666)
         if fd >= 0 {
             // Blocking flock on a background thread, so the cooperative pool is not held.
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in

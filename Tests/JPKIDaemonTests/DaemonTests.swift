@@ -11,7 +11,9 @@ import Testing
 /// daemon in-process on a temporary Unix socket, requests over that socket.
 @Suite("jpkid through pcscd + jpki-sim", .serialized)
 struct DaemonTests {
-    static func config(myNumber: Bool = false, roles: [Role] = Role.allCases) -> (DaemonConfig, String) {
+    static func config(myNumber: Bool = false, roles: [Role] = Role.allCases, trust: Bool = false) -> (
+        DaemonConfig, String
+    ) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("jpkid-\(UUID().uuidString.prefix(8))")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         var c = DaemonConfig()
@@ -20,16 +22,23 @@ struct DaemonTests {
         c.roles.users = [String(getuid()): roles]
         c.myNumber.enabled = myNumber
         c.limits.maxBodyBytes = 4096
+        if trust, let pki = try? VirtualMyNumberCard.fixturesCardsDirectory().deletingLastPathComponent()
+            .appendingPathComponent("pki")
+        {
+            c.trust.authAnchors = [pki.appendingPathComponent("auth-root.pem").path]
+            c.trust.signAnchors = [pki.appendingPathComponent("sign-root.pem").path]
+            c.trust.crls = [pki.appendingPathComponent("auth-root.crl.pem").path]
+        }
         return (c, dir.path)
     }
 
     /// Runs `body` with a daemon and a card in slot 0.
     func withDaemon(
         card name: String = "00-ordinary", myNumber: Bool = false, roles: [Role] = Role.allCases,
-        _ body: (UnixHTTP, VPCDBridge, DaemonConfig) async throws -> Void
+        trust: Bool = false, _ body: (UnixHTTP, VPCDBridge, DaemonConfig) async throws -> Void
     ) async throws {
         try await TestBench.exclusive {
-            let (cfg, _) = Self.config(myNumber: myNumber, roles: roles)
+            let (cfg, _) = Self.config(myNumber: myNumber, roles: roles, trust: trust)
             let daemon = try await Daemon.start(config: cfg, logger: Logger(label: "test"))
             let bridge = VPCDBridge(card: try VirtualMyNumberCard.fixture(name), port: TestBench.slots[0].port)
             try bridge.start()
@@ -116,6 +125,29 @@ struct DaemonTests {
             #expect(audit.contains("\"operation\":\"authenticate\""))
             #expect(audit.contains("wrong_pin"))
             #expect(!audit.contains("1234") && !audit.contains("9999"))
+        }
+    }
+
+    @Test("authenticate returns an OpenSSL verification report: chain + CRL + challenge signature")
+    func verifiedAuthentication() async throws {
+        try await withDaemon(trust: true) { http, _, _ in
+            let session = try #require(try await waitForSession(http))
+            let r = try http.request("POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"1234"}"#)
+            #expect(r.status == 200 && r.json["verified"] as? Bool == true && r.json["chainChecked"] as? Bool == true)
+            let checks = ((r.json["verification"] as? [String: Any])?["checks"] as? [[String: Any]] ?? [])
+                .compactMap { $0["id"] as? String }
+            #expect(checks.contains("chain") && checks.contains("crl") && checks.contains("challengeSignature"))
+        }
+        try await withDaemon(card: "04-revoked", trust: true) { http, _, _ in
+            let session = try #require(try await waitForSession(http))
+            let r = try http.request("POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"9876"}"#)
+            #expect(r.status == 200 && r.json["verified"] as? Bool == false)
+        }
+        try await withDaemon { http, _, _ in
+            let session = try #require(try await waitForSession(http))
+            let r = try http.request("POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"1234"}"#)
+            // Without configured anchors the card is never reported verified.
+            #expect(r.status == 200 && r.json["verified"] as? Bool == false && r.json["chainChecked"] as? Bool == false)
         }
     }
 

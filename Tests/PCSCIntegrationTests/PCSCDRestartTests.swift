@@ -74,13 +74,33 @@ enum PCSCD {
         throw Failure(description: "pcscd did not stop")
     }
 
+    /// Starts pcscd with a clean signal mask: the test runner blocks SIGTERM, and a child would
+    /// inherit that and ignore the `pkill` that scripts/test uses to stop it.
     static func start() throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/sbin/pcscd")
-        p.arguments = ["--foreground"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        sigaddset(&defaults, SIGTERM)
+        sigaddset(&defaults, SIGINT)
+        posix_spawnattr_setsigmask(&attr, &empty)
+        posix_spawnattr_setsigdefault(&attr, &defaults)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        // Its output must not hold the test runner's pipes open.
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for fd: Int32 in [0, 1, 2] {
+            posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0)
+        }
+        var pid: pid_t = 0
+        let args: [UnsafeMutablePointer<CChar>?] = [strdup("/usr/sbin/pcscd"), strdup("--foreground"), nil]
+        defer { for a in args { free(a) } }
+        let rc = posix_spawn(&pid, "/usr/sbin/pcscd", &actions, &attr, args, environ)
+        guard rc == 0 else { throw Failure(description: "cannot start pcscd: \(rc)") }
         for _ in 0..<400 {
             if FileManager.default.fileExists(atPath: TestBench.pcscdSocket) { return }
             usleep(25_000)
