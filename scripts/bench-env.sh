@@ -7,8 +7,12 @@ jpki_bench_up() {
     pcscd --foreground >"${TMPDIR:-/tmp}/jpki-pcscd.log" 2>&1 &
     JPKI_STARTED_PCSCD=1
   fi
+  # The socket appears before the vpcd driver listens on 35963/35964 (8C7B/8C7C).
   for _ in $(seq 1 200); do
-    [ -S /run/pcscd/pcscd.comm ] && return 0
+    if [ -S /run/pcscd/pcscd.comm ] && grep -q ':8C7B 00000000:0000 0A' /proc/net/tcp /proc/net/tcp6 2>/dev/null \
+       && grep -q ':8C7C 00000000:0000 0A' /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
+      return 0
+    fi
     sleep 0.05
   done
   echo "pcscd did not create /run/pcscd/pcscd.comm; log:" >&2

@@ -22,6 +22,8 @@ public final class Daemon: Sendable {
 
     /// Starts everything; throws on a bad configuration or a socket that cannot be bound.
     public static func start(config: DaemonConfig, logger: Logger) async throws -> Daemon {
+        // A client that goes away mid-response must never kill the process.
+        signal(SIGPIPE, SIG_IGN)
         let roles = try RoleMap(config.roles)
         let audit = try AuditLog(path: config.auditLog)
         let bus = EventBus()

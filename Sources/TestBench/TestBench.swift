@@ -44,10 +44,34 @@ public enum TestBench {
 
     private static let gate = AsyncGate()
 
+    /// Whether vpcd (inside pcscd) listens on `port` (read from /proc/net/tcp and tcp6, so
+    /// nothing connects and no card is inserted by checking).
+    public static func vpcdListening(port: UInt16) -> Bool {
+        let hexPort = String(format: ":%04X", port)
+        for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
+            for line in text.split(separator: "\n").dropFirst() {
+                let f = line.split(separator: " ")
+                if f.count > 3, f[1].hasSuffix(hexPort), f[3] == "0A" { return true }
+            }
+        }
+        return false
+    }
+
+    /// Waits (up to 10 s) for pcscd to have loaded vpcd: right after pcscd starts, its socket
+    /// exists before the vpcd driver listens.
+    static func waitForVPCD() {
+        for _ in 0..<400 {
+            if slots.allSatisfy({ vpcdListening(port: $0.port) }) { return }
+            usleep(25_000)
+        }
+    }
+
     /// Runs `body` holding the bench lock (in-process and cross-process).
     public static func exclusive<T>(_ body: () async throws -> T) async throws -> T {
         try requirePCSCD()
         await gate.acquire()
+        waitForVPCD()
         let fd = open(lockPath, O_CREAT | O_RDWR | O_CLOEXEC, 0o666)
         if fd >= 0 {
             // Blocking flock on a background thread, so the cooperative pool is not held.

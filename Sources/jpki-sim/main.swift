@@ -62,6 +62,13 @@ struct JPKISim: ParsableCommand {
         let bridge = VPCDBridge(card: simulated, host: host, port: port)
         signal(SIGTERM, SIG_IGN)
         signal(SIGINT, SIG_IGN)
+        // A parent may have left SIGTERM/SIGINT blocked (test runners do): the contract is that
+        // they remove the card, so unblock them for this process.
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        sigaddset(&unblock, SIGTERM)
+        sigaddset(&unblock, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
         var sources: [DispatchSourceSignal] = []
         for sig in [SIGTERM, SIGINT] {
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())

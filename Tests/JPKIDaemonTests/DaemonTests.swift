@@ -41,8 +41,8 @@ struct DaemonTests {
             let (cfg, _) = Self.config(myNumber: myNumber, roles: roles, trust: trust)
             let daemon = try await Daemon.start(config: cfg, logger: Logger(label: "test"))
             let bridge = VPCDBridge(card: try VirtualMyNumberCard.fixture(name), port: TestBench.slots[0].port)
-            try bridge.start()
             do {
+                try bridge.start()
                 let http = UnixHTTP(path: cfg.socket.path)
                 #expect(try await waitForSession(http) != nil)
                 try await body(http, bridge, cfg)

@@ -61,12 +61,17 @@ enum PCSCD {
         return kill(pid, 0) == 0 ? pid : nil
     }
 
+    /// SIGTERM, and SIGKILL when pcscd is still shutting down after 3 s (it can wait on its
+    /// driver threads); a stale socket file is removed so the next pcscd starts cleanly.
     static func stop() throws {
         guard let pid = pid() else { throw Failure(description: "no running pcscd found") }
         kill(pid, SIGTERM)
-        for _ in 0..<200 {
-            if kill(pid, 0) != 0 { return }
-            // Reap it if it is our child (started by start()).
+        for i in 0..<200 {
+            if kill(pid, 0) != 0 {
+                unlink(TestBench.pcscdSocket)
+                return
+            }
+            if i == 120 { kill(pid, SIGKILL) }
             var status: Int32 = 0
             waitpid(pid, &status, WNOHANG)
             usleep(25_000)
@@ -102,7 +107,11 @@ enum PCSCD {
         let rc = posix_spawn(&pid, "/usr/sbin/pcscd", &actions, &attr, args, environ)
         guard rc == 0 else { throw Failure(description: "cannot start pcscd: \(rc)") }
         for _ in 0..<400 {
-            if FileManager.default.fileExists(atPath: TestBench.pcscdSocket) { return }
+            if FileManager.default.fileExists(atPath: TestBench.pcscdSocket),
+                TestBench.slots.allSatisfy({ TestBench.vpcdListening(port: $0.port) })
+            {
+                return
+            }
             usleep(25_000)
         }
         throw Failure(description: "pcscd did not come up")
