@@ -29,6 +29,7 @@ public struct APIResponse: Sendable {
     public static func json<T: Encodable>(_ value: T, status: HTTPResponseStatus = .ok) -> APIResponse {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
         let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
         var h = HTTPHeaders()
         h.add(name: "content-type", value: "application/json; charset=utf-8")
