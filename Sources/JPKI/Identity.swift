@@ -137,17 +137,8 @@ public struct BasicInfo: Sendable, Hashable, CustomStringConvertible, CustomRefl
 func parseOffsetTable(
     _ raw: [UInt8], outerTag: UInt32, tableTag: UInt32, first: UInt32, count: Int
 ) throws(JPKIError) -> [BERTLV] {
-    let outer: BERTLV
-    let children: [BERTLV]
-    do {
-        outer = try BERTLV.parse(raw)
-        children = try outer.children()
-    } catch {
-        throw .tlv(error)
-    }
-    guard outer.tag == outerTag else {
-        throw .malformedData("expected tag \(String(outerTag, radix: 16, uppercase: true))")
-    }
+    let children = try constructedChildren(
+        raw, tag: outerTag, mismatch: "expected tag \(String(outerTag, radix: 16, uppercase: true))")
     guard let table = children.first, table.tag == tableTag, table.value.count % 2 == 0 else {
         throw .malformedData("offset table missing")
     }
@@ -258,15 +249,7 @@ public struct IntegrityRecord: Sendable, Hashable {
 
     /// Parses the record.
     public init(parsing raw: [UInt8]) throws(JPKIError) {
-        let outer: BERTLV
-        let children: [BERTLV]
-        do {
-            outer = try BERTLV.parse(raw)
-            children = try outer.children()
-        } catch {
-            throw .tlv(error)
-        }
-        guard outer.tag == 0xFF30 else { throw .malformedData("integrity record tag") }
+        let children = try constructedChildren(raw, tag: 0xFF30, mismatch: "integrity record tag")
         guard let d1 = children.first(where: { $0.tag == 0xDF31 }),
             let d2 = children.first(where: { $0.tag == 0xDF32 }),
             let sig = children.first(where: { $0.tag == 0xDF33 }),
@@ -301,16 +284,8 @@ public struct CVCertificate: Sendable, Hashable {
 
     /// Parses the certificate.
     public init(parsing raw: [UInt8]) throws(JPKIError) {
-        let outer: BERTLV
-        let children: [BERTLV]
-        do {
-            outer = try BERTLV.parse(raw)
-            children = try outer.children()
-        } catch {
-            throw .tlv(error)
-        }
-        guard outer.tag == 0x7F21,
-            let body = children.first(where: { $0.tag == 0x5F4E }),
+        let children = try constructedChildren(raw, tag: 0x7F21, mismatch: "CV certificate layout")
+        guard let body = children.first(where: { $0.tag == 0x5F4E }),
             let sig = children.first(where: { $0.tag == 0x5F37 }), !sig.value.isEmpty
         else { throw .malformedData("CV certificate layout") }
         guard body.value.count > 32 else { throw .malformedData("CV certificate body too short") }
@@ -441,4 +416,19 @@ public struct CommonAPInfo: Sendable, Hashable, CustomStringConvertible {
 
     /// Redacted (the serial identifies the card holder's card).
     public var description: String { "CommonAPInfo(redacted)" }
+}
+
+/// Parses `raw` as exactly one constructed TLV with tag `tag` and returns its children; a
+/// different tag is `malformedData(mismatch)`, a BER error is `.tlv`.
+func constructedChildren(_ raw: [UInt8], tag: UInt32, mismatch: String) throws(JPKIError) -> [BERTLV] {
+    let outer: BERTLV
+    let children: [BERTLV]
+    do {
+        outer = try BERTLV.parse(raw)
+        children = try outer.children()
+    } catch {
+        throw .tlv(error)
+    }
+    guard outer.tag == tag else { throw .malformedData(mismatch) }
+    return children
 }
