@@ -304,13 +304,17 @@ public final class APIntegrityVerifier: @unchecked Sendable {
 }
 
 extension RSAVerify {
-    /// Verifies a PKCS#1 v1.5 signature whose recovered block must equal `block` exactly
-    /// (EVP_PKEY_verify without a digest type).
-    static func verifyRawPKCS1(_ block: Data, signature: Data, key: PKeyBox) -> Bool {
+    /// Verifies a PKCS#1 v1.5 signature with EVP_PKEY_verify. Without `digestType` the
+    /// recovered block must equal `block` exactly; with it, `block` is a digest of that type and
+    /// the recovered block must be its DigestInfo.
+    static func verifyRawPKCS1(
+        _ block: Data, signature: Data, key: PKeyBox, digestType: OpaquePointer? = nil
+    ) -> Bool {
         guard let ctx = EVP_PKEY_CTX_new(key.ptr, nil) else { return false }
         defer { EVP_PKEY_CTX_free(ctx) }
         guard EVP_PKEY_verify_init(ctx) == 1,
-            EVP_PKEY_CTX_set_rsa_padding(ctx, copenssl_rsa_pkcs1_padding()) == 1
+            EVP_PKEY_CTX_set_rsa_padding(ctx, copenssl_rsa_pkcs1_padding()) == 1,
+            digestType.map({ EVP_PKEY_CTX_set_signature_md(ctx, $0) == 1 }) ?? true
         else {
             _ = drainOpenSSLErrors()
             return false

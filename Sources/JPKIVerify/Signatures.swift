@@ -95,26 +95,8 @@ enum RSAVerify {
     static func verifyDigest(
         _ digestValue: Data, signature: Data, key: PKeyBox, digest: DigestAlgorithm
     ) -> Bool {
-        guard digestValue.count == digest.length, let ctx = EVP_PKEY_CTX_new(key.ptr, nil) else {
-            return false
-        }
-        defer { EVP_PKEY_CTX_free(ctx) }
-        guard EVP_PKEY_verify_init(ctx) == 1,
-            EVP_PKEY_CTX_set_rsa_padding(ctx, copenssl_rsa_pkcs1_padding()) == 1,
-            EVP_PKEY_CTX_set_signature_md(ctx, digest.md) == 1
-        else {
-            _ = drainOpenSSLErrors()
-            return false
-        }
-        let rc = signature.withUnsafeBytes { s in
-            digestValue.withUnsafeBytes { d in
-                EVP_PKEY_verify(
-                    ctx, s.bindMemory(to: UInt8.self).baseAddress, s.count,
-                    d.bindMemory(to: UInt8.self).baseAddress, d.count)
-            }
-        }
-        _ = drainOpenSSLErrors()
-        return rc == 1
+        guard digestValue.count == digest.length, let md = digest.md else { return false }
+        return verifyRawPKCS1(digestValue, signature: signature, key: key, digestType: md)
     }
 
     /// Public key of a certificate.
