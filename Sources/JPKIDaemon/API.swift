@@ -4,6 +4,7 @@ import JPKIVerify
 import Logging
 import NIOHTTP1
 import SmartCard
+import Synchronization
 
 /// The `/v1` API. Every request is checked against the peer's roles; every card operation names
 /// a session and is bound to that session's card (see ``ReaderSupervisor``); card operations and
@@ -17,11 +18,14 @@ public struct DaemonAPI: APIResponder {
     let logger: Logger
     /// Chain/revocation verifier from `trust`; nil when no auth anchor is configured.
     let verifier: CertificateVerifier?
+    /// Text/visual AP integrity verifier from `trust.textIssuerKey`/`visualIssuerKey`; nil when
+    /// neither key is configured (identity and face then say `integrityVerified: false`).
+    let integrity: APIntegrityVerifier?
 
     /// Creates the API.
     public init(
         supervisor: ReaderSupervisor, bus: EventBus, roles: RoleMap, audit: AuditLog, config: DaemonConfig,
-        logger: Logger, verifier: CertificateVerifier?
+        logger: Logger, verifier: CertificateVerifier?, integrity: APIntegrityVerifier? = nil
     ) {
         self.supervisor = supervisor
         self.bus = bus
@@ -30,6 +34,15 @@ public struct DaemonAPI: APIResponder {
         self.config = config
         self.logger = logger
         self.verifier = verifier
+        self.integrity = integrity
+    }
+
+    /// Builds the AP integrity verifier from the CV issuer keys of the configuration.
+    public static func makeIntegrityVerifier(_ t: DaemonConfig.Trust) throws -> APIntegrityVerifier? {
+        guard t.textIssuerKey != nil || t.visualIssuerKey != nil else { return nil }
+        return try APIntegrityVerifier(
+            textIssuerKey: t.textIssuerKey.map { URL(fileURLWithPath: $0) },
+            visualIssuerKey: t.visualIssuerKey.map { URL(fileURLWithPath: $0) })
     }
 
     /// Builds the verifier from the configuration (anchors from files only, never from a card).
@@ -44,6 +57,15 @@ public struct DaemonAPI: APIResponder {
             policy: t.revocationUnavailable == "soft-fail" ? .softFail : .hardFail)
         return try CertificateVerifier(trust: trust, revocation: revocation)
     }
+
+    /// Every route the API serves (method, path template). A test keeps this list, the router
+    /// and `docs/openapi.yaml` in agreement.
+    public static let routes: [(method: String, path: String)] = [
+        ("GET", "/v1/health"), ("GET", "/v1/readers"), ("GET", "/v1/events"),
+        ("GET", "/v1/sessions/{session}"), ("GET", "/v1/sessions/{session}/certificates"),
+        ("GET", "/v1/sessions/{session}/pin-status"), ("POST", "/v1/sessions/{session}/authenticate"),
+        ("POST", "/v1/sessions/{session}/identity"), ("POST", "/v1/sessions/{session}/face"),
+    ]
 
     public func respond(to request: APIRequest) async -> APIResponse {
         do {
@@ -115,6 +137,10 @@ public struct DaemonAPI: APIResponder {
                 try allow(.POST)
                 try need(.identity)
                 return try await identity(id, r, peer: peer, granted: granted)
+            case "face":
+                try allow(.POST)
+                try need(.identity)
+                return try await face(id, r, peer: peer, granted: granted)
             default:
                 throw APIError.notFound
             }
@@ -145,12 +171,15 @@ public struct DaemonAPI: APIResponder {
         _ body: @escaping @Sendable (MyNumberCard) throws -> CardResult<T>
     ) async throws -> (T, CardSession) {
         do {
-            let (value, session) = try await supervisor.withSession(id) { channel, session in
-                let result = try body(MyNumberCard(channel: channel))
-                guard result.card.hex == session.identity.authCertificateFingerprint else {
-                    throw APIError.sessionEnded
+            let supervisor = self.supervisor
+            let (value, session) = try await withDeadline(seconds: config.limits.operationTimeoutSeconds) {
+                try await supervisor.withSession(id) { channel, session in
+                    let result = try body(MyNumberCard(channel: channel))
+                    guard result.card.hex == session.identity.authCertificateFingerprint else {
+                        throw APIError.sessionEnded
+                    }
+                    return (result.value, session)
                 }
-                return (result.value, session)
             }
             audit.record(name, peer: peer, session: id, reader: session.reader, outcome: "ok")
             return (value, session)
@@ -219,6 +248,8 @@ public struct DaemonAPI: APIResponder {
         var allowLastTry: Bool?
         var challenge: String?
         var myNumber: Bool?
+        /// Face only: which 照合番号 the `pin` field holds, `"B"` (default, 14 digits) or `"A"`.
+        var keyKind: String?
     }
 
     /// Decodes the body and turns the PIN into a wipeable ``PIN`` at once.
@@ -317,6 +348,13 @@ public struct DaemonAPI: APIResponder {
         ) { card in
             try card.readTextAP(pin: pin, includeMyNumber: wantsMyNumber, allowLastTry: allow)
         }
+        // Integrity of what was read: CV certificate (configured issuer key) → integrity record →
+        // digests of the files. Not configured = not verified, never assumed.
+        let report = integrity?.verifyText(text)
+        let integrityVerified = report?.verdict ?? false
+        audit.record(
+            "identity-integrity", peer: peer, session: id,
+            outcome: report == nil ? "not_checked" : (integrityVerified ? "verified" : "failed"))
         struct Body: Encodable {
             var session: String
             var card: String?
@@ -327,13 +365,50 @@ public struct DaemonAPI: APIResponder {
             var birthDate: String
             var sex: String
             var myNumber: String?
+            var integrityVerified: Bool
+            var integrity: VerificationReport?
         }
         let b = text.basicInfo
         return .json(
             Body(
                 session: session.id, card: session.identity.authCertificateFingerprint, name: b.name,
                 nameNFKC: b.nameNFKC, address: b.address, addressNFKC: b.addressNFKC,
-                birthDate: "\(b.birthDate)", sex: b.sex.rawValue, myNumber: text.myNumber?.digits))
+                birthDate: "\(b.birthDate)", sex: b.sex.rawValue, myNumber: text.myNumber?.digits,
+                integrityVerified: integrityVerified, integrity: report))
+    }
+
+    /// The card face photo (券面事項確認AP, JPEG 2000), unlocked with 照合番号B (default) or A (the
+    /// My Number: needs `myNumber.enabled` and the `my-number` role). Answers the image bytes;
+    /// session, card fingerprint and the integrity outcome travel in `X-JPKID-*` headers.
+    func face(_ id: String, _ r: APIRequest, peer: PeerCredentials, granted: Set<Role>) async throws -> APIResponse {
+        let (req, pinOrNil) = try decode(r)
+        guard let key = pinOrNil else { throw APIError.badRequest("pin (照合番号) is required") }
+        defer { key.wipe() }
+        let kind: PINKind
+        switch req.keyKind ?? "B" {
+        case "B": kind = .visualB
+        case "A":
+            guard config.myNumber.enabled, granted.contains(.myNumber) else {
+                audit.record("face", peer: peer, session: id, outcome: "forbidden")
+                throw APIError(
+                    403, "my_number_disabled",
+                    "照合番号A is the My Number: it needs myNumber.enabled and the my-number role")
+            }
+            kind = .visualA
+        default: throw APIError.badRequest("keyKind must be \"A\" or \"B\"")
+        }
+        let allow = req.allowLastTry ?? false
+        let (data, session) = try await cardOperation("face", session: id, peer: peer) { card in
+            try card.readCardFace(key: key, kind: kind, allowLastTry: allow)
+        }
+        let report = integrity?.verifyVisual(data)
+        let outcome = report == nil ? "not_checked" : (report!.verdict ? "verified" : "failed")
+        audit.record("face-integrity", peer: peer, session: id, outcome: outcome)
+        var response = APIResponse.bytes(data.face.faceJPEG2000, contentType: "image/jp2")
+        response.headers.add(name: "x-jpkid-session", value: session.id)
+        response.headers.add(name: "x-jpkid-card", value: session.identity.authCertificateFingerprint ?? "")
+        response.headers.add(name: "x-jpkid-integrity", value: outcome)
+        return response
     }
 
     static func map(_ e: JPKIError) -> APIError {
@@ -350,4 +425,33 @@ public struct DaemonAPI: APIResponder {
         default: APIError(502, "card_error", "the card answered unexpectedly (\(e.code))")
         }
     }
+}
+
+/// Runs `operation` but answers ``APIError/timeout`` (504) when it takes longer than `seconds`.
+/// A card operation cannot be interrupted on its reader thread: it finishes in the background
+/// (later operations on that reader queue behind it); only the client stops waiting.
+func withDeadline<T: Sendable>(
+    seconds: Double, _ operation: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    let gate = ContinuationGate<T>()
+    return try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
+        gate.set(c)
+        let timer = Task {
+            try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
+            gate.take()?.resume(throwing: APIError.timeout)
+        }
+        Task {
+            let result: Result<T, any Error>
+            do { result = .success(try await operation()) } catch { result = .failure(error) }
+            gate.take()?.resume(with: result)
+            timer.cancel()
+        }
+    }
+}
+
+/// Hands a continuation to whichever side (result or timer) comes first, exactly once.
+final class ContinuationGate<T: Sendable>: Sendable {
+    private let slot = Mutex<CheckedContinuation<T, any Error>?>(nil)
+    func set(_ c: CheckedContinuation<T, any Error>) { slot.withLock { $0 = c } }
+    func take() -> CheckedContinuation<T, any Error>? { slot.withLock { $0.take() } }
 }

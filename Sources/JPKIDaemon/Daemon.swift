@@ -21,7 +21,9 @@ public final class Daemon: Sendable {
     }
 
     /// Starts everything; throws on a bad configuration or a socket that cannot be bound.
-    public static func start(config: DaemonConfig, logger: Logger) async throws -> Daemon {
+    /// `listenFD` is a socket passed by systemd socket activation (see ``Systemd``); without it
+    /// the daemon creates `config.socket.path` itself.
+    public static func start(config: DaemonConfig, logger: Logger, listenFD: CInt? = nil) async throws -> Daemon {
         // A client that goes away mid-response must never kill the process.
         signal(SIGPIPE, SIG_IGN)
         let roles = try RoleMap(config.roles)
@@ -32,16 +34,18 @@ public final class Daemon: Sendable {
         let verifier = try DaemonAPI.makeVerifier(config.trust)
         let api = DaemonAPI(
             supervisor: supervisor, bus: bus, roles: roles, audit: audit, config: config, logger: logger,
-            verifier: verifier)
+            verifier: verifier, integrity: try DaemonAPI.makeIntegrityVerifier(config.trust))
         guard let mode = config.socketMode else {
             throw ConfigError.invalid(field: "socket.mode", reason: "not an octal mode")
         }
         let server = try await HTTPServer.start(
             path: config.socket.path, mode: mode, group: config.socket.group, limits: config.limits,
-            responder: api, logger: logger)
+            responder: api, logger: logger, listenFD: listenFD)
         let monitor = PCSCMonitor()
         let task = Task { await supervisor.run(monitor.events) }
-        logger.info("jpkid listening", metadata: ["socket": "\(config.socket.path)"])
+        logger.info(
+            "jpkid listening",
+            metadata: ["socket": "\(config.socket.path)", "activation": "\(listenFD == nil ? "own" : "systemd")"])
         return Daemon(config: config, server: server, monitor: monitor, supervisor: supervisor, runTask: task)
     }
 

@@ -72,11 +72,16 @@ public final class HTTPServer: Sendable {
     private let channel: any Channel
     /// The socket path.
     public let path: String
+    /// Whether this process created the socket file (and removes it at shutdown); false for a
+    /// socket passed by systemd, which owns it.
+    let ownsSocketFile: Bool
 
     /// Binds the socket (replacing a stale one), sets its mode and group, and starts serving.
+    /// With `listenFD` (systemd socket activation) it serves that already-bound socket instead,
+    /// leaving path, mode and group to the socket unit.
     public static func start(
         path: String, mode: mode_t, group groupName: String?, limits: DaemonConfig.Limits,
-        responder: any APIResponder, logger: Logger, threads: Int = System.coreCount
+        responder: any APIResponder, logger: Logger, threads: Int = System.coreCount, listenFD: CInt? = nil
     ) async throws -> HTTPServer {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         let dir = (path as NSString).deletingLastPathComponent
@@ -100,6 +105,15 @@ public final class HTTPServer: Sendable {
                 }
             }
             .childChannelOption(.allowRemoteHalfClosure, value: false)
+        if let listenFD {
+            do {
+                let channel = try await bootstrap.withBoundSocket(listenFD).get()
+                return HTTPServer(group: group, channel: channel, path: path, ownsSocketFile: false)
+            } catch {
+                try? await group.shutdownGracefully()
+                throw error
+            }
+        }
         // Create the socket with the final mode: no window where it is wider.
         let oldMask = umask(0o777 & ~mode)
         let channel: any Channel
@@ -120,19 +134,20 @@ public final class HTTPServer: Sendable {
             }
             chown(path, uid_t.max, gr.pointee.gr_gid)
         }
-        return HTTPServer(group: group, channel: channel, path: path)
+        return HTTPServer(group: group, channel: channel, path: path, ownsSocketFile: true)
     }
 
-    private init(group: MultiThreadedEventLoopGroup, channel: any Channel, path: String) {
+    private init(group: MultiThreadedEventLoopGroup, channel: any Channel, path: String, ownsSocketFile: Bool) {
         self.group = group
         self.channel = channel
         self.path = path
+        self.ownsSocketFile = ownsSocketFile
     }
 
     /// Stops accepting, closes the socket file and the event loops.
     public func shutdown() async {
         try? await channel.close()
-        unlink(path)
+        if ownsSocketFile { unlink(path) }
         try? await group.shutdownGracefully()
     }
 

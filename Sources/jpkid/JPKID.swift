@@ -44,48 +44,12 @@ struct JPKID: AsyncParsableCommand {
         let logger = Logger(label: "jpkid")
         let daemon: Daemon
         do {
-            daemon = try await Daemon.start(config: cfg, logger: logger)
+            let listenFD = try Systemd.takeListenSocket()
+            daemon = try await Daemon.start(config: cfg, logger: logger, listenFD: listenFD)
         } catch {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
             throw ExitCode(1)
         }
-        await waitForTermination()
-        logger.info("shutting down")
-        await daemon.shutdown()
+        try await DaemonService.runUntilSignalled(daemon, logger: logger)
     }
-
-    /// Suspends until SIGTERM or SIGINT.
-    func waitForTermination() async {
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
-        signal(SIGPIPE, SIG_IGN)
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let once = OnceFlag()
-            let sources = [SIGTERM, SIGINT].map { DispatchSource.makeSignalSource(signal: $0, queue: .main) }
-            for s in sources {
-                s.setEventHandler {
-                    if once.set() { c.resume() }
-                }
-                s.resume()
-            }
-            SignalSources.keep(sources)
-        }
-    }
-}
-
-final class OnceFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var done = false
-    func set() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        if done { return false }
-        done = true
-        return true
-    }
-}
-
-enum SignalSources {
-    nonisolated(unsafe) static var held: [any DispatchSourceSignal] = []
-    static func keep(_ s: [any DispatchSourceSignal]) { held = s }
 }

@@ -22,12 +22,15 @@ struct DaemonTests {
         c.roles.users = [String(getuid()): roles]
         c.myNumber.enabled = myNumber
         c.limits.maxBodyBytes = 4096
-        if trust, let pki = try? VirtualMyNumberCard.fixturesCardsDirectory().deletingLastPathComponent()
-            .appendingPathComponent("pki")
+        if trust,
+            let pki = try? VirtualMyNumberCard.fixturesCardsDirectory().deletingLastPathComponent()
+                .appendingPathComponent("pki")
         {
             c.trust.authAnchors = [pki.appendingPathComponent("auth-root.pem").path]
             c.trust.signAnchors = [pki.appendingPathComponent("sign-root.pem").path]
             c.trust.crls = [pki.appendingPathComponent("auth-root.crl.pem").path]
+            c.trust.textIssuerKey = pki.appendingPathComponent("cv/text-cv-issuer.pub.pem").path
+            c.trust.visualIssuerKey = pki.appendingPathComponent("cv/visual-cv-issuer.pub.pem").path
         }
         return (c, dir.path)
     }
@@ -35,12 +38,15 @@ struct DaemonTests {
     /// Runs `body` with a daemon and a card in slot 0.
     func withDaemon(
         card name: String = "00-ordinary", myNumber: Bool = false, roles: [Role] = Role.allCases,
-        trust: Bool = false, _ body: (UnixHTTP, VPCDBridge, DaemonConfig) async throws -> Void
+        trust: Bool = false, faults: String? = nil, operationTimeout: Double? = nil,
+        _ body: (UnixHTTP, VPCDBridge, DaemonConfig) async throws -> Void
     ) async throws {
         try await TestBench.exclusive {
-            let (cfg, _) = Self.config(myNumber: myNumber, roles: roles, trust: trust)
+            var (cfg, _) = Self.config(myNumber: myNumber, roles: roles, trust: trust)
+            if let operationTimeout { cfg.limits.operationTimeoutSeconds = operationTimeout }
             let daemon = try await Daemon.start(config: cfg, logger: Logger(label: "test"))
-            let bridge = VPCDBridge(card: try VirtualMyNumberCard.fixture(name), port: TestBench.slots[0].port)
+            let card = try VirtualMyNumberCard.fixture(name, faults: try FaultSpec(parsing: faults ?? ""))
+            let bridge = VPCDBridge(card: card, port: TestBench.slots[0].port)
             do {
                 try bridge.start()
                 let http = UnixHTTP(path: cfg.socket.path)

@@ -7,6 +7,8 @@ struct UnixHTTP {
     struct Response {
         var status: Int
         var body: [UInt8]
+        /// Header fields, names lowercased.
+        var headers: [String: String] = [:]
         var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] ?? [:] }
         var errorCode: String? { (json["error"] as? [String: Any])?["code"] as? String }
     }
@@ -69,6 +71,12 @@ struct UnixHTTP {
         guard let sep = raw.firstRange(of: [13, 10, 13, 10]) else { return Response(status: 0, body: []) }
         let head = String(decoding: raw[..<sep.lowerBound], as: UTF8.self)
         let status = Int(head.split(separator: " ").dropFirst().first ?? "") ?? 0
-        return Response(status: status, body: Array(raw[sep.upperBound...]))
+        var headers: [String: String] = [:]
+        for line in head.split(separator: "\r\n").dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+                in: .whitespaces)
+        }
+        return Response(status: status, body: Array(raw[sep.upperBound...]), headers: headers)
     }
 }
