@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "JPKI", targets: ["JPKI"]),
         .library(name: "JPKIVerify", targets: ["JPKIVerify"]),
         .library(name: "CardSimulator", targets: ["CardSimulator"]),
+        .library(name: "Eligibility", targets: ["Eligibility"]),
         .executable(name: "jpkid", targets: ["jpkid"]),
         .executable(name: "card-inspect", targets: ["card-inspect"]),
         .executable(name: "jpki-sim", targets: ["jpki-sim"]),
@@ -18,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .systemLibrary(
@@ -33,9 +36,17 @@ let package = Package(
             name: "CardSimulator", dependencies: ["SmartCard", "JPKI", "COpenSSL"],
             exclude: ["FAULTS.md"]),
         .target(
+            name: "Eligibility",
+            dependencies: [
+                "JPKI",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
             name: "JPKIDaemon",
             dependencies: [
-                "SmartCard", "JPKI", "JPKIVerify",
+                "SmartCard", "JPKI", "JPKIVerify", "Eligibility",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -45,7 +56,7 @@ let package = Package(
         .executableTarget(
             name: "jpkid",
             dependencies: [
-                "JPKIDaemon",
+                "JPKIDaemon", "Eligibility", "JPKI", "JPKIVerify", "SmartCard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
@@ -74,6 +85,9 @@ let package = Package(
             dependencies: ["CardSimulator", "SmartCard", "JPKI", "TestBench", "COpenSSL"]),
         .testTarget(
             name: "JPKITests", dependencies: ["JPKI", "SmartCard", "CardSimulator", "TestBench"]),
+        .testTarget(
+            name: "EligibilityTests",
+            dependencies: ["Eligibility", "JPKIDaemon", "JPKIVerify", "JPKI", "SmartCard", "CardSimulator", "TestBench"]),
         .testTarget(
             name: "JPKIVerifyTests",
             dependencies: ["JPKIVerify", "JPKI", "SmartCard", "CardSimulator", "TestBench"]),

@@ -1,3 +1,4 @@
+import Eligibility
 import Foundation
 
 /// The daemon's configuration, read from a JSON file. Every field has a documented default, so
@@ -80,6 +81,9 @@ public struct DaemonConfig: Codable, Sendable, Equatable {
     public var logLevel: String = "info"
     /// Readers to ignore (exact names).
     public var ignoreReaders: [String] = []
+    /// The eligibility registry (マイナ保険証): provider, paths, mode (default: embedded SQLite,
+    /// PIN mode; see ``EligibilityConfiguration``).
+    public var eligibility = EligibilityConfiguration()
 
     /// Creates the defaults.
     public init() {}
@@ -149,6 +153,9 @@ public struct DaemonConfig: Codable, Sendable, Equatable {
         if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) {
             out.append(.invalid(field: "logLevel", reason: "unknown level"))
         }
+        for p in eligibility.problems() {
+            if case .configuration(let field, let reason) = p { out.append(.invalid(field: field, reason: reason)) }
+        }
         return out
     }
 
@@ -160,7 +167,8 @@ public struct DaemonConfig: Codable, Sendable, Equatable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: DynamicKey.self)
-        try c.rejectUnknown(["socket", "roles", "myNumber", "trust", "limits", "auditLog", "logLevel", "ignoreReaders"])
+        try c.rejectUnknown(["socket", "roles", "myNumber", "trust", "limits", "auditLog", "logLevel", "ignoreReaders", "eligibility",
+        ])
         socket = try c.decodeIfPresent(Socket.self, forKey: "socket") ?? Socket()
         roles = try c.decodeIfPresent(Roles.self, forKey: "roles") ?? Roles()
         myNumber = try c.decodeIfPresent(MyNumber.self, forKey: "myNumber") ?? MyNumber()
@@ -169,6 +177,7 @@ public struct DaemonConfig: Codable, Sendable, Equatable {
         auditLog = try c.decodeIfPresent(String.self, forKey: "auditLog") ?? "/var/log/jpkid/audit.jsonl"
         logLevel = try c.decodeIfPresent(String.self, forKey: "logLevel") ?? "info"
         ignoreReaders = try c.decodeIfPresent([String].self, forKey: "ignoreReaders") ?? []
+        eligibility = try c.decodeIfPresent(EligibilityConfiguration.self, forKey: "eligibility") ?? EligibilityConfiguration()
     }
 }
 

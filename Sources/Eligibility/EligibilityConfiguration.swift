@@ -1,0 +1,135 @@
+import Foundation
+import Logging
+
+/// The `eligibility` section of the daemon configuration (every key optional, unknown keys rejected).
+///
+/// | key | default | meaning |
+/// |---|---|---|
+/// | `provider` | `"sqlite"` | `sqlite` (embedded file), `postgres` (shared registry), `http` (external gateway) |
+/// | `sqlitePath` | `/var/lib/jpkid/eligibility.sqlite` | SQLite file; created with its schema on first use |
+/// | `postgresURL` | none | `postgres://USER[:PASSWORD]@HOST[:PORT]/DB` or `postgres://USER@/DB?host=/socket/dir` |
+/// | `httpURL` | none | gateway endpoint, `http://HOST[:PORT]/PATH` (see docs/eligibility-http.md) |
+/// | `timeoutSeconds` | 5 | connect/lookup time limit |
+/// | `mode` | `"pin"` | `pin`: auth PIN + challenge signature; `visual`: no PIN, staff check the face |
+public struct EligibilityConfiguration: Codable, Sendable, Equatable {
+    /// Which registry answers lookups.
+    public enum Provider: String, Codable, Sendable, CaseIterable {
+        /// Embedded SQLite file (GRDB), one reception PC.
+        case sqlite
+        /// PostgreSQL server shared by several reception PCs (same schema).
+        case postgres
+        /// External gateway over plain HTTP (read-only; no registry administration).
+        case http
+    }
+
+    /// How the patient proves they hold the card at reception.
+    public enum Mode: String, Codable, Sendable, CaseIterable {
+        /// The patient enters the 4-digit auth PIN; the card signs a fresh challenge with the auth
+        /// key, verified against the (chain- and revocation-checked) auth certificate.
+        case pin
+        /// No PIN (目視確認): the auth certificate is read and chain/revocation-checked, but no
+        /// challenge is signed, so possession is not proven cryptographically. The receptionist
+        /// must compare the patient with the card's face photo; the result is marked as visually
+        /// confirmed and the audit records it. Use only where staff do that check.
+        case visual
+    }
+
+    /// Registry kind (default `sqlite`).
+    public var provider: Provider = .sqlite
+    /// SQLite file path (default `/var/lib/jpkid/eligibility.sqlite`).
+    public var sqlitePath: String = "/var/lib/jpkid/eligibility.sqlite"
+    /// PostgreSQL URL (needed when `provider == postgres`).
+    public var postgresURL: String?
+    /// Gateway URL (needed when `provider == http`).
+    public var httpURL: String?
+    /// Connect/lookup time limit in seconds (default 5).
+    public var timeoutSeconds: Double = 5
+    /// Identity check at reception (default `pin`).
+    public var mode: Mode = .pin
+
+    /// Creates the defaults.
+    public init() {}
+
+    static let keys: Set<String> = ["provider", "sqlitePath", "postgresURL", "httpURL", "timeoutSeconds", "mode"]
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: AnyKey.self)
+        for key in c.allKeys where !Self.keys.contains(key.stringValue) {
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: c.codingPath + [key], debugDescription: "unknown key \"\(key.stringValue)\""))
+        }
+        provider = try c.decodeIfPresent(Provider.self, forKey: AnyKey("provider")) ?? .sqlite
+        sqlitePath =
+            try c.decodeIfPresent(String.self, forKey: AnyKey("sqlitePath")) ?? "/var/lib/jpkid/eligibility.sqlite"
+        postgresURL = try c.decodeIfPresent(String.self, forKey: AnyKey("postgresURL"))
+        httpURL = try c.decodeIfPresent(String.self, forKey: AnyKey("httpURL"))
+        timeoutSeconds = try c.decodeIfPresent(Double.self, forKey: AnyKey("timeoutSeconds")) ?? 5
+        mode = try c.decodeIfPresent(Mode.self, forKey: AnyKey("mode")) ?? .pin
+    }
+
+    /// Semantic problems (missing URL for the chosen provider, bad timeout …); empty = valid.
+    public func problems() -> [EligibilityError] {
+        var out: [EligibilityError] = []
+        if !(timeoutSeconds > 0 && timeoutSeconds <= 300) {
+            out.append(.configuration(field: "eligibility.timeoutSeconds", reason: "must be in (0, 300]"))
+        }
+        switch provider {
+        case .sqlite:
+            if sqlitePath.isEmpty { out.append(.configuration(field: "eligibility.sqlitePath", reason: "empty")) }
+        case .postgres:
+            if let u = postgresURL {
+                do { _ = try PostgresTarget(url: u) } catch {
+                    out.append(.configuration(field: "eligibility.postgresURL", reason: "\(error)"))
+                }
+            } else {
+                out.append(.configuration(field: "eligibility.postgresURL", reason: "required for provider postgres"))
+            }
+        case .http:
+            if let u = httpURL {
+                if URL(string: u)?.scheme?.lowercased() != "http" || URL(string: u)?.host == nil {
+                    out.append(.configuration(field: "eligibility.httpURL", reason: "must be http://HOST[:PORT]/PATH"))
+                }
+            } else {
+                out.append(.configuration(field: "eligibility.httpURL", reason: "required for provider http"))
+            }
+        }
+        return out
+    }
+
+    /// Creates the provider for lookups (validates first). For `postgres` the connection pool
+    /// starts at once; call ``EligibilityProvider/shutdown()`` when done.
+    public func makeProvider(logger: Logger = Logger(label: "eligibility")) async throws(EligibilityError)
+        -> any EligibilityProvider
+    {
+        if provider == .http {
+            if let p = problems().first { throw p }
+            return try HTTPEligibilityProvider(url: httpURL ?? "", timeoutSeconds: timeoutSeconds)
+        }
+        return try await makeStore(logger: logger)
+    }
+
+    /// Creates the administrable registry (`sqlite` or `postgres`; `http` is `unsupported`),
+    /// creating/migrating the schema.
+    public func makeStore(logger: Logger = Logger(label: "eligibility")) async throws(EligibilityError)
+        -> any RegistryStore
+    {
+        if let p = problems().first { throw p }
+        switch provider {
+        case .sqlite:
+            return try SQLiteRegistry(path: sqlitePath, timeoutSeconds: timeoutSeconds)
+        case .postgres:
+            return try await PostgresRegistry(
+                url: postgresURL ?? "", timeoutSeconds: timeoutSeconds, logger: logger)
+        case .http:
+            throw .unsupported("the http provider is read-only: administer the registry at the gateway")
+        }
+    }
+}
+
+struct AnyKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(_ s: String) { stringValue = s }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}

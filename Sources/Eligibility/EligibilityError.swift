@@ -1,0 +1,52 @@
+import Foundation
+
+/// An eligibility failure with a stable ``code``. Messages never carry names, birth dates or PINs.
+public enum EligibilityError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The registry (SQLite file, PostgreSQL server, HTTP gateway) cannot be reached or opened.
+    case unavailable(String)
+    /// The registry answered, but not as expected (SQL error, bad gateway answer, schema problem).
+    case backend(String)
+    /// The registry did not answer within `timeoutSeconds`.
+    case timeout
+    /// A card key is malformed (empty issuer, serial not hexadecimal …).
+    case invalidKey(String)
+    /// A record field is invalid (`field` names it: `birthDate`, `copaymentRatio` …).
+    case invalidRecord(field: String, reason: String)
+    /// The named record or link does not exist.
+    case notFound(String)
+    /// The card is already linked to another record (unlink first, or link with replace).
+    case alreadyLinked(recordID: Int64)
+    /// The eligibility configuration is invalid.
+    case configuration(field: String, reason: String)
+    /// The operation is not offered by this provider (e.g. registry administration over HTTP).
+    case unsupported(String)
+
+    /// A stable machine-readable code.
+    public var code: String {
+        switch self {
+        case .unavailable: "registry_unavailable"
+        case .backend: "registry_error"
+        case .timeout: "registry_timeout"
+        case .invalidKey: "invalid_card_key"
+        case .invalidRecord: "invalid_record"
+        case .notFound: "not_found"
+        case .alreadyLinked: "already_linked"
+        case .configuration: "eligibility_config_invalid"
+        case .unsupported: "unsupported"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .unavailable(let m): "registry unavailable: \(m)"
+        case .backend(let m): "registry error: \(m)"
+        case .timeout: "registry did not answer in time"
+        case .invalidKey(let m): "invalid card key: \(m)"
+        case .invalidRecord(let f, let r): "invalid record field \(f): \(r)"
+        case .notFound(let m): "not found: \(m)"
+        case .alreadyLinked(let id): "card already linked to record \(id)"
+        case .configuration(let f, let r): "eligibility config field \(f): \(r)"
+        case .unsupported(let m): "unsupported: \(m)"
+        }
+    }
+}

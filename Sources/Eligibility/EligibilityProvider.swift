@@ -1,0 +1,40 @@
+import Foundation
+
+/// Looks up the insurance record linked to a card. Implemented by the SQLite and PostgreSQL
+/// registries and by the HTTP gateway client.
+public protocol EligibilityProvider: Sendable {
+    /// The record linked to `key`, or nil when the card is not registered.
+    func record(for key: CardKey) async throws(EligibilityError) -> InsuranceRecord?
+    /// Releases connections (PostgreSQL pool, …). Lookups after this fail with `registry_unavailable`.
+    func shutdown() async
+}
+
+extension EligibilityProvider {
+    /// Default: nothing to release.
+    public func shutdown() async {}
+
+    /// Looks up and decides (see ``EligibilityResult/evaluate(record:on:)``).
+    public func check(_ key: CardKey, on day: CalendarDate = .today()) async throws(EligibilityError)
+        -> EligibilityResult
+    {
+        EligibilityResult.evaluate(record: try await record(for: key), on: day)
+    }
+}
+
+/// Registry administration (SQLite and PostgreSQL). Every record id is the registry's own.
+public protocol RegistryStore: EligibilityProvider {
+    /// Inserts a record, or updates the one with the same (insurerNumber, symbol, number, branch);
+    /// returns its id.
+    func upsert(_ record: InsuranceRecord) async throws(EligibilityError) -> Int64
+    /// Links a card to a record. An existing link of the same card to another record is
+    /// ``EligibilityError/alreadyLinked(recordID:)`` unless `replace`; linking again to the same
+    /// record is a no-op. An unknown record id is ``EligibilityError/notFound(_:)``.
+    func link(_ key: CardKey, recordID: Int64, replace: Bool) async throws(EligibilityError)
+    /// Removes a card's link; returns the record id it pointed to. No link: `notFound`.
+    @discardableResult
+    func unlink(_ key: CardKey) async throws(EligibilityError) -> Int64
+    /// Every record with its linked cards, by id.
+    func list() async throws(EligibilityError) -> [RegistryEntry]
+    /// One record by id (nil when absent).
+    func entry(id: Int64) async throws(EligibilityError) -> RegistryEntry?
+}

@@ -1,0 +1,289 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// A parsed `postgresURL`: `postgres://USER[:PASSWORD]@HOST[:PORT]/DB` (TCP) or
+/// `postgres://USER[:PASSWORD]@/DB?host=/socket/dir[&port=N]` (Unix socket, as libpq's `host=`).
+/// TLS is not supported yet: `sslmode` may only be `disable` (use a Unix socket or a trusted LAN).
+public struct PostgresTarget: Sendable, Equatable {
+    /// Host name / address, or nil for a Unix socket.
+    public var host: String?
+    /// TCP port, or the socket's port suffix.
+    public var port: Int
+    /// Unix socket path (`DIR/.s.PGSQL.PORT`), or nil for TCP.
+    public var socketPath: String?
+    /// User name.
+    public var username: String
+    /// Password, if any (never logged).
+    public var password: String?
+    /// Database name.
+    public var database: String
+
+    /// Parses a URL; throws ``EligibilityError/configuration(field:reason:)``.
+    public init(url text: String) throws(EligibilityError) {
+        func bad(_ r: String) -> EligibilityError { .configuration(field: "eligibility.postgresURL", reason: r) }
+        guard let c = URLComponents(string: text), let scheme = c.scheme?.lowercased(),
+            scheme == "postgres" || scheme == "postgresql"
+        else { throw bad("must be postgres://USER@HOST[:PORT]/DB") }
+        let query = Dictionary((c.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
+        if let mode = query["sslmode"], mode != "disable" { throw bad("TLS is not supported (sslmode=disable only)") }
+        guard let user = c.user, !user.isEmpty else { throw bad("a user name is required") }
+        username = user.removingPercentEncoding ?? user
+        password = c.password.map { $0.removingPercentEncoding ?? $0 }
+        let db = c.path.hasPrefix("/") ? String(c.path.dropFirst()) : c.path
+        guard !db.isEmpty else { throw bad("a database name is required") }
+        database = db
+        if let p = query["port"] {
+            guard let v = Int(p), (1...65535).contains(v) else { throw bad("bad port") }
+            port = v
+        } else {
+            port = c.port ?? 5432
+        }
+        if let dir = query["host"], dir.hasPrefix("/") {
+            host = nil
+            socketPath = dir + "/.s.PGSQL.\(port)"
+        } else if let h = c.host, !h.isEmpty {
+            host = h
+            socketPath = nil
+        } else {
+            throw bad("a host (or ?host=/socket/dir) is required")
+        }
+    }
+
+    var clientConfiguration: PostgresClient.Configuration {
+        if let socketPath {
+            return .init(unixSocketPath: socketPath, username: username, password: password, database: database)
+        }
+        return .init(host: host ?? "localhost", port: port, username: username, password: password, database: database, tls: .disable)
+    }
+}
+
+/// The shared registry on PostgreSQL (several reception PCs): the same schema as SQLite, migrated
+/// on start under an advisory lock so that PCs starting together do not race.
+public final class PostgresRegistry: RegistryStore {
+    private let client: PostgresClient
+    private let runner: Task<Void, Never>
+    private let timeout: Duration
+    private let logger: Logger
+
+    /// Connects (pool) and migrates; throws `registry_unavailable` when the server cannot be
+    /// reached within `timeoutSeconds`.
+    public init(url: String, timeoutSeconds: Double = 5, logger: Logger = Logger(label: "eligibility.postgres"))
+        async throws(EligibilityError)
+    {
+        let target = try PostgresTarget(url: url)
+        var config = target.clientConfiguration
+        config.options.connectTimeout = .milliseconds(Int64(timeoutSeconds * 1000))
+        config.options.maximumConnections = 4
+        config.options.minimumConnections = 0
+        let client = PostgresClient(configuration: config, backgroundLogger: logger)
+        self.client = client
+        self.logger = logger
+        self.timeout = .milliseconds(Int64(timeoutSeconds * 1000))
+        self.runner = Task { await client.run() }
+        do {
+            try await migrate()
+        } catch {
+            runner.cancel()
+            if case .timeout = error { throw .unavailable("PostgreSQL did not answer within \(timeoutSeconds) s") }
+            throw error
+        }
+    }
+
+    deinit { runner.cancel() }
+
+    public func shutdown() async {
+        runner.cancel()
+        await runner.value
+    }
+
+    /// Runs `body` with the time limit; maps PostgreSQL errors to stable codes.
+    private func run<T: Sendable>(_ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws(EligibilityError)
+        -> T
+    {
+        let client = self.client
+        let timeout = self.timeout
+        do {
+            return try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask { try await body(client) }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let value = first else { throw EligibilityError.timeout }
+                return value
+            }
+        } catch {
+            throw Self.map(error)
+        }
+    }
+
+    static func map(_ error: any Error) -> EligibilityError {
+        if let e = error as? EligibilityError { return e }
+        if let e = error as? PSQLError {
+            if let server = e.serverInfo, let message = server[.message] {
+                let code = server[.sqlState] ?? "?"
+                return .backend("PostgreSQL \(code): \(message)")
+            }
+            return .unavailable("PostgreSQL: \(e.code)")
+        }
+        if error is CancellationError { return .timeout }
+        return .unavailable("\(error)")
+    }
+
+    private func migrate() async throws(EligibilityError) {
+        let logger = self.logger
+        try await run { client in
+            try await client.withTransaction(logger: logger) { conn in
+                try await conn.query("SELECT pg_advisory_xact_lock(727274001)", logger: logger)
+                try await conn.query(
+                    "CREATE TABLE IF NOT EXISTS eligibility_migrations (id TEXT PRIMARY KEY, applied_at TEXT NOT NULL)",
+                    logger: logger)
+                var applied: Set<String> = []
+                for try await id in try await conn.query("SELECT id FROM eligibility_migrations", logger: logger)
+                    .decode(String.self)
+                {
+                    applied.insert(id)
+                }
+                for m in RegistrySchema.migrations where !applied.contains(m.id) {
+                    for sql in m.postgres { try await conn.query(PostgresQuery(unsafeSQL: sql), logger: logger) }
+                    try await conn.query(
+                        "INSERT INTO eligibility_migrations (id, applied_at) VALUES (\(m.id), \(RegistrySchema.now()))",
+                        logger: logger)
+                }
+            }
+        }
+    }
+
+    typealias RecordColumns = (
+        Int64, String, String, String, String, String, String?, String, Int, String, String?, String
+    )
+
+    static let recordColumns =
+        "r.id, r.insurer_number, r.symbol, r.number, r.branch, r.name, r.name_kana, r.birth_date, r.copayment_ratio, r.valid_from, r.valid_to, r.status"
+
+    static func record(_ c: RecordColumns) throws -> (Int64, InsuranceRecord) {
+        (
+            c.0,
+            InsuranceRecord(
+                insurerNumber: c.1, symbol: c.2, number: c.3, branch: c.4, name: c.5, nameKana: c.6,
+                birthDate: try CalendarDate(c.7), copaymentRatio: c.8, validFrom: try CalendarDate(c.9),
+                validTo: try c.10.map { v throws(EligibilityError) in try CalendarDate(v) },
+                status: InsuranceRecord.Status(rawValue: c.11) ?? .lost)
+        )
+    }
+
+    public func record(for key: CardKey) async throws(EligibilityError) -> InsuranceRecord? {
+        let logger = self.logger
+        return try await run { client in
+            let rows = try await client.query(
+                """
+                SELECT \(unescaped: Self.recordColumns) FROM card_links l JOIN insurance_records r ON r.id = l.record_id
+                WHERE l.issuer = \(key.issuer) AND l.serial = \(key.serial)
+                """, logger: logger)
+            for try await c in rows.decode(RecordColumns.self) { return try Self.record(c).1 }
+            return nil
+        }
+    }
+
+    public func upsert(_ record: InsuranceRecord) async throws(EligibilityError) -> Int64 {
+        try record.validate()
+        let logger = self.logger
+        return try await run { client in
+            let rows = try await client.query(
+                """
+                INSERT INTO insurance_records (insurer_number, symbol, number, branch, name, name_kana,
+                  birth_date, copayment_ratio, valid_from, valid_to, status, updated_at)
+                VALUES (\(record.insurerNumber), \(record.symbol), \(record.number), \(record.branch), \(record.name),
+                  \(record.nameKana), \(record.birthDate.description), \(Int32(record.copaymentRatio)),
+                  \(record.validFrom.description), \(record.validTo?.description), \(record.status.rawValue),
+                  \(RegistrySchema.now()))
+                ON CONFLICT (insurer_number, symbol, number, branch) DO UPDATE SET
+                  name = excluded.name, name_kana = excluded.name_kana, birth_date = excluded.birth_date,
+                  copayment_ratio = excluded.copayment_ratio, valid_from = excluded.valid_from,
+                  valid_to = excluded.valid_to, status = excluded.status, updated_at = excluded.updated_at
+                RETURNING id
+                """, logger: logger)
+            for try await id in rows.decode(Int64.self) { return id }
+            throw EligibilityError.backend("upsert returned no id")
+        }
+    }
+
+    public func link(_ key: CardKey, recordID: Int64, replace: Bool) async throws(EligibilityError) {
+        let logger = self.logger
+        try await run { client in
+            try await client.withTransaction(logger: logger) { conn in
+                var exists = false
+                for try await _ in try await conn.query(
+                    "SELECT id FROM insurance_records WHERE id = \(recordID) FOR UPDATE", logger: logger
+                ).decode(Int64.self) { exists = true }
+                guard exists else { throw EligibilityError.notFound("record \(recordID)") }
+                var existing: Int64?
+                for try await id in try await conn.query(
+                    "SELECT record_id FROM card_links WHERE issuer = \(key.issuer) AND serial = \(key.serial) FOR UPDATE",
+                    logger: logger
+                ).decode(Int64.self) { existing = id }
+                if let existing {
+                    if existing == recordID { return }
+                    guard replace else { throw EligibilityError.alreadyLinked(recordID: existing) }
+                    try await conn.query(
+                        "UPDATE card_links SET record_id = \(recordID), linked_at = \(RegistrySchema.now()) WHERE issuer = \(key.issuer) AND serial = \(key.serial)",
+                        logger: logger)
+                } else {
+                    try await conn.query(
+                        "INSERT INTO card_links (issuer, serial, record_id, linked_at) VALUES (\(key.issuer), \(key.serial), \(recordID), \(RegistrySchema.now()))",
+                        logger: logger)
+                }
+            }
+        }
+    }
+
+    @discardableResult
+    public func unlink(_ key: CardKey) async throws(EligibilityError) -> Int64 {
+        let logger = self.logger
+        return try await run { client in
+            let rows = try await client.query(
+                "DELETE FROM card_links WHERE issuer = \(key.issuer) AND serial = \(key.serial) RETURNING record_id",
+                logger: logger)
+            for try await id in rows.decode(Int64.self) { return id }
+            throw EligibilityError.notFound("no link for card \(key)")
+        }
+    }
+
+    public func list() async throws(EligibilityError) -> [RegistryEntry] {
+        let logger = self.logger
+        return try await run { client in
+            var cards: [Int64: [CardKey]] = [:]
+            for try await (id, issuer, serial) in try await client.query(
+                "SELECT record_id, issuer, serial FROM card_links ORDER BY issuer, serial", logger: logger
+            ).decode((Int64, String, String).self) {
+                cards[id, default: []].append(try CardKey(issuer: issuer, serial: serial))
+            }
+            var out: [RegistryEntry] = []
+            for try await c in try await client.query(
+                "SELECT \(unescaped: Self.recordColumns) FROM insurance_records r ORDER BY r.id", logger: logger
+            ).decode(RecordColumns.self) {
+                let (id, record) = try Self.record(c)
+                out.append(RegistryEntry(id: id, record: record, cards: cards[id] ?? []))
+            }
+            return out
+        }
+    }
+
+    public func entry(id: Int64) async throws(EligibilityError) -> RegistryEntry? {
+        let logger = self.logger
+        return try await run { client in
+            var found: (Int64, InsuranceRecord)?
+            for try await c in try await client.query(
+                "SELECT \(unescaped: Self.recordColumns) FROM insurance_records r WHERE r.id = \(id)", logger: logger
+            ).decode(RecordColumns.self) { found = try Self.record(c) }
+            guard let found else { return nil }
+            var cards: [CardKey] = []
+            for try await (issuer, serial) in try await client.query(
+                "SELECT issuer, serial FROM card_links WHERE record_id = \(id) ORDER BY issuer, serial", logger: logger
+            ).decode((String, String).self) { cards.append(try CardKey(issuer: issuer, serial: serial)) }
+            return RegistryEntry(id: found.0, record: found.1, cards: cards)
+        }
+    }
+}

@@ -1,0 +1,251 @@
+import Foundation
+
+/// CSV import of registry rows.
+///
+/// Format: UTF-8 (a BOM is ignored), RFC 4180 quoting (issuer DNs contain commas: quote them),
+/// lines starting with `#` are comments, blank lines are ignored, the first other line is the
+/// header naming the columns (any order):
+///
+/// | column | required | meaning |
+/// |---|---|---|
+/// | `issuer` | with `serial` | auth certificate issuer DN (RFC 2253, as `openssl x509 -issuer -nameopt RFC2253`) |
+/// | `serial` | with `issuer` | auth certificate serial (hex; normalized, see ``CardKey``) |
+/// | `insurerNumber`, `symbol`, `number`, `branch` | yes (`symbol` may be empty) | the qualification |
+/// | `name`, `nameKana` | `name` | insured person |
+/// | `birthDate`, `validFrom`, `validTo` | not `validTo` | `yyyy-MM-dd` |
+/// | `copaymentRatio` | yes | 0, 10, 20 or 30 (percent) |
+/// | `status` | no (default `active`) | `active` or `lost` |
+///
+/// A row with `issuer`/`serial` empty only stores the record (link it later with
+/// `jpkid registry link`). Each bad row is reported with its line, column and reason; the valid
+/// rows are imported.
+public enum RegistryCSV {
+    /// The known columns.
+    public static let columns = [
+        "issuer", "serial", "insurerNumber", "symbol", "number", "branch", "name", "nameKana", "birthDate",
+        "copaymentRatio", "validFrom", "validTo", "status",
+    ]
+    static let required: Set<String> = [
+        "insurerNumber", "symbol", "number", "branch", "name", "birthDate", "copaymentRatio", "validFrom",
+    ]
+
+    /// One problem with one row.
+    public struct RowError: Error, Codable, Sendable, Equatable, CustomStringConvertible {
+        /// Line number in the file (1-based) where the row starts; 0 for the file as a whole.
+        public var line: Int
+        /// The column concerned, if any.
+        public var column: String?
+        /// Why (never echoes names or birth dates).
+        public var reason: String
+
+        public var description: String {
+            "line \(line)" + (column.map { ", column \($0)" } ?? "") + ": \(reason)"
+        }
+    }
+
+    /// A parsed, valid row.
+    public struct Row: Sendable, Equatable {
+        /// Line where the row starts.
+        public var line: Int
+        /// The card to link, if given.
+        public var key: CardKey?
+        /// The record.
+        public var record: InsuranceRecord
+    }
+
+    /// What an import did.
+    public struct Report: Codable, Sendable, Equatable {
+        /// Data rows read (excluding header, comments, blank lines).
+        public var rows = 0
+        /// Records inserted or updated.
+        public var recordsSaved = 0
+        /// Cards linked (or already linked to the same record).
+        public var cardsLinked = 0
+        /// Rows not imported at all (bad fields; or every row when the header is bad).
+        public var rowsRejected = 0
+        /// Rows whose record was saved but whose card link was refused (already linked elsewhere).
+        public var linksRefused = 0
+        /// The errors, by line.
+        public var errors: [RowError] = []
+        /// (record id, card key) of every link made, for the audit log.
+        public var linked: [LinkedCard] = []
+    }
+
+    /// One link made by an import.
+    public struct LinkedCard: Codable, Sendable, Equatable {
+        /// Record id.
+        public var recordID: Int64
+        /// Card key.
+        public var card: CardKey
+    }
+
+    /// Splits CSV text into records with their starting line numbers.
+    static func records(_ text: String) throws(RowError) -> [(line: Int, fields: [String])] {
+        var out: [(Int, [String])] = []
+        var fields: [String] = []
+        var field = ""
+        var inQuotes = false
+        var quotedField = false
+        var line = 1
+        var rowStart = 1
+        var chars = Array(text.unicodeScalars)
+        if chars.first == "\u{FEFF}" { chars.removeFirst() }
+        var i = 0
+        func endRow() {
+            fields.append(field)
+            let blank = fields.count == 1 && fields[0].trimmingCharacters(in: .whitespaces).isEmpty && !quotedField
+            let comment = fields.first?.hasPrefix("#") == true && !quotedField
+            if !blank && !comment { out.append((rowStart, fields)) }
+            fields = []
+            field = ""
+            quotedField = false
+        }
+        while i < chars.count {
+            let c = chars[i]
+            if inQuotes {
+                if c == "\"" {
+                    if i + 1 < chars.count && chars[i + 1] == "\"" {
+                        field.unicodeScalars.append("\"")
+                        i += 1
+                    } else {
+                        inQuotes = false
+                    }
+                } else {
+                    if c == "\n" { line += 1 }
+                    field.unicodeScalars.append(c)
+                }
+            } else if c == "\"" && field.isEmpty {
+                inQuotes = true
+                quotedField = true
+            } else if c == "," {
+                fields.append(field)
+                field = ""
+            } else if c == "\r" && i + 1 < chars.count && chars[i + 1] == "\n" {
+                // CRLF: handled at the LF.
+            } else if c == "\n" || c == "\r" {
+                endRow()
+                line += 1
+                rowStart = line
+            } else {
+                field.unicodeScalars.append(c)
+            }
+            i += 1
+        }
+        if inQuotes { throw RowError(line: rowStart, column: nil, reason: "unterminated quoted field") }
+        if !field.isEmpty || !fields.isEmpty { endRow() }
+        return out
+    }
+
+    /// Parses CSV text into valid rows and row errors (nothing is written).
+    public static func parse(_ text: String) -> (rows: [Row], errors: [RowError], dataRows: Int) {
+        let all: [(line: Int, fields: [String])]
+        do { all = try records(text) } catch { return ([], [error], 0) }
+        guard let header = all.first else {
+            return ([], [RowError(line: 0, column: nil, reason: "no header line")], 0)
+        }
+        let names = header.fields.map { $0.trimmingCharacters(in: .whitespaces) }
+        var errors: [RowError] = []
+        for n in names where !columns.contains(n) {
+            errors.append(RowError(line: header.line, column: n, reason: "unknown column"))
+        }
+        for n in columns where names.filter({ $0 == n }).count > 1 {
+            errors.append(RowError(line: header.line, column: n, reason: "duplicate column"))
+        }
+        for n in required.sorted() where !names.contains(n) {
+            errors.append(RowError(line: header.line, column: n, reason: "missing column"))
+        }
+        if names.contains("issuer") != names.contains("serial") {
+            errors.append(RowError(line: header.line, column: nil, reason: "issuer and serial go together"))
+        }
+        if !errors.isEmpty { return ([], errors, all.count - 1) }
+        var rows: [Row] = []
+        for r in all.dropFirst() {
+            guard r.fields.count == names.count else {
+                errors.append(
+                    RowError(line: r.line, column: nil, reason: "\(r.fields.count) fields, header has \(names.count)"))
+                continue
+            }
+            var v: [String: String] = [:]
+            for (n, f) in zip(names, r.fields) { v[n] = f.trimmingCharacters(in: .whitespaces) }
+            do {
+                rows.append(try row(v, line: r.line))
+            } catch {
+                errors.append(error)
+            }
+        }
+        return (rows, errors, all.count - 1)
+    }
+
+    static func row(_ v: [String: String], line: Int) throws(RowError) -> Row {
+        func fail(_ column: String, _ reason: String) -> RowError { RowError(line: line, column: column, reason: reason) }
+        func date(_ c: String) throws(RowError) -> CalendarDate {
+            do { return try CalendarDate(v[c] ?? "") } catch { throw fail(c, "not a yyyy-MM-dd date") }
+        }
+        for c in required where c != "symbol" && (v[c] ?? "").isEmpty { throw fail(c, "empty") }
+        var key: CardKey?
+        let issuer = v["issuer"] ?? ""
+        let serial = v["serial"] ?? ""
+        if !issuer.isEmpty || !serial.isEmpty {
+            if issuer.isEmpty { throw fail("issuer", "empty while serial is set") }
+            if serial.isEmpty { throw fail("serial", "empty while issuer is set") }
+            do { key = try CardKey(issuer: issuer, serial: serial) } catch {
+                if case .invalidKey(let m) = error { throw fail(m.contains("serial") ? "serial" : "issuer", m) }
+                throw fail("serial", "\(error)")
+            }
+        }
+        guard let ratio = Int(v["copaymentRatio"] ?? "") else { throw fail("copaymentRatio", "not a number") }
+        let status: InsuranceRecord.Status
+        if let s = v["status"], !s.isEmpty {
+            guard let st = InsuranceRecord.Status(rawValue: s) else { throw fail("status", "must be active or lost") }
+            status = st
+        } else {
+            status = .active
+        }
+        let validTo: CalendarDate? = (v["validTo"] ?? "").isEmpty ? nil : try date("validTo")
+        let record = InsuranceRecord(
+            insurerNumber: v["insurerNumber"] ?? "", symbol: v["symbol"] ?? "", number: v["number"] ?? "",
+            branch: v["branch"] ?? "", name: v["name"] ?? "",
+            nameKana: (v["nameKana"] ?? "").isEmpty ? nil : v["nameKana"], birthDate: try date("birthDate"),
+            copaymentRatio: ratio, validFrom: try date("validFrom"), validTo: validTo, status: status)
+        do { try record.validate() } catch {
+            if case .invalidRecord(let f, let r) = error { throw fail(f, r) }
+            throw fail("", "\(error)")
+        }
+        return Row(line: line, key: key, record: record)
+    }
+
+    /// Imports CSV text: valid rows are saved (records upserted, cards linked), bad rows are
+    /// reported. A card already linked to another record is an error for that row unless
+    /// `replaceLinks` (its record is still saved). Store failures (database down) throw.
+    public static func importCSV(_ text: String, into store: any RegistryStore, replaceLinks: Bool = false)
+        async throws(EligibilityError) -> Report
+    {
+        let (rows, errors, count) = parse(text)
+        var report = Report()
+        report.rows = count
+        report.errors = errors
+        for row in rows {
+            let id = try await store.upsert(row.record)
+            report.recordsSaved += 1
+            guard let key = row.key else { continue }
+            do {
+                try await store.link(key, recordID: id, replace: replaceLinks)
+                report.cardsLinked += 1
+                report.linked.append(LinkedCard(recordID: id, card: key))
+            } catch {
+                if case .alreadyLinked(let other) = error {
+                    report.linksRefused += 1
+                    report.errors.append(
+                        RowError(
+                            line: row.line, column: "serial",
+                            reason: "record \(id) saved, but the card is already linked to record \(other) (use --replace)"))
+                } else {
+                    throw error
+                }
+            }
+        }
+        report.errors.sort { $0.line < $1.line }
+        report.rowsRejected = count - rows.count
+        return report
+    }
+}

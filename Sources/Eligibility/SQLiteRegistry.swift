@@ -1,0 +1,175 @@
+import Foundation
+import GRDB
+
+/// The embedded registry: one SQLite file (GRDB, WAL mode), created with its schema on first use.
+/// The daemon reads it while `jpkid registry` writes; writers wait up to `timeoutSeconds`.
+public final class SQLiteRegistry: RegistryStore {
+    private let pool: DatabasePool
+    /// The file path.
+    public let path: String
+
+    /// Opens (creating the file with mode 0640 and its directory if needed) and migrates.
+    public init(path: String, timeoutSeconds: Double = 5) throws(EligibilityError) {
+        self.path = path
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty, !FileManager.default.fileExists(atPath: dir) {
+            do {
+                try FileManager.default.createDirectory(
+                    atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+            } catch {
+                throw .unavailable("cannot create directory \(dir): \(error.localizedDescription)")
+            }
+        }
+        // The file holds names and birth dates: not world-readable.
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw .unavailable("cannot open \(path): \(String(cString: strerror(errno)))") }
+        close(fd)
+        var config = Configuration()
+        config.busyMode = .timeout(timeoutSeconds)
+        config.foreignKeysEnabled = true
+        config.label = "eligibility"
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            var migrator = DatabaseMigrator()
+            for m in RegistrySchema.migrations {
+                migrator.registerMigration(m.id) { db in
+                    for sql in m.sqlite { try db.execute(sql: sql) }
+                }
+            }
+            try migrator.migrate(pool)
+        } catch let e as DatabaseError {
+            throw .unavailable("\(path): \(e.message ?? e.description)")
+        } catch {
+            throw .unavailable("\(path): \(error)")
+        }
+    }
+
+    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(EligibilityError) -> T {
+        do { return try await pool.read(body) } catch { throw Self.map(error) }
+    }
+
+    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(EligibilityError) -> T {
+        do { return try await pool.write(body) } catch { throw Self.map(error) }
+    }
+
+    static func map(_ error: any Error) -> EligibilityError {
+        if let e = error as? EligibilityError { return e }
+        if let e = error as? DatabaseError {
+            if e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED { return .timeout }
+            return .backend(e.message ?? "sqlite error \(e.resultCode.rawValue)")
+        }
+        return .backend("\(error)")
+    }
+
+    static func record(_ row: Row) throws -> InsuranceRecord {
+        let status: String = row["status"]
+        let validTo: String? = row["valid_to"]
+        return InsuranceRecord(
+            insurerNumber: row["insurer_number"], symbol: row["symbol"], number: row["number"],
+            branch: row["branch"], name: row["name"], nameKana: row["name_kana"],
+            birthDate: try CalendarDate(row["birth_date"] as String), copaymentRatio: row["copayment_ratio"],
+            validFrom: try CalendarDate(row["valid_from"] as String), validTo: try validTo.map { v throws(EligibilityError) in try CalendarDate(v) },
+            status: InsuranceRecord.Status(rawValue: status) ?? .lost)
+    }
+
+    public func record(for key: CardKey) async throws(EligibilityError) -> InsuranceRecord? {
+        try await read { db in
+            let row = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT r.* FROM card_links l JOIN insurance_records r ON r.id = l.record_id
+                    WHERE l.issuer = ? AND l.serial = ?
+                    """, arguments: [key.issuer, key.serial])
+            return try row.map(Self.record)
+        }
+    }
+
+    public func upsert(_ record: InsuranceRecord) async throws(EligibilityError) -> Int64 {
+        try record.validate()
+        return try await write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO insurance_records (insurer_number, symbol, number, branch, name, name_kana,
+                      birth_date, copayment_ratio, valid_from, valid_to, status, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (insurer_number, symbol, number, branch) DO UPDATE SET
+                      name = excluded.name, name_kana = excluded.name_kana, birth_date = excluded.birth_date,
+                      copayment_ratio = excluded.copayment_ratio, valid_from = excluded.valid_from,
+                      valid_to = excluded.valid_to, status = excluded.status, updated_at = excluded.updated_at
+                    """,
+                arguments: [
+                    record.insurerNumber, record.symbol, record.number, record.branch, record.name, record.nameKana,
+                    record.birthDate.description, record.copaymentRatio, record.validFrom.description,
+                    record.validTo?.description, record.status.rawValue, RegistrySchema.now(),
+                ])
+            guard
+                let id = try Int64.fetchOne(
+                    db,
+                    sql: "SELECT id FROM insurance_records WHERE insurer_number = ? AND symbol = ? AND number = ? AND branch = ?",
+                    arguments: [record.insurerNumber, record.symbol, record.number, record.branch])
+            else { throw EligibilityError.backend("upserted record not found") }
+            return id
+        }
+    }
+
+    public func link(_ key: CardKey, recordID: Int64, replace: Bool) async throws(EligibilityError) {
+        try await write { db in
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM insurance_records WHERE id = ?", arguments: [recordID]) != nil
+            else { throw EligibilityError.notFound("record \(recordID)") }
+            if let existing = try Int64.fetchOne(
+                db, sql: "SELECT record_id FROM card_links WHERE issuer = ? AND serial = ?",
+                arguments: [key.issuer, key.serial])
+            {
+                if existing == recordID { return }
+                guard replace else { throw EligibilityError.alreadyLinked(recordID: existing) }
+                try db.execute(
+                    sql: "UPDATE card_links SET record_id = ?, linked_at = ? WHERE issuer = ? AND serial = ?",
+                    arguments: [recordID, RegistrySchema.now(), key.issuer, key.serial])
+            } else {
+                try db.execute(
+                    sql: "INSERT INTO card_links (issuer, serial, record_id, linked_at) VALUES (?, ?, ?, ?)",
+                    arguments: [key.issuer, key.serial, recordID, RegistrySchema.now()])
+            }
+        }
+    }
+
+    @discardableResult
+    public func unlink(_ key: CardKey) async throws(EligibilityError) -> Int64 {
+        try await write { db in
+            guard
+                let id = try Int64.fetchOne(
+                    db, sql: "SELECT record_id FROM card_links WHERE issuer = ? AND serial = ?",
+                    arguments: [key.issuer, key.serial])
+            else { throw EligibilityError.notFound("no link for card \(key)") }
+            try db.execute(
+                sql: "DELETE FROM card_links WHERE issuer = ? AND serial = ?", arguments: [key.issuer, key.serial])
+            return id
+        }
+    }
+
+    public func list() async throws(EligibilityError) -> [RegistryEntry] {
+        try await read { db in
+            let links = try Row.fetchAll(db, sql: "SELECT record_id, issuer, serial FROM card_links ORDER BY issuer, serial")
+            var cards: [Int64: [CardKey]] = [:]
+            for l in links {
+                cards[l["record_id"], default: []].append(try CardKey(issuer: l["issuer"], serial: l["serial"]))
+            }
+            return try Row.fetchAll(db, sql: "SELECT * FROM insurance_records ORDER BY id").map { row in
+                let id: Int64 = row["id"]
+                return RegistryEntry(id: id, record: try Self.record(row), cards: cards[id] ?? [])
+            }
+        }
+    }
+
+    public func entry(id: Int64) async throws(EligibilityError) -> RegistryEntry? {
+        try await read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM insurance_records WHERE id = ?", arguments: [id])
+            else { return nil }
+            let cards = try Row.fetchAll(
+                db, sql: "SELECT issuer, serial FROM card_links WHERE record_id = ? ORDER BY issuer, serial",
+                arguments: [id]
+            ).map { l in try CardKey(issuer: l["issuer"], serial: l["serial"]) }
+            return RegistryEntry(id: id, record: try Self.record(row), cards: cards)
+        }
+    }
+}
