@@ -76,7 +76,9 @@ let package = Package(
         .testTarget(name: "SmartCardTests", dependencies: ["SmartCard"]),
         .testTarget(
             name: "JPKIDaemonTests",
-            dependencies: ["JPKIDaemon", "JPKI", "SmartCard", "CardSimulator", "TestBench"]),
+            dependencies: [
+                "JPKIDaemon", "JPKI", "JPKIVerify", "SmartCard", "CardSimulator", "TestBench", "Eligibility",
+            ]),
         .testTarget(
             name: "PCSCIntegrationTests",
             dependencies: ["SmartCard", "CardSimulator", "TestBench"]),

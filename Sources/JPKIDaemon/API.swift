@@ -21,12 +21,16 @@ public struct DaemonAPI: APIResponder {
     /// Text/visual AP integrity verifier from `trust.textIssuerKey`/`visualIssuerKey`; nil when
     /// neither key is configured (identity and face then say `integrityVerified: false`).
     let integrity: APIntegrityVerifier?
+    /// The eligibility registry (nil: eligibility answers 503 `eligibility_disabled`).
+    let eligibility: EligibilityService?
 
     /// Creates the API.
     public init(
         supervisor: ReaderSupervisor, bus: EventBus, roles: RoleMap, audit: AuditLog, config: DaemonConfig,
-        logger: Logger, verifier: CertificateVerifier?, integrity: APIntegrityVerifier? = nil
+        logger: Logger, verifier: CertificateVerifier?, integrity: APIntegrityVerifier? = nil,
+        eligibility: EligibilityService? = nil
     ) {
+        self.eligibility = eligibility
         self.supervisor = supervisor
         self.bus = bus
         self.roles = roles
@@ -65,6 +69,7 @@ public struct DaemonAPI: APIResponder {
         ("GET", "/v1/sessions/{session}"), ("GET", "/v1/sessions/{session}/certificates"),
         ("GET", "/v1/sessions/{session}/pin-status"), ("POST", "/v1/sessions/{session}/authenticate"),
         ("POST", "/v1/sessions/{session}/identity"), ("POST", "/v1/sessions/{session}/face"),
+        ("POST", "/v1/sessions/{session}/eligibility"),
     ]
 
     public func respond(to request: APIRequest) async -> APIResponse {
@@ -141,6 +146,10 @@ public struct DaemonAPI: APIResponder {
                 try allow(.POST)
                 try need(.identity)
                 return try await face(id, r, peer: peer, granted: granted)
+            case "eligibility":
+                try allow(.POST)
+                try need(.authenticate)
+                return try await eligibility(id, r, peer: peer)
             default:
                 throw APIError.notFound
             }

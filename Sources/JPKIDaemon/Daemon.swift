@@ -1,3 +1,4 @@
+import Eligibility
 import Foundation
 import JPKI
 import Logging
@@ -11,6 +12,7 @@ public final class Daemon: Sendable {
     let monitor: PCSCMonitor
     let supervisor: ReaderSupervisor
     let runTask: Task<Void, Never>
+    let eligibility: EligibilityService
 
     /// Reads a card's binding at insertion: JPKI detection by SELECT, token info, and the SHA-256
     /// of the auth certificate.
@@ -32,9 +34,11 @@ public final class Daemon: Sendable {
         let supervisor = ReaderSupervisor(
             bus: bus, ignoredReaders: config.ignoreReaders, logger: logger, identify: identifyCard)
         let verifier = try DaemonAPI.makeVerifier(config.trust)
+        let eligibility = EligibilityService(configuration: config.eligibility, logger: logger)
         let api = DaemonAPI(
             supervisor: supervisor, bus: bus, roles: roles, audit: audit, config: config, logger: logger,
-            verifier: verifier, integrity: try DaemonAPI.makeIntegrityVerifier(config.trust))
+            verifier: verifier, integrity: try DaemonAPI.makeIntegrityVerifier(config.trust),
+            eligibility: eligibility)
         guard let mode = config.socketMode else {
             throw ConfigError.invalid(field: "socket.mode", reason: "not an octal mode")
         }
@@ -46,13 +50,16 @@ public final class Daemon: Sendable {
         logger.info(
             "jpkid listening",
             metadata: ["socket": "\(config.socket.path)", "activation": "\(listenFD == nil ? "own" : "systemd")"])
-        return Daemon(config: config, server: server, monitor: monitor, supervisor: supervisor, runTask: task)
+        return Daemon(
+            config: config, server: server, monitor: monitor, supervisor: supervisor, runTask: task,
+            eligibility: eligibility)
     }
 
     private init(
         config: DaemonConfig, server: HTTPServer, monitor: PCSCMonitor, supervisor: ReaderSupervisor,
-        runTask: Task<Void, Never>
+        runTask: Task<Void, Never>, eligibility: EligibilityService
     ) {
+        self.eligibility = eligibility
         self.config = config
         self.server = server
         self.monitor = monitor
@@ -66,5 +73,6 @@ public final class Daemon: Sendable {
         monitor.stop()
         await runTask.value
         await supervisor.shutdown()
+        await eligibility.shutdown()
     }
 }

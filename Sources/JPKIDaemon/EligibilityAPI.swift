@@ -1,0 +1,155 @@
+import Eligibility
+import Foundation
+import JPKI
+import JPKIVerify
+import Logging
+
+/// The eligibility registry as the daemon uses it: opened on first use (so a daemon that never
+/// answers eligibility never touches the registry), shared by all requests, closed at shutdown.
+public actor EligibilityService {
+    let configuration: EligibilityConfiguration
+    let logger: Logger
+    private var provider: (any EligibilityProvider)?
+
+    /// Creates the service; nothing is opened yet.
+    public init(configuration: EligibilityConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Looks a card up, opening the provider (SQLite file with migrations, PostgreSQL pool, HTTP
+    /// gateway) on first use.
+    func record(for key: CardKey) async throws(EligibilityError) -> InsuranceRecord? {
+        if provider == nil { provider = try await configuration.makeProvider(logger: logger) }
+        return try await provider!.record(for: key)
+    }
+
+    /// Closes the provider.
+    public func shutdown() async {
+        await provider?.shutdown()
+        provider = nil
+    }
+}
+
+extension DaemonAPI {
+    struct EligibilityRequest: Decodable {
+        var pin: String?
+        var allowLastTry: Bool?
+        /// Visual mode only: staff confirm they compared the patient with the card-face photo.
+        var visualConfirmed: Bool?
+    }
+
+    /// `POST /v1/sessions/{s}/eligibility`: proves the card (PIN + fresh challenge signed by the
+    /// auth key, or — in `visual` mode — staff confirmation), verifies the auth certificate (chain,
+    /// revocation) and the signature with OpenSSL, then asks the registry by the certificate's
+    /// issuer + serial. Only the auth certificate is used; the My Number is never read. The answer
+    /// is bound to the session and its card; a card swapped at any point gives 409.
+    func eligibility(_ id: String, _ r: APIRequest, peer: PeerCredentials) async throws -> APIResponse {
+        guard let eligibility else { throw APIError(503, "eligibility_disabled", "no eligibility registry") }
+        guard let verifier else {
+            throw APIError(
+                503, "trust_not_configured", "eligibility needs trust.authAnchors: a card is never taken on its word")
+        }
+        var body = r.body
+        defer { for i in body.indices { body[i] = 0 } }
+        guard !body.isEmpty else { throw APIError.badRequest("a JSON body is required") }
+        var req: EligibilityRequest
+        do {
+            req = try JSONDecoder().decode(EligibilityRequest.self, from: Data(body))
+        } catch {
+            throw APIError.badRequest("the body is not valid JSON of the expected shape")
+        }
+        let pin = req.pin.map { PIN($0) }
+        req.pin = nil
+        defer { pin?.wipe() }
+        let mode = config.eligibility.mode
+        let allow = req.allowLastTry ?? false
+
+        let report: VerificationReport
+        let certificateDER: [UInt8]
+        let session: CardSession
+        switch mode {
+        case .pin:
+            guard let pin else { throw APIError.badRequest("pin is required (eligibility.mode is pin)") }
+            var rng = SystemRandomNumberGenerator()
+            let challenge = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            let digestInfo = DigestInfo.sha256(ofChallenge: challenge)
+            let ((signature, cert), s) = try await cardOperation("eligibility-card", session: id, peer: peer) {
+                card in
+                let sig = try card.signWithAuthKey(digestInfo: digestInfo, pin: pin, allowLastTry: allow)
+                let cert = try card.readCertificate(.auth)
+                return CardResult(value: (sig.value, cert.value.der), card: sig.card)
+            }
+            guard let cc = try? CardChallenge(bytes: Data(challenge)) else {
+                throw APIError(500, "internal_error", "challenge length")
+            }
+            report = cc.verifyPresence(signature: Data(signature), authCertificateDER: Data(cert), verifier: verifier)
+            certificateDER = cert
+            session = s
+        case .visual:
+            guard pin == nil else { throw APIError.badRequest("eligibility.mode is visual: send no PIN") }
+            guard req.visualConfirmed == true else {
+                throw APIError.badRequest(
+                    "visual mode: set visualConfirmed after comparing the patient with the card face")
+            }
+            let (cert, s) = try await cardOperation("eligibility-card", session: id, peer: peer) { card in
+                let c = try card.readCertificate(.auth)
+                return CardResult(value: c.value.der, card: c.card)
+            }
+            report = verifier.verify(certificateDER: Data(cert), purpose: .auth)
+            certificateDER = cert
+            session = s
+        }
+
+        let day = CalendarDate.today()
+        let result: EligibilityResult
+        if report.verdict {
+            let info: CertificateInfo
+            let key: CardKey
+            do {
+                info = try CertificateInfo(der: Data(certificateDER))
+                key = try CardKey(issuer: info.issuer.rfc2253, serial: info.serialNumberHex)
+            } catch {
+                throw APIError(502, "card_error", "the auth certificate cannot be parsed")
+            }
+            do {
+                result = EligibilityResult.evaluate(record: try await eligibility.record(for: key), on: day)
+            } catch {
+                audit.record("eligibility", peer: peer, session: id, reader: session.reader, outcome: error.code)
+                throw Self.map(error)
+            }
+        } else {
+            result = .verificationFailed(on: day)
+        }
+        // The registry answered while the card may have been swapped: answer only if the session
+        // (and so its card) is still the one in the reader.
+        guard (try? await supervisor.session(id)) != nil else {
+            audit.record("eligibility", peer: peer, session: id, reader: session.reader, outcome: "card_session_ended")
+            throw APIError.sessionEnded
+        }
+        audit.record(
+            "eligibility", peer: peer, session: id, reader: session.reader, outcome: result.status.rawValue)
+        struct Body: Encodable {
+            var session: String
+            var card: String?
+            var mode: String
+            var status: String
+            var checkedOn: String
+            var record: InsuranceRecord?
+            var verification: VerificationReport
+        }
+        return .json(
+            Body(
+                session: session.id, card: session.identity.authCertificateFingerprint, mode: mode.rawValue,
+                status: result.status.rawValue, checkedOn: result.checkedOn.description, record: result.record,
+                verification: report))
+    }
+
+    static func map(_ e: EligibilityError) -> APIError {
+        switch e {
+        case .timeout: APIError(504, e.code, "the eligibility registry did not answer in time")
+        case .unavailable: APIError(503, e.code, "the eligibility registry is unavailable")
+        default: APIError(502, e.code, "the eligibility registry answered unexpectedly")
+        }
+    }
+}

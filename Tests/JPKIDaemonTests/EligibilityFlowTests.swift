@@ -1,0 +1,208 @@
+import CardSimulator
+import Eligibility
+import Foundation
+import JPKIDaemon
+import JPKIVerify
+import Logging
+import TestBench
+import Testing
+
+/// The clinic reception flow end to end: pcscd + jpki-sim, jpkid in-process, the registry
+/// seeded through the registry API, `POST /v1/sessions/{s}/eligibility` over the socket.
+@Suite("eligibility through pcscd + jpki-sim", .serialized)
+struct EligibilityFlowTests {
+    /// A registry backend for one test run.
+    enum Backend: String, CaseIterable, CustomTestStringConvertible {
+        case sqlite, postgres
+        var testDescription: String { rawValue }
+    }
+
+    static func key(_ card: String) throws -> CardKey {
+        let info = try CertificateInfo(der: try Data(contentsOf: try fixtureFile(card, "jpki/000A.der")))
+        return try CardKey(issuer: info.issuer.rfc2253, serial: info.serialNumberHex)
+    }
+
+    static func record(number: String, name: String, birth: String, validTo: String? = nil, lost: Bool = false)
+        throws -> InsuranceRecord
+    {
+        InsuranceRecord(
+            insurerNumber: "06139991", symbol: "試験", number: number, branch: "00", name: name,
+            birthDate: try CalendarDate(birth), copaymentRatio: 30, validFrom: try CalendarDate("2020-04-01"),
+            validTo: try validTo.map { try CalendarDate($0) }, status: lost ? .lost : .active)
+    }
+
+    /// A daemon configuration on the fixture PKI with a freshly seeded registry:
+    /// 00 eligible (1001), 02 expired (3003), 03 lost → not_eligible (4004), 04 active but its
+    /// certificate is revoked, 05 not linked → unknown_card.
+    static func seededConfig(_ backend: Backend, mode: EligibilityConfiguration.Mode = .pin) async throws
+        -> DaemonConfig
+    {
+        var (cfg, dir) = DaemonTests.config(trust: true)
+        cfg.eligibility.mode = mode
+        switch backend {
+        case .sqlite:
+            cfg.eligibility.provider = .sqlite
+            cfg.eligibility.sqlitePath = dir + "/registry.sqlite"
+        case .postgres:
+            cfg.eligibility.provider = .postgres
+            cfg.eligibility.postgresURL = try await PostgresCluster.shared.newDatabase()
+        }
+        let store = try await cfg.eligibility.makeStore()
+        let rows: [(String, InsuranceRecord)] = [
+            ("00-ordinary", try record(number: "1001", name: "山田　太郎", birth: "1980-02-17")),
+            ("02-same-name-a", try record(number: "3003", name: "佐藤　花子", birth: "1975-04-01", validTo: "2026-03-31")),
+            ("03-same-name-b", try record(number: "4004", name: "佐藤　花子", birth: "2003-08-20", lost: true)),
+            ("04-revoked", try record(number: "5005", name: "鈴木　一郎", birth: "2001-06-15")),
+        ]
+        for (card, rec) in rows {
+            let id = try await store.upsert(rec)
+            try await store.link(try key(card), recordID: id, replace: false)
+        }
+        await store.shutdown()
+        return cfg
+    }
+
+    /// Runs `body` with a daemon; cards are inserted by the body through `insert`.
+    func withDaemon(
+        _ cfg: DaemonConfig,
+        _ body: (UnixHTTP, (String, String?) async throws -> (VPCDBridge, String)) async throws -> Void
+    ) async throws {
+        try await TestBench.exclusive {
+            let daemon = try await Daemon.start(config: cfg, logger: Logger(label: "test"))
+            let http = UnixHTTP(path: cfg.socket.path)
+            var previous: String?
+            do {
+                try await body(http) { card, faults in
+                    let bridge = VPCDBridge(
+                        card: try VirtualMyNumberCard.fixture(card, faults: try FaultSpec(parsing: faults ?? "")),
+                        port: TestBench.slots[0].port)
+                    try bridge.start()
+                    let session = try #require(try await DaemonTests().waitForSession(http, otherThan: previous))
+                    previous = session
+                    return (bridge, session)
+                }
+            } catch {
+                await daemon.shutdown()
+                throw error
+            }
+            await daemon.shutdown()
+        }
+    }
+
+    static func remove(_ bridge: VPCDBridge) {
+        bridge.stop()
+        bridge.waitUntilStopped()
+    }
+
+    @Test(
+        "each result kind; the revoked card is refused; the same-name pair never crosses", arguments: Backend.allCases)
+    func resultKinds(_ backend: Backend) async throws {
+        let cfg = try await Self.seededConfig(backend)
+        let cards: [(card: String, pin: String, status: String, number: String?)] = [
+            ("00-ordinary", "1234", "eligible", "1001"),
+            ("02-same-name-a", "1111", "expired", "3003"),
+            ("03-same-name-b", "2222", "not_eligible", "4004"),
+            ("04-revoked", "9876", "verification_failed", nil),
+            ("05-nearly-blocked", "2468", "unknown_card", nil),
+        ]
+        try await withDaemon(cfg) { http, insert in
+            for c in cards {
+                let (bridge, session) = try await insert(c.card, nil)
+                let body =
+                    c.card == "05-nearly-blocked" ? #"{"pin":"2468","allowLastTry":true}"# : #"{"pin":"\#(c.pin)"}"#
+                let r = try http.request("POST", "/v1/sessions/\(session)/eligibility", body: body)
+                let text = String(decoding: r.body, as: UTF8.self)
+                #expect(r.status == 200, "\(c.card): \(text)")
+                #expect(r.json["status"] as? String == c.status, "\(c.card): \(text)")
+                #expect(r.json["session"] as? String == session)
+                let record = r.json["record"] as? [String: Any]
+                #expect(record?["number"] as? String == c.number, "\(c.card): \(text)")
+                if c.status == "verification_failed" {
+                    #expect((r.json["verification"] as? [String: Any])?["verdict"] as? Bool == false)
+                    #expect(!text.contains("鈴木"))
+                }
+                Self.remove(bridge)
+            }
+            // Wrong PIN: no result, a PIN error.
+            let (bridge, session) = try await insert("00-ordinary", nil)
+            let wrong = try http.request("POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"0000"}"#)
+            #expect(wrong.status == 401 && wrong.errorCode == "wrong_pin")
+            Self.remove(bridge)
+        }
+        let audit = try String(contentsOfFile: cfg.auditLog, encoding: .utf8)
+        for status in ["eligible", "expired", "not_eligible", "unknown_card"] { #expect(audit.contains(status)) }
+        for secret in ["佐藤", "山田", "1980-02-17", "1234", "2222"] { #expect(!audit.contains(secret)) }
+    }
+
+    @Test("a card swapped mid-flow gives card_session_ended, never a mixed result")
+    func swapMidFlow() async throws {
+        let cfg = try await Self.seededConfig(.sqlite)
+        try await withDaemon(cfg) { http, insert in
+            // 30 ms per APDU: the flow (~13 APDUs) is in flight when the card is swapped.
+            let (first, session) = try await insert("02-same-name-a", "slow:30")
+            // On its own thread: a blocking client on the cooperative pool would starve the
+            // in-process daemon while the test polls the readers below.
+            async let response = onThread {
+                try http.request("POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"1111"}"#)
+            }
+            try await Task.sleep(for: .milliseconds(150))
+            Self.remove(first)
+            // A person swaps cards in well over a few hundred ms; vpcd (the test driver) also
+            // needs to have seen the removal before it accepts the next card in that slot.
+            _ = try await TestBench.waitUntil {
+                let readers = try http.request("GET", "/v1/readers").json["readers"] as? [[String: Any]] ?? []
+                return readers.first { $0["name"] as? String == TestBench.slots[0].readerName }?["session"] == nil
+            }
+            let (second, newSession) = try await insert("03-same-name-b", nil)
+            let r = try await response
+            let text = String(decoding: r.body, as: UTF8.self)
+            #expect(r.status == 409 && r.errorCode == "card_session_ended", "\(r.status) \(text)")
+            #expect(!text.contains("4004") && !text.contains("3003"))
+            // The new card gets its own answer on its own session.
+            let fresh = try http.request("POST", "/v1/sessions/\(newSession)/eligibility", body: #"{"pin":"2222"}"#)
+            #expect((fresh.json["record"] as? [String: Any])?["number"] as? String == "4004")
+            Self.remove(second)
+        }
+    }
+
+    @Test("visual mode: no PIN, staff confirmation required; the certificate is still verified")
+    func visualMode() async throws {
+        let cfg = try await Self.seededConfig(.sqlite, mode: .visual)
+        try await withDaemon(cfg) { http, insert in
+            let (bridge, session) = try await insert("00-ordinary", nil)
+            let unconfirmed = try http.request("POST", "/v1/sessions/\(session)/eligibility", body: "{}")
+            #expect(unconfirmed.status == 400)
+            let withPIN = try http.request(
+                "POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"1234","visualConfirmed":true}"#)
+            #expect(withPIN.status == 400)
+            let r = try http.request(
+                "POST", "/v1/sessions/\(session)/eligibility", body: #"{"visualConfirmed":true}"#)
+            #expect(
+                r.status == 200 && r.json["status"] as? String == "eligible" && r.json["mode"] as? String == "visual")
+            Self.remove(bridge)
+            let (revoked, s2) = try await insert("04-revoked", nil)
+            let refused = try http.request("POST", "/v1/sessions/\(s2)/eligibility", body: #"{"visualConfirmed":true}"#)
+            #expect(refused.json["status"] as? String == "verification_failed")
+            Self.remove(revoked)
+        }
+    }
+
+    @Test("without trust anchors eligibility refuses to answer (503 trust_not_configured)")
+    func needsTrust() async throws {
+        var (cfg, dir) = DaemonTests.config()
+        cfg.eligibility.sqlitePath = dir + "/registry.sqlite"
+        try await withDaemon(cfg) { http, insert in
+            let (bridge, session) = try await insert("00-ordinary", nil)
+            let r = try http.request("POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"1234"}"#)
+            #expect(r.status == 503 && r.errorCode == "trust_not_configured")
+            Self.remove(bridge)
+        }
+    }
+}
+
+/// Runs blocking client code on a dedicated thread.
+func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { c in
+        Thread { c.resume(with: Result { try body() }) }.start()
+    }
+}
