@@ -121,6 +121,12 @@ public final class PostgresRegistry: RegistryStore {
 
     static func map(_ error: any Error) -> EligibilityError {
         if let e = error as? EligibilityError { return e }
+        if let e = error as? PostgresTransactionError {
+            if let inner = e.closureError { return map(inner) }
+            if let inner = e.beginError { return map(inner) }
+            if let inner = e.commitError { return map(inner) }
+            return .backend("transaction failed")
+        }
         if let e = error as? PSQLError {
             if let server = e.serverInfo, let message = server[.message] {
                 let code = server[.sqlState] ?? "?"

@@ -201,7 +201,8 @@ public enum RegistryCSV {
         } else {
             status = .active
         }
-        let validTo: CalendarDate? = (v["validTo"] ?? "").isEmpty ? nil : try date("validTo")
+        var validTo: CalendarDate?
+        if !(v["validTo"] ?? "").isEmpty { validTo = try date("validTo") }
         let record = InsuranceRecord(
             insurerNumber: v["insurerNumber"] ?? "", symbol: v["symbol"] ?? "", number: v["number"] ?? "",
             branch: v["branch"] ?? "", name: v["name"] ?? "",
