@@ -167,7 +167,8 @@ public struct DaemonConfig: Codable, Sendable, Equatable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: DynamicKey.self)
-        try c.rejectUnknown(["socket", "roles", "myNumber", "trust", "limits", "auditLog", "logLevel", "ignoreReaders", "eligibility",
+        try c.rejectUnknown([
+            "socket", "roles", "myNumber", "trust", "limits", "auditLog", "logLevel", "ignoreReaders", "eligibility",
         ])
         socket = try c.decodeIfPresent(Socket.self, forKey: "socket") ?? Socket()
         roles = try c.decodeIfPresent(Roles.self, forKey: "roles") ?? Roles()
@@ -177,7 +178,8 @@ public struct DaemonConfig: Codable, Sendable, Equatable {
         auditLog = try c.decodeIfPresent(String.self, forKey: "auditLog") ?? "/var/log/jpkid/audit.jsonl"
         logLevel = try c.decodeIfPresent(String.self, forKey: "logLevel") ?? "info"
         ignoreReaders = try c.decodeIfPresent([String].self, forKey: "ignoreReaders") ?? []
-        eligibility = try c.decodeIfPresent(EligibilityConfiguration.self, forKey: "eligibility") ?? EligibilityConfiguration()
+        eligibility =
+            try c.decodeIfPresent(EligibilityConfiguration.self, forKey: "eligibility") ?? EligibilityConfiguration()
     }
 }
 
