@@ -93,7 +93,7 @@ func runProgram(_ path: String, _ args: [String], stdin: Data? = nil) throws -> 
     let out = dir.appendingPathComponent("out").path
     let err = dir.appendingPathComponent("err").path
     let inp = dir.appendingPathComponent("in").path
-    FileManager.default.createFile(atPath: inp, contents: stdin ?? Data())
+    _ = FileManager.default.createFile(atPath: inp, contents: stdin ?? Data())
     let pid = try spawnProgram(path, args, stdinPath: inp, stdoutPath: out, stderrPath: err)
     let status = waitForExit(pid)
     return ProcessResult(
