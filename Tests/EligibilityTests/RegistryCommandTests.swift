@@ -186,7 +186,11 @@ struct RegistryCommandTests {
 
     /// Inserts a fixture card into slot 0 for `body`, then removes it.
     func withCard(_ name: String, _ body: () async throws -> Void) async throws {
-        let bridge = VPCDBridge(card: try VirtualMyNumberCard.fixture(name), port: TestBench.slots[0].port)
+        // The lock's previous holder may have restarted pcscd: wait until vpcd listens again.
+        let port = TestBench.slots[0].port
+        let listening = await TestBench.waitUntil(timeout: .seconds(30)) { TestBench.vpcdListening(port: port) }
+        #expect(listening, "vpcd is not listening on \(port)")
+        let bridge = VPCDBridge(card: try VirtualMyNumberCard.fixture(name), port: port)
         try bridge.start()
         do {
             let present = try await TestBench.waitUntil(timeout: .seconds(10)) {
