@@ -36,7 +36,9 @@ public struct CalendarDate: Sendable, Hashable, Comparable, Codable, CustomStrin
     }
 
     /// Today in the given zone (default Asia/Tokyo).
-    public static func today(in zone: TimeZone = TimeZone(identifier: "Asia/Tokyo")!, now: Date = Date()) -> CalendarDate {
+    public static func today(in zone: TimeZone = TimeZone(identifier: "Asia/Tokyo")!, now: Date = Date())
+        -> CalendarDate
+    {
         var cal = Calendar(identifier: .gregorian)
         cal.timeZone = zone
         let c = cal.dateComponents([.year, .month, .day], from: now)
@@ -54,7 +56,9 @@ public struct CalendarDate: Sendable, Hashable, Comparable, Codable, CustomStrin
 
     /// `yyyy-MM-dd`.
     public var description: String {
-        func pad(_ v: Int, _ n: Int) -> String { String(repeating: "0", count: max(0, n - String(v).count)) + String(v) }
+        func pad(_ v: Int, _ n: Int) -> String {
+            String(repeating: "0", count: max(0, n - String(v).count)) + String(v)
+        }
         return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))"
     }
 

@@ -34,8 +34,9 @@ public struct CardKey: Sendable, Hashable, Codable, CustomStringConvertible {
         s.removeAll { $0 == ":" || $0 == " " }
         guard !s.isEmpty else { throw .invalidKey("empty serial") }
         guard s.count <= 128 else { throw .invalidKey("serial longer than 128 hex digits") }
-        guard s.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) || ("a"..."f").contains($0) || ("A"..."F").contains($0) })
-        else { throw .invalidKey("serial is not hexadecimal") }
+        guard s.unicodeScalars.allSatisfy({ $0.properties.isASCIIHexDigit }) else {
+            throw .invalidKey("serial is not hexadecimal")
+        }
         let trimmed = s.uppercased().drop { $0 == "0" }
         return trimmed.isEmpty ? "0" : String(trimmed)
     }

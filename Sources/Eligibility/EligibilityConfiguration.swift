@@ -78,9 +78,7 @@ public struct EligibilityConfiguration: Codable, Sendable, Equatable {
             if sqlitePath.isEmpty { out.append(.configuration(field: "eligibility.sqlitePath", reason: "empty")) }
         case .postgres:
             if let u = postgresURL {
-                do { _ = try PostgresTarget(url: u) } catch {
-                    out.append(.configuration(field: "eligibility.postgresURL", reason: "\(error)"))
-                }
+                do { _ = try PostgresTarget(url: u) } catch { out.append(error) }
             } else {
                 out.append(.configuration(field: "eligibility.postgresURL", reason: "required for provider postgres"))
             }

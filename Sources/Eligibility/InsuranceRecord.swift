@@ -62,7 +62,8 @@ public struct InsuranceRecord: Codable, Sendable, Equatable, Hashable {
 
     /// Checks the fields; throws ``EligibilityError/invalidRecord(field:reason:)`` naming the field.
     public func validate() throws(EligibilityError) {
-        guard insurerNumber.count == 6 || insurerNumber.count == 8, insurerNumber.allSatisfy({ $0.isASCII && $0.isNumber })
+        guard insurerNumber.count == 6 || insurerNumber.count == 8,
+            insurerNumber.allSatisfy({ $0.isASCII && $0.isNumber })
         else { throw .invalidRecord(field: "insurerNumber", reason: "must be 6 or 8 digits") }
         guard symbol.count <= 40 else { throw .invalidRecord(field: "symbol", reason: "longer than 40 characters") }
         guard !number.isEmpty, number.count <= 40 else {

@@ -54,7 +54,9 @@ public struct PostgresTarget: Sendable, Equatable {
         if let socketPath {
             return .init(unixSocketPath: socketPath, username: username, password: password, database: database)
         }
-        return .init(host: host ?? "localhost", port: port, username: username, password: password, database: database, tls: .disable)
+        return .init(
+            host: host ?? "localhost", port: port, username: username, password: password, database: database,
+            tls: .disable)
     }
 }
 
@@ -98,7 +100,8 @@ public final class PostgresRegistry: RegistryStore {
     }
 
     /// Runs `body` with the time limit; maps PostgreSQL errors to stable codes.
-    private func run<T: Sendable>(_ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws(EligibilityError)
+    private func run<T: Sendable>(_ body: @escaping @Sendable (PostgresClient) async throws -> T)
+        async throws(EligibilityError)
         -> T
     {
         let client = self.client
@@ -121,6 +124,12 @@ public final class PostgresRegistry: RegistryStore {
 
     static func map(_ error: any Error) -> EligibilityError {
         if let e = error as? EligibilityError { return e }
+        if let e = error as? PostgresTransactionError {
+            if let inner = e.closureError { return map(inner) }
+            if let inner = e.beginError { return map(inner) }
+            if let inner = e.commitError { return map(inner) }
+            return .backend("transaction failed")
+        }
         if let e = error as? PSQLError {
             if let server = e.serverInfo, let message = server[.message] {
                 let code = server[.sqlState] ?? "?"

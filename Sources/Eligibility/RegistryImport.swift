@@ -177,7 +177,9 @@ public enum RegistryCSV {
     }
 
     static func row(_ v: [String: String], line: Int) throws(RowError) -> Row {
-        func fail(_ column: String, _ reason: String) -> RowError { RowError(line: line, column: column, reason: reason) }
+        func fail(_ column: String, _ reason: String) -> RowError {
+            RowError(line: line, column: column, reason: reason)
+        }
         func date(_ c: String) throws(RowError) -> CalendarDate {
             do { return try CalendarDate(v[c] ?? "") } catch { throw fail(c, "not a yyyy-MM-dd date") }
         }
@@ -201,7 +203,8 @@ public enum RegistryCSV {
         } else {
             status = .active
         }
-        let validTo: CalendarDate? = (v["validTo"] ?? "").isEmpty ? nil : try date("validTo")
+        var validTo: CalendarDate?
+        if !(v["validTo"] ?? "").isEmpty { validTo = try date("validTo") }
         let record = InsuranceRecord(
             insurerNumber: v["insurerNumber"] ?? "", symbol: v["symbol"] ?? "", number: v["number"] ?? "",
             branch: v["branch"] ?? "", name: v["name"] ?? "",
@@ -238,7 +241,9 @@ public enum RegistryCSV {
                     report.errors.append(
                         RowError(
                             line: row.line, column: "serial",
-                            reason: "record \(id) saved, but the card is already linked to record \(other) (use --replace)"))
+                            reason:
+                                "record \(id) saved, but the card is already linked to record \(other) (use --replace)")
+                    )
                 } else {
                     throw error
                 }

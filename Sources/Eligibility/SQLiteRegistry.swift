@@ -44,11 +44,15 @@ public final class SQLiteRegistry: RegistryStore {
         }
     }
 
-    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(EligibilityError) -> T {
+    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(EligibilityError)
+        -> T
+    {
         do { return try await pool.read(body) } catch { throw Self.map(error) }
     }
 
-    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(EligibilityError) -> T {
+    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(EligibilityError)
+        -> T
+    {
         do { return try await pool.write(body) } catch { throw Self.map(error) }
     }
 
@@ -68,7 +72,8 @@ public final class SQLiteRegistry: RegistryStore {
             insurerNumber: row["insurer_number"], symbol: row["symbol"], number: row["number"],
             branch: row["branch"], name: row["name"], nameKana: row["name_kana"],
             birthDate: try CalendarDate(row["birth_date"] as String), copaymentRatio: row["copayment_ratio"],
-            validFrom: try CalendarDate(row["valid_from"] as String), validTo: try validTo.map { v throws(EligibilityError) in try CalendarDate(v) },
+            validFrom: try CalendarDate(row["valid_from"] as String),
+            validTo: try validTo.map { v throws(EligibilityError) in try CalendarDate(v) },
             status: InsuranceRecord.Status(rawValue: status) ?? .lost)
     }
 
@@ -105,7 +110,8 @@ public final class SQLiteRegistry: RegistryStore {
             guard
                 let id = try Int64.fetchOne(
                     db,
-                    sql: "SELECT id FROM insurance_records WHERE insurer_number = ? AND symbol = ? AND number = ? AND branch = ?",
+                    sql:
+                        "SELECT id FROM insurance_records WHERE insurer_number = ? AND symbol = ? AND number = ? AND branch = ?",
                     arguments: [record.insurerNumber, record.symbol, record.number, record.branch])
             else { throw EligibilityError.backend("upserted record not found") }
             return id
@@ -114,7 +120,8 @@ public final class SQLiteRegistry: RegistryStore {
 
     public func link(_ key: CardKey, recordID: Int64, replace: Bool) async throws(EligibilityError) {
         try await write { db in
-            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM insurance_records WHERE id = ?", arguments: [recordID]) != nil
+            guard
+                try Bool.fetchOne(db, sql: "SELECT 1 FROM insurance_records WHERE id = ?", arguments: [recordID]) != nil
             else { throw EligibilityError.notFound("record \(recordID)") }
             if let existing = try Int64.fetchOne(
                 db, sql: "SELECT record_id FROM card_links WHERE issuer = ? AND serial = ?",
@@ -149,7 +156,8 @@ public final class SQLiteRegistry: RegistryStore {
 
     public func list() async throws(EligibilityError) -> [RegistryEntry] {
         try await read { db in
-            let links = try Row.fetchAll(db, sql: "SELECT record_id, issuer, serial FROM card_links ORDER BY issuer, serial")
+            let links = try Row.fetchAll(
+                db, sql: "SELECT record_id, issuer, serial FROM card_links ORDER BY issuer, serial")
             var cards: [Int64: [CardKey]] = [:]
             for l in links {
                 cards[l["record_id"], default: []].append(try CardKey(issuer: l["issuer"], serial: l["serial"]))

@@ -3,12 +3,23 @@ import Foundation
 import JPKIDaemon
 import Logging
 
-/// `jpkid --socket PATH --config FILE`: the My Number card daemon.
+/// `jpkid [serve] --socket PATH --config FILE`: the My Number card daemon;
+/// `jpkid registry …`: eligibility registry administration.
 @main
 struct JPKID: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jpkid",
-        abstract: "My Number card (JPKI) daemon: HTTP/1.1 + JSON on a Unix socket.")
+        abstract: "My Number card (JPKI) daemon: HTTP/1.1 + JSON on a Unix socket.",
+        subcommands: [Serve.self, RegistryCommand.self],
+        defaultSubcommand: Serve.self)
+}
+
+/// `jpkid serve --socket PATH --config FILE [--check-config]` (the default subcommand, so
+/// `jpkid --socket PATH --config FILE` works as before).
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the daemon (default subcommand).")
 
     @Option(help: "Unix socket path (overrides socket.path of the config).")
     var socket: String?

@@ -1,0 +1,123 @@
+import Eligibility
+import Foundation
+import Testing
+
+/// A gateway stand-in: Python's http.server on 127.0.0.1 (an ephemeral port), answering by serial.
+final class FakeGateway: @unchecked Sendable {
+    static let script = #"""
+        import http.server, json, sys
+        RECORD = {"insurerNumber": "06139991", "symbol": "試験記号", "number": "1001", "branch": "00",
+                  "name": "山田　太郎", "nameKana": "ヤマダ　タロウ", "birthDate": "1980-02-17",
+                  "copaymentRatio": 30, "validFrom": "2024-04-01", "validTo": None, "status": "active"}
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a): pass
+            def answer(self, code, body):
+                data = body.encode() if isinstance(body, str) else json.dumps(body, ensure_ascii=False).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            def do_POST(self):
+                if self.path != "/v1/lookup" or self.headers.get("Content-Type") != "application/json":
+                    return self.answer(400, {"error": "bad request"})
+                req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if set(req) != {"issuer", "serial"} or req["issuer"] != "O=JPKI-TEST,C=JP":
+                    return self.answer(400, {"error": "bad body"})
+                s = req["serial"]
+                if s == "1001": return self.answer(200, {"record": RECORD})
+                if s == "1011": return self.answer(200, {"record": None})
+                if s == "1021": return self.answer(404, {"error": "not found"})
+                if s == "1031": return self.answer(500, {"error": "boom"})
+                if s == "1041": return self.answer(200, "not json")
+                if s == "1051": return self.answer(200, {"record": dict(RECORD, copaymentRatio=25)})
+                return self.answer(400, {"error": "unexpected"})
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        print(srv.server_address[1], flush=True)
+        srv.serve_forever()
+        """#
+
+    let pid: pid_t
+    let port: Int
+
+    init() throws {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw TestFailure("pipe failed") }
+        let python = ["/usr/bin/python3", "/usr/local/bin/python3"].first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
+        guard let python else {
+            close(fds[0])
+            close(fds[1])
+            throw TestFailure("python3 not found (scripts/install-deps installs it)")
+        }
+        do {
+            pid = try spawnProgram(
+                python, ["-c", Self.script], stdinPath: "/dev/null", stdoutFD: fds[1], stdoutPath: nil,
+                stderrPath: "/dev/null")
+        } catch {
+            close(fds[0])
+            close(fds[1])
+            throw error
+        }
+        close(fds[1])
+        defer { close(fds[0]) }
+        var line: [UInt8] = []
+        var c: UInt8 = 0
+        while read(fds[0], &c, 1) == 1, c != 0x0A { line.append(c) }
+        guard let p = Int(String(decoding: line, as: UTF8.self)) else {
+            kill(pid, SIGKILL)
+            _ = waitForExit(pid)
+            throw TestFailure("the fake gateway did not start")
+        }
+        port = p
+    }
+
+    func stop() {
+        kill(pid, SIGTERM)
+        _ = waitForExit(pid)
+    }
+}
+
+@Suite("HTTP gateway provider", .serialized)
+struct HTTPProviderTests {
+    func key(_ serial: String) throws(EligibilityError) -> CardKey {
+        try CardKey(issuer: "O=JPKI-TEST,C=JP", serial: serial)
+    }
+
+    @Test func contract() async throws {
+        let gateway = try FakeGateway()
+        defer { gateway.stop() }
+        var config = EligibilityConfiguration()
+        config.provider = .http
+        config.httpURL = "http://127.0.0.1:\(gateway.port)/v1/lookup"
+        let provider = try await config.makeProvider()
+        let found = try await provider.record(for: try key("1001"))
+        #expect(found == sampleRecord())
+        #expect(try await provider.check(try key("1001"), on: date("2026-11-23")).status == .eligible)
+        #expect(try await provider.record(for: try key("1011")) == nil)
+        #expect(try await provider.record(for: try key("1021")) == nil)
+        for serial in ["1031", "1041", "1051"] {
+            do {
+                _ = try await provider.record(for: try key(serial))
+                Issue.record("serial \(serial) should fail")
+            } catch {
+                #expect(error.code == "registry_error", "serial \(serial)")
+            }
+        }
+    }
+
+    @Test func refusedConnectionIsUnavailable() async throws {
+        // Bind then close a port so that nothing listens there.
+        let gateway = try FakeGateway()
+        let port = gateway.port
+        gateway.stop()
+        let provider = try HTTPEligibilityProvider(url: "http://127.0.0.1:\(port)/v1/lookup", timeoutSeconds: 5)
+        do {
+            _ = try await provider.record(for: try key("1001"))
+            Issue.record("lookup against a closed port succeeded")
+        } catch {
+            #expect(error.code == "registry_unavailable")
+        }
+    }
+}

@@ -1,0 +1,218 @@
+import CardSimulator
+import Eligibility
+import Foundation
+import JPKIDaemon
+import SmartCard
+import TestBench
+import Testing
+
+/// `jpkid registry …` run as a separate process, as an administrator would.
+@Suite("jpkid registry commands", .serialized)
+struct RegistryCommandTests {
+    struct Setup {
+        let dir: URL
+        let config: String
+        let audit: String
+        let sqlite: String
+    }
+
+    func setup(trust: Bool = true) throws -> Setup {
+        let dir = try temporaryDirectory("cli")
+        let sqlite = dir.appendingPathComponent("var/eligibility.sqlite").path
+        let audit = dir.appendingPathComponent("audit.jsonl").path
+        let pki = packageRoot.appendingPathComponent("apdu-fixtures/pki")
+        var json: [String: Any] = [
+            "socket": ["path": dir.appendingPathComponent("jpkid.sock").path],
+            "auditLog": audit,
+            "eligibility": ["provider": "sqlite", "sqlitePath": sqlite],
+        ]
+        if trust {
+            json["trust"] = [
+                "authAnchors": [pki.appendingPathComponent("auth-root.pem").path],
+                "crls": [pki.appendingPathComponent("auth-root.crl.pem").path],
+            ]
+        }
+        let config = dir.appendingPathComponent("config.json").path
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: config))
+        return Setup(dir: dir, config: config, audit: audit, sqlite: sqlite)
+    }
+
+    func jpkid(_ args: [String], stdin: Data? = nil) throws -> ProcessResult {
+        try runProgram(try builtBinary("jpkid"), args, stdin: stdin)
+    }
+
+    func auditLines(_ s: Setup) throws -> [[String: Any]] {
+        let text = (try? String(contentsOfFile: s.audit, encoding: .utf8)) ?? ""
+        return try text.split(separator: "\n").map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+    }
+
+    @Test func serveSyntaxStillWorks() throws {
+        let s = try setup()
+        let ok = try jpkid(["--socket", "/tmp/x.sock", "--config", s.config, "--check-config"])
+        #expect(ok.status == 0)
+        #expect(ok.stdout.contains("configuration OK"))
+        let bad = s.dir.appendingPathComponent("bad.json").path
+        try Data(#"{"eligibility":{"provider":"postgres"}}"#.utf8).write(to: URL(fileURLWithPath: bad))
+        let r = try jpkid(["--config", bad, "--check-config"])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("eligibility.postgresURL"))
+    }
+
+    @Test func importListUnlink() throws {
+        let s = try setup()
+        let csv = packageRoot.appendingPathComponent("apdu-fixtures/registry/demo.csv").path
+        let imp = try jpkid(["registry", "import", csv, "--config", s.config])
+        #expect(imp.status == 0, "\(imp.stderr)")
+        #expect(imp.stdout.contains("rows 6, records saved 6, cards linked 5, rows rejected 0"))
+        // The SQLite file was created, not world-readable.
+        let attrs = try FileManager.default.attributesOfItem(atPath: s.sqlite)
+        #expect(((attrs[.posixPermissions] as? Int) ?? 0o777) & 0o007 == 0)
+
+        let list = try jpkid(["registry", "list", "--json", "--config", s.config])
+        #expect(list.status == 0)
+        let entries = try JSONDecoder().decode([RegistryEntry].self, from: Data(list.stdout.utf8))
+        #expect(entries.count == 6)
+        #expect(entries.flatMap(\.cards).map(\.serial).sorted() == ["1001", "1011", "1021", "1031", "1041"])
+        let table = try jpkid(["registry", "list", "--config", s.config])
+        #expect(table.stdout.contains("高橋　崎辺"))
+        #expect(table.stdout.split(separator: "\n").count == 7)
+
+        let un = try jpkid([
+            "registry", "unlink", "--issuer", fixtureAuthIssuer, "--serial", "1001", "--config", s.config,
+        ])
+        #expect(un.status == 0, "\(un.stderr)")
+        let again = try jpkid([
+            "registry", "unlink", "--issuer", fixtureAuthIssuer, "--serial", "1001", "--config", s.config,
+        ])
+        #expect(again.status == 1)
+        #expect(again.stderr.contains("not_found"))
+
+        let lines = try auditLines(s)
+        let ops = lines.compactMap { $0["operation"] as? String }
+        #expect(ops.filter { $0 == "registry-link" }.count == 5)
+        #expect(ops.contains("registry-import"))
+        #expect(ops.filter { $0 == "registry-unlink" }.count == 2)
+        let unlinked = lines.first { ($0["operation"] as? String) == "registry-unlink" }
+        #expect((unlinked?["card"] as? [String: String])?["serial"] == "1001")
+        #expect(unlinked?["uid"] as? Int == Int(getuid()))
+        #expect(lines.last?["outcome"] as? String == "not_found")
+        // No names or birth dates in the audit.
+        let raw = try String(contentsOfFile: s.audit, encoding: .utf8)
+        for secret in ["山田", "高橋", "佐藤", "1980-02-17", "ヤマダ"] { #expect(!raw.contains(secret)) }
+    }
+
+    @Test func importReportsBadRows() throws {
+        let s = try setup()
+        let csv = s.dir.appendingPathComponent("bad.csv")
+        try Data(
+            """
+            issuer,serial,insurerNumber,symbol,number,branch,name,birthDate,copaymentRatio,validFrom
+            ,,06139991,,1,00,山田　太郎,1980-02-17,30,2024-04-01
+            ,,06139991,,2,00,山田　花子,1980-02-17,35,2024-04-01
+            """.utf8
+        ).write(to: csv)
+        let r = try jpkid(["registry", "import", csv.path, "--config", s.config])
+        #expect(r.status == 1)
+        #expect(r.stdout.contains("error: line 3, column copaymentRatio"))
+        #expect(r.stdout.contains("rows 2, records saved 1, cards linked 0, rows rejected 1"))
+        #expect(!r.stdout.contains("山田"))
+        let json = try jpkid(["registry", "import", csv.path, "--json", "--config", s.config])
+        let report = try JSONDecoder().decode(RegistryCSV.Report.self, from: Data(json.stdout.utf8))
+        #expect(report.errors.map(\.line) == [3])
+        #expect(report.recordsSaved == 1)
+    }
+
+    @Test func unwritableAuditRefusesChanges() throws {
+        let s = try setup()
+        let cfg = s.dir.appendingPathComponent("noaudit.json").path
+        let json: [String: Any] = [
+            "auditLog": "/proc/jpki-no-such-dir/audit.jsonl",
+            "eligibility": ["sqlitePath": s.sqlite],
+        ]
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: cfg))
+        let csv = packageRoot.appendingPathComponent("apdu-fixtures/registry/demo.csv").path
+        let r = try jpkid(["registry", "import", csv, "--config", cfg])
+        #expect(r.status == 2)
+        #expect(!FileManager.default.fileExists(atPath: s.sqlite))
+    }
+
+    /// 保険証利用登録 through the real PC/SC stack: the simulated card signs a challenge, the
+    /// certificate is verified, and the card's key is linked; a revoked card is refused.
+    @Test func linkWithCard() async throws {
+        let s = try setup()
+        let reader = TestBench.slots[0].readerName
+        try await TestBench.exclusive {
+            try await withCard("00-ordinary") {
+                let r = try jpkid(
+                    [
+                        "registry", "link", "--config", s.config, "--reader", reader, "--pin-stdin",
+                        "--insurer-number", "06139991", "--symbol", "試験記号", "--number", "1001", "--branch", "00",
+                        "--name", "山田　太郎", "--birth-date", "1980-02-17", "--copayment-ratio", "30",
+                        "--valid-from", "2024-04-01",
+                    ], stdin: Data("1234\n".utf8))
+                #expect(r.status == 0, "\(r.stderr)")
+                #expect(r.stdout.contains("linked card 1001"))
+            }
+            try await withCard("01-kanji-variant") {
+                let wrong = try jpkid(
+                    ["registry", "link", "--config", s.config, "--reader", reader, "--pin-stdin", "--record", "1"],
+                    stdin: Data("0000\n".utf8))
+                #expect(wrong.status == 1)
+                #expect(wrong.stderr.contains("wrong_pin"))
+            }
+            try await withCard("04-revoked") {
+                let r = try jpkid(
+                    ["registry", "link", "--config", s.config, "--reader", reader, "--pin-stdin", "--record", "1"],
+                    stdin: Data("9876\n".utf8))
+                #expect(r.status == 1)
+                #expect(r.stderr.contains("verification_failed"))
+            }
+        }
+        let store = try SQLiteRegistry(path: s.sqlite)
+        let entries = try await store.list()
+        #expect(entries.count == 1)
+        #expect(entries.first?.cards == [try CardKey(issuer: fixtureAuthIssuer, serial: "1001")])
+        let lines = try auditLines(s)
+        let links = lines.filter { ($0["operation"] as? String) == "registry-link" }
+        #expect(links.compactMap { $0["outcome"] as? String } == ["ok", "wrong_pin", "verification_failed"])
+        let raw = try String(contentsOfFile: s.audit, encoding: .utf8)
+        for secret in ["1234", "9876", "山田", "1980-02-17"] {
+            #expect(!raw.contains("\"\(secret)\"") && !raw.contains(secret + "\n"))
+        }
+        #expect(!raw.contains("山田"))
+    }
+
+    /// Inserts a fixture card into slot 0 for `body`, then removes it.
+    func withCard(_ name: String, _ body: () async throws -> Void) async throws {
+        // The lock's previous holder may have restarted pcscd: wait until vpcd listens again.
+        let port = TestBench.slots[0].port
+        let listening = await TestBench.waitUntil(timeout: .seconds(30)) { TestBench.vpcdListening(port: port) }
+        #expect(listening, "vpcd is not listening on \(port)")
+        let bridge = VPCDBridge(card: try VirtualMyNumberCard.fixture(name), port: port)
+        try bridge.start()
+        do {
+            let present = try await TestBench.waitUntil(timeout: .seconds(10)) {
+                let ctx = try await PCSCContext.establish()
+                let states = try await ctx.readerStates()
+                await ctx.release()
+                return states.contains { $0.name == TestBench.slots[0].readerName && $0.cardPresent }
+            }
+            #expect(present, "the simulated card did not appear in pcscd")
+            try await body()
+        } catch {
+            bridge.stop()
+            bridge.waitUntilStopped()
+            throw error
+        }
+        bridge.stop()
+        bridge.waitUntilStopped()
+        _ = try await TestBench.waitUntil(timeout: .seconds(10)) {
+            let ctx = try await PCSCContext.establish()
+            let states = try await ctx.readerStates()
+            await ctx.release()
+            return !states.contains { $0.name == TestBench.slots[0].readerName && $0.cardPresent }
+        }
+    }
+}
