@@ -1,5 +1,6 @@
 import Eligibility
 import Foundation
+import TestBench
 import Testing
 
 /// A gateway stand-in: Python's http.server on 127.0.0.1 (an ephemeral port), answering by serial.

@@ -1,6 +1,7 @@
 import Eligibility
 import Foundation
 import JPKI
+import TestBench
 import Testing
 
 @Suite("Patient matching")

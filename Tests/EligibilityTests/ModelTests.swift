@@ -2,6 +2,7 @@ import Eligibility
 import Foundation
 import JPKIDaemon
 import JPKIVerify
+import TestBench
 import Testing
 
 @Suite("Card keys")

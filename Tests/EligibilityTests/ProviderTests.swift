@@ -1,5 +1,6 @@
 import Eligibility
 import Foundation
+import TestBench
 import Testing
 
 /// The registries under test: the same suite runs against each.

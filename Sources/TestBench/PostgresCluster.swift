@@ -1,18 +1,18 @@
 import Foundation
-import Testing
 
 /// A throw-away PostgreSQL cluster from Debian's packages (`initdb` + `pg_ctl`), listening only
 /// on a Unix socket in its own directory under /tmp, started once per test process and stopped
 /// at exit. If it cannot start, the PostgreSQL tests fail (never skipped). As root, the server
 /// runs as the `postgres` user (initdb refuses root).
-actor PostgresCluster {
-    static let shared = PostgresCluster()
+public actor PostgresCluster {
+    /// The cluster of this test process (started on first use, stopped at exit).
+    public static let shared = PostgresCluster()
 
     private var started: Result<URL, TestFailure>?
     private var databases = 0
 
     /// A new empty database; returns its URL.
-    func newDatabase() throws -> String {
+    public func newDatabase() throws -> String {
         let dir = try start()
         databases += 1
         let name = "elig_\(getpid())_\(databases)"
