@@ -127,8 +127,10 @@ extension DaemonAPI {
             audit.record("eligibility", peer: peer, session: id, reader: session.reader, outcome: "card_session_ended")
             throw APIError.sessionEnded
         }
+        // Visual confirmation is audited as such: possession was not proven by the card.
         audit.record(
-            "eligibility", peer: peer, session: id, reader: session.reader, outcome: result.status.rawValue)
+            mode == .visual ? "eligibility-visual" : "eligibility", peer: peer, session: id, reader: session.reader,
+            outcome: result.status.rawValue)
         struct Body: Encodable {
             var session: String
             var card: String?
