@@ -1,0 +1,128 @@
+import Foundation
+import JPKI
+
+/// Where PINs come from. Never argv, never the environment.
+public enum PINSource: Sendable {
+    /// A no-echo prompt on the controlling terminal (`/dev/tty`, echo off with termios).
+    case terminal
+    /// One line from standard input (`--pin-stdin`); the newline is not part of the PIN.
+    case standardInput
+}
+
+/// Reads PINs into wipeable ``PIN`` objects. Blocking reads run on their own thread, never on
+/// Swift's cooperative pool.
+public enum PINInput {
+    /// The longest line accepted (a PIN is at most 16 characters; 照合番号 14 digits).
+    static let maxLength = 64
+
+    /// Reads one PIN. `prompt` is shown on the terminal only.
+    public static func read(_ source: PINSource, prompt: String) async throws(InspectError) -> PIN {
+        let result: Result<PIN, InspectError> = await offPool {
+            switch source {
+            case .terminal: readFromTerminal(prompt: prompt)
+            case .standardInput: readLine(fd: 0, what: "standard input")
+            }
+        }
+        return try result.get()
+    }
+
+    /// Whether a terminal is available for prompting (`/dev/tty` opens).
+    public static var terminalAvailable: Bool {
+        let fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)
+        if fd < 0 { return false }
+        close(fd)
+        return true
+    }
+
+    /// Asks on the terminal for `yes` (case-insensitive); anything else is no.
+    public static func confirm(_ question: String) async -> Bool {
+        await offPool {
+            let fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)
+            guard fd >= 0 else { return false }
+            defer { close(fd) }
+            write(fd, question)
+            var line: [UInt8] = []
+            var byte: UInt8 = 0
+            while line.count < 16, Foundation.read(fd, &byte, 1) == 1, byte != 0x0A {
+                line.append(byte)
+            }
+            let answer = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+            return answer.lowercased() == "yes"
+        }
+    }
+
+    static func write(_ fd: Int32, _ text: String) {
+        let bytes = Array(text.utf8)
+        _ = bytes.withUnsafeBufferPointer { Foundation.write(fd, $0.baseAddress, $0.count) }
+    }
+
+    static func readFromTerminal(prompt: String) -> Result<PIN, InspectError> {
+        let fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)
+        guard fd >= 0 else {
+            return .failure(
+                InspectError(
+                    .usage, "no_terminal", "no terminal to prompt for the PIN; pipe it with --pin-stdin"))
+        }
+        defer { close(fd) }
+        var saved = termios()
+        let isTTY = tcgetattr(fd, &saved) == 0
+        if isTTY {
+            var quiet = saved
+            quiet.c_lflag &= ~tcflag_t(ECHO | ECHOE | ECHOK | ECHONL)
+            quiet.c_lflag |= tcflag_t(ICANON)
+            tcsetattr(fd, TCSAFLUSH, &quiet)
+        }
+        write(fd, prompt)
+        let result = readLine(fd: fd, what: "the terminal")
+        if isTTY {
+            tcsetattr(fd, TCSAFLUSH, &saved)
+            write(fd, "\n")
+        }
+        return result
+    }
+
+    /// Reads bytes up to a newline or EOF into a buffer that is zeroed before it is released.
+    static func readLine(fd: Int32, what: String) -> Result<PIN, InspectError> {
+        var buffer = [UInt8](repeating: 0, count: maxLength + 1)
+        var count = 0
+        var byte: UInt8 = 0
+        var sawNewline = false
+        defer {
+            for i in buffer.indices { buffer[i] = 0 }
+            byte = 0
+        }
+        while true {
+            let n = Foundation.read(fd, &byte, 1)
+            if n < 0, errno == EINTR { continue }
+            if n <= 0 { break }
+            if byte == 0x0A {
+                sawNewline = true
+                break
+            }
+            if count == buffer.count {
+                // Too long: drain the rest of the line so nothing is left for a later read.
+                continue
+            }
+            buffer[count] = byte
+            count += 1
+        }
+        if count > 0, buffer[count - 1] == 0x0D { count -= 1 }
+        if count == 0 {
+            return .failure(
+                InspectError(
+                    .usage, "no_pin", sawNewline ? "an empty PIN was entered" : "no PIN on \(what)"))
+        }
+        if count > maxLength {
+            return .failure(InspectError(.invalidPINFormat, "invalid_pin_format", "the PIN entered is too long"))
+        }
+        var bytes = Array(buffer[0..<count])
+        return .success(PIN(bytes: &bytes))
+    }
+}
+
+/// Runs blocking work on a fresh thread and resumes with its result.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { (c: CheckedContinuation<T, Never>) in
+        Thread.detachNewThread { c.resume(returning: body()) }
+    }
+}
