@@ -128,7 +128,7 @@ public struct CardAccess: Sendable {
             } catch {
                 let transient = ["SCARD_E_NOT_TRANSACTED", "SCARD_W_RESET_CARD", "SCARD_E_SHARING_VIOLATION"]
                     .contains { error.message.contains($0) }
-                guard transient, attempt < 5, sent.withLock({ $0 }) <= 1 else { throw error }
+                guard transient, attempt < 8, sent.withLock({ $0 }) <= 1 else { throw error }
                 try? await Task.sleep(for: .milliseconds(100 * attempt))
             }
         }

@@ -233,7 +233,8 @@ struct StatusCommand: AsyncParsableCommand {
             let missing = apps.filter { !detection.applications.contains($0) }.map(\.rawValue)
             info.add(
                 "Applications",
-                present.joined(separator: " ") + (missing.isEmpty ? "" : "  (missing: \(missing.joined(separator: " ")))"))
+                present.joined(separator: " ")
+                    + (missing.isEmpty ? "" : "  (missing: \(missing.joined(separator: " ")))"))
             var text = info.render()
             var certJSON: [JSON] = []
             if !certs.isEmpty {
@@ -506,7 +507,8 @@ struct IdentityCommand: AsyncParsableCommand {
     @Option(name: .customLong("cv-key"), help: ArgumentHelp("Text-AP CV issuer public key (PEM).", valueName: "file"))
     var cvKey: String?
 
-    @Option(name: .long, help: ArgumentHelp("Trust directory (its cv/text-cv-issuer.pub.pem is used).", valueName: "dir"))
+    @Option(
+        name: .long, help: ArgumentHelp("Trust directory (its cv/text-cv-issuer.pub.pem is used).", valueName: "dir"))
     var trust: String?
 
     func run() async throws {
@@ -617,7 +619,8 @@ struct FaceCommand: AsyncParsableCommand {
     @Option(name: .customLong("cv-key"), help: ArgumentHelp("Visual-AP CV issuer public key (PEM).", valueName: "file"))
     var cvKey: String?
 
-    @Option(name: .long, help: ArgumentHelp("Trust directory (its cv/visual-cv-issuer.pub.pem is used).", valueName: "dir"))
+    @Option(
+        name: .long, help: ArgumentHelp("Trust directory (its cv/visual-cv-issuer.pub.pem is used).", valueName: "dir"))
     var trust: String?
 
     func run() async throws {

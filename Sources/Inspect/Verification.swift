@@ -175,8 +175,9 @@ public enum ReportText {
         switch r {
         case .good: "good"
         case .revoked(let reason, let date):
-            "revoked" + ([reason, date.map(day)].compactMap { $0 }.isEmpty
-                ? "" : " (" + [reason, date.map(day)].compactMap { $0 }.joined(separator: ", ") + ")")
+            "revoked"
+                + ([reason, date.map(day)].compactMap { $0 }.isEmpty
+                    ? "" : " (" + [reason, date.map(day)].compactMap { $0 }.joined(separator: ", ") + ")")
         case .unknown: "unknown"
         case .unavailable(let why): "unavailable: \(why)"
         }
