@@ -67,6 +67,8 @@ public enum PINInput {
         var saved = termios()
         let isTTY = tcgetattr(fd, &saved) == 0
         if isTTY {
+            // Ctrl-C at the prompt must not leave the terminal without echo.
+            TerminalRestore.arm(fd: fd, saved: saved)
             var quiet = saved
             quiet.c_lflag &= ~tcflag_t(ECHO | ECHOE | ECHOK | ECHONL)
             quiet.c_lflag |= tcflag_t(ICANON)
@@ -76,6 +78,7 @@ public enum PINInput {
         let result = readLine(fd: fd, what: "the terminal")
         if isTTY {
             tcsetattr(fd, TCSAFLUSH, &saved)
+            TerminalRestore.disarm()
             write(fd, "\n")
         }
         return result
@@ -125,4 +128,28 @@ func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
     await withCheckedContinuation { (c: CheckedContinuation<T, Never>) in
         Thread.detachNewThread { c.resume(returning: body()) }
     }
+}
+
+/// Restores the terminal's echo when SIGINT/SIGTERM/SIGHUP arrives during a PIN prompt, then
+/// lets the signal end the process as usual. Only async-signal-safe calls run in the handler.
+enum TerminalRestore {
+    nonisolated(unsafe) static var fd: Int32 = -1
+    nonisolated(unsafe) static var saved = termios()
+
+    static func arm(fd: Int32, saved: termios) {
+        Self.saved = saved
+        Self.fd = fd
+        for sig in [SIGINT, SIGTERM, SIGHUP] { signal(sig, restoreHandler) }
+    }
+
+    static func disarm() {
+        for sig in [SIGINT, SIGTERM, SIGHUP] { signal(sig, SIG_DFL) }
+        fd = -1
+    }
+}
+
+private let restoreHandler: @convention(c) (Int32) -> Void = { sig in
+    if TerminalRestore.fd >= 0 { tcsetattr(TerminalRestore.fd, TCSAFLUSH, &TerminalRestore.saved) }
+    signal(sig, SIG_DFL)
+    raise(sig)
 }

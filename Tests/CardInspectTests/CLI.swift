@@ -60,8 +60,12 @@ enum CLI {
         private let err = Sink()
         private let done = Mutex<Int>(0)
 
-        init(pid: pid_t, stdout: Int32, stderr: Int32) {
+        /// The write end of the child's stdin, when kept open (-1 otherwise).
+        let stdinFD: Int32
+
+        init(pid: pid_t, stdin: Int32 = -1, stdout: Int32, stderr: Int32) {
             self.pid = pid
+            self.stdinFD = stdin
             for (fd, buffer) in [(stdout, out), (stderr, err)] {
                 let t = Thread { [self] in
                     var chunk = [UInt8](repeating: 0, count: 4096)
@@ -80,6 +84,15 @@ enum CLI {
 
         var stdout: String { String(decoding: out.bytes.withLock { $0 }, as: UTF8.self) }
         var stderr: String { String(decoding: err.bytes.withLock { $0 }, as: UTF8.self) }
+
+        /// Writes to the child's stdin (kept open by ``CLI/start(_:stdin:environment:keepStdinOpen:executable:)``).
+        func send(_ text: String) {
+            let bytes = Array(text.utf8)
+            _ = bytes.withUnsafeBufferPointer { write(stdinFD, $0.baseAddress, $0.count) }
+        }
+
+        /// Closes the child's stdin.
+        func closeStdin() { if stdinFD >= 0 { close(stdinFD) } }
 
         /// Waits for the exit (blocking: call off the cooperative pool) and both pipes' EOF.
         func waitSync() -> Int32 {
@@ -102,8 +115,11 @@ enum CLI {
     static let setsidFlag: Int32 = 0x80
 
     /// Starts `card-inspect ARGS`; `stdin` is written and closed (nil = empty stdin).
-    static func start(_ args: [String], stdin: String? = nil, environment: [String: String] = [:]) throws -> Child {
-        let path = try binary()
+    static func start(
+        _ args: [String], stdin: String? = nil, environment: [String: String] = [:], keepStdinOpen: Bool = false,
+        executable: String? = nil
+    ) throws -> Child {
+        let path = try executable ?? binary()
         var inPipe: [Int32] = [0, 0]
         var outPipe: [Int32] = [0, 0]
         var errPipe: [Int32] = [0, 0]
@@ -156,8 +172,17 @@ enum CLI {
             let bytes = Array(stdin.utf8)
             _ = bytes.withUnsafeBufferPointer { write(inPipe[1], $0.baseAddress, $0.count) }
         }
+        if keepStdinOpen { return Child(pid: pid, stdin: inPipe[1], stdout: outPipe[0], stderr: errPipe[0]) }
         close(inPipe[1])
         return Child(pid: pid, stdout: outPipe[0], stderr: errPipe[0])
+    }
+
+    /// Starts `card-inspect ARGS` on a pseudo-terminal (util-linux `script`), so the PIN prompt
+    /// path (termios, /dev/tty) runs; write the answers with ``Child/send(_:)``.
+    static func startOnTerminal(_ args: [String]) throws -> Child {
+        let command = ([try binary()] + args).map { "'" + $0 + "'" }.joined(separator: " ")
+        return try start(
+            ["-qec", command, "/dev/null"], keepStdinOpen: true, executable: "/usr/bin/script")
     }
 
     /// Runs `card-inspect ARGS` to completion.

@@ -357,6 +357,42 @@ struct CardInspectBenchTests {
     }
 }
 
+@Suite("card-inspect PIN prompt on a terminal", .serialized)
+struct CardInspectTerminalTests {
+    @Test("the PIN is read with echo off; the last try needs a typed yes")
+    func prompt() async throws {
+        try await withCard { card in
+            let child = try CLI.startOnTerminal(["verify", "--reader", "0", "--trust", CLI.pki, "--with-pin"])
+            #expect(await waitForOutput(child, "4 digits): "))
+            child.send("1234\n")
+            let status = await child.wait()
+            child.closeStdin()
+            #expect(status == 0, "\(child.stdout)")
+            #expect(child.stdout.contains("Verdict: VERIFIED"))
+            #expect(!child.stdout.contains("1234"), "the PIN was echoed")
+            #expect(card.triesLeft(.auth) == 3)
+        }
+        try await withCard("05-nearly-blocked") { card in
+            let no = try CLI.startOnTerminal(["verify", "--reader", "0", "--trust", CLI.pki, "--with-pin"])
+            #expect(await waitForOutput(no, "Type yes to continue: "))
+            no.send("no\n")
+            #expect(await no.wait() == 10)
+            no.closeStdin()
+            #expect(!no.stdout.contains("4 digits): "), "asked for the PIN after no")
+            #expect(card.triesLeft(.auth) == 1)
+
+            let yes = try CLI.startOnTerminal(["verify", "--reader", "0", "--trust", CLI.pki, "--with-pin"])
+            #expect(await waitForOutput(yes, "Type yes to continue: "))
+            yes.send("yes\n")
+            #expect(await waitForOutput(yes, "4 digits): "))
+            yes.send("2468\n")
+            #expect(await yes.wait() == 0, "\(yes.stdout)")
+            yes.closeStdin()
+            #expect(card.triesLeft(.auth) == 3)  // a correct PIN resets the counter
+        }
+    }
+}
+
 @Suite("card-inspect errors: one line, distinct exit codes", .serialized)
 struct CardInspectErrorTests {
     /// One line on stderr (no trace), naming the code.
