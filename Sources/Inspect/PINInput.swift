@@ -20,7 +20,9 @@ public enum PINInput {
         let result: Result<PIN, InspectError> = await offPool {
             switch source {
             case .terminal: readFromTerminal(prompt: prompt)
-            case .standardInput: readLine(fd: 0, what: "standard input")
+            case .standardInput:
+                // A person typing into --pin-stdin on a terminal must not see the PIN echoed.
+                isatty(0) == 1 ? readNoEcho(fd: 0, prompt: prompt) : readLine(fd: 0, what: "standard input")
             }
         }
         return try result.get()
@@ -64,6 +66,11 @@ public enum PINInput {
                     .usage, "no_terminal", "no terminal to prompt for the PIN; pipe it with --pin-stdin"))
         }
         defer { close(fd) }
+        return readNoEcho(fd: fd, prompt: prompt)
+    }
+
+    /// Prompts on `fd` and reads one line with echo off (when `fd` is a terminal).
+    static func readNoEcho(fd: Int32, prompt: String) -> Result<PIN, InspectError> {
         var saved = termios()
         let isTTY = tcgetattr(fd, &saved) == 0
         if isTTY {

@@ -1,6 +1,7 @@
 import CardSimulator
 import Foundation
 import Inspect
+import JPKI
 import JPKIVerify
 import SmartCard
 import TestBench
@@ -12,6 +13,16 @@ func withCard(
     _ name: String = "00-ordinary", _ body: (VirtualMyNumberCard) async throws -> Void
 ) async throws {
     try await TestBench.exclusive {
+        // Never talk to somebody else's card: the slot must be empty before the insertion,
+        // and the card that appears must be this fixture (its auth certificate).
+        // (The previous holder of the bench may have removed its card a moment ago: pcscd can
+        // take a poll cycle to notice, so wait for the slot to be seen empty.)
+        var empty = false
+        for _ in 0..<100 where !empty {
+            empty = try await listReaders().first { $0.name == slot0 }?.cardPresent == false
+            if !empty { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        try #require(empty, "slot 0 already holds a card that is not this test's")
         let card = try VirtualMyNumberCard.fixture(name)
         let bridge = VPCDBridge(card: card, port: TestBench.slots[0].port)
         try bridge.start()
@@ -27,6 +38,9 @@ func withCard(
         // Let the reader settle (the first APDU after insertion can fail with
         // SCARD_E_NOT_TRANSACTED; CardAccess retries that), so APDU counts below are exact.
         _ = try await CardAccess.open(slot0, trace: nil).run { try CardProbe.probe($0) }
+        let inserted = try await CardAccess.open(slot0, trace: nil).withCard { try $0.identity() }
+        let expected = try Data(contentsOf: CLI.fixture(name, "jpki/000A.der"))
+        try #require(inserted == CardIdentity(authCertificateDER: [UInt8](expected)), "another card is in slot 0")
         try await body(card)
         // The bridge is stopped by the defer; wait until pcscd sees the card gone so the next
         // test starts from an empty slot.
