@@ -71,7 +71,6 @@ public enum TestBench {
     public static func exclusive<T>(_ body: () async throws -> T) async throws -> T {
         try requirePCSCD()
         await gate.acquire()
-        waitForVPCD()
         let fd = open(lockPath, O_CREAT | O_RDWR | O_CLOEXEC, 0o666)
         if fd >= 0 {
             // Blocking flock on a background thread, so the cooperative pool is not held.
@@ -82,6 +81,8 @@ public enum TestBench {
                 }
             }
         }
+        // Inside the lock: a previous holder may have restarted pcscd.
+        waitForVPCD()
         defer {
             if fd >= 0 {
                 _ = flock(fd, LOCK_UN)
