@@ -5,12 +5,13 @@
  *
  *   raw_transmit READER APDU_HEX COUNT WARMUP
  *
- * Prints one line: "raw_transmit us_per_apdu=<float> count=<n>".
+ * Prints one JSON line: wall and CPU (user + system, this process) microseconds per APDU.
  * Build: gcc -O2 -o raw_transmit raw_transmit.c $(pkg-config --cflags --libs libpcsclite)
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <winscard.h>
 
@@ -29,6 +30,12 @@ static double now_us(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static double cpu_us(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
 }
 
 static int transmit_loop(SCARDHANDLE h, const SCARD_IO_REQUEST *pci, const BYTE *cmd, DWORD len, long n) {
@@ -81,13 +88,14 @@ int main(int argc, char **argv) {
     }
     int status = 0;
     if (transmit_loop(h, pci, cmd, (DWORD)len, warmup) != 0) status = 1;
-    double t0 = now_us();
+    double t0 = now_us(), c0 = cpu_us();
     if (status == 0 && transmit_loop(h, pci, cmd, (DWORD)len, count) != 0) status = 1;
-    double t1 = now_us();
+    double t1 = now_us(), c1 = cpu_us();
     SCardEndTransaction(h, SCARD_LEAVE_CARD);
     SCardDisconnect(h, SCARD_LEAVE_CARD);
     SCardReleaseContext(ctx);
     if (status != 0) return 1;
-    printf("raw_transmit us_per_apdu=%.3f count=%ld\n", (t1 - t0) / (double)count, count);
+    printf("{\"tool\":\"raw_transmit\",\"us_per_apdu\":%.3f,\"cpu_us_per_apdu\":%.3f,\"count\":%ld}\n",
+           (t1 - t0) / (double)count, (c1 - c0) / (double)count, count);
     return 0;
 }

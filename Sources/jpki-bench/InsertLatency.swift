@@ -1,6 +1,8 @@
 import ArgumentParser
 import CardSimulator
 import Foundation
+import SmartCard
+import Synchronization
 
 /// `jpki-bench insert-latency`: the clinic flow timed end to end. Each iteration inserts a
 /// simulated card (an in-process VPCDBridge connecting to vpcd = the card goes into the reader),
@@ -8,9 +10,15 @@ import Foundation
 /// the session, POSTs the operation with the demo PIN and stops the clock when the answer is
 /// read; then removes the card and waits for `card-removed`.
 ///
+/// pcscd notices a vpcd card by polling (every 400 ms), so the insertion instant is drawn at
+/// random after each removal (as a person's would be) instead of right after pcscd's removal
+/// poll, which would always land just after a poll. A PC/SC monitor in this process records
+/// when pcscd reports the card, to split the figure into pcscd detection, identification
+/// (jpkid's card-inserted) and the operation.
+///
 /// The first answer decides: anything but 200 ends the measurement with the status and error
 /// code (e.g. 404 `not_found` while the eligibility endpoint does not exist) — no number is made up.
-struct InsertLatency: ParsableCommand {
+struct InsertLatency: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "insert-latency", abstract: "Card insert → answer latency through jpkid.")
 
@@ -22,13 +30,40 @@ struct InsertLatency: ParsableCommand {
     @Option(help: "Request body.") var body = #"{"pin":"1234"}"#
     @Option(help: "Iterations.") var iterations = 20
 
-    func run() throws {
+    func run() async throws {
+        let detected = Detections()
+        let monitor = PCSCMonitor()
+        let reader = self.reader
+        let watcher = Task {
+            for await e in monitor.events {
+                if case .cardInserted(let r, _) = e, r == reader {
+                    let now = ContinuousClock.now
+                    detected.times.withLock { $0.append(now) }
+                }
+            }
+        }
+        // The HTTP client and the bridge block: they run on their own thread.
+        let command = self
+        let out: [String: Any] = try await withCheckedThrowingContinuation { c in
+            Thread.detachNewThread {
+                c.resume(with: Result { try command.measure(detected: detected) })
+            }
+        }
+        monitor.stop()
+        watcher.cancel()
+        emit(out)
+    }
+
+    func measure(detected: Detections) throws -> [String: Any] {
         let events = try EventStream(socket: socket)
         let simulated = try VirtualMyNumberCard.fixture(card)
         var totals: [Double] = []
+        var toDetection: [Double] = []
         var toSession: [Double] = []
         var failure: [String: Any]?
+        var rng = SystemRandomNumberGenerator()
         for _ in 0..<iterations {
+            Thread.sleep(forTimeInterval: Double.random(in: 0..<0.4, using: &rng))
             let bridge = VPCDBridge(card: simulated, port: port)
             let clock = ContinuousClock()
             let t0 = clock.now
@@ -67,6 +102,8 @@ struct InsertLatency: ParsableCommand {
             }
             totals.append(micros(t2 - t0))
             toSession.append(micros(t1 - t0))
+            let seen = detected.times.withLock { $0.first { $0 >= t0 && $0 <= t1 } }
+            toDetection.append(seen.map { micros($0 - t0) } ?? .nan)
         }
         var out: [String: Any] = ["tool": "insert_latency", "endpoint": endpoint, "iterations": totals.count]
         if let failure {
@@ -74,7 +111,13 @@ struct InsertLatency: ParsableCommand {
         } else {
             out["total_us"] = totals
             out["insert_to_session_us"] = toSession
+            out["insert_to_pcscd_detection_us"] = toDetection.map { $0.isNaN ? -1 : $0 }
         }
-        emit(out)
+        return out
     }
+}
+
+/// When pcscd reported the card (as seen by this process's PC/SC monitor).
+final class Detections: Sendable {
+    let times = Mutex<[ContinuousClock.Instant]>([])
 }

@@ -21,24 +21,29 @@ struct TransmitBench: AsyncParsableCommand {
         let card = try await PCSCCard.connect(reader: reader)
         let (count, warmup) = (self.count, self.warmup)
         let elapsed: Duration
+        let cpu: Double
         do {
-            elapsed = try await card.perform { channel in
+            (elapsed, cpu) = try await card.perform { channel in
                 for _ in 0..<warmup {
                     guard try channel.send(command).statusWord == .success else { throw BenchError("status word") }
                 }
                 let clock = ContinuousClock()
                 let start = clock.now
+                let cpu0 = processCPUMicros()
                 for _ in 0..<count {
                     guard try channel.send(command).statusWord == .success else { throw BenchError("status word") }
                 }
-                return clock.now - start
+                return (clock.now - start, processCPUMicros() - cpu0)
             }
         } catch {
             await card.disconnect()
             throw error
         }
         await card.disconnect()
-        emit(["tool": "swift_transmit", "us_per_apdu": micros(elapsed) / Double(count), "count": count])
+        emit([
+            "tool": "swift_transmit", "us_per_apdu": micros(elapsed) / Double(count),
+            "cpu_us_per_apdu": cpu / Double(count), "count": count,
+        ])
     }
 }
 
@@ -46,4 +51,11 @@ struct TransmitBench: AsyncParsableCommand {
 struct BenchError: Error, CustomStringConvertible {
     let description: String
     init(_ d: String) { description = d }
+}
+
+/// User + system CPU time of this process (every thread), in microseconds.
+func processCPUMicros() -> Double {
+    var ru = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &ru)
+    return Double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 + Double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec)
 }
