@@ -152,6 +152,11 @@ def main():
         x = r["result"]
         c = r["clients"]
         res_l.append(dict(x, vmrss_kb_after=r["vmrss_kb"]))
+        ticks = r.get("jpkid_cpu_ticks", 0) / r.get("ticks_per_second", 100)
+        phase = r.get("phase_seconds", x["seconds"])
+        cores_used = ticks / phase
+        cpu_per_req = ticks * 1e6 / max(1, x["rps"] * phase)
+        res_l[-1].update({"jpkid_cores_used": cores_used, "jpkid_cpu_us_per_request_approx": cpu_per_req})
         goal, ok = "", None
         if c == 64:
             goal = ">= 20000 req/s, p99 < 5 ms"
@@ -159,16 +164,19 @@ def main():
         line(f"GET /v1/readers, {c:>3} clients",
              f"{x['rps']:>8.0f} req/s, p50 {x['p50_us']/1000:.2f} ms, p99 {x['p99_us']/1000:.2f} ms"
              + (f", {x['non200']} non-200" if x["non200"] else "") + (f", {x['errors']} errors" if x["errors"] else "")
+             + f"; jpkid {cores_used:.2f} cores, {cpu_per_req:.0f} µs CPU/req"
              + f" (loadgen {x['loadgen_cpu_fraction_of_one_core']*100:.0f}% of a core)", goal, ok)
     results["load"] = res_l
     idle = next(iter(part("rss_idle")), None)
     loaded = next(iter(part("rss_loaded")), None)
     if idle:
         mb = idle["vmrss_kb"] / 1024
-        line("jpkid RSS idle (VmRSS)", f"{mb:.1f} MB", "<= 30 MB", mb <= 30)
+        line("jpkid RSS idle (VmRSS)",
+             f"{mb:.1f} MB (anon {idle['rss_anon_kb']/1024:.1f} + file-backed {idle['rss_file_kb']/1024:.1f}; "
+             f"PSS {idle['pss_kb']/1024:.1f} MB)", "<= 30 MB", mb <= 30)
     if loaded:
         line("jpkid RSS after load (VmRSS / VmHWM)",
-             f"{loaded['vmrss_kb']/1024:.1f} / {loaded['vmhwm_kb']/1024:.1f} MB")
+             f"{loaded['vmrss_kb']/1024:.1f} / {loaded['vmhwm_kb']/1024:.1f} MB (anon {loaded['rss_anon_kb']/1024:.1f} MB)")
     results["rss"] = {"idle": idle, "loaded": loaded}
     results["missed"] = missed
 
