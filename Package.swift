@@ -48,12 +48,14 @@ let package = Package(
                 "JPKIDaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .executableTarget(
-            name: "card-inspect",
+        // card-inspect's commands, rendering and PIN input (the executable only calls it).
+        .target(
+            name: "Inspect",
             dependencies: [
                 "SmartCard", "JPKI", "JPKIVerify",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        .executableTarget(name: "card-inspect", dependencies: ["Inspect"]),
         .executableTarget(
             name: "jpki-sim",
             dependencies: [
@@ -84,6 +86,9 @@ let package = Package(
         .testTarget(
             name: "JPKIVerifyTests",
             dependencies: ["JPKIVerify", "JPKI", "SmartCard", "CardSimulator", "TestBench"]),
+        .testTarget(
+            name: "CardInspectTests",
+            dependencies: ["Inspect", "card-inspect", "CardSimulator", "SmartCard", "TestBench"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,5 @@
 import Foundation
+import Inspect
 
-// card-inspect is specified (issue 7) but not built yet: say so clearly instead of pretending.
-FileHandle.standardError.write(Data("card-inspect: not implemented yet; use jpkid (see README)\n".utf8))
-exit(64)
+// card-inspect: argument parsing and the commands live in the Inspect library.
+exit(await CardInspect.run(arguments: Array(CommandLine.arguments.dropFirst())))
