@@ -172,11 +172,11 @@ def main():
     if idle:
         mb = idle["vmrss_kb"] / 1024
         line("jpkid RSS idle (VmRSS)",
-             f"{mb:.1f} MB (anon {idle['rss_anon_kb']/1024:.1f} + file-backed {idle['rss_file_kb']/1024:.1f}; "
-             f"PSS {idle['pss_kb']/1024:.1f} MB)", "<= 30 MB", mb <= 30)
+             f"{mb:.1f} MiB (anon {idle['rss_anon_kb']/1024:.1f} + file-backed {idle['rss_file_kb']/1024:.1f}; "
+             f"PSS {idle['pss_kb']/1024:.1f} MiB)", "<= 30 MiB", mb <= 30)
     if loaded:
         line("jpkid RSS after load (VmRSS / VmHWM)",
-             f"{loaded['vmrss_kb']/1024:.1f} / {loaded['vmhwm_kb']/1024:.1f} MB (anon {loaded['rss_anon_kb']/1024:.1f} MB)")
+             f"{loaded['vmrss_kb']/1024:.1f} / {loaded['vmhwm_kb']/1024:.1f} MiB (anon {loaded['rss_anon_kb']/1024:.1f} MiB)")
     results["rss"] = {"idle": idle, "loaded": loaded}
     results["missed"] = missed
 
