@@ -184,7 +184,7 @@ def main():
     w1 = max(len(r[1]) for r in table)
     w2 = max(len(r[2]) for r in table)
     print(f"\njpki bench — commit {meta.get('commit')}, {meta.get('build')} build, {meta.get('date')}, "
-          f"{meta.get('cores')} cores, load avg {meta.get('loadavg_start')} -> {meta.get('loadavg_end')}"
+          f"{meta.get('cores')} cores, {meta.get('bench', 'shared')} pcscd+vpcd bench, load avg {meta.get('loadavg_start')} -> {meta.get('loadavg_end')}"
           + (" (--quick)" if meta.get("quick") else ""))
     print(f"{'measurement':<{w0}}  {'value':<{w1}}  {'goal':<{w2}}  result")
     print("-" * (w0 + w1 + w2 + 14))
