@@ -186,6 +186,8 @@ def main():
     print(f"\njpki bench — commit {meta.get('commit')}, {meta.get('build')} build, {meta.get('date')}, "
           f"{meta.get('cores')} cores, {meta.get('bench', 'shared')} pcscd+vpcd bench, load avg {meta.get('loadavg_start')} -> {meta.get('loadavg_end')}"
           + (" (--quick)" if meta.get("quick") else ""))
+    if meta.get("build") == "debug":
+        print("DEBUG BUILD: a harness check only; these figures say nothing about performance")
     print(f"{'measurement':<{w0}}  {'value':<{w1}}  {'goal':<{w2}}  result")
     print("-" * (w0 + w1 + w2 + 14))
     for a, b, c, d in table:
