@@ -10,7 +10,8 @@ struct JPKIBench: AsyncParsableCommand {
         commandName: "jpki-bench",
         abstract: "Benchmark helpers for bench/run (not a user tool).",
         subcommands: [
-            TransmitBench.self, CountingSim.self, WaitCard.self, VerifyBench.self, InsertLatency.self,
+            TransmitBench.self, CountingSim.self, WaitCard.self, WaitSession.self, VerifyBench.self,
+            InsertLatency.self,
         ])
 }
 
