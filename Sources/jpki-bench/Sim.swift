@@ -78,6 +78,8 @@ struct WaitCard: AsyncParsableCommand {
     @Option(help: "Reader name.") var reader: String
     @Flag(help: "Wait for the slot to be empty instead.") var absent = false
     @Option(help: "Seconds before giving up.") var timeout: Double = 10
+    @Option(help: "Also wait until this APDU (hex) answers 90 00: the reader has settled after insertion.")
+    var readyAPDU: String?
 
     func run() async throws {
         let ctx = try await PCSCContext.establish()
@@ -86,12 +88,31 @@ struct WaitCard: AsyncParsableCommand {
             let present = try await ctx.readerStates().first { $0.name == reader }?.cardPresent ?? false
             if present != absent {
                 await ctx.release()
+                if let readyAPDU, !absent { try await settle(readyAPDU, until: deadline) }
                 return
             }
             try await Task.sleep(for: .milliseconds(10))
         }
         await ctx.release()
         note("timeout waiting for \(absent ? "no card" : "a card") in \(reader)")
+        throw ExitCode(1)
+    }
+
+    /// Right after insertion pcscd may still answer SCARD_E_NOT_TRANSACTED or a reset: retry one
+    /// command until it succeeds, so measurements start on a settled reader.
+    func settle(_ hex: String, until deadline: ContinuousClock.Instant) async throws {
+        guard let bytes = parseHex(hex), let command = try? CommandAPDU(decoding: bytes) else {
+            throw ValidationError("--ready-apdu is not a valid command APDU in hex")
+        }
+        while ContinuousClock.now < deadline {
+            if let card = try? await PCSCCard.connect(reader: reader) {
+                let ok = (try? await card.perform { try $0.send(command).statusWord == .success }) ?? false
+                await card.disconnect()
+                if ok { return }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        note("\(reader) did not settle")
         throw ExitCode(1)
     }
 }
