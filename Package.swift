@@ -73,6 +73,13 @@ let package = Package(
                 "CardSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // bench/run's measuring helper (not a product; see README "Benchmarks").
+        .executableTarget(
+            name: "jpki-bench",
+            dependencies: [
+                "SmartCard", "JPKI", "JPKIVerify", "CardSimulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         // Test support: the pcscd + vpcd bench lock and helpers (not a product).
         .target(name: "TestBench"),
         .testTarget(name: "SmartCardTests", dependencies: ["SmartCard"]),

@@ -67,6 +67,9 @@ public final class PCSCCard: CardTransport, @unchecked Sendable {
     private var context: SCARDCONTEXT = 0
     private var handle: SCARDHANDLE = 0
     private var connected = false
+    /// The receive buffer (maximum extended response), reused by every ``transmit(_:)`` on the
+    /// reader thread: allocating and zeroing 64 KiB per APDU cost ~4% of an APDU round trip.
+    private var receiveBuffer = [UInt8](repeating: 0, count: 65_538)
 
     private init(reader: String, thread: DedicatedThread) {
         self.reader = reader
@@ -142,11 +145,13 @@ public final class PCSCCard: CardTransport, @unchecked Sendable {
 
     public func transmit(_ command: [UInt8]) throws(SmartCardError) -> [UInt8] {
         guard connected else { throw .pcsc(PCSCError(rc: PCSCError.eInvalidHandle, function: "SCardTransmit")) }
-        var buffer = [UInt8](repeating: 0, count: 65_538)
-        var length = DWORD(buffer.count)
+        var length = DWORD(receiveBuffer.count)
         let pci = activeProtocol == .t0 ? cpcsc_pci_t0() : cpcsc_pci_t1()
+        let handle = self.handle
         let rc = command.withUnsafeBufferPointer { cmd in
-            SCardTransmit(handle, pci, cmd.baseAddress, DWORD(cmd.count), nil, &buffer, &length)
+            receiveBuffer.withUnsafeMutableBufferPointer { buf in
+                SCardTransmit(handle, pci, cmd.baseAddress, DWORD(cmd.count), nil, buf.baseAddress, &length)
+            }
         }
         if rc != SCARD_S_SUCCESS {
             let error = PCSCError(rc: UInt32(truncatingIfNeeded: rc), function: "SCardTransmit")
@@ -157,7 +162,13 @@ public final class PCSCCard: CardTransport, @unchecked Sendable {
             }
             throw .pcsc(error)
         }
-        return Array(buffer[0..<Int(length)])
+        // Copy the response out, then wipe what it occupied (responses may hold personal data).
+        let count = min(Int(length), receiveBuffer.count)
+        return receiveBuffer.withUnsafeMutableBufferPointer { buf in
+            let response = Array(buf[0..<count])
+            buf.baseAddress!.update(repeating: 0, count: count)
+            return response
+        }
     }
 
     public func beginTransaction() throws(SmartCardError) {

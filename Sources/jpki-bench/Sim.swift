@@ -1,0 +1,145 @@
+import ArgumentParser
+import CardSimulator
+import Dispatch
+import Foundation
+import SmartCard
+import Synchronization
+
+/// A card that counts the command APDUs it answers (vpcd control frames — power, reset, GET ATR —
+/// are not APDUs and are not counted). This is how `bench/run` counts the APDUs of tools that
+/// do not report them (OpenSC's pkcs15-tool): on the card side, the only place both sides share.
+final class CountingCard: VirtualCard, @unchecked Sendable {
+    let inner: any VirtualCard
+    let count = Atomic<Int>(0)
+
+    init(_ inner: any VirtualCard) { self.inner = inner }
+
+    var atr: [UInt8] { inner.atr }
+    func powerOn() { inner.powerOn() }
+    func powerOff() { inner.powerOff() }
+    func reset() { inner.reset() }
+    func process(_ command: [UInt8]) -> [UInt8]? {
+        count.add(1, ordering: .relaxed)
+        return inner.process(command)
+    }
+}
+
+/// `jpki-bench sim`: like `jpki-sim --card NAME`, plus an APDU counter: SIGUSR1 writes the number
+/// of APDUs answered so far to `--count-file` (written to a temporary name, then renamed).
+/// SIGTERM/SIGINT remove the card.
+struct CountingSim: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sim", abstract: "A simulated card in vpcd that counts its APDUs.")
+
+    @Option(help: "Fixture card name under apdu-fixtures/cards.") var card = "00-ordinary"
+    @Option(help: "vpcd port (35963 = slot 0).") var port: UInt16 = 35963
+    @Option(help: "File the APDU count is written to on SIGUSR1.") var countFile: String
+
+    func run() throws {
+        let counting = CountingCard(try VirtualMyNumberCard.fixture(card))
+        let bridge = VPCDBridge(card: counting, port: port)
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        for s in [SIGTERM, SIGINT, SIGUSR1] {
+            signal(s, SIG_IGN)
+            sigaddset(&mask, s)
+        }
+        pthread_sigmask(SIG_UNBLOCK, &mask, nil)
+        let path = countFile
+        var sources: [any DispatchSourceSignal] = []
+        for s in [SIGTERM, SIGINT] {
+            let source = DispatchSource.makeSignalSource(signal: s, queue: .global())
+            source.setEventHandler { bridge.stop() }
+            source.resume()
+            sources.append(source)
+        }
+        let usr1 = DispatchSource.makeSignalSource(signal: SIGUSR1, queue: .global())
+        usr1.setEventHandler {
+            let n = counting.count.load(ordering: .relaxed)
+            let tmp = path + ".tmp"
+            if FileManager.default.createFile(atPath: tmp, contents: Data("\(n)\n".utf8)) {
+                rename(tmp, path)
+            }
+        }
+        usr1.resume()
+        sources.append(usr1)
+        try bridge.start()
+        note("card \(card) inserted at port \(port) (counting APDUs)")
+        bridge.waitUntilStopped()
+        withExtendedLifetime(sources) {}
+    }
+}
+
+/// `jpki-bench wait-card`: waits until pcscd reports a card present (or absent) in a reader.
+struct WaitCard: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wait-card", abstract: "Wait for pcscd to see a card (or none) in a reader.")
+
+    @Option(help: "Reader name.") var reader: String
+    @Flag(help: "Wait for the slot to be empty instead.") var absent = false
+    @Option(help: "Seconds before giving up.") var timeout: Double = 10
+    @Option(help: "Also wait until this APDU (hex) answers 90 00: the reader has settled after insertion.")
+    var readyAPDU: String?
+
+    func run() async throws {
+        let ctx = try await PCSCContext.establish()
+        let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
+        while ContinuousClock.now < deadline {
+            let present = try await ctx.readerStates().first { $0.name == reader }?.cardPresent ?? false
+            if present != absent {
+                await ctx.release()
+                if let readyAPDU, !absent { try await settle(readyAPDU, until: deadline) }
+                return
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        await ctx.release()
+        note("timeout waiting for \(absent ? "no card" : "a card") in \(reader)")
+        throw ExitCode(1)
+    }
+
+    /// Right after insertion pcscd may still answer SCARD_E_NOT_TRANSACTED or a reset: retry one
+    /// command until it succeeds, so measurements start on a settled reader.
+    func settle(_ hex: String, until deadline: ContinuousClock.Instant) async throws {
+        guard let bytes = parseHex(hex), let command = try? CommandAPDU(decoding: bytes) else {
+            throw ValidationError("--ready-apdu is not a valid command APDU in hex")
+        }
+        while ContinuousClock.now < deadline {
+            if let card = try? await PCSCCard.connect(reader: reader) {
+                let ok = (try? await card.perform { try $0.send(command).statusWord == .success }) ?? false
+                await card.disconnect()
+                if ok { return }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        note("\(reader) did not settle")
+        throw ExitCode(1)
+    }
+}
+
+/// `jpki-bench wait-session`: waits until jpkid lists a card session for a reader.
+struct WaitSession: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wait-session", abstract: "Wait for jpkid to show a card session in a reader.")
+
+    @Option(help: "jpkid's socket.") var socket: String
+    @Option(help: "Reader name.") var reader: String
+    @Option(help: "Seconds before giving up.") var timeout: Double = 10
+
+    func run() throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let http = try? UnixHTTPConnection(path: socket),
+                let (status, body) = try? http.request("GET", "/v1/readers"), status == 200,
+                let json = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
+                let readers = json["readers"] as? [[String: Any]],
+                readers.contains(where: { $0["name"] as? String == reader && $0["session"] is String })
+            {
+                return
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        note("timeout waiting for a session in \(reader)")
+        throw ExitCode(1)
+    }
+}
