@@ -23,6 +23,9 @@ public struct DaemonAPI: APIResponder {
     let integrity: APIntegrityVerifier?
     /// The eligibility registry (nil: eligibility answers 503 `eligibility_disabled`).
     let eligibility: EligibilityService?
+    /// The last `/v1/readers` answer, re-encoded only when the readers change (the most
+    /// frequent request of a reception app; JSON encoding dominated its cost).
+    let readersCache = ReadersCache()
 
     /// Creates the API.
     public init(
@@ -113,8 +116,7 @@ public struct DaemonAPI: APIResponder {
         case 1 where rest[0] == "readers":
             try allow(.GET)
             try need(.status)
-            struct Readers: Encodable { var readers: [ReaderSupervisor.ReaderInfo] }
-            return .json(Readers(readers: await supervisor.snapshot()))
+            return readersCache.response(for: await supervisor.snapshot())
         case 1 where rest[0] == "events":
             try allow(.GET)
             try need(.status)
@@ -463,4 +465,21 @@ final class ContinuationGate<T: Sendable>: Sendable {
     private let slot = Mutex<CheckedContinuation<T, any Error>?>(nil)
     func set(_ c: CheckedContinuation<T, any Error>) { slot.withLock { $0 = c } }
     func take() -> CheckedContinuation<T, any Error>? { slot.withLock { $0.take() } }
+}
+
+/// Caches the encoded `/v1/readers` body for an unchanged snapshot.
+final class ReadersCache: Sendable {
+    private struct Entry {
+        var readers: [ReaderSupervisor.ReaderInfo]
+        var response: APIResponse
+    }
+    private let entry = Mutex<Entry?>(nil)
+
+    func response(for readers: [ReaderSupervisor.ReaderInfo]) -> APIResponse {
+        if let hit = entry.withLock({ $0?.readers == readers ? $0?.response : nil }) { return hit }
+        struct Readers: Encodable { var readers: [ReaderSupervisor.ReaderInfo] }
+        let response = APIResponse.json(Readers(readers: readers))
+        entry.withLock { $0 = Entry(readers: readers, response: response) }
+        return response
+    }
 }
