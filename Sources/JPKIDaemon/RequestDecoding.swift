@@ -1,0 +1,50 @@
+import Foundation
+import JPKI
+
+/// The daemon's pure request decoding: the request target (path and query), the path segments
+/// and the JSON body of `authenticate`/`identity`. No I/O and no NIO, so the fuzz target
+/// `fuzz/targets/daemon-request.swift` can exercise exactly what the server runs.
+enum RequestDecoding {
+    /// The JSON body of `authenticate` and `identity`.
+    struct PINRequest: Decodable {
+        var pin: String?
+        var allowLastTry: Bool?
+        var challenge: String?
+        var myNumber: Bool?
+    }
+
+    /// Splits a request target into the path and the query parameters (percent-decoded).
+    static func splitTarget(_ uri: String) -> (path: String, query: [String: String]) {
+        guard let q = uri.firstIndex(of: "?") else { return (uri, [:]) }
+        var query: [String: String] = [:]
+        for pair in uri[uri.index(after: q)...].split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1)
+            let key = String(kv[0]).removingPercentEncoding ?? String(kv[0])
+            let value = kv.count > 1 ? (String(kv[1]).removingPercentEncoding ?? String(kv[1])) : ""
+            query[key] = value
+        }
+        return (String(uri[..<q]), query)
+    }
+
+    /// The non-empty `/`-separated segments of a path.
+    static func pathSegments(_ path: String) -> [String] {
+        path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+    }
+
+    /// Decodes the body and turns the PIN into a wipeable ``PIN`` at once; the body copy is
+    /// zeroed. An empty body or JSON of another shape is `bad_request`.
+    static func pinRequest(_ bytes: [UInt8]) throws(APIError) -> (PINRequest, PIN?) {
+        var body = bytes
+        defer { for i in body.indices { body[i] = 0 } }
+        guard !body.isEmpty else { throw APIError.badRequest("a JSON body is required") }
+        var req: PINRequest
+        do {
+            req = try JSONDecoder().decode(PINRequest.self, from: Data(body))
+        } catch {
+            throw APIError.badRequest("the body is not valid JSON of the expected shape")
+        }
+        let pin = req.pin.map { PIN($0) }
+        req.pin = nil
+        return (req, pin)
+    }
+}
