@@ -1,0 +1,47 @@
+import Foundation
+import Testing
+
+@testable import JPKIDaemon
+
+/// The NIO-free request decoding (also exercised by fuzz/targets/daemon-request.swift).
+@Suite("request decoding")
+struct RequestDecodingTests {
+    @Test("query strings with empty keys or values (fuzz regression: \"?=\" crashed the daemon)")
+    func emptyQueryParts() {
+        // Found by fuzz/run daemon-request: a lone "=" split into no parts and kv[0] trapped.
+        let (path, query) = RequestDecoding.splitTarget("/v1/readers?=")
+        #expect(path == "/v1/readers")
+        #expect(query == ["": ""])
+        #expect(RequestDecoding.splitTarget("/v1/readers?=x&a=&b").query == ["": "x", "a": "", "b": ""])
+        #expect(RequestDecoding.splitTarget("/v1/health?&&==").query == ["": "="])
+        #expect(RequestDecoding.splitTarget("/v1/readers?a=%41%ZZ").query == ["a": "%41%ZZ"])
+        #expect(RequestDecoding.splitTarget("/v1/readers?a=%41").query == ["a": "A"])
+        #expect(RequestDecoding.splitTarget("/v1/readers").query.isEmpty)
+    }
+
+    @Test("the fuzzer's crash inputs decode without trapping")
+    func fuzzRegressionFiles() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("fuzz/regressions/daemon-request")
+        let files = try FileManager.default.contentsOfDirectory(at: dir, includingPropertiesForKeys: nil)
+        #expect(!files.isEmpty)
+        for file in files {
+            let bytes = Array(try Data(contentsOf: file))
+            let nl = bytes.firstIndex(of: 0x0A) ?? bytes.count
+            let target = String(decoding: bytes[..<nl], as: UTF8.self)
+            let (path, _) = RequestDecoding.splitTarget(target)
+            #expect(target.hasPrefix(path))
+        }
+    }
+
+    @Test("path segments and PIN bodies")
+    func segmentsAndBodies() throws {
+        #expect(RequestDecoding.pathSegments("//v1//sessions/abc/") == ["v1", "sessions", "abc"])
+        #expect(throws: APIError.badRequest("a JSON body is required")) { try RequestDecoding.pinRequest([]) }
+        #expect(throws: APIError.self) { try RequestDecoding.pinRequest(Array("{\"pin\":1}".utf8)) }
+        let (req, pin) = try RequestDecoding.pinRequest(Array(#"{"pin":"1234","allowLastTry":true}"#.utf8))
+        #expect(req.pin == nil && req.allowLastTry == true)
+        #expect(pin?.count == 4)
+        pin?.wipe()
+    }
+}
