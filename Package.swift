@@ -75,6 +75,12 @@ let package = Package(
         .testTarget(
             name: "JPKITests", dependencies: ["JPKI", "SmartCard", "CardSimulator", "TestBench"]),
         .testTarget(
+            name: "FaultSoakTests",
+            dependencies: [
+                "JPKIDaemon", "JPKI", "JPKIVerify", "SmartCard", "CardSimulator", "TestBench",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(
             name: "JPKIVerifyTests",
             dependencies: ["JPKIVerify", "JPKI", "SmartCard", "CardSimulator", "TestBench"]),
     ],
