@@ -354,7 +354,8 @@ struct FaultSoakTests {
                     #expect(r.status == 200, "\(target): \(r.status)")
                 }
                 #expect(try http.request("GET", "/v1/health").status == 200)
-                #expect(try Operation.identity.request(http, session: s, card: "00-ordinary").status == 200)
+                let last = try Operation.identity.request(http, session: s, card: "00-ordinary")
+                #expect(last.status == 200, "identity after the abuse: \(last.status) \(last.text)")
             } catch {
                 card.remove()
                 try? await h.stop()
@@ -397,7 +398,18 @@ struct FaultSoakTests {
     /// Established connections to the Unix socket at `path`, counted on the server side
     /// (/proc/net/unix lists the listening socket by path, and accepted ones carry the same path).
     static func acceptedConnections(_ path: String) -> Int {
-        guard let text = try? String(contentsOfFile: "/proc/net/unix", encoding: .utf8) else { return 0 }
+        // Read with a loop: /proc files report size 0, and a single read returns one page only.
+        let fd = open("/proc/net/unix", O_RDONLY)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        var data: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = read(fd, &buf, buf.count)
+            if n <= 0 { break }
+            data += buf[0..<n]
+        }
+        let text = String(decoding: data, as: UTF8.self)
         // Flags 00000000 + state 03 (connected) + path: the server end of an accepted connection.
         return text.split(separator: "\n").filter { $0.hasSuffix(" " + path) && $0.contains(" 03 ") }.count
     }

@@ -233,6 +233,10 @@ func expectNoPII(logs: LogCollector, auditPaths: [String], sourceLocation: Sourc
 
 // MARK: - Daemon harness
 
+/// The vpcd slot the suite inserts its cards into: 0 ("Virtual PCD 00 00") unless
+/// `FAULT_SOAK_SLOT=1` (useful when slot 0 of a shared bench is occupied).
+let soakSlot = Int(ProcessInfo.processInfo.environment["FAULT_SOAK_SLOT"] ?? "") == 1 ? 1 : 0
+
 /// A daemon started in-process on a temporary socket, logging into ``suiteLogs`` and a
 /// per-daemon collector.
 struct Harness {
@@ -240,7 +244,7 @@ struct Harness {
     let config: DaemonConfig
     let http: UnixHTTP
     let logs: LogCollector
-    let started = ContinuousClock.now
+    let started = Date()
 
     static func config(_ adjust: (inout DaemonConfig) -> Void = { _ in }) -> DaemonConfig {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -275,19 +279,20 @@ struct Harness {
     /// Shuts the daemon down and scans its logs and audit for PII.
     func stop(sourceLocation: SourceLocation = #_sourceLocation) async throws {
         await daemon.shutdown()
-        print("harness: daemon ran \(ContinuousClock.now - started) (bench lock held), \(logs.all.count) log lines")
+        print("harness: daemon ran \(String(format: "%.1f", Date().timeIntervalSince(started))) s (bench lock held), \(logs.all.count) log lines")
         try expectNoPII(logs: logs, auditPaths: [config.auditLog], sourceLocation: sourceLocation)
     }
 
     /// The current session of `reader` (nil while there is none).
-    func currentSession(reader: String = TestBench.slots[0].readerName) throws -> String? {
+    func currentSession(reader: String = TestBench.slots[soakSlot].readerName) throws -> String? {
         let r = try http.request("GET", "/v1/readers")
         let readers = r.json["readers"] as? [[String: Any]] ?? []
         return readers.first { $0["name"] as? String == reader }?["session"] as? String
     }
 
     /// Waits (safety bound 15 s) for a session on `reader` other than `old`.
-    func waitForSession(otherThan old: String? = nil, reader: String = TestBench.slots[0].readerName) async throws
+    func waitForSession(otherThan old: String? = nil, reader: String = TestBench.slots[soakSlot].readerName)
+        async throws
         -> String?
     {
         var found: String?
@@ -299,7 +304,7 @@ struct Harness {
     }
 
     /// Waits (safety bound 15 s) until `reader` has no card.
-    func waitForEmpty(reader: String = TestBench.slots[0].readerName) async throws -> Bool {
+    func waitForEmpty(reader: String = TestBench.slots[soakSlot].readerName) async throws -> Bool {
         try await TestBench.waitUntil(timeout: .seconds(15)) {
             let r = try http.request("GET", "/v1/readers")
             let readers = r.json["readers"] as? [[String: Any]] ?? []
@@ -314,14 +319,14 @@ final class InsertedCard: @unchecked Sendable {
     let bridge: VPCDBridge
     let card: VirtualMyNumberCard
 
-    init(_ name: String, faults: String = "", slot: Int = 0, reconnect: Bool = false) throws {
+    init(_ name: String, faults: String = "", slot: Int = soakSlot, reconnect: Bool = false) throws {
         self.name = name
         card = try VirtualMyNumberCard.fixture(name, faults: try FaultSpec(parsing: faults))
         bridge = VPCDBridge(card: card, port: TestBench.slots[slot].port, reconnect: reconnect)
         try bridge.start()
     }
 
-    init(wrapping card: any VirtualCard, name: String, base: VirtualMyNumberCard, slot: Int = 0) throws {
+    init(wrapping card: any VirtualCard, name: String, base: VirtualMyNumberCard, slot: Int = soakSlot) throws {
         self.name = name
         self.card = base
         bridge = VPCDBridge(card: card, port: TestBench.slots[slot].port)
