@@ -67,6 +67,13 @@ def seeds(target):
             yield b"\x00" + read(p)
         for p in sorted(glob.glob(os.path.join(FIX, "pki", "*root.pem"))):
             yield b"\x01" + read(p)
+    elif target == "verify":
+        for card in sorted(glob.glob(os.path.join(FIX, "cards", "*"))):
+            t = lambda f: read(os.path.join(card, f))
+            yield bytes([0]) + framed([t("text/0001.bin"), t("text/0002.bin"), t("text/0003.bin"), t("text/0004.bin")])
+            yield bytes([0x80]) + framed([b"", t("text/0002.bin"), t("text/0003.bin"), t("text/0004.bin")])
+            yield bytes([1]) + framed([t("visual/0002.bin"), t("visual/0004.bin")])
+            yield bytes([2]) + framed([t("jpki/000A.der"), bytes(256)])
     elif target == "vpcd":
         for cmds, _ in ts:
             yield bytes([7]) + framed([b"\x01", b"\x04"] + cmds + [b"\x02", b"\x00"])
