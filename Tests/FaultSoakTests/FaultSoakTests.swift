@@ -137,6 +137,64 @@ struct FaultSoakTests {
     }
 
     @Test(
+        "a garbled or truncated response at every APDU of every operation: a typed error, no data; the daemon keeps working",
+        .timeLimit(.minutes(20)), arguments: ["garbage", "truncate"])
+    func garbledResponseAtEveryAPDU(fault: String) async throws {
+        try await TestBench.exclusive {
+            let h = try await Harness.start()
+            var outcomes: [String: Int] = [:]
+            do {
+                for op in Operation.allCases {
+                    let counting = CountingCard(try VirtualMyNumberCard.fixture("00-ordinary"))
+                    let calibration = try InsertedCard(wrapping: counting, name: "00-ordinary", base: counting.inner)
+                    let s0 = try #require(try await h.waitForSession())
+                    let k = counting.processed
+                    #expect(try op.request(h.http, session: s0, card: "00-ordinary").status == 200)
+                    let m = counting.processed - k
+                    calibration.remove()
+                    #expect(try await h.waitForEmpty())
+                    for n in (k + 1)...(k + max(m, 1)) {
+                        let card = try InsertedCard("00-ordinary", faults: "\(fault):\(n)")
+                        let session = try await h.waitForSession()
+                        #expect(session != nil, "\(op) \(fault):\(n): no session")
+                        if let session {
+                            let r = try op.request(h.http, session: session, card: "00-ordinary")
+                            outcomes["\(r.status) \(r.errorCode ?? "-")", default: 0] += 1
+                            // The card is still there but answered nonsense: the session ends (409)
+                            // or the operation fails as a card error (502). Never data, never 500.
+                            // Exception by design: pin-status reports each PIN it could read and
+                            // leaves out one whose status read failed (200, this card's session).
+                            let partialPINStatus =
+                                op == .pinStatus && r.status == 200 && r.json["session"] as? String == session
+                                && ((r.json["pins"] as? [String: Any])?.count ?? 3) < 3
+                            #expect(
+                                (r.status == 409 && r.errorCode == "card_session_ended")
+                                    || (r.status == 502 && r.errorCode == "card_error") || partialPINStatus,
+                                "\(op) \(fault):\(n): \(r.status) \(r.text.prefix(300))")
+                            #expect(
+                                partialPINStatus || !Self.carriesCardData(r), "\(op) \(fault):\(n) returned card data")
+                        }
+                        card.remove()
+                        #expect(try await h.waitForEmpty())
+                    }
+                    let fresh = try InsertedCard("00-ordinary")
+                    let s = try #require(try await h.waitForSession())
+                    let r = try op.request(h.http, session: s, card: "00-ordinary")
+                    let bad = try op.mismatches(r, session: s, card: "00-ordinary")
+                    #expect(r.status == 200 && bad.isEmpty, "\(op) on a fresh card: \(r.status) \(bad)")
+                    fresh.remove()
+                    #expect(try await h.waitForEmpty())
+                }
+            } catch {
+                try? await h.stop()
+                throw error
+            }
+            print("\(fault): outcomes \(outcomes.sorted { $0.key < $1.key })")
+            try await h.stop()
+        }
+    }
+
+    @Test(
         "pcscd killed and restarted under the running daemon; vpcd-side removal; sessions end",
         .timeLimit(.minutes(20)))
     func pcscdKilledUnderDaemon() async throws {
