@@ -14,22 +14,30 @@ enum RequestDecoding {
     }
 
     /// Splits a request target into the path and the query parameters (percent-decoded).
+    /// Splitting is on the ASCII delimiters `?`, `&`, `=` as Unicode scalars, never on
+    /// grapheme clusters (a prepended mark such as U+0601 must not hide a delimiter).
     static func splitTarget(_ uri: String) -> (path: String, query: [String: String]) {
-        guard let q = uri.firstIndex(of: "?") else { return (uri, [:]) }
+        let scalars = uri.unicodeScalars
+        guard let q = scalars.firstIndex(of: "?") else { return (uri, [:]) }
         var query: [String: String] = [:]
-        for pair in uri[uri.index(after: q)...].split(separator: "&") {
+        for pair in scalars[scalars.index(after: q)...].split(separator: "&") {
             // Split at the first "=" keeping empty sides: "=" alone is key "" and value "".
-            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let key = String(kv[0]).removingPercentEncoding ?? String(kv[0])
-            let value = kv.count > 1 ? (String(kv[1]).removingPercentEncoding ?? String(kv[1])) : ""
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map {
+                String(String.UnicodeScalarView($0))
+            }
+            let key = kv[0].removingPercentEncoding ?? kv[0]
+            let value = kv.count > 1 ? (kv[1].removingPercentEncoding ?? kv[1]) : ""
             query[key] = value
         }
-        return (String(uri[..<q]), query)
+        return (String(String.UnicodeScalarView(scalars[..<q])), query)
     }
 
-    /// The non-empty `/`-separated segments of a path.
+    /// The non-empty `/`-separated segments of a path (split on the scalar `/`, not on
+    /// grapheme clusters).
     static func pathSegments(_ path: String) -> [String] {
-        path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        path.unicodeScalars.split(separator: "/", omittingEmptySubsequences: true).map {
+            String(String.UnicodeScalarView($0))
+        }
     }
 
     /// Decodes the body and turns the PIN into a wipeable ``PIN`` at once; the body copy is

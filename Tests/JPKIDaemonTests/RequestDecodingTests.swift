@@ -19,6 +19,17 @@ struct RequestDecodingTests {
         #expect(RequestDecoding.splitTarget("/v1/readers").query.isEmpty)
     }
 
+    @Test("delimiters are split as scalars, not grapheme clusters (fuzz regression: U+0601 + \"/\")")
+    func prependedMarks() {
+        // U+0601 (Grapheme_Cluster_Break=Prepend) forms one Character with the "/" after it:
+        // a Character split kept "/" inside a segment. Found by fuzz/run daemon-request.
+        #expect(RequestDecoding.pathSegments("/v1\u{0601}/readers") == ["v1\u{0601}", "readers"])
+        #expect(RequestDecoding.pathSegments("/v1/sessions/\u{0601}/x").allSatisfy { !$0.contains("/") })
+        let (path, query) = RequestDecoding.splitTarget("/v1/readers\u{0601}?a\u{0601}=b\u{0601}&c=d")
+        #expect(path == "/v1/readers\u{0601}")
+        #expect(query == ["a\u{0601}": "b\u{0601}", "c": "d"])
+    }
+
     @Test("the fuzzer's crash inputs decode without trapping")
     func fuzzRegressionFiles() throws {
         let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -31,6 +42,7 @@ struct RequestDecodingTests {
             let target = String(decoding: bytes[..<nl], as: UTF8.self)
             let (path, _) = RequestDecoding.splitTarget(target)
             #expect(target.hasPrefix(path))
+            #expect(RequestDecoding.pathSegments(path).allSatisfy { !$0.isEmpty && !$0.contains("/") })
         }
     }
 
