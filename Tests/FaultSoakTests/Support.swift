@@ -279,7 +279,8 @@ struct Harness {
     /// Shuts the daemon down and scans its logs and audit for PII.
     func stop(sourceLocation: SourceLocation = #_sourceLocation) async throws {
         await daemon.shutdown()
-        print("harness: daemon ran \(String(format: "%.1f", Date().timeIntervalSince(started))) s (bench lock held), \(logs.all.count) log lines")
+        let seconds = String(format: "%.1f", Date().timeIntervalSince(started))
+        print("harness: daemon ran \(seconds) s (bench lock held), \(logs.all.count) log lines")
         try expectNoPII(logs: logs, auditPaths: [config.auditLog], sourceLocation: sourceLocation)
     }
 
