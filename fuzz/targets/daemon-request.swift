@@ -9,7 +9,7 @@ public func fuzzDaemonRequest(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int
     let target = String(decoding: bytes[..<nl], as: UTF8.self)
     let body = nl < bytes.count ? Array(bytes[(nl + 1)...]) : []
     let (path, _) = RequestDecoding.splitTarget(target)
-    fuzzCheck(target.hasPrefix(path), "path is a prefix of the target")
+    fuzzCheck(target.unicodeScalars.starts(with: path.unicodeScalars), "path is a prefix of the target")
     let segments = RequestDecoding.pathSegments(path)
     fuzzCheck(segments.allSatisfy { !$0.isEmpty && !$0.contains("/") }, "segments")
     do {
