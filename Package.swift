@@ -100,6 +100,12 @@ let package = Package(
             name: "EligibilityTests",
             dependencies: ["Eligibility", "JPKIDaemon", "JPKIVerify", "JPKI", "SmartCard", "CardSimulator", "TestBench"]),
         .testTarget(
+            name: "FaultSoakTests",
+            dependencies: [
+                "JPKIDaemon", "JPKI", "JPKIVerify", "SmartCard", "CardSimulator", "TestBench",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(
             name: "JPKIVerifyTests",
             dependencies: ["JPKIVerify", "JPKI", "SmartCard", "CardSimulator", "TestBench"]),
         .testTarget(

@@ -10,7 +10,7 @@ import Synchronization
 /// TCP, so the card appears in the real PC/SC stack. Connecting inserts the card; ``stop()``
 /// closes the socket, which removes it.
 ///
-/// Framing (vsmartcard api.txt): every message is a big-endian u16 length + payload. A 1-byte
+/// Framing (vsmartcard api.txt, decoded by ``VPCDFrameDecoder``): every message is a big-endian u16 length + payload. A 1-byte
 /// payload is a control message — `00` power off, `01` power on, `02` reset, `04` get ATR (the
 /// only one answered, with the ATR); anything longer is a C-APDU answered with the R-APDU.
 ///
@@ -122,50 +122,50 @@ public final class VPCDBridge: @unchecked Sendable {
 
     /// Serves one connection. Returns true when the card asked to be removed (fault).
     private func serve(_ fd: Int32) -> Bool {
-        var header = [UInt8](repeating: 0, count: 2)
-        var payload = [UInt8](repeating: 0, count: 65_535)
+        var decoder = VPCDFrameDecoder()
+        var chunk = [UInt8](repeating: 0, count: 65_537)
         while true {
-            guard readExact(fd, &header, count: 2) else { return false }
-            let length = Int(header[0]) << 8 | Int(header[1])
-            guard length > 0, readExact(fd, &payload, count: length) else { return false }
-            if length == 1 {
-                switch payload[0] {
-                case 0x00: card.powerOff()
-                case 0x01: card.powerOn()
-                case 0x02: card.reset()
-                case 0x04:
-                    guard writeFrame(fd, card.atr) else { return false }
-                default: break
+            while true {
+                let message: VPCDMessage?
+                do {
+                    message = try decoder.next()
+                } catch {
+                    return false
                 }
-                continue
+                guard let message else { break }
+                switch message {
+                case .powerOff: card.powerOff()
+                case .powerOn: card.powerOn()
+                case .reset: card.reset()
+                case .getATR:
+                    guard writeFrame(fd, card.atr) else { return false }
+                case .unknownControl: break
+                case .apdu(let command):
+                    guard let response = card.process(command) else { return true }
+                    guard writeFrame(fd, response) else { return false }
+                }
             }
-            guard let response = card.process(Array(payload[0..<length])) else { return true }
-            guard writeFrame(fd, response) else { return false }
+            guard let n = readSome(fd, &chunk) else { return false }
+            decoder.append(chunk[0..<n])
         }
     }
 
-    private func readExact(_ fd: Int32, _ buffer: inout [UInt8], count: Int) -> Bool {
+    /// Reads what is available (at least one byte); nil on EOF or error.
+    private func readSome(_ fd: Int32, _ buffer: inout [UInt8]) -> Int? {
         var quickAck: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_QUICKACK, &quickAck, socklen_t(MemoryLayout<Int32>.size))
-        var got = 0
-        while got < count {
+        while true {
             let n = buffer.withUnsafeMutableBytes { raw in
-                recv(fd, raw.baseAddress! + got, count - got, 0)
+                recv(fd, raw.baseAddress!, raw.count, 0)
             }
-            if n > 0 {
-                got += n
-            } else if n < 0 && errno == EINTR {
-                continue
-            } else {
-                return false
-            }
+            if n > 0 { return n }
+            if n < 0 && errno == EINTR { continue }
+            return nil
         }
-        return true
     }
 
     private func writeFrame(_ fd: Int32, _ payload: [UInt8]) -> Bool {
-        guard payload.count <= 0xFFFF else { return false }
-        let frame = [UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)] + payload
+        guard let frame = try? VPCDFrameDecoder.frame(payload) else { return false }
         var sent = 0
         while sent < frame.count {
             let n = frame.withUnsafeBytes { raw in

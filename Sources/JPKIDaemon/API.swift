@@ -95,7 +95,7 @@ public struct DaemonAPI: APIResponder {
         func need(_ role: Role) throws {
             guard granted.contains(role) else { throw APIError.forbidden(role) }
         }
-        let parts = r.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        let parts = RequestDecoding.pathSegments(r.path)
         guard parts.first == "v1" else { throw APIError.notFound }
         let rest = Array(parts.dropFirst())
         let method = r.method
@@ -254,29 +254,9 @@ public struct DaemonAPI: APIResponder {
         return .json(Body(session: session.id, pins: pins))
     }
 
-    struct PINRequest: Decodable {
-        var pin: String?
-        var allowLastTry: Bool?
-        var challenge: String?
-        var myNumber: Bool?
-        /// Face only: which 照合番号 the `pin` field holds, `"B"` (default, 14 digits) or `"A"`.
-        var keyKind: String?
-    }
-
     /// Decodes the body and turns the PIN into a wipeable ``PIN`` at once.
-    func decode(_ r: APIRequest) throws -> (PINRequest, PIN?) {
-        var body = r.body
-        defer { for i in body.indices { body[i] = 0 } }
-        guard !body.isEmpty else { throw APIError.badRequest("a JSON body is required") }
-        var req: PINRequest
-        do {
-            req = try JSONDecoder().decode(PINRequest.self, from: Data(body))
-        } catch {
-            throw APIError.badRequest("the body is not valid JSON of the expected shape")
-        }
-        let pin = req.pin.map { PIN($0) }
-        req.pin = nil
-        return (req, pin)
+    func decode(_ r: APIRequest) throws -> (RequestDecoding.PINRequest, PIN?) {
+        try RequestDecoding.pinRequest(r.body)
     }
 
     func authenticate(_ id: String, _ r: APIRequest, peer: PeerCredentials) async throws -> APIResponse {

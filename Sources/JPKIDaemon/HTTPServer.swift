@@ -279,7 +279,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     private func dispatch(_ h: HTTPRequestHead, context: ChannelHandlerContext) {
-        let (path, query) = Self.split(h.uri)
+        let (path, query) = RequestDecoding.splitTarget(h.uri)
         let request = APIRequest(
             method: h.method, path: path, query: query, headers: h.headers, body: body, peer: peer)
         body = []
@@ -362,18 +362,6 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         logger.debug("connection error", metadata: ["error": "\(type(of: error))"])
         context.close(promise: nil)
-    }
-
-    static func split(_ uri: String) -> (String, [String: String]) {
-        guard let q = uri.firstIndex(of: "?") else { return (uri, [:]) }
-        var query: [String: String] = [:]
-        for pair in uri[uri.index(after: q)...].split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1)
-            let key = String(kv[0]).removingPercentEncoding ?? String(kv[0])
-            let value = kv.count > 1 ? (String(kv[1]).removingPercentEncoding ?? String(kv[1])) : ""
-            query[key] = value
-        }
-        return (String(uri[..<q]), query)
     }
 }
 

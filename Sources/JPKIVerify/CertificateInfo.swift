@@ -311,6 +311,12 @@ enum CertificateLoader {
         }
         _ = drainOpenSSLErrors()  // the final "no start line" is expected
         guard ok, !out.isEmpty else { throw .malformedCertificate("no PEM certificate found") }
+        // The same extension check as the DER path (found by fuzz/run certificate: a PEM
+        // certificate with an undecodable extension was accepted where its DER was refused).
+        for box in out where X509_get_extension_flags(box.ptr) & UInt32(EXFLAG_INVALID) != 0 {
+            _ = drainOpenSSLErrors()
+            throw .malformedCertificate("invalid or duplicate extensions")
+        }
         return out
     }
 

@@ -1,0 +1,63 @@
+import Foundation
+import JPKI
+
+/// The daemon's pure request decoding: the request target (path and query), the path segments
+/// and the JSON body of `authenticate`/`identity`. No I/O and no NIO, so the fuzz target
+/// `fuzz/targets/daemon-request.swift` can exercise exactly what the server runs.
+enum RequestDecoding {
+    /// The JSON body of `authenticate` and `identity`.
+    struct PINRequest: Decodable {
+        var pin: String?
+        var allowLastTry: Bool?
+        var challenge: String?
+        var myNumber: Bool?
+        /// Face only: which 照合番号 the `pin` field holds, `"B"` (default, 14 digits) or `"A"`.
+        var keyKind: String?
+        /// Eligibility in visual mode: staff compared the patient with the card face.
+        var visualConfirmed: Bool?
+    }
+
+    /// Splits a request target into the path and the query parameters (percent-decoded).
+    /// Splitting is on the ASCII delimiters `?`, `&`, `=` as Unicode scalars, never on
+    /// grapheme clusters (a prepended mark such as U+0601 must not hide a delimiter).
+    static func splitTarget(_ uri: String) -> (path: String, query: [String: String]) {
+        let scalars = uri.unicodeScalars
+        guard let q = scalars.firstIndex(of: "?") else { return (uri, [:]) }
+        var query: [String: String] = [:]
+        for pair in scalars[scalars.index(after: q)...].split(separator: "&") {
+            // Split at the first "=" keeping empty sides: "=" alone is key "" and value "".
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map {
+                String(String.UnicodeScalarView($0))
+            }
+            let key = kv[0].removingPercentEncoding ?? kv[0]
+            let value = kv.count > 1 ? (kv[1].removingPercentEncoding ?? kv[1]) : ""
+            query[key] = value
+        }
+        return (String(String.UnicodeScalarView(scalars[..<q])), query)
+    }
+
+    /// The non-empty `/`-separated segments of a path (split on the scalar `/`, not on
+    /// grapheme clusters).
+    static func pathSegments(_ path: String) -> [String] {
+        path.unicodeScalars.split(separator: "/", omittingEmptySubsequences: true).map {
+            String(String.UnicodeScalarView($0))
+        }
+    }
+
+    /// Decodes the body and turns the PIN into a wipeable ``PIN`` at once; the body copy is
+    /// zeroed. An empty body or JSON of another shape is `bad_request`.
+    static func pinRequest(_ bytes: [UInt8]) throws(APIError) -> (PINRequest, PIN?) {
+        var body = bytes
+        defer { for i in body.indices { body[i] = 0 } }
+        guard !body.isEmpty else { throw APIError.badRequest("a JSON body is required") }
+        var req: PINRequest
+        do {
+            req = try JSONDecoder().decode(PINRequest.self, from: Data(body))
+        } catch {
+            throw APIError.badRequest("the body is not valid JSON of the expected shape")
+        }
+        let pin = req.pin.map { PIN($0) }
+        req.pin = nil
+        return (req, pin)
+    }
+}
