@@ -233,23 +233,28 @@ public struct DaemonAPI: APIResponder {
 
     func pinStatus(_ id: String, peer: PeerCredentials) async throws -> APIResponse {
         let (statuses, session) = try await cardOperation("pin-status", session: id, peer: peer) { card in
-            let r = try card.allPINStatus([.auth, .sign, .text])
-            return CardResult(value: r.value.mapValues { try? $0.get() }, card: r.card)
+            try card.allPINStatus([.auth, .sign, .text])
         }
         struct Entry: Encodable {
             var triesLeft: Int?
-            var blocked: Bool
-            var verified: Bool
+            var blocked: Bool?
+            var verified: Bool?
+            /// Why the status could not be read (the PIN is listed, never silently left out).
+            var error: String?
         }
         struct Body: Encodable {
             var session: String
             var pins: [String: Entry]
         }
         var pins: [String: Entry] = [:]
-        for (kind, status) in statuses {
-            guard let status else { continue }
-            pins["\(kind)"] = Entry(
-                triesLeft: status.triesLeft, blocked: status == .blocked, verified: status == .verified)
+        for (kind, result) in statuses {
+            switch result {
+            case .success(let status):
+                pins["\(kind)"] = Entry(
+                    triesLeft: status.triesLeft, blocked: status == .blocked, verified: status == .verified)
+            case .failure(let e):
+                pins["\(kind)"] = Entry(error: Self.map(e).code)
+            }
         }
         return .json(Body(session: session.id, pins: pins))
     }

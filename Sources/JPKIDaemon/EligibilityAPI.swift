@@ -32,13 +32,6 @@ public actor EligibilityService {
 }
 
 extension DaemonAPI {
-    struct EligibilityRequest: Decodable {
-        var pin: String?
-        var allowLastTry: Bool?
-        /// Visual mode only: staff confirm they compared the patient with the card-face photo.
-        var visualConfirmed: Bool?
-    }
-
     /// `POST /v1/sessions/{s}/eligibility`: proves the card (PIN + fresh challenge signed by the
     /// auth key, or — in `visual` mode — staff confirmation), verifies the auth certificate (chain,
     /// revocation) and the signature with OpenSSL, then asks the registry by the certificate's
@@ -50,17 +43,7 @@ extension DaemonAPI {
             throw APIError(
                 503, "trust_not_configured", "eligibility needs trust.authAnchors: a card is never taken on its word")
         }
-        var body = r.body
-        defer { for i in body.indices { body[i] = 0 } }
-        guard !body.isEmpty else { throw APIError.badRequest("a JSON body is required") }
-        var req: EligibilityRequest
-        do {
-            req = try JSONDecoder().decode(EligibilityRequest.self, from: Data(body))
-        } catch {
-            throw APIError.badRequest("the body is not valid JSON of the expected shape")
-        }
-        let pin = req.pin.map { PIN($0) }
-        req.pin = nil
+        let (req, pin) = try decode(r)
         defer { pin?.wipe() }
         let mode = config.eligibility.mode
         let allow = req.allowLastTry ?? false

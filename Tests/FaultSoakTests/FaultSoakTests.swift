@@ -163,10 +163,12 @@ struct FaultSoakTests {
                             // The card is still there but answered nonsense: the session ends (409)
                             // or the operation fails as a card error (502). Never data, never 500.
                             // Exception by design: pin-status reports each PIN it could read and
-                            // leaves out one whose status read failed (200, this card's session).
+                            // lists one whose status read failed with an error code (200, this
+                            // card's session; every PIN is listed, none silently left out).
+                            let pinEntries = (r.json["pins"] as? [String: [String: Any]]) ?? [:]
                             let partialPINStatus =
                                 op == .pinStatus && r.status == 200 && r.json["session"] as? String == session
-                                && ((r.json["pins"] as? [String: Any])?.count ?? 3) < 3
+                                && pinEntries.count == 3 && pinEntries.values.contains { $0["error"] is String }
                             #expect(
                                 (r.status == 409 && r.errorCode == "card_session_ended")
                                     || (r.status == 502 && r.errorCode == "card_error") || partialPINStatus,
