@@ -278,14 +278,9 @@ public struct DaemonAPI: APIResponder {
             var rng = SystemRandomNumberGenerator()
             challenge = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
         }
-        let allow = req.allowLastTry ?? false
-        let digestInfo = DigestInfo.sha256(ofChallenge: challenge)
-        let ((signature, certificate), session) = try await cardOperation("authenticate", session: id, peer: peer) {
-            card in
-            let sig = try card.signWithAuthKey(digestInfo: digestInfo, pin: pin, allowLastTry: allow)
-            let cert = try card.readCertificate(.auth)
-            return CardResult(value: (sig.value, cert.value.der), card: sig.card)
-        }
+        let (signature, certificate, session) = try await signChallenge(
+            "authenticate", session: id, peer: peer, challenge: challenge, pin: pin,
+            allowLastTry: req.allowLastTry ?? false)
         // Verify with OpenSSL: the challenge signature against the auth certificate's key, and the
         // certificate against the configured anchors/revocation (reported as not checked when no
         // anchors are configured — the verdict is then false).
@@ -319,6 +314,22 @@ public struct DaemonAPI: APIResponder {
                 challenge: Data(challenge).base64EncodedString(), algorithm: "RSASSA-PKCS1-v1_5-SHA256",
                 signature: Data(signature).base64EncodedString(), certificate: Data(certificate).base64EncodedString(),
                 verified: verified, chainChecked: verifier != nil, verification: report))
+    }
+
+    /// Possession proof in one card transaction: the auth PIN unlocks a PKCS#1 v1.5 signature
+    /// over SHA-256(`challenge`) with the auth key, and the auth certificate is read alongside.
+    func signChallenge(
+        _ operation: String, session id: String, peer: PeerCredentials, challenge: [UInt8], pin: PIN,
+        allowLastTry: Bool
+    ) async throws -> (signature: [UInt8], certificate: [UInt8], session: CardSession) {
+        let digestInfo = DigestInfo.sha256(ofChallenge: challenge)
+        let ((signature, certificate), session) = try await cardOperation(operation, session: id, peer: peer) {
+            card in
+            let sig = try card.signWithAuthKey(digestInfo: digestInfo, pin: pin, allowLastTry: allowLastTry)
+            let cert = try card.readCertificate(.auth)
+            return CardResult(value: (sig.value, cert.value.der), card: sig.card)
+        }
+        return (signature, certificate, session)
     }
 
     func identity(_ id: String, _ r: APIRequest, peer: PeerCredentials, granted: Set<Role>) async throws

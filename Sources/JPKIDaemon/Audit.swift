@@ -51,9 +51,15 @@ public final class AuditLog: Sendable {
         _ operation: String, peer: PeerCredentials?, session: String? = nil, reader: String? = nil,
         outcome: String
     ) {
-        let entry = AuditEntry(
-            time: Date().formatted(.iso8601), uid: peer?.uid, pid: peer?.pid, process: peer?.processName,
-            operation: operation, session: session, reader: reader, outcome: outcome)
+        append(
+            AuditEntry(
+                time: Date().formatted(.iso8601), uid: peer?.uid, pid: peer?.pid, process: peer?.processName,
+                operation: operation, session: session, reader: reader, outcome: outcome))
+    }
+
+    /// Appends any entry as one JSON line (sorted keys) in a single `write(2)`. Callers put no
+    /// PINs, My Numbers or identity values in it.
+    public func append<Entry: Encodable>(_ entry: Entry) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard var line = try? encoder.encode(entry) else { return }

@@ -56,13 +56,8 @@ extension DaemonAPI {
             guard let pin else { throw APIError.badRequest("pin is required (eligibility.mode is pin)") }
             var rng = SystemRandomNumberGenerator()
             let challenge = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
-            let digestInfo = DigestInfo.sha256(ofChallenge: challenge)
-            let ((signature, cert), s) = try await cardOperation("eligibility-card", session: id, peer: peer) {
-                card in
-                let sig = try card.signWithAuthKey(digestInfo: digestInfo, pin: pin, allowLastTry: allow)
-                let cert = try card.readCertificate(.auth)
-                return CardResult(value: (sig.value, cert.value.der), card: sig.card)
-            }
+            let (signature, cert, s) = try await signChallenge(
+                "eligibility-card", session: id, peer: peer, challenge: challenge, pin: pin, allowLastTry: allow)
             guard let cc = try? CardChallenge(bytes: Data(challenge)) else {
                 throw APIError(500, "internal_error", "challenge length")
             }

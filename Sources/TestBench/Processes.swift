@@ -16,7 +16,9 @@ public struct ProcessResult: Sendable {
 /// Starts a program with posix_spawn and a clean signal mask (the test runner blocks SIGTERM, and
 /// Foundation's Process misses child exits here). `fds` maps the child's 0/1/2 to files or fds.
 public func spawnProgram(
-    _ path: String, _ args: [String], stdinPath: String, stdoutFD: Int32? = nil, stdoutPath: String?, stderrPath: String
+    _ path: String, _ args: [String], stdinPath: String, stdoutFD: Int32? = nil, stdoutPath: String?,
+    stderrPath: String,
+    passing: [Int32: Int32] = [:]
 )
     throws -> pid_t
 {
@@ -41,6 +43,8 @@ public func spawnProgram(
         posix_spawn_file_actions_addopen(&actions, 1, stdoutPath ?? "/dev/null", O_WRONLY | O_TRUNC | O_CREAT, 0o600)
     }
     posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_TRUNC | O_CREAT, 0o600)
+    // Extra descriptors for the child (child fd ← our fd), e.g. a listening socket as fd 3.
+    for (child, ours) in passing { posix_spawn_file_actions_adddup2(&actions, ours, child) }
     let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
     defer { for a in argv { free(a) } }
     var pid: pid_t = 0

@@ -72,21 +72,11 @@ final class RegistryAudit {
         var rowsRejected: Int?
     }
 
-    private let fd: Int32
+    private let log: AuditLog
 
     init(path: String) throws(ConfigError) {
-        let dir = (path as NSString).deletingLastPathComponent
-        if !dir.isEmpty {
-            try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        }
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
-        guard fd >= 0 else {
-            throw .unreadable(path: path, reason: "cannot open audit log: \(String(cString: strerror(errno)))")
-        }
-        self.fd = fd
+        log = try AuditLog(path: path)
     }
-
-    deinit { close(fd) }
 
     func record(
         _ operation: String, card: CardKey? = nil, record: Int64? = nil, outcome: String = "ok",
@@ -96,11 +86,7 @@ final class RegistryAudit {
             time: Date().formatted(.iso8601), uid: getuid(), pid: getpid(), process: "jpkid registry",
             operation: operation, card: card, record: record, outcome: outcome, rows: report?.rows,
             recordsSaved: report?.recordsSaved, cardsLinked: report?.cardsLinked, rowsRejected: report?.rowsRejected)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard var line = try? encoder.encode(e) else { return }
-        line.append(0x0A)
-        _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        log.append(e)
     }
 }
 

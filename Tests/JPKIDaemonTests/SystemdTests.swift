@@ -55,15 +55,15 @@ struct SystemdTests {
             #"{"roles":{"users":{"\#(getuid())":["status"]}},"auditLog":"\#(dir)/audit.jsonl","logLevel":"warning"}"#
                 .utf8
         ).write(to: URL(fileURLWithPath: config))
-        let jpkid = try #require(builtExecutable("jpkid"))
+        let jpkid = try builtBinary("jpkid")
         // As systemd does: the socket as fd 3, LISTEN_PID = the service's own pid (sh execs jpkid).
-        let pid = try spawn(
+        let pid = try spawnProgram(
             "/bin/sh",
             [
                 "-c", #"LISTEN_PID=$$ LISTEN_FDS=1 NOTIFY_SOCKET="$2" exec "$0" --config "$1""#, jpkid, config,
                 notifyPath,
             ],
-            passing: listenFD)
+            stdinPath: "/dev/null", stdoutPath: "/dev/null", stderrPath: "/dev/null", passing: [3: listenFD])
         close(listenFD)
         #expect(receive(notifyFD, seconds: 30)?.contains("READY=1") == true)
         // The socket's mode and path belong to the socket unit; jpkid answers on it.
@@ -83,17 +83,6 @@ func tempDir() throws -> String {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sd-\(UUID().uuidString.prefix(8))")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     return dir.path
-}
-
-/// The built product `name` next to the test bundle (`swift build --build-tests` builds both).
-func builtExecutable(_ name: String) -> String? {
-    var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    for _ in 0..<4 {
-        let candidate = dir.appendingPathComponent(name).path
-        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        dir = dir.deletingLastPathComponent()
-    }
-    return nil
 }
 
 func withAddress<R>(_ path: String, abstract: Bool = false, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
@@ -130,34 +119,4 @@ func receive(_ fd: Int32, seconds: Int = 5) -> String? {
     var buf = [UInt8](repeating: 0, count: 4096)
     let n = recv(fd, &buf, buf.count, 0)
     return n > 0 ? String(decoding: buf[0..<n], as: UTF8.self) : nil
-}
-
-/// posix_spawn with a clean signal mask (the test runner blocks SIGTERM), /dev/null stdio and
-/// `fd` as descriptor 3.
-func spawn(_ path: String, _ args: [String], passing fd: Int32) throws -> pid_t {
-    var attr = posix_spawnattr_t()
-    posix_spawnattr_init(&attr)
-    defer { posix_spawnattr_destroy(&attr) }
-    var empty = sigset_t()
-    sigemptyset(&empty)
-    var defaults = sigset_t()
-    sigemptyset(&defaults)
-    sigaddset(&defaults, SIGTERM)
-    sigaddset(&defaults, SIGINT)
-    posix_spawnattr_setsigmask(&attr, &empty)
-    posix_spawnattr_setsigdefault(&attr, &defaults)
-    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-    posix_spawn_file_actions_adddup2(&actions, 2, 2)
-    posix_spawn_file_actions_adddup2(&actions, fd, 3)
-    var pid: pid_t = 0
-    let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
-    defer { for a in argv { free(a) } }
-    let rc = posix_spawn(&pid, path, &actions, &attr, argv, environ)
-    guard rc == 0 else { throw SocketFailure(what: "spawn \(rc)") }
-    return pid
 }
