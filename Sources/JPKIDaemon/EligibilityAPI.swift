@@ -9,7 +9,9 @@ import Logging
 public actor EligibilityService {
     let configuration: EligibilityConfiguration
     let logger: Logger
-    private var provider: (any EligibilityProvider)?
+    /// The provider being opened or open; shared by concurrent first requests (one PostgreSQL
+    /// pool, one SQLite migration). Cleared when opening failed, so a later request retries.
+    private var opening: Task<any EligibilityProvider, any Error>?
 
     /// Creates the service; nothing is opened yet.
     public init(configuration: EligibilityConfiguration, logger: Logger) {
@@ -20,14 +22,31 @@ public actor EligibilityService {
     /// Looks a card up, opening the provider (SQLite file with migrations, PostgreSQL pool, HTTP
     /// gateway) on first use.
     func record(for key: CardKey) async throws(EligibilityError) -> InsuranceRecord? {
-        if provider == nil { provider = try await configuration.makeProvider(logger: logger) }
-        return try await provider!.record(for: key)
+        try await provider().record(for: key)
+    }
+
+    private func provider() async throws(EligibilityError) -> any EligibilityProvider {
+        let task: Task<any EligibilityProvider, any Error>
+        if let opening {
+            task = opening
+        } else {
+            let configuration = self.configuration
+            let logger = self.logger
+            task = Task { try await configuration.makeProvider(logger: logger) }
+            opening = task
+        }
+        do {
+            return try await task.value
+        } catch {
+            if opening == task { opening = nil }
+            throw error as? EligibilityError ?? .unavailable("\(type(of: error))")
+        }
     }
 
     /// Closes the provider.
     public func shutdown() async {
-        await provider?.shutdown()
-        provider = nil
+        if let p = try? await opening?.value { await p.shutdown() }
+        opening = nil
     }
 }
 
