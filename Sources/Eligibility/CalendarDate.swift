@@ -35,15 +35,24 @@ public struct CalendarDate: Sendable, Hashable, Comparable, Codable, CustomStrin
         try self.init(year: y, month: m, day: d)
     }
 
+    /// Japan's zone: Asia/Tokyo from tzdata, or its fixed UTC+9 (Japan has no daylight saving).
+    public static let japan: TimeZone =
+        TimeZone(identifier: "Asia/Tokyo") ?? TimeZone(secondsFromGMT: 9 * 3600) ?? TimeZone.current
+
     /// Today in the given zone (default Asia/Tokyo).
-    public static func today(in zone: TimeZone = TimeZone(identifier: "Asia/Tokyo")!, now: Date = Date())
-        -> CalendarDate
-    {
+    public static func today(in zone: TimeZone = japan, now: Date = Date()) -> CalendarDate {
         var cal = Calendar(identifier: .gregorian)
         cal.timeZone = zone
         let c = cal.dateComponents([.year, .month, .day], from: now)
-        // Components of a real Date are always a valid day.
-        return try! CalendarDate(year: c.year!, month: c.month!, day: c.day!)
+        // The Gregorian components of a real Date are a calendar day: no validation needed.
+        return CalendarDate(components: c.year ?? 1970, c.month ?? 1, c.day ?? 1)
+    }
+
+    /// A day from components already known to be valid (from `Calendar`).
+    private init(components year: Int, _ month: Int, _ day: Int) {
+        self.year = year
+        self.month = month
+        self.day = day
     }
 
     static func days(_ y: Int, _ m: Int) -> Int {

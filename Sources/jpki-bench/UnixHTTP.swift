@@ -86,9 +86,14 @@ final class UnixHTTPConnection {
 
     /// Reads the next chunk of a chunked body (nil at the last chunk).
     func readChunk() throws -> [UInt8]? {
-        while find([13, 10]) == nil { try fill() }
-        let end = find([13, 10])!
-        let sizeText = String(decoding: buffer[0..<end], as: UTF8.self).split(separator: ";")[0]
+        var lineEnd = find([13, 10])
+        while lineEnd == nil {
+            try fill()
+            lineEnd = find([13, 10])
+        }
+        guard let end = lineEnd else { throw BenchError("bad chunk line") }
+        let sizeText = String(decoding: buffer[0..<end], as: UTF8.self)
+            .split(separator: ";", omittingEmptySubsequences: false)[0]
         guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16) else {
             throw BenchError("bad chunk size")
         }
