@@ -271,7 +271,11 @@ public actor ReaderSupervisor {
 
     /// Disconnects every card.
     public func shutdown() async {
-        for name in readers.keys { endSession(name) }
+        for name in readers.keys {
+            // An identification still running finds a newer generation and lets its card go.
+            readers[name]!.generation &+= 1
+            endSession(name)
+        }
         bus.close()
     }
 }

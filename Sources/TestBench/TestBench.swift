@@ -67,7 +67,62 @@ public enum TestBench {
         }
     }
 
-    /// Runs `body` holding the bench lock (in-process and cross-process).
+    /// Open connections on vpcd's side of `port`: a card connected, one waiting in vpcd's
+    /// accept queue, or one the card closed that vpcd has not noticed yet (CLOSE_WAIT). Read
+    /// from /proc/net/tcp and tcp6; LISTEN and TIME_WAIT entries do not count.
+    public static func vpcdConnections(port: UInt16) -> Int {
+        let hexPort = String(format: ":%04X", port)
+        var count = 0
+        for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
+            for line in text.split(separator: "\n").dropFirst() {
+                let f = line.split(separator: " ")
+                // f[1] local address, f[3] state: 0A LISTEN, 06 TIME_WAIT, 07 CLOSE.
+                if f.count > 3, f[1].hasSuffix(hexPort), !["0A", "06", "07"].contains(f[3]) { count += 1 }
+            }
+        }
+        return count
+    }
+
+    /// Waits up to `timeout` for both slots to have no card connected. vpcd notices a closed
+    /// card connection at pcscd's next presence poll (every 400 ms).
+    static func slotsFree(timeout: Duration = .seconds(4)) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        return slots.allSatisfy { waitForSlotFree($0, timeout: max(.zero, deadline - ContinuousClock.now)) }
+    }
+
+    /// Waits up to `timeout` for vpcd to have closed every connection of `slot` (after a card
+    /// was removed); false when one is still open.
+    public static func waitForSlotFree(_ slot: Slot, timeout: Duration = .seconds(4)) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while vpcdConnections(port: slot.port) > 0 {
+            if ContinuousClock.now >= deadline { return false }
+            usleep(20_000)
+        }
+        return true
+    }
+
+    /// A test left a card connected to a vpcd slot (or vpcd stopped accepting): restarts pcscd,
+    /// which drops every vpcd connection, so one test's leak cannot fail every later test
+    /// (vpcd serves one card per slot and queues the next connection behind a leaked one).
+    static func resetSlots(_ reason: String) {
+        FileHandle.standardError.write(Data("test bench: \(reason); restarting pcscd\n".utf8))
+        do {
+            if PCSCD.pid() != nil { try PCSCD.stop() }
+            try PCSCD.start()
+        } catch {
+            FileHandle.standardError.write(Data("test bench: pcscd restart failed: \(error)\n".utf8))
+        }
+    }
+
+    /// A test ended with a card still connected to a vpcd slot.
+    public struct LeakedCard: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Runs `body` holding the bench lock (in-process and cross-process). The vpcd slots are
+    /// free when `body` starts; a card still connected 4 s after `body` returns is a test bug:
+    /// pcscd is restarted for the next test and this test fails with ``LeakedCard``.
     public static func exclusive<T>(_ body: () async throws -> T) async throws -> T {
         try requirePCSCD()
         await gate.acquire()
@@ -90,7 +145,19 @@ public enum TestBench {
             }
             gate.release()
         }
-        return try await body()
+        if !slotsFree() { resetSlots("a vpcd slot is still busy before the test starts") }
+        let result: T
+        do {
+            result = try await body()
+        } catch {
+            if !slotsFree() { resetSlots("a card was left connected to vpcd by a failed test") }
+            throw error
+        }
+        guard slotsFree() else {
+            resetSlots("a card was left connected to vpcd")
+            throw LeakedCard(description: "the test left a card connected to a vpcd slot (stop every VPCDBridge)")
+        }
+        return result
     }
 
     /// Polls `condition` every 10 ms until it holds or `timeout` passes.

@@ -35,6 +35,34 @@ struct DaemonTests {
         return (c, dir.path)
     }
 
+    /// Runs `body` with an in-process daemon that is shut down however `body` ends (a daemon
+    /// left running would keep watching the bench's readers during later tests). Its log label
+    /// names its directory, so interleaved test output says which daemon logged what.
+    static func running<T>(_ cfg: DaemonConfig, _ body: () async throws -> T) async throws -> T {
+        let label = URL(fileURLWithPath: cfg.socket.path).deletingLastPathComponent().lastPathComponent
+        let daemon = try await Daemon.start(config: cfg, logger: Logger(label: label))
+        let result: T
+        do {
+            result = try await body()
+        } catch {
+            await daemon.shutdown()
+            throw error
+        }
+        await daemon.shutdown()
+        return result
+    }
+
+    /// Inserts `card` into slot 0 for the length of `body`; removed however `body` ends.
+    static func inserted<T>(_ card: VirtualMyNumberCard, _ body: (VPCDBridge) async throws -> T) async throws -> T {
+        let bridge = VPCDBridge(card: card, port: TestBench.slots[0].port)
+        defer {
+            bridge.stop()
+            bridge.waitUntilStopped()
+        }
+        try bridge.start()
+        return try await body(bridge)
+    }
+
     /// Runs `body` with a daemon and a card in slot 0.
     func withDaemon(
         card name: String = "00-ordinary", myNumber: Bool = false, roles: [Role] = Role.allCases,
@@ -44,23 +72,14 @@ struct DaemonTests {
         try await TestBench.exclusive {
             var (cfg, _) = Self.config(myNumber: myNumber, roles: roles, trust: trust)
             if let operationTimeout { cfg.limits.operationTimeoutSeconds = operationTimeout }
-            let daemon = try await Daemon.start(config: cfg, logger: Logger(label: "test"))
             let card = try VirtualMyNumberCard.fixture(name, faults: try FaultSpec(parsing: faults ?? ""))
-            let bridge = VPCDBridge(card: card, port: TestBench.slots[0].port)
-            do {
-                try bridge.start()
-                let http = UnixHTTP(path: cfg.socket.path)
-                #expect(try await waitForSession(http) != nil)
-                try await body(http, bridge, cfg)
-            } catch {
-                bridge.stop()
-                bridge.waitUntilStopped()
-                await daemon.shutdown()
-                throw error
+            try await Self.running(cfg) {
+                try await Self.inserted(card) { bridge in
+                    let http = UnixHTTP(path: cfg.socket.path)
+                    #expect(try await waitForSession(http) != nil)
+                    try await body(http, bridge, cfg)
+                }
             }
-            bridge.stop()
-            bridge.waitUntilStopped()
-            await daemon.shutdown()
         }
     }
 
@@ -232,14 +251,8 @@ struct DaemonTests {
 
     @Test("a card removed while a request is in flight gives 409, not data")
     func removedInFlight() async throws {
-        try await TestBench.exclusive {
-            let (cfg, _) = Self.config()
-            let daemon = try await Daemon.start(config: cfg, logger: Logger(label: "test"))
-            // Slow card: 30 ms per APDU, so the identity read (~11 APDUs) is in flight when yanked.
-            let card = try VirtualMyNumberCard.fixture("00-ordinary", faults: try FaultSpec(parsing: "slow:30"))
-            let bridge = VPCDBridge(card: card, port: TestBench.slots[0].port)
-            try bridge.start()
-            let http = UnixHTTP(path: cfg.socket.path)
+        // Slow card: 30 ms per APDU, so the identity read (~11 APDUs) is in flight when yanked.
+        try await withDaemon(faults: "slow:30") { http, bridge, _ in
             let session = try #require(try await waitForSession(http))
             async let response = Task.detached {
                 try http.request("POST", "/v1/sessions/\(session)/identity", body: #"{"pin":"1234"}"#)
@@ -252,7 +265,6 @@ struct DaemonTests {
                 r.status == 409 && r.errorCode == "card_session_ended",
                 "\(r.status) \(String(decoding: r.body, as: UTF8.self))")
             #expect(!String(decoding: r.body, as: UTF8.self).contains("山田"))
-            await daemon.shutdown()
         }
     }
 
@@ -260,30 +272,28 @@ struct DaemonTests {
     func events() async throws {
         try await TestBench.exclusive {
             let (cfg, _) = Self.config()
-            let daemon = try await Daemon.start(config: cfg, logger: Logger(label: "test"))
-            let http = UnixHTTP(path: cfg.socket.path)
-            let fd = try http.connect()
-            http.send(fd, Array("GET /v1/events HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8))
-            try await Task.sleep(for: .milliseconds(200))
-            let bridge = VPCDBridge(card: try VirtualMyNumberCard.fixture("00-ordinary"), port: TestBench.slots[0].port)
-            try bridge.start()
-            let session = try #require(try await waitForSession(http))
-            bridge.stop()
-            bridge.waitUntilStopped()
-            var text = ""
-            var buf = [UInt8](repeating: 0, count: 8192)
-            let deadline = Date().addingTimeInterval(10)
-            while !text.contains("event: card-removed") && Date() < deadline {
-                let n = recv(fd, &buf, buf.count, 0)
-                if n <= 0 { break }
-                text += String(decoding: buf[0..<n], as: UTF8.self)
+            try await Self.running(cfg) {
+                let http = UnixHTTP(path: cfg.socket.path)
+                let fd = try http.connect()
+                defer { close(fd) }
+                http.send(fd, Array("GET /v1/events HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8))
+                try await Task.sleep(for: .milliseconds(200))
+                let session = try await Self.inserted(try VirtualMyNumberCard.fixture("00-ordinary")) { _ in
+                    try #require(try await waitForSession(http))
+                }
+                var text = ""
+                var buf = [UInt8](repeating: 0, count: 8192)
+                let deadline = Date().addingTimeInterval(10)
+                while !text.contains("event: card-removed") && Date() < deadline {
+                    let n = recv(fd, &buf, buf.count, 0)
+                    if n <= 0 { break }
+                    text += String(decoding: buf[0..<n], as: UTF8.self)
+                }
+                #expect(text.contains("text/event-stream"))
+                #expect(text.contains("event: card-inserted"))
+                #expect(text.contains("\"session\":\"\(session)\""))
+                #expect(text.contains("event: card-removed"))
             }
-            close(fd)
-            #expect(text.contains("text/event-stream"))
-            #expect(text.contains("event: card-inserted"))
-            #expect(text.contains("\"session\":\"\(session)\""))
-            #expect(text.contains("event: card-removed"))
-            await daemon.shutdown()
         }
     }
 
@@ -315,15 +325,15 @@ struct DaemonTests {
         try await TestBench.exclusive {
             var (cfg, _) = Self.config()
             cfg.roles.users = [:]
-            let daemon = try await Daemon.start(config: cfg, logger: Logger(label: "test"))
-            let http = UnixHTTP(path: cfg.socket.path)
-            let r = try http.request("GET", "/v1/readers")
-            #expect(r.status == 403 && r.errorCode == "unknown_peer")
-            #expect(try http.request("GET", "/v1/events").status == 403)
-            var mode = stat()
-            stat(cfg.socket.path, &mode)
-            #expect(mode.st_mode & 0o777 == 0o660)
-            await daemon.shutdown()
+            try await Self.running(cfg) {
+                let http = UnixHTTP(path: cfg.socket.path)
+                let r = try http.request("GET", "/v1/readers")
+                #expect(r.status == 403 && r.errorCode == "unknown_peer")
+                #expect(try http.request("GET", "/v1/events").status == 403)
+                var mode = stat()
+                stat(cfg.socket.path, &mode)
+                #expect(mode.st_mode & 0o777 == 0o660)
+            }
             #expect(!FileManager.default.fileExists(atPath: cfg.socket.path))
         }
     }

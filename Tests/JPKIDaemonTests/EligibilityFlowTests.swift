@@ -68,30 +68,33 @@ struct EligibilityFlowTests {
         _ body: (UnixHTTP, (String, String?) async throws -> (VPCDBridge, String)) async throws -> Void
     ) async throws {
         try await TestBench.exclusive {
-            let daemon = try await Daemon.start(config: cfg, logger: Logger(label: "test"))
             let http = UnixHTTP(path: cfg.socket.path)
             var previous: String?
-            do {
+            // Every card inserted is removed at the end, also when the body fails half-way: a
+            // card left in vpcd's slot would be served to the next test.
+            var inserted: [VPCDBridge] = []
+            defer { for bridge in inserted { Self.remove(bridge) } }
+            try await DaemonTests.running(cfg) {
                 try await body(http) { card, faults in
                     let bridge = VPCDBridge(
                         card: try VirtualMyNumberCard.fixture(card, faults: try FaultSpec(parsing: faults ?? "")),
                         port: TestBench.slots[0].port)
+                    inserted.append(bridge)
                     try bridge.start()
                     let session = try #require(try await DaemonTests().waitForSession(http, otherThan: previous))
                     previous = session
                     return (bridge, session)
                 }
-            } catch {
-                await daemon.shutdown()
-                throw error
             }
-            await daemon.shutdown()
         }
     }
 
+    /// Removes the card and waits until vpcd has let go of it, so the next card inserted is
+    /// never queued behind the previous one.
     static func remove(_ bridge: VPCDBridge) {
         bridge.stop()
         bridge.waitUntilStopped()
+        _ = TestBench.waitForSlotFree(TestBench.slots[0])
     }
 
     @Test(

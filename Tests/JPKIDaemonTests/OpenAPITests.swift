@@ -53,14 +53,14 @@ struct OpenAPITests {
         c.socket.path = dir + "/jpkid.sock"
         c.auditLog = dir + "/audit.jsonl"
         c.roles.users = [String(getuid()): Role.allCases]
-        let daemon = try await Daemon.start(config: c, logger: Logger(label: "test"))
-        let http = UnixHTTP(path: c.socket.path)
-        for (method, path) in DaemonAPI.routes where path != "/v1/events" {
-            let target = path.replacingOccurrences(of: "{session}", with: String(repeating: "0", count: 32))
-            let r = try http.request(method, target, body: method == "POST" ? #"{"pin":"1234"}"# : nil)
-            #expect(r.errorCode != "not_found" && r.errorCode != "method_not_allowed", "\(method) \(path)")
-            #expect(r.status != 0)
+        try await DaemonTests.running(c) {
+            let http = UnixHTTP(path: c.socket.path)
+            for (method, path) in DaemonAPI.routes where path != "/v1/events" {
+                let target = path.replacingOccurrences(of: "{session}", with: String(repeating: "0", count: 32))
+                let r = try http.request(method, target, body: method == "POST" ? #"{"pin":"1234"}"# : nil)
+                #expect(r.errorCode != "not_found" && r.errorCode != "method_not_allowed", "\(method) \(path)")
+                #expect(r.status != 0)
+            }
         }
-        await daemon.shutdown()
     }
 }
