@@ -596,15 +596,20 @@ struct FaceCommand: AsyncParsableCommand {
         commandName: "face",
         abstract: "Save the face photo (JPEG 2000) from the card face (券面事項確認AP).",
         discussion: """
-            The visual AP opens with 照合番号A (the My Number) or 照合番号B. With --key pin \
-            (default) the text-AP PIN is asked for and the My Number is read from the text AP \
-            and used as 照合番号A without being shown; with --key b, 照合番号B is asked for \
-            (14 digits: birth date as era YYMMDD, expiry year, security code). The file is \
-            written with mode 0600.
+            The visual AP opens with 照合番号B or 照合番号A (the My Number). By default \
+            (--key b) 照合番号B is asked for (14 digits: birth date as era YYMMDD, expiry \
+            year, security code), and the My Number is never touched. With --key my-number \
+            the text-AP PIN is asked for instead, and the My Number is read from the text AP \
+            and used as 照合番号A without being shown or kept (like identity --my-number, \
+            this route must be asked for explicitly). The file is written with mode 0600.
             """)
 
+    /// How the visual AP is opened.
     enum KeyRoute: String, ExpressibleByArgument, CaseIterable {
-        case pin, b
+        /// 照合番号B, typed from the card face (the default).
+        case b
+        /// The text-AP PIN; the My Number read with it serves as 照合番号A.
+        case myNumber = "my-number"
     }
 
     @OptionGroup var common: CommonOptions
@@ -613,8 +618,11 @@ struct FaceCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Where to write the face photo (.jp2).", valueName: "file"))
     var out: String
 
-    @Option(name: .long, help: "How to open the visual AP: pin (text-AP PIN) or b (照合番号B).")
-    var key: KeyRoute = .pin
+    @Option(
+        name: .long,
+        help: "How to open the visual AP: b (照合番号B, default) or my-number (text-AP PIN; the My Number as 照合番号A)."
+    )
+    var key: KeyRoute = .b
 
     @Option(name: .customLong("cv-key"), help: ArgumentHelp("Visual-AP CV issuer public key (PEM).", valueName: "file"))
     var cvKey: String?
@@ -629,9 +637,9 @@ struct FaceCommand: AsyncParsableCommand {
         try await Runner.execute(common) { (trace) throws(InspectError) in
             let key = try issuerKey(cvKey: cvKey, trust: trustPath, visual: true)
             let access = try await CardAccess.open(spec, trace: trace)
-            let kind: PINKind = route == .pin ? .text : .visualB
+            let kind: PINKind = route == .myNumber ? .text : .visualB
             let prompt =
-                route == .pin
+                route == .myNumber
                 ? "Text-AP PIN (券面事項入力補助用 暗証番号, 4 digits): "
                 : "照合番号B (14 digits: birth date YYMMDD, expiry year, security code): "
             let (pin, allow) = try await Runner.obtainPIN(kind, prompt: prompt, options: pinOptions, access: access)

@@ -281,13 +281,22 @@ struct CardInspectBenchTests {
         }
     }
 
-    @Test("face: the JPEG 2000 photo written, integrity verified; also with 照合番号B")
+    @Test("face: the JPEG 2000 photo written, integrity verified; 照合番号B by default, the My Number route only asked for")
     func face() async throws {
         try await withCard { card in
             let out = FileManager.default.temporaryDirectory.appendingPathComponent("ci-face-\(UUID().uuidString).jp2")
             defer { try? FileManager.default.removeItem(at: out) }
+            // The default asks for 照合番号B: the text-AP PIN is not accepted as one, and the
+            // text AP (where the My Number lives) is never opened.
+            let asPIN = try await CLI.run(["face", "--reader", "0", "--out", out.path, "--pin-stdin"], stdin: "1234\n")
+            #expect(asPIN.status == 7 && asPIN.errorLines.count == 1, "\(asPIN.stderr)")
+            #expect(asPIN.stderr.contains("[invalid_pin_format]"), "\(asPIN.stderr)")
+            #expect(card.triesLeft(.text) == 3 && card.triesLeft(.visualB) == 10)
+            #expect(!FileManager.default.fileExists(atPath: out.path))
+
             let r = try await CLI.run(
-                ["face", "--reader", "0", "--out", out.path, "--pin-stdin", "--trust", CLI.pki], stdin: "1234\n")
+                ["face", "--reader", "0", "--out", out.path, "--key", "my-number", "--pin-stdin", "--trust", CLI.pki],
+                stdin: "1234\n")
             #expect(r.status == 0, "\(r.stderr)")
             let expected = try Data(contentsOf: CLI.fixture("00-ordinary", "face.jp2"))
             #expect(try Data(contentsOf: out) == expected)
@@ -298,8 +307,7 @@ struct CardInspectBenchTests {
             try FileManager.default.removeItem(at: out)
 
             let b = try await CLI.run(
-                ["face", "--reader", "0", "--out", out.path, "--key", "b", "--pin-stdin", "--json"],
-                stdin: "55021720352285\n")
+                ["face", "--reader", "0", "--out", out.path, "--pin-stdin", "--json"], stdin: "55021720352285\n")
             #expect(b.status == 0, "\(b.stderr)")
             #expect(b.json["bytes"] as? Int == expected.count)
             #expect(try Data(contentsOf: out) == expected)
