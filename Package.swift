@@ -38,7 +38,7 @@ let package = Package(
         .target(
             name: "Eligibility",
             dependencies: [
-                "JPKI",
+                "JPKI", "JPKIVerify",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -98,7 +98,9 @@ let package = Package(
             name: "JPKITests", dependencies: ["JPKI", "SmartCard", "CardSimulator", "TestBench"]),
         .testTarget(
             name: "EligibilityTests",
-            dependencies: ["Eligibility", "JPKIDaemon", "JPKIVerify", "JPKI", "SmartCard", "CardSimulator", "TestBench"]),
+            dependencies: [
+                "Eligibility", "JPKIDaemon", "JPKIVerify", "JPKI", "SmartCard", "CardSimulator", "TestBench",
+            ]),
         .testTarget(
             name: "FaultSoakTests",
             dependencies: [

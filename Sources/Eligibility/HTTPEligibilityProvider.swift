@@ -1,8 +1,5 @@
 import Foundation
-
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
+import JPKIVerify
 
 /// Looks records up at an external gateway over plain HTTP (contract: docs/eligibility-http.md).
 ///
@@ -33,39 +30,41 @@ public struct HTTPEligibilityProvider: EligibilityProvider {
         var record: InsuranceRecord?
     }
 
+    /// Largest gateway answer accepted.
+    static let maxAnswerBytes = 64 * 1024
+
     public func record(for key: CardKey) async throws(EligibilityError) -> InsuranceRecord? {
-        var request = URLRequest(url: url, timeoutInterval: timeoutSeconds)
-        request.httpMethod = "POST"
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        request.setValue("application/json", forHTTPHeaderField: "Accept")
+        let body: Data
         do {
-            request.httpBody = try JSONEncoder().encode(Request(issuer: key.issuer, serial: key.serial))
+            body = try JSONEncoder().encode(Request(issuer: key.issuer, serial: key.serial))
         } catch {
             throw .backend("cannot encode the request")
         }
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = timeoutSeconds
-        configuration.timeoutIntervalForResource = timeoutSeconds
-        configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
-        let session = URLSession(configuration: configuration)
-        defer { session.finishTasksAndInvalidate() }
-        let data: Data
-        let response: URLResponse
-        do {
-            (data, response) = try await session.data(for: request)
-        } catch let e as URLError {
-            switch e.code {
-            case .timedOut: throw .timeout
-            case .cannotConnectToHost, .cannotFindHost, .networkConnectionLost, .notConnectedToInternet:
-                throw .unavailable("gateway: \(e.code.rawValue)")
-            default: throw .backend("gateway: URL error \(e.code.rawValue)")
+        let (url, timeout) = (self.url, timeoutSeconds)
+        // The exchange blocks (poll with deadlines): it runs on a thread of its own, never on the
+        // cooperative pool.
+        let outcome: Result<HTTPPost.Answer, HTTPPost.Failure> = await withCheckedContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(
+                    returning: Result { () throws(HTTPPost.Failure) in
+                        try HTTPPost.exchange(
+                            url: url, contentType: "application/json", accept: "application/json", body: body,
+                            connectTimeout: timeout, readTimeout: timeout, maxBytes: Self.maxAnswerBytes)
+                    })
             }
-        } catch {
-            throw .unavailable("gateway: \(error)")
+            thread.name = "eligibility-http"
+            thread.start()
         }
-        guard let http = response as? HTTPURLResponse else { throw .backend("gateway: not an HTTP answer") }
-        if http.statusCode == 404 { return nil }
-        guard http.statusCode == 200 else { throw .backend("gateway answered HTTP \(http.statusCode)") }
+        let answer: HTTPPost.Answer
+        switch outcome {
+        case .success(let a): answer = a
+        case .failure(.timeout): throw .timeout
+        case .failure(.unreachable(let m)): throw .unavailable("gateway: \(m)")
+        case .failure(let f): throw .backend("gateway: \(f.message)")
+        }
+        if answer.status == 404 { return nil }
+        guard answer.status == 200 else { throw .backend("gateway answered HTTP \(answer.status)") }
+        let data = answer.body
         let decoded: Response
         do {
             decoded = try JSONDecoder().decode(Response.self, from: data)

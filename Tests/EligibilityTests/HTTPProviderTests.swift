@@ -6,7 +6,7 @@ import Testing
 /// A gateway stand-in: Python's http.server on 127.0.0.1 (an ephemeral port), answering by serial.
 final class FakeGateway: @unchecked Sendable {
     static let script = #"""
-        import http.server, json, sys
+        import http.server, json, sys, time
         RECORD = {"insurerNumber": "06139991", "symbol": "試験記号", "number": "1001", "branch": "00",
                   "name": "山田　太郎", "nameKana": "ヤマダ　タロウ", "birthDate": "1980-02-17",
                   "copaymentRatio": 30, "validFrom": "2024-04-01", "validTo": None, "status": "active"}
@@ -32,6 +32,9 @@ final class FakeGateway: @unchecked Sendable {
                 if s == "1031": return self.answer(500, {"error": "boom"})
                 if s == "1041": return self.answer(200, "not json")
                 if s == "1051": return self.answer(200, {"record": dict(RECORD, copaymentRatio=25)})
+                if s == "1061":
+                    time.sleep(3)
+                    return self.answer(200, {"record": RECORD})
                 return self.answer(400, {"error": "unexpected"})
         srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
         print(srv.server_address[1], flush=True)
@@ -106,6 +109,21 @@ struct HTTPProviderTests {
                 #expect(error.code == "registry_error", "serial \(serial)")
             }
         }
+    }
+
+    @Test func slowGatewayIsTimeout() async throws {
+        let gateway = try FakeGateway()
+        defer { gateway.stop() }
+        let provider = try HTTPEligibilityProvider(
+            url: "http://127.0.0.1:\(gateway.port)/v1/lookup", timeoutSeconds: 0.5)
+        do {
+            let late = try await provider.record(for: try key("1061"))
+            Issue.record("a gateway answering after 3 s was waited for: \(String(describing: late))")
+        } catch {
+            #expect(error.code == "registry_timeout")
+        }
+        // The provider is still usable afterwards.
+        #expect(try await provider.record(for: try key("1001")) == sampleRecord())
     }
 
     @Test func refusedConnectionIsUnavailable() async throws {
