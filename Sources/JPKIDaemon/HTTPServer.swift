@@ -99,8 +99,9 @@ public final class HTTPServer: Sendable {
                     return channel.close()
                 }
                 channel.closeFuture.whenComplete { _ in connections.release() }
-                return channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMap {
-                    channel.pipeline.addHandler(
+                // The handler is created and added on the channel's event loop (it is not Sendable).
+                return channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMapThrowing {
+                    try channel.pipeline.syncOperations.addHandler(
                         HTTPConnectionHandler(responder: responder, limits: limits, logger: logger))
                 }
             }
