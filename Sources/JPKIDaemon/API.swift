@@ -23,9 +23,6 @@ public struct DaemonAPI: APIResponder {
     let integrity: APIntegrityVerifier?
     /// The eligibility registry (nil: eligibility answers 503 `eligibility_disabled`).
     let eligibility: EligibilityService?
-    /// The last `/v1/readers` answer, re-encoded only when the readers change (the most
-    /// frequent request of a reception app; JSON encoding dominated its cost).
-    let readersCache = ReadersCache()
 
     /// Creates the API.
     public init(
@@ -75,6 +72,16 @@ public struct DaemonAPI: APIResponder {
         ("POST", "/v1/sessions/{session}/eligibility"),
     ]
 
+    /// `GET /v1/readers` for a peer with the status role, answered on the connection's event
+    /// loop from the supervisor's published board: the most frequent request of a reception app
+    /// costs no task, no thread hop and no actor call. Everything else (including every error)
+    /// takes the normal route.
+    public func respondOnEventLoop(to r: APIRequest) -> APIResponse? {
+        guard r.method == .GET, r.path == "/v1/readers", let peer = r.peer, roles.roles(for: peer).contains(.status)
+        else { return nil }
+        return supervisor.board.response()
+    }
+
     public func respond(to request: APIRequest) async -> APIResponse {
         do {
             return try await route(request)
@@ -116,7 +123,7 @@ public struct DaemonAPI: APIResponder {
         case 1 where rest[0] == "readers":
             try allow(.GET)
             try need(.status)
-            return readersCache.response(for: await supervisor.snapshot())
+            return supervisor.board.response()
         case 1 where rest[0] == "events":
             try allow(.GET)
             try need(.status)
@@ -463,19 +470,33 @@ final class ContinuationGate<T: Sendable>: Sendable {
     func take() -> CheckedContinuation<T, any Error>? { slot.withLock { $0.take() } }
 }
 
-/// Caches the encoded `/v1/readers` body for an unchanged snapshot.
-final class ReadersCache: Sendable {
-    private struct Entry {
-        var readers: [ReaderSupervisor.ReaderInfo]
-        var response: APIResponse
+/// The current reader list and its encoded `/v1/readers` answer. The supervisor publishes on
+/// every change; readers (any thread) get the answer encoded once per change, on first use.
+public final class ReadersBoard: Sendable {
+    private struct State {
+        var readers: [ReaderSupervisor.ReaderInfo] = []
+        var version: UInt64 = 0
+        var response: APIResponse?
     }
-    private let entry = Mutex<Entry?>(nil)
+    private let state = Mutex(State())
 
-    func response(for readers: [ReaderSupervisor.ReaderInfo]) -> APIResponse {
-        if let hit = entry.withLock({ $0?.readers == readers ? $0?.response : nil }) { return hit }
+    /// Replaces the list; the cached answer is dropped when it changed.
+    func publish(_ readers: [ReaderSupervisor.ReaderInfo]) {
+        state.withLock { s in
+            guard s.readers != readers else { return }
+            s.readers = readers
+            s.version &+= 1
+            s.response = nil
+        }
+    }
+
+    /// The `/v1/readers` answer for the current list.
+    func response() -> APIResponse {
+        let (readers, version, cached) = state.withLock { ($0.readers, $0.version, $0.response) }
+        if let cached { return cached }
         struct Readers: Encodable { var readers: [ReaderSupervisor.ReaderInfo] }
         let response = APIResponse.json(Readers(readers: readers))
-        entry.withLock { $0 = Entry(readers: readers, response: response) }
+        state.withLock { if $0.version == version { $0.response = response } }
         return response
     }
 }

@@ -63,6 +63,14 @@ public struct APIResponse: Sendable {
 public protocol APIResponder: Sendable {
     /// Produces the response for a request.
     func respond(to request: APIRequest) async -> APIResponse
+    /// A response that can be produced at once, without blocking or suspending, on the
+    /// connection's event loop; nil sends the request to ``respond(to:)``.
+    func respondOnEventLoop(to request: APIRequest) -> APIResponse?
+}
+
+extension APIResponder {
+    /// By default every request goes to ``respond(to:)``.
+    public func respondOnEventLoop(to request: APIRequest) -> APIResponse? { nil }
 }
 
 /// HTTP/1.1 on a Unix socket (SwiftNIO). Peer credentials come from SO_PEERCRED; request heads
@@ -284,8 +292,13 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let request = APIRequest(
             method: h.method, path: path, query: query, headers: h.headers, body: body, peer: peer)
         body = []
-        inFlight = true
         let keepAlive = h.isKeepAlive
+        if let immediate = responder.respondOnEventLoop(to: request) {
+            head = nil
+            send(immediate, context: context, keepAlive: keepAlive)
+            return
+        }
+        inFlight = true
         let responder = self.responder
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let loop = context.eventLoop

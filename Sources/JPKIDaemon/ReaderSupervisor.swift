@@ -36,7 +36,12 @@ public actor ReaderSupervisor {
         var error: String?
     }
 
-    private var readers: [String: Reader] = [:]
+    private var readers: [String: Reader] = [:] {
+        // Every change is published at once, so `/v1/readers` never lags the supervisor.
+        didSet { board.publish(Self.infos(readers)) }
+    }
+    /// The readers as last published, readable from any thread without entering the actor.
+    public nonisolated let board = ReadersBoard()
     private var ended: [String: Date] = [:]
     private var serviceUp = true
     private let bus: EventBus
@@ -64,7 +69,9 @@ public actor ReaderSupervisor {
     public var isServiceUp: Bool { serviceUp }
 
     /// Every reader with its card state and current session.
-    public func snapshot() -> [ReaderInfo] {
+    public func snapshot() -> [ReaderInfo] { Self.infos(readers) }
+
+    private static func infos(_ readers: [String: Reader]) -> [ReaderInfo] {
         readers.values.sorted { $0.name < $1.name }.map { r in
             ReaderInfo(
                 name: r.name, state: r.state, atr: r.atr.isEmpty ? nil : r.atr.hexString,

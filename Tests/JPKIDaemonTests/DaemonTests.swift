@@ -320,6 +320,33 @@ struct DaemonTests {
         }
     }
 
+    @Test("/v1/readers (answered on the event loop) needs the status role and follows every change")
+    func readersRole() async throws {
+        try await TestBench.exclusive {
+            var (cfg, _) = Self.config(roles: [.authenticate])
+            try await Self.running(cfg) {
+                let r = try UnixHTTP(path: cfg.socket.path).request("GET", "/v1/readers")
+                #expect(r.status == 403 && r.errorCode == "forbidden", "\(r.status) \(r.text)")
+            }
+            (cfg, _) = Self.config(roles: [.status])
+            try await Self.running(cfg) {
+                let http = UnixHTTP(path: cfg.socket.path)
+                func slot0() throws -> [String: Any]? {
+                    let r = try http.request("GET", "/v1/readers")
+                    return (r.json["readers"] as? [[String: Any]])?.first {
+                        $0["name"] as? String == TestBench.slots[0].readerName
+                    }
+                }
+                #expect(try await TestBench.waitUntil { try slot0()?["state"] as? String == "empty" })
+                let session = try await Self.inserted(try VirtualMyNumberCard.fixture("00-ordinary")) { _ in
+                    try #require(try await waitForSession(http))
+                }
+                #expect(try await TestBench.waitUntil { try slot0()?["state"] as? String == "empty" })
+                #expect(try slot0()?["session"] == nil, "the removed card's session \(session) is still listed")
+            }
+        }
+    }
+
     @Test("peers without a role get 403 on everything but health")
     func unknownPeer() async throws {
         try await TestBench.exclusive {
