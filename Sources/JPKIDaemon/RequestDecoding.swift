@@ -44,11 +44,14 @@ enum RequestDecoding {
         }
     }
 
-    /// Decodes the body and turns the PIN into a wipeable ``PIN`` at once; the body copy is
-    /// zeroed. An empty body or JSON of another shape is `bad_request`.
-    static func pinRequest(_ bytes: [UInt8]) throws(APIError) -> (PINRequest, PIN?) {
-        var body = bytes
-        defer { for i in body.indices { body[i] = 0 } }
+    /// Decodes the body and turns the PIN into a wipeable ``PIN`` at once (the decoded request
+    /// keeps no copy). An empty body or JSON of another shape is `bad_request`.
+    ///
+    /// Limitation: on its way here the PIN passed through NIO's buffers, the request's body
+    /// array and the decoder's transient string. Those are released right after decoding but
+    /// not zeroed (the body array is shared with the request value, so zeroing a copy of it
+    /// here would only zero the copy); only the ``PIN`` the card operation uses is wiped.
+    static func pinRequest(_ body: [UInt8]) throws(APIError) -> (PINRequest, PIN?) {
         guard !body.isEmpty else { throw APIError.badRequest("a JSON body is required") }
         var req: PINRequest
         do {
