@@ -95,7 +95,8 @@ public enum HTTPPost {
     }
 
     /// POSTs `body` to `url` (`http://` only) and returns the answer, whatever its status.
-    /// Blocks for at most `connectTimeout` + `readTimeout` seconds.
+    /// Blocks for at most `connectTimeout` + `readTimeout` seconds, plus the name lookup when
+    /// the host is a name rather than an address (getaddrinfo has no deadline).
     public static func exchange(
         url: URL, contentType: String, accept: String, body: Data, connectTimeout: Double,
         readTimeout: Double, maxBytes: Int
