@@ -31,7 +31,7 @@ let package = Package(
             providers: [.apt(["libssl-dev"])]),
         .target(name: "SmartCard", dependencies: ["CPCSCLite"]),
         .target(name: "JPKI", dependencies: ["SmartCard"]),
-        .target(name: "JPKIVerify", dependencies: ["COpenSSL", "JPKI"]),
+        .target(name: "JPKIVerify", dependencies: ["COpenSSL", "SmartCard", "JPKI"]),
         .target(
             name: "CardSimulator", dependencies: ["SmartCard", "JPKI", "COpenSSL"],
             exclude: ["FAULTS.md"]),

@@ -183,55 +183,19 @@ public final class VPCDBridge: @unchecked Sendable {
     }
 
     private static func connect(host: String, port: UInt16) throws(SmartCardError) -> Int32 {
-        var hints = addrinfo()
-        hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var result: UnsafeMutablePointer<addrinfo>?
-        let rc = getaddrinfo(host, String(port), &hints, &result)
-        guard rc == 0, let first = result else {
-            throw .transport("cannot resolve vpcd host \(host)")
-        }
-        defer { freeaddrinfo(result) }
-        var lastErrno: Int32 = 0
-        var ai: UnsafeMutablePointer<addrinfo>? = first
-        while let a = ai {
-            let fd = socket(a.pointee.ai_family, a.pointee.ai_socktype, a.pointee.ai_protocol)
-            if fd >= 0 {
-                if connectWithTimeout(fd, a.pointee.ai_addr, a.pointee.ai_addrlen, milliseconds: 5_000) {
-                    var one: Int32 = 1
-                    setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-                    return fd
-                }
-                lastErrno = errno
-                close(fd)
+        let fd: Int32
+        do {
+            // Bounded: a vpcd whose accept queue is taken would otherwise hold us ~2 minutes.
+            fd = try TCPConnect.connect(host: host, port: port, timeoutMilliseconds: 5_000)
+        } catch {
+            switch error {
+            case .unresolved: throw .transport("cannot resolve vpcd host \(host)")
+            case .failed(let e):
+                throw .transport("cannot connect to vpcd at \(host):\(port): \(String(cString: strerror(e)))")
             }
-            ai = a.pointee.ai_next
         }
-        throw .transport("cannot connect to vpcd at \(host):\(port): \(String(cString: strerror(lastErrno)))")
-    }
-
-    /// connect(2) bounded in time: a vpcd whose one-entry accept queue is taken (a card it has
-    /// not accepted yet) drops the handshake, and a plain connect would wait about two minutes.
-    /// Leaves `errno` set on failure (ETIMEDOUT when the time ran out).
-    private static func connectWithTimeout(
-        _ fd: Int32, _ address: UnsafePointer<sockaddr>, _ length: socklen_t, milliseconds: Int32
-    ) -> Bool {
-        let flags = fcntl(fd, F_GETFL)
-        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
-        defer { _ = fcntl(fd, F_SETFL, flags) }
-        if Glibc.connect(fd, address, length) == 0 { return true }
-        guard errno == EINPROGRESS else { return false }
-        var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-        var rc: Int32
-        repeat { rc = poll(&pfd, 1, milliseconds) } while rc < 0 && errno == EINTR
-        guard rc > 0 else {
-            errno = rc == 0 ? ETIMEDOUT : errno
-            return false
-        }
-        var soError: Int32 = 0
-        var len = socklen_t(MemoryLayout<Int32>.size)
-        guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &soError, &len) == 0 else { return false }
-        errno = soError
-        return soError == 0
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        return fd
     }
 }

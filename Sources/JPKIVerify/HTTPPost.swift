@@ -1,16 +1,14 @@
 import Foundation
+import SmartCard
 
 #if canImport(Glibc)
     import Glibc
-    private let sockStream = Int32(SOCK_STREAM.rawValue)
     private let sendFlags = Int32(MSG_NOSIGNAL)
 #elseif canImport(Musl)
     import Musl
-    private let sockStream = SOCK_STREAM
     private let sendFlags = Int32(MSG_NOSIGNAL)
 #elseif canImport(Darwin)
     import Darwin
-    private let sockStream = SOCK_STREAM
     private let sendFlags: Int32 = 0
 #endif
 
@@ -90,8 +88,7 @@ public enum HTTPPost {
         } catch {
             throw error.verifyError
         }
-        guard answer.status == 200 else { throw .transport("HTTP status \(answer.status)") }
-        return answer.body
+        return try okBody(answer)
     }
 
     /// POSTs `body` to `url` (`http://` only) and returns the answer, whatever its status.
@@ -124,6 +121,11 @@ public enum HTTPPost {
         } catch {
             throw error.verifyError
         }
+        return try okBody(answer)
+    }
+
+    /// OCSP accepts only a 200 answer.
+    private static func okBody(_ answer: Answer) throws(JPKIVerifyError) -> Data {
         guard answer.status == 200 else { throw .transport("HTTP status \(answer.status)") }
         return answer.body
     }
@@ -166,50 +168,20 @@ public enum HTTPPost {
         return Answer(status: code, body: body)
     }
 
-    private static func connect(host: String, port: UInt16, timeout: Double) throws(Failure)
-        -> Int32
-    {
-        var hints = addrinfo()
-        hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = sockStream
-        hints.ai_flags = AI_NUMERICSERV
-        var res: UnsafeMutablePointer<addrinfo>? = nil
-        guard getaddrinfo(host, String(port), &hints, &res) == 0, let first = res else {
-            throw .unreachable("cannot resolve host \(host)")
-        }
-        defer { freeaddrinfo(res) }
-        var lastError = "connect failed"
-        var ai: UnsafeMutablePointer<addrinfo>? = first
-        while let a = ai {
-            ai = a.pointee.ai_next
-            let fd = socket(a.pointee.ai_family, a.pointee.ai_socktype, a.pointee.ai_protocol)
-            if fd < 0 { continue }
-            let flags = fcntl(fd, F_GETFL, 0)
-            _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
-            var rc = Glibc_connect(fd, a.pointee.ai_addr, a.pointee.ai_addrlen)
-            if rc != 0 && errno == EINPROGRESS {
-                var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                let pr = poll(&pfd, 1, Int32(max(1, timeout * 1000)))
-                if pr == 1 {
-                    var soErr: Int32 = 0
-                    var len = socklen_t(MemoryLayout<Int32>.size)
-                    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soErr, &len)
-                    rc = soErr == 0 ? 0 : -1
-                    if soErr != 0 {
-                        lastError =
-                            soErr == ECONNREFUSED ? "connection refused" : "connect error \(soErr)"
-                    }
-                } else {
-                    lastError = pr == 0 ? "connect timeout" : "poll failed"
-                    rc = -1
-                }
-            } else if rc != 0 {
-                lastError = errno == ECONNREFUSED ? "connection refused" : "connect error \(errno)"
+    /// A connected socket in non-blocking mode (sends and receives wait with poll).
+    private static func connect(host: String, port: UInt16, timeout: Double) throws(Failure) -> Int32 {
+        let fd: Int32
+        do {
+            fd = try TCPConnect.connect(host: host, port: port, timeoutMilliseconds: Int32(max(1, timeout * 1000)))
+        } catch {
+            switch error {
+            case .unresolved: throw .unreachable("cannot resolve host \(host)")
+            case .failed(let e) where e == ETIMEDOUT: throw .timeout("connect timeout")
+            case .failed(let e): throw .unreachable(e == ECONNREFUSED ? "connection refused" : "connect error \(e)")
             }
-            if rc == 0 { return fd }
-            close(fd)
         }
-        throw lastError == "connect timeout" ? .timeout(lastError) : .unreachable(lastError)
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK)
+        return fd
     }
 
     private static func wait(_ fd: Int32, events: Int16, deadline: Date) throws(Failure) {
@@ -276,18 +248,4 @@ public enum HTTPPost {
             }
         }
     }
-}
-
-/// `connect(2)` under a name that does not clash with ``HTTPPost/connect``.
-@inline(__always)
-private func Glibc_connect(_ fd: Int32, _ addr: UnsafeMutablePointer<sockaddr>!, _ len: socklen_t)
-    -> Int32
-{
-    #if canImport(Glibc)
-        Glibc.connect(fd, addr, len)
-    #elseif canImport(Musl)
-        Musl.connect(fd, addr, len)
-    #else
-        Darwin.connect(fd, addr, len)
-    #endif
 }
