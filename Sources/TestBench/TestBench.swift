@@ -44,18 +44,25 @@ public enum TestBench {
 
     private static let gate = AsyncGate()
 
-    /// Whether vpcd (inside pcscd) listens on `port` (read from /proc/net/tcp and tcp6, so
-    /// nothing connects and no card is inserted by checking).
-    public static func vpcdListening(port: UInt16) -> Bool {
+    /// The TCP states (hex, as in /proc/net/tcp: 0A LISTEN, 01 ESTABLISHED, 08 CLOSE_WAIT …) of
+    /// every socket whose local port is `port`, from /proc/net/tcp and tcp6. Reading them
+    /// connects nothing, so checking never inserts a card.
+    static func localTCPStates(port: UInt16) -> [Substring] {
         let hexPort = String(format: ":%04X", port)
+        var states: [Substring] = []
         for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
             for line in text.split(separator: "\n").dropFirst() {
-                let f = line.split(separator: " ")
-                if f.count > 3, f[1].hasSuffix(hexPort), f[3] == "0A" { return true }
+                let f = line.split(separator: " ")  // f[1] local address, f[3] state
+                if f.count > 3, f[1].hasSuffix(hexPort) { states.append(f[3]) }
             }
         }
-        return false
+        return states
+    }
+
+    /// Whether vpcd (inside pcscd) listens on `port`.
+    public static func vpcdListening(port: UInt16) -> Bool {
+        localTCPStates(port: port).contains("0A")
     }
 
     /// Waits (up to 10 s) for pcscd to have loaded vpcd: right after pcscd starts, its socket
@@ -68,20 +75,10 @@ public enum TestBench {
     }
 
     /// Open connections on vpcd's side of `port`: a card connected, one waiting in vpcd's
-    /// accept queue, or one the card closed that vpcd has not noticed yet (CLOSE_WAIT). Read
-    /// from /proc/net/tcp and tcp6; LISTEN and TIME_WAIT entries do not count.
+    /// accept queue, or one the card closed that vpcd has not noticed yet (CLOSE_WAIT).
+    /// LISTEN (0A), TIME_WAIT (06) and CLOSE (07) entries do not count.
     public static func vpcdConnections(port: UInt16) -> Int {
-        let hexPort = String(format: ":%04X", port)
-        var count = 0
-        for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
-            for line in text.split(separator: "\n").dropFirst() {
-                let f = line.split(separator: " ")
-                // f[1] local address, f[3] state: 0A LISTEN, 06 TIME_WAIT, 07 CLOSE.
-                if f.count > 3, f[1].hasSuffix(hexPort), !["0A", "06", "07"].contains(f[3]) { count += 1 }
-            }
-        }
-        return count
+        localTCPStates(port: port).count { !["0A", "06", "07"].contains($0) }
     }
 
     /// Waits up to `timeout` for both slots to have no card connected. vpcd notices a closed

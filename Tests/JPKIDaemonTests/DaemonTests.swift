@@ -90,11 +90,15 @@ struct DaemonTests {
         _ = try await TestBench.waitUntil {
             let r = try http.request("GET", "/v1/readers")
             last = String(decoding: r.body, as: UTF8.self)
-            let readers = r.json["readers"] as? [[String: Any]] ?? []
-            found = readers.first { $0["name"] as? String == TestBench.slots[0].readerName }?["session"] as? String
+            found = Self.slot0(r)?["session"] as? String
             return found != nil && found != old
         }
         return found == old ? nil : found
+    }
+
+    /// Slot 0's entry in a `/v1/readers` answer.
+    static func slot0(_ readers: UnixHTTP.Response) -> [String: Any]? {
+        (readers.json["readers"] as? [[String: Any]])?.first { $0["name"] as? String == TestBench.slots[0].readerName }
     }
 
     @Test("readers, health, session and pin-status; unknown routes and methods")
@@ -331,12 +335,7 @@ struct DaemonTests {
             (cfg, _) = Self.config(roles: [.status])
             try await Self.running(cfg) {
                 let http = UnixHTTP(path: cfg.socket.path)
-                func slot0() throws -> [String: Any]? {
-                    let r = try http.request("GET", "/v1/readers")
-                    return (r.json["readers"] as? [[String: Any]])?.first {
-                        $0["name"] as? String == TestBench.slots[0].readerName
-                    }
-                }
+                func slot0() throws -> [String: Any]? { Self.slot0(try http.request("GET", "/v1/readers")) }
                 #expect(try await TestBench.waitUntil { try slot0()?["state"] as? String == "empty" })
                 let session = try await Self.inserted(try VirtualMyNumberCard.fixture("00-ordinary")) { _ in
                     try #require(try await waitForSession(http))
