@@ -50,8 +50,8 @@ public enum PCSCD {
         throw Failure(description: "pcscd did not stop")
     }
 
-    /// Starts pcscd (clean signal mask, /dev/null stdio, so it outlives the test and a `pkill`
-    /// stops it) and waits (up to 10 s) for its socket and both vpcd ports.
+    /// Starts pcscd (clean signal mask, /dev/null stdio, so it outlives the test; whoever started
+    /// the bench stops it by the pid in its pid file) and waits (up to 10 s) for its socket and both vpcd ports.
     public static func start() throws {
         do {
             _ = try spawnProgram(
