@@ -165,17 +165,6 @@ public struct CardProbe: Sendable, Equatable {
 }
 
 extension CardType {
-    /// Stable JSON value: `my-number-card`, `juki-card`, `smartphone`, `unknown-jpki`, `not-jpki`.
-    public var code: String {
-        switch self {
-        case .myNumberCard: "my-number-card"
-        case .jukiCard: "juki-card"
-        case .smartphone: "smartphone"
-        case .unknown: "unknown-jpki"
-        case .notJPKI: "not-jpki"
-        }
-    }
-
     /// For people, with the Japanese name.
     public var label: String {
         switch self {

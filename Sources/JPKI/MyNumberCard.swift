@@ -76,6 +76,18 @@ public enum CardType: Sendable, Hashable {
         default: self = .unknown(label: tokenLabel)
         }
     }
+
+    /// The stable code used in every JSON answer (card-inspect and jpkid): `my-number-card`,
+    /// `juki-card`, `smartphone`, `unknown-jpki`, `not-jpki`.
+    public var code: String {
+        switch self {
+        case .myNumberCard: "my-number-card"
+        case .jukiCard: "juki-card"
+        case .smartphone: "smartphone"
+        case .unknown: "unknown-jpki"
+        case .notJPKI: "not-jpki"
+        }
+    }
 }
 
 /// Everything the text AP offers after one VERIFY.

@@ -63,6 +63,18 @@ public actor ReaderSupervisor {
             handle(event)
         }
         await shutdown()
+        stopped = true
+        for waiter in stopWaiters { waiter.resume() }
+        stopWaiters = []
+    }
+
+    private var stopped = false
+    private var stopWaiters: [CheckedContinuation<Void, Never>] = []
+
+    /// Returns once ``run(_:)`` has ended.
+    public func waitUntilStopped() async {
+        if stopped { return }
+        await withCheckedContinuation { stopWaiters.append($0) }
     }
 
     /// Whether pcscd is reachable.
@@ -107,7 +119,7 @@ public actor ReaderSupervisor {
             readers[name]!.atr = atr
             readers[name]!.error = nil
             let generation = readers[name]!.generation
-            Task { await self.identifyCard(reader: name, generation: generation, atr: atr) }
+            Task { await self.identifyCard(reader: name, generation: generation) }
         case .cardRemoved(let name):
             guard readers[name] != nil else { return }
             readers[name]!.generation &+= 1
@@ -153,32 +165,70 @@ public actor ReaderSupervisor {
         for (k, _) in ended.sorted(by: { $0.value < $1.value }).prefix(5_000) { ended[k] = nil }
     }
 
-    /// Connects and reads the card's binding. Transient PC/SC failures right after insertion
-    /// (the reader still settling: SCARD_E_NOT_TRANSACTED, a reset) are retried a few times.
-    private func connectAndIdentify(reader: String, generation: UInt64) async throws -> (PCSCCard, CardBinding) {
+    /// Connects and reads the card's binding, and the ATR from the same handle in the same
+    /// transaction: every fact a session reports comes from the card it is bound to, never from
+    /// an earlier card or an earlier event.
+    ///
+    /// `previous` is the certificate fingerprint of the card whose session just ended without
+    /// pcscd reporting a removal. When the card read now is another one, pcscd never saw the swap
+    /// and the ATR it holds is the old card's: the card is reset (pcscd powers it up and reads
+    /// its ATR afresh) and read again. The same card, or a card that is gone, is never reset.
+    /// Transient PC/SC failures right after insertion (the reader still settling:
+    /// SCARD_E_NOT_TRANSACTED, a reset) are retried a few times.
+    private func connectAndIdentify(reader: String, generation: UInt64, previous: String?) async throws -> (
+        PCSCCard, CardBinding, [UInt8]
+    ) {
         let identify = self.identify
+        @Sendable func read(_ card: PCSCCard) async throws -> (CardBinding, [UInt8]) {
+            try await card.perform { channel in
+                let identity = try identify(channel)
+                let status = try card.syncStatus()
+                guard status.isPresent else { throw SmartCardError.cardRemoved }
+                return (identity, status.atr)
+            }
+        }
         var attempt = 0
         while true {
             attempt += 1
             let card = try await PCSCCard.connect(reader: reader)
             do {
-                let identity = try await card.perform { channel in try identify(channel) }
-                return (card, identity)
+                var (identity, atr) = try await read(card)
+                if let previous, identity.authCertificateFingerprint != previous {
+                    logger.info("card swapped without a removal event: resetting it", metadata: ["reader": "\(reader)"])
+                    try await card.reconnect(initialization: .reset)
+                    (identity, atr) = try await read(card)
+                }
+                return (card, identity, atr)
             } catch {
                 await card.disconnect()
-                let code = Self.code(of: error)
-                let transient =
-                    code.hasSuffix("SCARD_E_NOT_TRANSACTED") || code.hasSuffix("SCARD_W_RESET_CARD")
-                    || code.hasSuffix("SCARD_E_SHARING_VIOLATION")
-                guard transient, attempt < 5, readers[reader]?.generation == generation else { throw error }
+                guard Self.isTransient(error), attempt < 5, readers[reader]?.generation == generation else {
+                    throw error
+                }
                 try? await Task.sleep(for: .milliseconds(100 * attempt))
             }
         }
     }
 
-    private func identifyCard(reader: String, generation: UInt64, atr: [UInt8]) async {
+    /// Whether `error` is a PC/SC answer meaning "the reader is still settling", however it
+    /// was wrapped on its way up (PCSCError, SmartCardError, JPKIError).
+    static func isTransient(_ error: any Error) -> Bool {
+        switch error {
+        case let e as PCSCError: transientRCs.contains(e.rc)
+        case SmartCardError.pcsc(let e): transientRCs.contains(e.rc)
+        case JPKIError.transport(.pcsc(let e)): transientRCs.contains(e.rc)
+        default: false
+        }
+    }
+
+    /// PC/SC answers that mean "the reader is still settling": try again.
+    private static let transientRCs: Set<UInt32> = [
+        PCSCError.eNotTransacted, PCSCError.wResetCard, PCSCError.eSharingViolation,
+    ]
+
+    private func identifyCard(reader: String, generation: UInt64, previous: String? = nil) async {
         do {
-            let (card, identity) = try await connectAndIdentify(reader: reader, generation: generation)
+            let (card, identity, atr) = try await connectAndIdentify(
+                reader: reader, generation: generation, previous: previous)
             guard readers[reader]?.generation == generation else {
                 await card.disconnect()
                 return
@@ -188,9 +238,10 @@ public actor ReaderSupervisor {
                 insertedAt: Date().formatted(.iso8601))
             readers[reader]!.card = card
             readers[reader]!.session = session
+            readers[reader]!.atr = atr
             readers[reader]!.state = .ready
             logger.info("card inserted", metadata: ["reader": "\(reader)", "session": "\(session.id)"])
-            bus.publish("card-inserted", reader: reader, session: session.id, atr: atr.hexString)
+            bus.publish("card-inserted", reader: reader, session: session.id, atr: session.atr)
         } catch {
             guard readers[reader]?.generation == generation else { return }
             let code = Self.code(of: error)
@@ -198,7 +249,8 @@ public actor ReaderSupervisor {
             readers[reader]!.state = unsupported ? .unsupported : .error
             readers[reader]!.error = code
             logger.notice("card not usable", metadata: ["reader": "\(reader)", "error": "\(code)"])
-            bus.publish("card-inserted", reader: reader, atr: atr.hexString, error: code)
+            let atr = readers[reader]!.atr
+            bus.publish("card-inserted", reader: reader, atr: atr.isEmpty ? nil : atr.hexString, error: code)
         }
     }
 
@@ -253,6 +305,11 @@ public actor ReaderSupervisor {
         } catch JPKIError.transport {
             endIfCurrent(reader: reader, generation: generation)
             throw APIError.sessionEnded
+        } catch let e as APIError where e == .sessionEnded {
+            // The operation found another card in the reader (its certificate is not the
+            // session's): a swap pcscd did not report. The session ends; the card is identified.
+            endIfCurrent(reader: reader, generation: generation)
+            throw e
         }
         guard readers[reader]?.generation == generation, readers[reader]?.session?.id == id else {
             throw APIError.sessionEnded
@@ -263,16 +320,18 @@ public actor ReaderSupervisor {
     /// The card's handle failed: the session is over even if the monitor has not said so yet
     /// (a reset by another application, pcscd gone). A still-present card is identified again.
     private func endIfCurrent(reader: String, generation: UInt64) {
-        guard let r = readers[reader], r.generation == generation, r.session != nil else { return }
+        guard let r = readers[reader], r.generation == generation, let ended = r.session else { return }
         let endedID = endSession(reader)
         readers[reader]!.generation &+= 1
         bus.publish("card-removed", reader: reader, session: endedID)
-        let atr = r.atr
         let next = readers[reader]!.generation
         readers[reader]!.state = .identifying
+        // Whatever is in the reader now is unknown until it is read: not the old card's ATR.
+        readers[reader]!.atr = []
         Task {
             try? await Task.sleep(for: .milliseconds(50))
-            await self.identifyCard(reader: reader, generation: next, atr: atr)
+            await self.identifyCard(
+                reader: reader, generation: next, previous: ended.identity.authCertificateFingerprint ?? "")
         }
     }
 

@@ -5,7 +5,8 @@ import SmartCard
 public struct CardBinding: Sendable, Equatable, Codable {
     /// SHA-256 of the auth certificate DER (hex), or nil when the card has no JPKI AP.
     public var authCertificateFingerprint: String?
-    /// Card type (e.g. `my-number-card`, `juki-card`, `unknown`).
+    /// Card type: the stable code of ``JPKI/CardType/code`` (`my-number-card`, `juki-card`,
+    /// `smartphone`, `unknown-jpki`).
     public var cardType: String
 
     /// Creates an identity.

@@ -253,6 +253,72 @@ struct DaemonTests {
         }
     }
 
+    @Test("a swap within a few ms (no removal reported): ATR, type and certificate all belong to the new card")
+    func fastSwap() async throws {
+        try await TestBench.exclusive {
+            let (cfg, _) = Self.config()
+            try await Self.running(cfg) {
+                let http = UnixHTTP(path: cfg.socket.path)
+                let events = try http.connect()
+                defer { close(events) }
+                http.send(events, Array("GET /v1/events HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8))
+                let first = VPCDBridge(
+                    card: try VirtualMyNumberCard.fixture("00-ordinary"), port: TestBench.slots[0].port)
+                let second = VPCDBridge(
+                    card: try VirtualMyNumberCard.fixture("02-same-name-a"), port: TestBench.slots[0].port)
+                try first.start()
+                defer {
+                    for b in [first, second] {
+                        b.stop()
+                        b.waitUntilStopped()
+                    }
+                }
+                let old = try #require(try await waitForSession(http))
+                let oldEntry = try #require(Self.slot0(try http.request("GET", "/v1/readers")))
+                let firstATR = try profileATR("00-ordinary")
+                let secondATR = try profileATR("02-same-name-a")
+                #expect(firstATR != secondATR && oldEntry["atr"] as? String == firstATR)
+                // The swap: one card out and the other in, a few milliseconds apart — faster than
+                // pcscd's presence polling, so pcscd may never report the removal.
+                let start = ContinuousClock.now
+                first.stop()
+                first.waitUntilStopped()
+                try second.start()
+                print("fast swap: card out → card in in \(ContinuousClock.now - start)")
+                // The old session's next operation meets the other card: 409, never its data.
+                let stale = try http.request("GET", "/v1/sessions/\(old)/certificates")
+                #expect(stale.status == 409 && stale.errorCode == "card_session_ended", "\(stale.status) \(stale.text)")
+                let new = try #require(try await waitForSession(http, otherThan: old))
+                let secondFingerprint = SHA256.hash(
+                    Array(try Data(contentsOf: try fixtureFile("02-same-name-a", "jpki/000A.der")))
+                ).hexString
+                // /v1/readers
+                let entry = try #require(Self.slot0(try http.request("GET", "/v1/readers")))
+                #expect(entry["session"] as? String == new)
+                #expect(entry["state"] as? String == "ready")
+                #expect(entry["atr"] as? String == secondATR, "readers shows ATR \(entry["atr"] ?? "nil")")
+                #expect(entry["cardType"] as? String == "my-number-card")
+                // GET /v1/sessions/{s}
+                let session = try http.request("GET", "/v1/sessions/\(new)")
+                #expect(
+                    session.json["atr"] as? String == secondATR, "session shows ATR \(session.json["atr"] ?? "nil")")
+                let identity = session.json["identity"] as? [String: Any]
+                #expect(
+                    (identity?["authCertificateFingerprint"] as? String)?.uppercased() == secondFingerprint.uppercased()
+                )
+                #expect(identity?["cardType"] as? String == "my-number-card")
+                #expect(session.json["reader"] as? String == TestBench.slots[0].readerName)
+                // The card-inserted event of the new session.
+                let inserted = try #require(try readEvent(events, type: "card-inserted", session: new))
+                #expect(inserted["atr"] as? String == secondATR, "event shows ATR \(inserted["atr"] ?? "nil")")
+                #expect(inserted["reader"] as? String == TestBench.slots[0].readerName)
+                // And the new card answers as itself.
+                let certs = try http.request("GET", "/v1/sessions/\(new)/certificates")
+                #expect((certs.json["card"] as? String)?.uppercased() == secondFingerprint.uppercased())
+            }
+        }
+    }
+
     @Test("a card removed while a request is in flight gives 409, not data")
     func removedInFlight() async throws {
         // Slow card: 30 ms per APDU, so the identity read (~11 APDUs) is in flight when yanked.
@@ -367,6 +433,34 @@ struct DaemonTests {
 
 func fixtureFile(_ card: String, _ path: String) throws -> URL {
     try VirtualMyNumberCard.fixturesCardsDirectory().appendingPathComponent(card).appendingPathComponent(path)
+}
+
+/// The ATR (hex) a fixture card presents.
+func profileATR(_ card: String) throws -> String {
+    let data = try Data(contentsOf: try fixtureFile(card, "profile.json"))
+    let json = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+    return (json?["atr"] as? String) ?? ""
+}
+
+/// Reads an SSE stream (blocking, up to 10 s) until an event of `type` for `session` arrives;
+/// returns its data object.
+func readEvent(_ fd: Int32, type: String, session: String) throws -> [String: Any]? {
+    var text = ""
+    var buf = [UInt8](repeating: 0, count: 8192)
+    let deadline = Date().addingTimeInterval(10)
+    while Date() < deadline {
+        for block in text.components(separatedBy: "\n\n") where block.contains("event: \(type)\n") {
+            guard let line = block.split(separator: "\n").first(where: { $0.hasPrefix("data: ") }),
+                let json = try JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as? [String: Any],
+                json["session"] as? String == session
+            else { continue }
+            return json
+        }
+        let n = recv(fd, &buf, buf.count, 0)
+        if n <= 0 { return nil }
+        text += String(decoding: buf[0..<n], as: UTF8.self)
+    }
+    return nil
 }
 
 func profileIdentity(_ card: String) throws -> [String: String] {
