@@ -6,6 +6,7 @@
 JPKI_STARTED_PCSCD=
 jpki_pcscd_pid() {
   local pid
+  [ -r /run/pcscd/pcscd.pid ] || return 0
   pid=$(tr -d '\0 \n' </run/pcscd/pcscd.pid 2>/dev/null || true)
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [ -S /run/pcscd/pcscd.comm ]; then
     echo "$pid"

@@ -23,6 +23,8 @@ public struct DaemonAPI: APIResponder {
     let integrity: APIntegrityVerifier?
     /// The eligibility registry (nil: eligibility answers 503 `eligibility_disabled`).
     let eligibility: EligibilityService?
+    /// Open event streams per peer uid.
+    let streams: PerPeerCounter
 
     /// Creates the API.
     public init(
@@ -39,6 +41,7 @@ public struct DaemonAPI: APIResponder {
         self.logger = logger
         self.verifier = verifier
         self.integrity = integrity
+        self.streams = PerPeerCounter(limit: config.limits.maxEventStreamsPerPeer)
     }
 
     /// Builds the AP integrity verifier from the CV issuer keys of the configuration.
@@ -127,7 +130,7 @@ public struct DaemonAPI: APIResponder {
         case 1 where rest[0] == "events":
             try allow(.GET)
             try need(.status)
-            return events()
+            return try events(peer: peer)
         case 2 where rest[0] == "sessions":
             try allow(.GET)
             try need(.status)
@@ -167,7 +170,11 @@ public struct DaemonAPI: APIResponder {
         }
     }
 
-    func events() -> APIResponse {
+    /// `GET /v1/events`: at most `limits.maxEventStreamsPerPeer` streams per peer uid (429
+    /// `too_many_event_streams` beyond); the slot is freed when the stream ends.
+    func events(peer: PeerCredentials) throws(APIError) -> APIResponse {
+        guard streams.tryAcquire(uid: peer.uid) else { throw .tooManyEventStreams }
+        let streams = self.streams
         let stream = bus.subscribe()
         let text = AsyncStream<String> { continuation in
             continuation.yield("retry: 1000\n\n")
@@ -175,7 +182,10 @@ public struct DaemonAPI: APIResponder {
                 for await e in stream { continuation.yield(e.serverSentEvent) }
                 continuation.finish()
             }
-            continuation.onTermination = { _ in task.cancel() }
+            continuation.onTermination = { _ in
+                task.cancel()
+                streams.release(uid: peer.uid)
+            }
         }
         var h = HTTPHeaders()
         h.add(name: "content-type", value: "text/event-stream")
@@ -461,6 +471,28 @@ func withDeadline<T: Sendable>(
             timer.cancel()
         }
     }
+}
+
+/// Counts something held per peer uid (event streams) against a limit.
+final class PerPeerCounter: Sendable {
+    private let counts = Mutex<[UInt32: Int]>([:])
+    let limit: Int
+    init(limit: Int) { self.limit = limit }
+    func tryAcquire(uid: UInt32) -> Bool {
+        counts.withLock {
+            guard $0[uid, default: 0] < limit else { return false }
+            $0[uid, default: 0] += 1
+            return true
+        }
+    }
+    func release(uid: UInt32) {
+        counts.withLock {
+            let n = $0[uid, default: 1] - 1
+            $0[uid] = n > 0 ? n : nil
+        }
+    }
+    /// Held by `uid` now.
+    func count(uid: UInt32) -> Int { counts.withLock { $0[uid, default: 0] } }
 }
 
 /// Hands a continuation to whichever side (result or timer) comes first, exactly once.

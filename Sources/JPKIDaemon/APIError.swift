@@ -39,6 +39,14 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
     public static let payloadTooLarge = APIError(413, "payload_too_large", "request body exceeds the configured limit")
     /// Card operation took too long.
     public static let timeout = APIError(504, "card_timeout", "the card operation did not finish in time")
+    /// The peer has no role at all (answered at connect time, before any request is read).
+    public static let unknownPeer = APIError(403, "unknown_peer", "this user has no role")
+    /// The peer's uid holds `limits.maxConnectionsPerPeer` connections already.
+    public static let tooManyConnections = APIError(
+        503, "too_many_connections", "this user holds the most connections allowed; close some and retry")
+    /// The peer's uid holds `limits.maxEventStreamsPerPeer` event streams already.
+    public static let tooManyEventStreams = APIError(
+        429, "too_many_event_streams", "this user holds the most event streams allowed; close one and retry")
     /// Reader service gone.
     public static let serviceUnavailable = APIError(503, "pcsc_unavailable", "the PC/SC service is not reachable")
 }

@@ -64,8 +64,18 @@ public struct DaemonConfig: Codable, Sendable, Equatable {
         public var requestTimeoutSeconds: Double = 10
         /// Seconds a card operation may take before the client gets 504 (default 30).
         public var operationTimeoutSeconds: Double = 30
-        /// Most simultaneous connections (default 1024).
+        /// Most simultaneous connections of the whole daemon (default 1024): the last guard.
         public var maxConnections: Int = 1024
+        /// Most simultaneous connections of one peer uid (default 64). Checked as soon as the
+        /// peer's credentials are read; connection 65 of that uid gets 503
+        /// `too_many_connections` and is closed, so one greedy client cannot lock others out.
+        public var maxConnectionsPerPeer: Int = 64
+        /// Most simultaneous `/v1/events` streams of one peer uid (default 8; more get 429
+        /// `too_many_event_streams`).
+        public var maxEventStreamsPerPeer: Int = 8
+        /// Seconds between SSE heartbeats (default 15). A stream whose client has not read what
+        /// was sent by two heartbeats in a row is closed.
+        public var eventHeartbeatSeconds: Double = 15
         /// Creates the defaults.
         public init() {}
     }
@@ -132,8 +142,12 @@ public struct DaemonConfig: Codable, Sendable, Equatable {
         if limits.maxBodyBytes < 256 || limits.maxBodyBytes > 16 << 20 {
             out.append(.invalid(field: "limits.maxBodyBytes", reason: "must be 256…16777216"))
         }
-        if limits.requestTimeoutSeconds <= 0 || limits.operationTimeoutSeconds <= 0 {
+        if limits.requestTimeoutSeconds <= 0 || limits.operationTimeoutSeconds <= 0 || limits.eventHeartbeatSeconds <= 0
+        {
             out.append(.invalid(field: "limits", reason: "timeouts must be positive"))
+        }
+        if limits.maxConnections < 1 || limits.maxConnectionsPerPeer < 1 || limits.maxEventStreamsPerPeer < 1 {
+            out.append(.invalid(field: "limits", reason: "connection and stream limits must be at least 1"))
         }
         for (field, files) in [
             ("trust.authAnchors", trust.authAnchors), ("trust.signAnchors", trust.signAnchors),
@@ -233,12 +247,16 @@ extension DaemonConfig.Limits {
         let c = try decoder.container(keyedBy: DynamicKey.self)
         try c.rejectUnknown([
             "maxBodyBytes", "maxHeaderBytes", "requestTimeoutSeconds", "operationTimeoutSeconds", "maxConnections",
+            "maxConnectionsPerPeer", "maxEventStreamsPerPeer", "eventHeartbeatSeconds",
         ])
         maxBodyBytes = try c.decodeIfPresent(Int.self, forKey: "maxBodyBytes") ?? 65_536
         maxHeaderBytes = try c.decodeIfPresent(Int.self, forKey: "maxHeaderBytes") ?? 16_384
         requestTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: "requestTimeoutSeconds") ?? 10
         operationTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: "operationTimeoutSeconds") ?? 30
         maxConnections = try c.decodeIfPresent(Int.self, forKey: "maxConnections") ?? 1024
+        maxConnectionsPerPeer = try c.decodeIfPresent(Int.self, forKey: "maxConnectionsPerPeer") ?? 64
+        maxEventStreamsPerPeer = try c.decodeIfPresent(Int.self, forKey: "maxEventStreamsPerPeer") ?? 8
+        eventHeartbeatSeconds = try c.decodeIfPresent(Double.self, forKey: "eventHeartbeatSeconds") ?? 15
     }
 }
 

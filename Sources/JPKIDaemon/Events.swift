@@ -59,6 +59,9 @@ public final class EventBus: Sendable {
         return stream
     }
 
+    /// Events published so far (monotonic).
+    public var sequence: UInt64 { state.withLock { $0.seq } }
+
     /// Number of current subscribers.
     public var subscriberCount: Int { state.withLock { $0.subscribers.count } }
 

@@ -78,6 +78,7 @@ extension APIResponder {
 public final class HTTPServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let channel: any Channel
+    private let connections: ConnectionCounter
     /// The socket path.
     public let path: String
     /// Whether this process created the socket file (and removes it at shutdown); false for a
@@ -87,9 +88,16 @@ public final class HTTPServer: Sendable {
     /// Binds the socket (replacing a stale one), sets its mode and group, and starts serving.
     /// With `listenFD` (systemd socket activation) it serves that already-bound socket instead,
     /// leaving path, mode and group to the socket unit.
+    ///
+    /// Fairness: a connection's peer credentials (SO_PEERCRED) are read as soon as it is
+    /// accepted. A peer that `admit` refuses (no role at all) is answered 403 `unknown_peer` at
+    /// once and closed, holding no slot; a peer uid over `limits.maxConnectionsPerPeer` is
+    /// answered 503 `too_many_connections` and closed; `limits.maxConnections` stays the
+    /// whole-daemon guard (closed without an answer).
     public static func start(
         path: String, mode: mode_t, group groupName: String?, limits: DaemonConfig.Limits,
-        responder: any APIResponder, logger: Logger, threads: Int = System.coreCount, listenFD: CInt? = nil
+        responder: any APIResponder, logger: Logger, threads: Int = System.coreCount, listenFD: CInt? = nil,
+        admit: @escaping @Sendable (PeerCredentials) -> Bool = { _ in true }
     ) async throws -> HTTPServer {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         let dir = (path as NSString).deletingLastPathComponent
@@ -99,25 +107,27 @@ public final class HTTPServer: Sendable {
             if Self.isLive(path) { throw APIError(500, "socket_in_use", "another process serves \(path)") }
             unlink(path)
         }
-        let connections = ConnectionCounter(limit: limits.maxConnections)
+        let connections = ConnectionCounter(limit: limits.maxConnections, perPeer: limits.maxConnectionsPerPeer)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 512)
             .childChannelInitializer { channel in
-                guard connections.tryAcquire() else {
-                    return channel.close()
-                }
-                channel.closeFuture.whenComplete { _ in connections.release() }
                 // The handler is created and added on the channel's event loop (it is not Sendable).
-                return channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMapThrowing {
+                channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        HTTPConnectionHandler(responder: responder, limits: limits, logger: logger))
+                        AdmissionHandler(
+                            connections: connections, admit: admit,
+                            makeHandler: {
+                                HTTPConnectionHandler(responder: responder, limits: limits, logger: logger, peer: $0)
+                            }
+                        ))
                 }
             }
             .childChannelOption(.allowRemoteHalfClosure, value: false)
         if let listenFD {
             do {
                 let channel = try await bootstrap.withBoundSocket(listenFD).get()
-                return HTTPServer(group: group, channel: channel, path: path, ownsSocketFile: false)
+                return HTTPServer(
+                    group: group, channel: channel, path: path, ownsSocketFile: false, connections: connections)
             } catch {
                 try? await group.shutdownGracefully()
                 throw error
@@ -143,15 +153,23 @@ public final class HTTPServer: Sendable {
             }
             chown(path, uid_t.max, gr.pointee.gr_gid)
         }
-        return HTTPServer(group: group, channel: channel, path: path, ownsSocketFile: true)
+        return HTTPServer(
+            group: group, channel: channel, path: path, ownsSocketFile: true, connections: connections)
     }
 
-    private init(group: MultiThreadedEventLoopGroup, channel: any Channel, path: String, ownsSocketFile: Bool) {
+    private init(
+        group: MultiThreadedEventLoopGroup, channel: any Channel, path: String, ownsSocketFile: Bool,
+        connections: ConnectionCounter
+    ) {
+        self.connections = connections
         self.group = group
         self.channel = channel
         self.path = path
         self.ownsSocketFile = ownsSocketFile
     }
+
+    /// Connections accepted so far (monotonic) and open now.
+    public var activity: (accepted: UInt64, open: Int) { connections.activity }
 
     /// Stops accepting, closes the socket file and the event loops.
     public func shutdown() async {
@@ -179,18 +197,125 @@ public final class HTTPServer: Sendable {
     }
 }
 
+/// The first handler of every connection: once it is active, reads the peer's SO_PEERCRED and
+/// either answers a canned refusal and closes (no role: 403 `unknown_peer`; the uid's
+/// connections full: 503 `too_many_connections`; the daemon full: closed unanswered) or takes
+/// a slot, installs the HTTP pipeline and steps aside.
+final class AdmissionHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let connections: ConnectionCounter
+    private let admit: @Sendable (PeerCredentials) -> Bool
+    private let makeHandler: (PeerCredentials) -> HTTPConnectionHandler
+
+    init(
+        connections: ConnectionCounter, admit: @escaping @Sendable (PeerCredentials) -> Bool,
+        makeHandler: @escaping (PeerCredentials) -> HTTPConnectionHandler
+    ) {
+        self.connections = connections
+        self.admit = admit
+        self.makeHandler = makeHandler
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let peer = Self.peerCredentials(of: context.channel)
+        guard let peer, admit(peer) else {
+            refuse(context, .unknownPeer)
+            return
+        }
+        switch connections.tryAcquire(uid: peer.uid) {
+        case .overTotal:
+            context.close(promise: nil)
+            return
+        case .overPeer:
+            refuse(context, .tooManyConnections)
+            return
+        case .acquired:
+            break
+        }
+        let connections = self.connections
+        context.channel.closeFuture.whenComplete { _ in connections.release(uid: peer.uid) }
+        do {
+            let pipeline = context.pipeline.syncOperations
+            try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
+            try pipeline.addHandler(makeHandler(peer))
+        } catch {
+            context.close(promise: nil)
+            return
+        }
+        context.fireChannelActive()
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+
+    /// Nothing is read before admission; whatever arrives first goes on to the HTTP decoder.
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.fireChannelRead(data)
+    }
+
+    /// The peer's SO_PEERCRED (nil when the socket cannot tell); on the event loop the option is
+    /// read at once.
+    static func peerCredentials(of channel: any Channel) -> PeerCredentials? {
+        guard let provider = channel as? any SocketOptionProvider else { return nil }
+        let cred: EventLoopFuture<PeerCred> = provider.unsafeGetSocketOption(
+            level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
+        var result: PeerCredentials?
+        cred.whenSuccess { result = PeerCredentials(pid: $0.pid, uid: $0.uid, gid: $0.gid) }
+        return result
+    }
+
+    /// Writes a complete canned answer — no request is read, no HTTP pipeline is built, no slot
+    /// is held — and closes the connection.
+    private func refuse(_ context: ChannelHandlerContext, _ error: APIError) {
+        guard case .bytes(let bytes) = APIResponse.error(error).body else {
+            context.close(promise: nil)
+            return
+        }
+        var head = "HTTP/1.1 \(error.status) \(HTTPResponseStatus(statusCode: error.status).reasonPhrase)\r\n"
+        head += "content-type: application/json; charset=utf-8\r\ncontent-length: \(bytes.count)\r\n"
+        head += "connection: close\r\n\r\n"
+        var buffer = context.channel.allocator.buffer(capacity: head.utf8.count + bytes.count)
+        buffer.writeString(head)
+        buffer.writeBytes(bytes)
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(NIOAny(buffer)).whenComplete { _ in bound.value.close(promise: nil) }
+    }
+}
+
+/// Open connections, in all and per peer uid.
 final class ConnectionCounter: Sendable {
-    private let count = Mutex(0)
+    enum Outcome { case acquired, overTotal, overPeer }
+    private struct Counts {
+        var total = 0
+        var byUID: [UInt32: Int] = [:]
+        var accepted: UInt64 = 0
+    }
+    private let counts = Mutex(Counts())
     let limit: Int
-    init(limit: Int) { self.limit = limit }
-    func tryAcquire() -> Bool {
-        count.withLock {
-            if $0 >= limit { return false }
-            $0 += 1
-            return true
+    let perPeer: Int
+    init(limit: Int, perPeer: Int) {
+        self.limit = limit
+        self.perPeer = perPeer
+    }
+    func tryAcquire(uid: UInt32) -> Outcome {
+        counts.withLock {
+            if $0.total >= limit { return .overTotal }
+            if $0.byUID[uid, default: 0] >= perPeer { return .overPeer }
+            $0.total += 1
+            $0.byUID[uid, default: 0] += 1
+            $0.accepted &+= 1
+            return .acquired
         }
     }
-    func release() { count.withLock { $0 -= 1 } }
+    /// Connections accepted so far (monotonic) and open now.
+    var activity: (accepted: UInt64, open: Int) { counts.withLock { ($0.accepted, $0.total) } }
+    func release(uid: UInt32) {
+        counts.withLock {
+            $0.total -= 1
+            let n = $0.byUID[uid, default: 1] - 1
+            // Drop the entry at zero: a stream of one-off peers leaves nothing behind.
+            $0.byUID[uid] = n > 0 ? n : nil
+        }
+    }
 }
 
 /// One connection: collects a request within the limits, hands it to the responder, writes the
@@ -208,29 +333,29 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private var peer: PeerCredentials?
     private var timer: Scheduled<Void>?
     private var streaming: Task<Void, Never>?
+    private var heartbeat: RepeatedTask?
     private var inFlight = false
 
-    init(responder: any APIResponder, limits: DaemonConfig.Limits, logger: Logger) {
+    init(responder: any APIResponder, limits: DaemonConfig.Limits, logger: Logger, peer: PeerCredentials?) {
         self.responder = responder
         self.limits = limits
         self.logger = logger
+        self.peer = peer
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        // Added to an already active channel (the initializer ran after accept).
+        if context.channel.isActive { armTimer(context: context) }
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        if let provider = context.channel as? any SocketOptionProvider {
-            let cred: EventLoopFuture<PeerCred> = provider.unsafeGetSocketOption(
-                level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
-            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            cred.whenSuccess { c in
-                bound.value.peer = PeerCredentials(pid: c.pid, uid: c.uid, gid: c.gid)
-            }
-        }
         armTimer(context: context)
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
+        heartbeat?.cancel()
         streaming?.cancel()
         context.fireChannelInactive()
     }
@@ -344,6 +469,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 promise: nil)
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             let loop = context.eventLoop
+            startHeartbeat(context: context)
             streaming = Task {
                 for await text in stream {
                     let alive: Bool =
@@ -373,10 +499,68 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         }
     }
 
+    /// SSE heartbeats (a comment line) every `limits.eventHeartbeatSeconds`. Before each one the
+    /// bytes the client has not read yet are measured (SO_MEMINFO: on a Unix stream socket the
+    /// sender is charged for every byte until the receiver reads it). When that count was not
+    /// zero at the previous heartbeat and has not shrunk since, the client has stopped reading:
+    /// the stream is closed, so a subscriber that never reads cannot hold its slot forever.
+    private func startHeartbeat(context: ChannelHandlerContext) {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let interval = TimeAmount.milliseconds(Int64(max(0.01, limits.eventHeartbeatSeconds) * 1000))
+        var previousUnread = 0
+        heartbeat = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { task in
+            let (_, context) = bound.value
+            guard context.channel.isActive else {
+                task.cancel()
+                return
+            }
+            // On the event loop the option future is complete: the callback runs here and now.
+            Self.unreadBytes(context.channel).whenSuccess { unread in
+                let (handler, context) = bound.value
+                guard context.channel.isActive else { return }
+                if let unread, unread > 0, previousUnread > 0, unread >= previousUnread {
+                    handler.logger.notice("event stream closed: the client stopped reading")
+                    task.cancel()
+                    context.close(promise: nil)
+                    return
+                }
+                previousUnread = unread ?? 0
+                var buffer = context.channel.allocator.buffer(capacity: 16)
+                buffer.writeString(": heartbeat\n\n")
+                context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            }
+        }
+    }
+
+    /// Bytes written to the socket that the peer has not read yet (SO_MEMINFO's
+    /// SK_MEMINFO_WMEM_ALLOC, kernel accounting units), nil when the kernel cannot tell.
+    static func unreadBytes(_ channel: any Channel) -> EventLoopFuture<Int?> {
+        guard let provider = channel as? any SocketOptionProvider else {
+            return channel.eventLoop.makeSucceededFuture(nil)
+        }
+        // SO_MEMINFO (asm-generic/socket.h: 55) is not exported by Glibc's Swift module.
+        let info: EventLoopFuture<SocketMemInfo> = provider.unsafeGetSocketOption(
+            level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(55))
+        return info.map { Int($0.wmemAlloc) }.recover { _ in nil }
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         logger.debug("connection error", metadata: ["error": "\(type(of: error))"])
         context.close(promise: nil)
     }
+}
+
+/// The first SK_MEMINFO_VARS (9) counters of SO_MEMINFO (linux/sock_diag.h order).
+struct SocketMemInfo: Sendable {
+    var rmemAlloc: UInt32 = 0
+    var rcvbuf: UInt32 = 0
+    var wmemAlloc: UInt32 = 0
+    var sndbuf: UInt32 = 0
+    var fwdAlloc: UInt32 = 0
+    var wmemQueued: UInt32 = 0
+    var optmem: UInt32 = 0
+    var backlog: UInt32 = 0
+    var drops: UInt32 = 0
 }
 
 /// The layout of Linux `struct ucred` (SO_PEERCRED); Glibc only exposes it under _GNU_SOURCE.

@@ -325,6 +325,8 @@ struct FaultSoakTests {
         try await TestBench.exclusive {
             let h = try await Harness.start {
                 $0.limits.maxConnections = 1024
+                // One uid plays 1,000 clients here: the per-peer limit is not what is tested.
+                $0.limits.maxConnectionsPerPeer = 1024
                 $0.limits.requestTimeoutSeconds = 2
             }
             let card = try InsertedCard("00-ordinary")
