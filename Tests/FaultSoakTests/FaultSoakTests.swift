@@ -576,6 +576,173 @@ struct FaultSoakTests {
         }
     }
 
+    @Test(
+        "connection attacks: one uid's 2,000 idle connections, then 1,100 silent event subscribers; another uid is served throughout",
+        .timeLimit(.minutes(5)))
+    func connectionAttacks() async throws {
+        let greedyUID: UInt32 = 65534
+        let h = try await Harness.start {
+            $0.socket.mode = "0666"
+            $0.roles.users[String(greedyUID)] = [.status]
+            $0.limits.eventHeartbeatSeconds = 0.5
+            // No card work here: the daemon leaves the bench's readers alone (no bench lock).
+            $0.ignoreReaders = TestBench.slots.map(\.readerName)
+        }
+        chmod(URL(fileURLWithPath: h.config.socket.path).deletingLastPathComponent().path, 0o755)
+        let http = h.http
+        let perPeer = h.config.limits.maxConnectionsPerPeer
+        let streams = h.config.limits.maxEventStreamsPerPeer
+        func served(_ label: String) async throws {
+            let (statuses, p50, p99) = try await blocking { () -> ([Int], Double, Double) in
+                var statuses: [Int] = []
+                var ms: [Double] = []
+                for _ in 0..<300 {
+                    let t = Date()
+                    statuses.append(try http.request("GET", "/v1/readers").status)
+                    ms.append(Date().timeIntervalSince(t) * 1000)
+                }
+                ms.sort()
+                return (statuses, ms[150], ms[297])
+            }
+            let ok = statuses.filter { $0 == 200 }.count
+            print(
+                "attack \(label): well-behaved uid \(ok)/300 answered 200, p50 \(String(format: "%.2f", p50)) ms, p99 \(String(format: "%.2f", p99)) ms"
+            )
+            #expect(ok == 300, "\(label): \(Dictionary(grouping: statuses, by: { $0 }).mapValues(\.count))")
+        }
+        do {
+            let idle = try GreedyPeer(socket: h.config.socket.path, uid: greedyUID, count: 2000, mode: "idle")
+            defer { idle.stop() }
+            #expect(try await idle.opened()["opened"] == 2000)
+            try await served("2,000 idle connections")
+            let r1 = try await idle.report { ($0["503 closed"] ?? 0) == 2000 - perPeer }
+            print("attack 2,000 idle connections: \(r1)")
+            #expect(r1["503 closed"] == 2000 - perPeer && r1["none open"] == perPeer, "\(r1)")
+        }
+        do {
+            let silent = try GreedyPeer(socket: h.config.socket.path, uid: greedyUID, count: 1100, mode: "events")
+            defer { silent.stop() }
+            #expect(try await silent.opened()["opened"] == 1100)
+            try await served("1,100 silent subscribers")
+            let r2 = try await silent.report { ($0["200 closed"] ?? 0) == streams }
+            print("attack 1,100 silent subscribers: \(r2)")
+            #expect(r2["200 closed"] == streams && r2["429 open"] == perPeer - streams, "\(r2)")
+            #expect(r2["503 closed"] == 1100 - perPeer, "\(r2)")
+        }
+        try await h.stop()
+    }
+
+    @Test(
+        "fast-swap torture: swaps within milliseconds (no removal reported), every reported field checked",
+        .timeLimit(.minutes(10)))
+    func fastSwapTorture() async throws {
+        let seconds = Double(ProcessInfo.processInfo.environment["FAULT_SOAK_FAST_SWAP_SECONDS"] ?? "") ?? 30
+        let seed =
+            UInt64(ProcessInfo.processInfo.environment["FAULT_SOAK_SEED"] ?? "")
+            ?? UInt64.random(in: 1...UInt64.max)
+        print("fast-swap torture: seed \(seed) (FAULT_SOAK_SEED=\(seed) replays it), \(Int(seconds)) s")
+        var rng = SeededRNG(state: seed)
+        // Three cards with three different ATRs and certificates.
+        let cards = ["00-ordinary", "02-same-name-a", "03-same-name-b"]
+        var atrOf: [String: String] = [:]
+        for c in cards { atrOf[c] = try Fixtures.profile(c)["atr"] as? String ?? "" }
+        #expect(Set(atrOf.values).count == cards.count)
+        try await TestBench.exclusive {
+            let h = try await Harness.start()
+            let http = h.http
+            let events = try EventRecorder(http)
+            var sessionCard: [String: String] = [:]
+            var swaps = 0
+            var fastSwaps = 0
+            var requests = 0
+            var fieldsChecked = 0
+            var violations: [String] = []
+            var last: String?
+            var current: InsertedCard?
+            func check(_ what: String, _ got: Any?, _ want: String) {
+                fieldsChecked += 1
+                if got as? String != want { violations.append("\(what): \(got ?? "nil") ≠ \(want)") }
+            }
+            let deadline = Date().addingTimeInterval(seconds)
+            do {
+                var name = cards[Int.random(in: 0..<cards.count, using: &rng)]
+                current = try InsertedCard(name)
+                while Date() < deadline {
+                    guard let s = try await h.waitForSession(otherThan: last) else {
+                        Issue.record("no session after inserting \(name) (swap \(swaps))")
+                        break
+                    }
+                    sessionCard[s] = name
+                    // Every field jpkid reports about the session belongs to the card in the reader.
+                    let entry = (try http.request("GET", "/v1/readers").json["readers"] as? [[String: Any]] ?? [])
+                        .first { $0["name"] as? String == TestBench.slots[soakSlot].readerName }
+                    if entry?["session"] as? String == s {
+                        check("readers atr", entry?["atr"], atrOf[name]!)
+                        check("readers cardType", entry?["cardType"], "my-number-card")
+                    }
+                    let session = try http.request("GET", "/v1/sessions/\(s)")
+                    if session.status == 200 {
+                        check("session atr", session.json["atr"], atrOf[name]!)
+                        let identity = session.json["identity"] as? [String: Any]
+                        check(
+                            "session certificate", (identity?["authCertificateFingerprint"] as? String)?.lowercased(),
+                            try Fixtures.authFingerprint(name))
+                        check("session cardType", identity?["cardType"], "my-number-card")
+                    }
+                    let op = Operation.allCases.randomElement(using: &rng)!
+                    let card = name
+                    let r = try await blocking { try op.request(http, session: s, card: card) }
+                    requests += 1
+                    if r.status == 200 {
+                        let bad = try op.mismatches(r, session: s, card: name)
+                        if !bad.isEmpty { violations.append("\(op) on \(name): \(bad)") }
+                    }
+                    // The swap: the next card goes in right after this one comes out (fast), or once
+                    // the daemon has seen the reader empty.
+                    let next = cards[Int.random(in: 0..<cards.count, using: &rng)]
+                    let fast = Bool.random(using: &rng)
+                    current?.remove()
+                    if !fast { #expect(try await h.waitForEmpty()) }
+                    current = try InsertedCard(next)
+                    swaps += 1
+                    if fast {
+                        fastSwaps += 1
+                        // A client's next request on the old session meets the other card: 409 (or
+                        // the removal was seen: 409 too), never the new card's data.
+                        let stale = try await blocking {
+                            try Operation.certificates.request(http, session: s, card: card)
+                        }
+                        requests += 1
+                        if stale.status != 409 {
+                            violations.append("old session answered \(stale.status) after a fast swap")
+                        }
+                    }
+                    last = s
+                    name = next
+                }
+                current?.remove()
+                _ = try await h.waitForEmpty()
+            } catch {
+                current?.remove()
+                events.stop()
+                try? await h.stop()
+                throw error
+            }
+            // Every card-inserted event named the ATR of the card its session is bound to.
+            let inserted = events.stop().filter { $0["type"] as? String == "card-inserted" && $0["session"] != nil }
+            for e in inserted {
+                guard let s = e["session"] as? String, let card = sessionCard[s] else { continue }
+                check("event atr", e["atr"], atrOf[card]!)
+            }
+            print(
+                "fast-swap torture: seed \(seed): \(swaps) swaps (\(fastSwaps) fast), \(sessionCard.count) sessions, \(requests) requests, \(inserted.count) insert events, \(fieldsChecked) fields checked, \(violations.count) violations"
+            )
+            #expect(violations.isEmpty, "\(violations.prefix(10))")
+            #expect(fastSwaps >= 5, "too few fast swaps to mean anything: \(fastSwaps)")
+            try await h.stop()
+        }
+    }
+
     @Test("no log or audit line of the suite carries a PIN, My Number or identity value", .timeLimit(.minutes(20)))
     func noPIIInLogs() throws {
         // The scanner itself finds what it must (so this test can fail).

@@ -290,3 +290,41 @@ struct SeededRNG: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+/// Collects `/v1/events` on a thread of its own until ``stop()``; the events' data objects.
+final class EventRecorder: Sendable {
+    private let fd: Int32
+    private let received = Received()
+    private let done = DispatchSemaphore(value: 0)
+
+    private final class Received: Sendable {
+        let text = Mutex("")
+    }
+
+    init(_ http: UnixHTTP) throws {
+        fd = try http.connect(timeout: 600)
+        http.send(fd, Array("GET /v1/events HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8))
+        let fd = self.fd
+        Thread.detachNewThread { [received, done] in
+            var buf = [UInt8](repeating: 0, count: 16384)
+            while true {
+                let n = recv(fd, &buf, buf.count, 0)
+                if n <= 0 { break }
+                received.text.withLock { $0 += String(decoding: buf[0..<n], as: UTF8.self) }
+            }
+            done.signal()
+        }
+    }
+
+    /// Ends the stream and returns every event received.
+    @discardableResult
+    func stop() -> [[String: Any]] {
+        shutdown(fd, Int32(SHUT_RDWR))
+        done.wait()
+        close(fd)
+        return received.text.withLock { $0 }.components(separatedBy: "\n").compactMap { line in
+            guard line.hasPrefix("data: ") else { return nil }
+            return try? JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as? [String: Any]
+        }
+    }
+}

@@ -11,11 +11,14 @@ greedy-peer.py SOCKET UID COUNT MODE
 """
 import json
 import os
+import resource
 import select
 import socket
 import sys
 
 path, uid, count, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+_, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (max(hard, count + 64), max(hard, count + 64)))
 os.setgroups([])
 os.setgid(uid)
 os.setuid(uid)
