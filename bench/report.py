@@ -177,7 +177,17 @@ def main():
     if loaded:
         line("jpkid RSS after load (VmRSS / VmHWM)",
              f"{loaded['vmrss_kb']/1024:.1f} / {loaded['vmhwm_kb']/1024:.1f} MiB (anon {loaded['rss_anon_kb']/1024:.1f} MiB)")
-    results["rss"] = {"idle": idle, "loaded": loaded}
+    flood = next(iter(part("rss_after_flood")), None)
+    settled = next(iter(part("rss_settled")), None)
+    if idle and flood and settled:
+        grow = (settled["vmrss_kb"] - idle["vmrss_kb"]) / 1024
+        anon = (settled["rss_anon_kb"] - idle["rss_anon_kb"]) / 1024
+        file = (settled["rss_file_kb"] - idle["rss_file_kb"]) / 1024
+        line("jpkid VmRSS after swaps + flood / settled",
+             f"{flood['vmrss_kb']/1024:.1f} / {settled['vmrss_kb']/1024:.1f} MiB (settled - idle = {grow:+.1f} MiB: "
+             f"anon {anon:+.1f}, file-backed {file:+.1f})",
+             "settled <= idle + 5 MiB", grow <= 5)
+    results["rss"] = {"idle": idle, "loaded": loaded, "after_flood": flood, "settled": settled}
     results["missed"] = missed
 
     w0 = max(len(r[0]) for r in table)
