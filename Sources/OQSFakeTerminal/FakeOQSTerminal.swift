@@ -72,7 +72,6 @@ public final class FakeOQSTerminal: Sendable {
     public let folder: String
     private let state: Mutex<State>
     private let watch: DirectoryWatch
-    private let done = Mutex<Bool>(false)
 
     /// Creates `folder/{req,res,face}` and starts answering.
     public init(folder: String, rules: [String: Rule], default defaultRule: Rule = Rule(validity: "4")) throws {

@@ -110,7 +110,6 @@ public final class OQSTerminal: Sendable {
     public let configuration: Configuration
     private let shared = Mutex(Shared())
     private let watch: DirectoryWatch?
-    private let stopped = Mutex<Bool>(false)
 
     /// Creates the client; nothing is touched until the first query (or ``start()``).
     public init(configuration: Configuration) {
