@@ -117,15 +117,37 @@ struct OQSFlowTests {
             ]
             // Give the intake thread its watch before the file arrives (it takes only new files).
             #expect(try await TestBench.waitUntil { try http.request("GET", "/v1/oqs/face-results").status == 200 })
+            // Subscribe to the events first (the stream's first bytes come after the subscription).
+            let fd = try http.connect()
+            defer { close(fd) }
+            var tv = timeval(tv_sec: 10, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            #expect(http.send(fd, Array("GET /v1/events HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8)))
+            func read(until marker: String) -> String {
+                var text = ""
+                var buf = [UInt8](repeating: 0, count: 8192)
+                while !text.contains(marker) {
+                    let n = recv(fd, &buf, buf.count, 0)
+                    if n <= 0 { break }
+                    text += String(decoding: buf[0..<n], as: UTF8.self)
+                }
+                return text
+            }
+            #expect(read(until: "retry:").contains("retry:"))
             var joined: String?
             _ = try fake.dropFaceResult(fields)
+            // The event names the result by id only.
+            let event = read(until: "event: oqs-face-result\ndata: {")
+            let more = event.contains("\"result\":") ? event : event + read(until: "\n\n")
             #expect(
                 try await TestBench.waitUntil {
                     let list = try http.request("GET", "/v1/oqs/face-results").json["results"] as? [[String: Any]]
                     joined = list?.first?["id"] as? String
                     return joined != nil
                 })
-            let r = try http.request("GET", "/v1/oqs/face-results/\(try #require(joined))")
+            let id = try #require(joined)
+            #expect(more.contains("\"result\":\"\(id)\"") && !more.contains("山田"), "\(more)")
+            let r = try http.request("GET", "/v1/oqs/face-results/\(id)")
             #expect(r.status == 200 && r.json["join"] as? String == "joined")
             #expect((r.json["patient"] as? [String: Any])?["recordID"] as? Int == Int(entry.id))
             // Another 番号 under the same 照会番号 is never joined.
@@ -138,6 +160,14 @@ struct OQSFlowTests {
                     return list?.first?["join"] as? String == "numbers_differ"
                 })
             #expect(try http.request("GET", "/v1/oqs/face-results/nope").errorCode == "face_result_not_found")
+        }
+        // Without the identity role the results are refused.
+        var statusOnly = cfg
+        statusOnly.roles.users = [String(getuid()): [.status, .authenticate]]
+        statusOnly.socket.path = (cfg.socket.path as NSString).deletingLastPathComponent + "/status-only.sock"
+        try await DaemonTests.running(statusOnly) {
+            let r = try UnixHTTP(path: statusOnly.socket.path).request("GET", "/v1/oqs/face-results")
+            #expect(r.status == 403 && r.errorCode == "forbidden")
         }
         let audit = try String(contentsOfFile: cfg.auditLog, encoding: .utf8)
         #expect(audit.contains("oqs-face-intake") && audit.contains("oqs-face-result"))
