@@ -220,6 +220,16 @@ struct OQSTests {
         for b in bad {
             #expect(throws: OQSError.self, "\(b)") { try OQSAnswer(document: Data(b.utf8)) }
         }
+        // Inputs that crashed Foundation's XMLParser (fuzz/regressions/oqs-answer) are refused first.
+        let crashers: [Data] = [
+            Data("<XmlMsg><A".utf8) + Data([0xF0, 0x28]) + Data("></A></XmlMsg>".utf8),
+            Data("<?xml<e>20261130</e>".utf8), Data("<XmlMsg><?pi?></XmlMsg>".utf8),
+            Data("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><XmlMsg/>".utf8),
+        ]
+        for c in crashers { #expect(throws: OQSError.self) { try OQSAnswer(document: c) } }
+        #expect(throws: Never.self) {
+            try XMLTree.parse(Data("\u{FEFF}<?xml version='1.0' standalone='no' ?>\n<a/>".utf8))
+        }
     }
 
     @Test("Shift_JIS answers are read as code page 932: 髙 and 﨑 survive")

@@ -85,14 +85,21 @@ public enum XMLTree {
             throw .doctype
         }
         var input = data
-        if let enc = declaredEncoding(data)?.lowercased(),
-            ["shift_jis", "shift-jis", "sjis", "windows-31j", "cp932", "ms932", "x-sjis"].contains(enc)
-        {
+        let enc = declaredEncoding(data)?.lowercased() ?? "utf-8"
+        if ["shift_jis", "shift-jis", "sjis", "windows-31j", "cp932", "ms932", "x-sjis"].contains(enc) {
             guard let utf8 = transcode(data, from: "CP932", to: "UTF-8") else {
                 throw .malformed("not valid Shift_JIS (CP932)")
             }
             input = redeclare(utf8, as: "UTF-8")
+        } else if enc != "utf-8" && enc != "utf8" {
+            throw .malformed("unsupported encoding")
         }
+        // Guards against crashes of Foundation's XMLParser on Linux (found by
+        // fuzz/targets/oqs-answer.swift): it traps on element names libxml2 passes through as
+        // invalid UTF-8, and dereferences NULL on a processing instruction without data. So:
+        // valid UTF-8 only, an XML declaration only in its strict form, no other `<?`.
+        guard isValidUTF8(input) else { throw .malformed("not valid UTF-8") }
+        try checkProcessingInstructions(input)
         let builder = Builder()
         let parser = XMLParser(data: input)
         parser.shouldResolveExternalEntities = false
@@ -166,6 +173,69 @@ public enum XMLTree {
         ) -> Data? {
             fail(parser, .doctype)
             return nil
+        }
+    }
+
+    /// Allows one leading XML declaration `<?xml version="1.0" [encoding=…] [standalone=…]?>`
+    /// (after an optional BOM and whitespace) and no other processing instruction.
+    static func checkProcessingInstructions(_ data: Data) throws(XMLTreeError) {
+        var bytes = [UInt8](data)
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
+        var start = 0
+        if bytes.starts(with: Array("<?xml".utf8)) {
+            guard let end = firstIndex(of: Array("?>".utf8), in: bytes, from: 0) else {
+                throw .malformed("unterminated XML declaration")
+            }
+            let decl = String(decoding: bytes[5..<end], as: UTF8.self)
+            guard isStrictDeclaration(decl) else { throw .malformed("bad XML declaration") }
+            start = end + 2
+        }
+        if firstIndex(of: Array("<?".utf8), in: bytes, from: start) != nil {
+            throw .malformed("processing instructions are not accepted")
+        }
+    }
+
+    /// ` version="1.0" encoding="X" standalone="no"` (attributes in that order, the last two optional).
+    static func isStrictDeclaration(_ d: String) -> Bool {
+        var rest = Substring(d)
+        func attribute(_ name: String) -> String? {
+            let trimmed = rest.drop { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
+            guard trimmed.count < rest.count, trimmed.hasPrefix(name + "=") else { return nil }
+            let afterEq = trimmed.dropFirst(name.count + 1)
+            guard let q = afterEq.first, q == "\"" || q == "'" else { return nil }
+            let value = afterEq.dropFirst().prefix { $0 != q }
+            guard afterEq.dropFirst().count > value.count,
+                value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) })
+            else { return nil }
+            rest = afterEq.dropFirst(value.count + 2)
+            return String(value)
+        }
+        guard let v = attribute("version"), v == "1.0" else { return false }
+        _ = attribute("encoding")
+        if let s = attribute("standalone"), s != "yes" && s != "no" { return false }
+        return rest.allSatisfy { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
+    }
+
+    static func firstIndex(of needle: [UInt8], in hay: [UInt8], from: Int) -> Int? {
+        guard needle.count <= hay.count else { return nil }
+        var i = from
+        while i + needle.count <= hay.count {
+            if hay[i] == needle[0] && Array(hay[i..<i + needle.count]) == needle { return i }
+            i += 1
+        }
+        return nil
+    }
+
+    /// True when `data` is well-formed UTF-8.
+    static func isValidUTF8(_ data: Data) -> Bool {
+        var it = data.makeIterator()
+        var decoder = UTF8()
+        while true {
+            switch decoder.decode(&it) {
+            case .scalarValue: continue
+            case .emptyInput: return true
+            case .error: return false
+            }
         }
     }
 
