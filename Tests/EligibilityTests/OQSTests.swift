@@ -245,6 +245,36 @@ struct OQSTests {
         }
     }
 
+    @Test("face results join by 照会番号 only when the record's numbers and birth date agree")
+    func faceJoin() async throws {
+        var cfg = EligibilityConfiguration()
+        cfg.sqlitePath = try temporaryDirectory("oqs-face").appendingPathComponent("r.sqlite").path
+        let store = try await cfg.makeStore()
+        let id = try await store.upsert(sampleRecord(number: "1001"))
+        func result(_ fields: [String: String]) throws -> OQSFaceResult {
+            let doc = FakeOQSTerminal.answer(
+                for: OQSQuery(
+                    identifier: "F", medicalInstitutionCode: Self.institution, confirmationDate: day,
+                    insurerNumber: "06139991", symbol: "", number: "1001", branch: "00", birthDate: date("1980-02-17")),
+                rule: .init(validity: "1", result: fields))
+            return OQSFaceResult(id: "x", file: "f.xml", receivedAt: "now", answer: try OQSAnswer(document: doc))
+        }
+        let cases: [([String: String], String, Int64?)] = [
+            (["ReferenceNumber": String(id)], "joined", id),
+            ([:], "no_reference_number", nil),
+            (["ReferenceNumber": "999999"], "not_registered", nil),
+            (["ReferenceNumber": String(id), "Birthdate": "19800218"], "numbers_differ", nil),
+            (["ReferenceNumber": String(id), "InsurerNumber": "06139992"], "numbers_differ", nil),
+        ]
+        for (fields, join, record) in cases {
+            var r = try result(fields)
+            await r.join(using: store)
+            #expect(r.join == join && r.patient?.recordID == record, "\(fields)")
+            #expect(r.status == .eligible)
+        }
+        await store.shutdown()
+    }
+
     @Test("the 照会番号 registration file carries each record id with its insurance numbers")
     func registrationFile() throws {
         let reg = OQSReferenceRegistration(

@@ -160,6 +160,14 @@ struct OQSFlowTests {
                     return list?.first?["join"] as? String == "numbers_differ"
                 })
             #expect(try http.request("GET", "/v1/oqs/face-results/nope").errorCode == "face_result_not_found")
+            // A broken file is refused with its code (audited, announced), never taken as a result.
+            let face = cfg.eligibility.oqs!.folder + "/face"
+            #expect(OQSTerminal.writeAtomically(Data("<XmlMsg>".utf8), directory: face, name: "broken.xml") == nil)
+            #expect(
+                try await TestBench.waitUntil {
+                    (try? String(contentsOfFile: cfg.auditLog, encoding: .utf8))?.contains("oqs_malformed_answer")
+                        == true
+                })
         }
         // Without the identity role the results are refused.
         var statusOnly = cfg
