@@ -82,11 +82,14 @@ let package = Package(
             ]),
         // Test support: the pcscd + vpcd bench lock and helpers (not a product).
         .target(name: "TestBench"),
+        // Test support: a stand-in for the qualification-check terminal's folder (not a product).
+        .target(name: "OQSFakeTerminal", dependencies: ["Eligibility"]),
         .testTarget(name: "SmartCardTests", dependencies: ["SmartCard"]),
         .testTarget(
             name: "JPKIDaemonTests",
             dependencies: [
                 "JPKIDaemon", "JPKI", "JPKIVerify", "SmartCard", "CardSimulator", "TestBench", "Eligibility",
+                "OQSFakeTerminal",
             ]),
         .testTarget(
             name: "PCSCIntegrationTests",
@@ -100,6 +103,7 @@ let package = Package(
             name: "EligibilityTests",
             dependencies: [
                 "Eligibility", "JPKIDaemon", "JPKIVerify", "JPKI", "SmartCard", "CardSimulator", "TestBench",
+                "OQSFakeTerminal",
             ]),
         .testTarget(
             name: "FaultSoakTests",

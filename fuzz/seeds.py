@@ -91,6 +91,19 @@ def seeds(target):
         yield b"/v1/sessions/0011/identity?x=1&y=%41\n{\"pin\":\"1234\",\"myNumber\":true}"
         yield b"/v1/readers?a=b&c\n"
         yield b"/v1//health/\n{}"
+    elif target == "oqs-answer":
+        sample = read(os.path.join(FIX, "oqs", "answer-sample.xml"))
+        yield b"\x00" + sample
+        yield b"\x02" + sample
+        yield b"\x00" + sample.replace(b'encoding="UTF-8"', b'encoding="Shift_JIS"')
+        yield (b"\x01<?xml version=\"1.0\" encoding=\"UTF-8\"?><XmlMsg><MessageHeader>"
+               b"<QualificationConfirmationDate>20261130</QualificationConfirmationDate>"
+               b"<MedicalInstitutionCode>1311111111</MedicalInstitutionCode>"
+               b"<ArbitraryFileIdentifier>JPKID00ABCDEF0123456</ArbitraryFileIdentifier></MessageHeader>"
+               b"<MessageBody><QualificationConfirmSearchInfo><InsurerNumber>  138057</InsurerNumber>"
+               b"<InsuredCardSymbol>A</InsuredCardSymbol><InsuredIdentificationNumber>1</InsuredIdentificationNumber>"
+               b"<InsuredBranchNumber>00</InsuredBranchNumber><Birthdate>19800217</Birthdate>"
+               b"</QualificationConfirmSearchInfo></MessageBody></XmlMsg>")
 
 
 def main():

@@ -20,6 +20,83 @@ public struct EligibilityConfiguration: Codable, Sendable, Equatable {
         case postgres
         /// External gateway over plain HTTP (read-only; no registry administration).
         case http
+        /// The clinic's qualification-check terminal (オンライン資格確認) through its shared
+        /// folder; the local registry (`oqs.registry`) links cards to insurance numbers.
+        case oqs
+    }
+
+    /// The `eligibility.oqs` section (provider `oqs`; see docs/oqs-bridge.md).
+    public struct OQS: Codable, Sendable, Equatable {
+        /// The terminal's shared folder (with `req/`, `res/`, `face/`).
+        public var folder: String = ""
+        /// The clinic's 医療機関コード (10 digits).
+        public var medicalInstitutionCode: String = ""
+        /// This jpkid's station tag (2 of A–Z/0–9, default `00`); distinct per jpkid on one folder.
+        public var station: String = "00"
+        /// The local registry: `sqlite` (`eligibility.sqlitePath`) or `postgres` (`eligibility.postgresURL`).
+        public var registry: Provider = .sqlite
+        /// Seconds a request may wait in `req/` before the terminal counts as not responding (default 10).
+        public var pickupTimeoutSeconds: Double = 10
+        /// Seconds from request to answer (default 30).
+        public var answerTimeoutSeconds: Double = 30
+        /// Watch `face/` for the face reader's results (default true).
+        public var faceIntake: Bool = true
+
+        /// Creates the defaults.
+        public init() {}
+
+        static let keys: Set<String> = [
+            "folder", "medicalInstitutionCode", "station", "registry", "pickupTimeoutSeconds", "answerTimeoutSeconds",
+            "faceIntake",
+        ]
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: AnyKey.self)
+            for key in c.allKeys where !Self.keys.contains(key.stringValue) {
+                throw DecodingError.dataCorrupted(
+                    .init(codingPath: c.codingPath + [key], debugDescription: "unknown key \"\(key.stringValue)\""))
+            }
+            folder = try c.decodeIfPresent(String.self, forKey: AnyKey("folder")) ?? ""
+            medicalInstitutionCode = try c.decodeIfPresent(String.self, forKey: AnyKey("medicalInstitutionCode")) ?? ""
+            station = try c.decodeIfPresent(String.self, forKey: AnyKey("station")) ?? "00"
+            registry = try c.decodeIfPresent(Provider.self, forKey: AnyKey("registry")) ?? .sqlite
+            pickupTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: AnyKey("pickupTimeoutSeconds")) ?? 10
+            answerTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: AnyKey("answerTimeoutSeconds")) ?? 30
+            faceIntake = try c.decodeIfPresent(Bool.self, forKey: AnyKey("faceIntake")) ?? true
+        }
+
+        /// The terminal client's configuration.
+        public var terminal: OQSTerminal.Configuration {
+            OQSTerminal.Configuration(
+                folder: folder, medicalInstitutionCode: medicalInstitutionCode, station: station,
+                pickupTimeoutSeconds: pickupTimeoutSeconds, answerTimeoutSeconds: answerTimeoutSeconds)
+        }
+
+        func problems() -> [EligibilityError] {
+            var out: [EligibilityError] = []
+            if !folder.hasPrefix("/") {
+                out.append(.configuration(field: "eligibility.oqs.folder", reason: "must be an absolute path"))
+            }
+            if !(medicalInstitutionCode.count == 10 && medicalInstitutionCode.allSatisfy { $0.isASCII && $0.isNumber })
+            {
+                out.append(.configuration(field: "eligibility.oqs.medicalInstitutionCode", reason: "must be 10 digits"))
+            }
+            if !(station.count == 2
+                && station.unicodeScalars.allSatisfy { ("A"..."Z").contains($0) || ("0"..."9").contains($0) })
+            {
+                out.append(.configuration(field: "eligibility.oqs.station", reason: "must be 2 of A-Z/0-9"))
+            }
+            if registry != .sqlite && registry != .postgres {
+                out.append(.configuration(field: "eligibility.oqs.registry", reason: "must be sqlite or postgres"))
+            }
+            if !(pickupTimeoutSeconds > 0 && pickupTimeoutSeconds <= 300) {
+                out.append(.configuration(field: "eligibility.oqs.pickupTimeoutSeconds", reason: "must be in (0, 300]"))
+            }
+            if !(answerTimeoutSeconds > 0 && answerTimeoutSeconds <= 300) {
+                out.append(.configuration(field: "eligibility.oqs.answerTimeoutSeconds", reason: "must be in (0, 300]"))
+            }
+            return out
+        }
     }
 
     /// How the patient proves they hold the card at reception.
@@ -46,11 +123,15 @@ public struct EligibilityConfiguration: Codable, Sendable, Equatable {
     public var timeoutSeconds: Double = 5
     /// Identity check at reception (default `pin`).
     public var mode: Mode = .pin
+    /// The terminal bridge (needed when `provider == oqs`).
+    public var oqs: OQS?
 
     /// Creates the defaults.
     public init() {}
 
-    static let keys: Set<String> = ["provider", "sqlitePath", "postgresURL", "httpURL", "timeoutSeconds", "mode"]
+    static let keys: Set<String> = [
+        "provider", "sqlitePath", "postgresURL", "httpURL", "timeoutSeconds", "mode", "oqs",
+    ]
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: AnyKey.self)
@@ -65,6 +146,7 @@ public struct EligibilityConfiguration: Codable, Sendable, Equatable {
         httpURL = try c.decodeIfPresent(String.self, forKey: AnyKey("httpURL"))
         timeoutSeconds = try c.decodeIfPresent(Double.self, forKey: AnyKey("timeoutSeconds")) ?? 5
         mode = try c.decodeIfPresent(Mode.self, forKey: AnyKey("mode")) ?? .pin
+        oqs = try c.decodeIfPresent(OQS.self, forKey: AnyKey("oqs"))
     }
 
     /// Semantic problems (missing URL for the chosen provider, bad timeout …); empty = valid.
@@ -73,7 +155,7 @@ public struct EligibilityConfiguration: Codable, Sendable, Equatable {
         if !(timeoutSeconds > 0 && timeoutSeconds <= 300) {
             out.append(.configuration(field: "eligibility.timeoutSeconds", reason: "must be in (0, 300]"))
         }
-        switch provider {
+        switch registryKind {
         case .sqlite:
             if sqlitePath.isEmpty { out.append(.configuration(field: "eligibility.sqlitePath", reason: "empty")) }
         case .postgres:
@@ -90,6 +172,15 @@ public struct EligibilityConfiguration: Codable, Sendable, Equatable {
             } else {
                 out.append(.configuration(field: "eligibility.httpURL", reason: "required for provider http"))
             }
+        case .oqs:
+            break
+        }
+        if provider == .oqs {
+            if let o = oqs {
+                out += o.problems()
+            } else {
+                out.append(.configuration(field: "eligibility.oqs", reason: "required for provider oqs"))
+            }
         }
         return out
     }
@@ -103,6 +194,10 @@ public struct EligibilityConfiguration: Codable, Sendable, Equatable {
             if let p = problems().first { throw p }
             return try HTTPEligibilityProvider(url: httpURL ?? "", timeoutSeconds: timeoutSeconds)
         }
+        if provider == .oqs, let o = oqs {
+            let store = try await makeStore(logger: logger)
+            return OQSEligibilityProvider(registry: store, terminal: OQSTerminal(configuration: o.terminal))
+        }
         return try await makeStore(logger: logger)
     }
 
@@ -112,7 +207,7 @@ public struct EligibilityConfiguration: Codable, Sendable, Equatable {
         -> any RegistryStore
     {
         if let p = problems().first { throw p }
-        switch provider {
+        switch registryKind {
         case .sqlite:
             return try SQLiteRegistry(path: sqlitePath, timeoutSeconds: timeoutSeconds)
         case .postgres:
@@ -120,7 +215,14 @@ public struct EligibilityConfiguration: Codable, Sendable, Equatable {
                 url: postgresURL ?? "", timeoutSeconds: timeoutSeconds, logger: logger)
         case .http:
             throw .unsupported("the http provider is read-only: administer the registry at the gateway")
+        case .oqs:
+            throw .configuration(field: "eligibility.oqs.registry", reason: "must be sqlite or postgres")
         }
+    }
+
+    /// The registry that holds the card links: `provider`, or for `oqs` its `oqs.registry`.
+    public var registryKind: Provider {
+        provider == .oqs ? (oqs?.registry ?? .sqlite) : provider
     }
 }
 

@@ -20,6 +20,8 @@ public enum EligibilityError: Error, Sendable, Equatable, CustomStringConvertibl
     case configuration(field: String, reason: String)
     /// The operation is not offered by this provider (e.g. registry administration over HTTP).
     case unsupported(String)
+    /// The qualification-check terminal bridge (provider `oqs`) failed; the code is the bridge's.
+    case terminal(OQSError)
 
     /// A stable machine-readable code.
     public var code: String {
@@ -33,6 +35,7 @@ public enum EligibilityError: Error, Sendable, Equatable, CustomStringConvertibl
         case .alreadyLinked: "already_linked"
         case .configuration: "eligibility_config_invalid"
         case .unsupported: "unsupported"
+        case .terminal(let e): e.code
         }
     }
 
@@ -47,6 +50,7 @@ public enum EligibilityError: Error, Sendable, Equatable, CustomStringConvertibl
         case .alreadyLinked(let id): "card already linked to record \(id)"
         case .configuration(let f, let r): "eligibility config field \(f): \(r)"
         case .unsupported(let m): "unsupported: \(m)"
+        case .terminal(let e): e.description
         }
     }
 }

@@ -5,6 +5,9 @@ import Foundation
 public protocol EligibilityProvider: Sendable {
     /// The record linked to `key`, or nil when the card is not registered.
     func record(for key: CardKey) async throws(EligibilityError) -> InsuranceRecord?
+    /// Looks up and decides. The default evaluates ``record(for:)`` on the day; the `oqs` provider
+    /// returns the terminal's authoritative answer instead.
+    func check(_ key: CardKey, on day: CalendarDate) async throws(EligibilityError) -> EligibilityResult
     /// Releases connections (PostgreSQL pool, …). Lookups after this fail with `registry_unavailable`.
     func shutdown() async
 }
@@ -14,9 +17,7 @@ extension EligibilityProvider {
     public func shutdown() async {}
 
     /// Looks up and decides (see ``EligibilityResult/evaluate(record:on:)``).
-    public func check(_ key: CardKey, on day: CalendarDate = .today()) async throws(EligibilityError)
-        -> EligibilityResult
-    {
+    public func check(_ key: CardKey, on day: CalendarDate) async throws(EligibilityError) -> EligibilityResult {
         EligibilityResult.evaluate(record: try await record(for: key), on: day)
     }
 }
@@ -37,4 +38,11 @@ public protocol RegistryStore: EligibilityProvider {
     func list() async throws(EligibilityError) -> [RegistryEntry]
     /// One record by id (nil when absent).
     func entry(id: Int64) async throws(EligibilityError) -> RegistryEntry?
+}
+
+extension EligibilityProvider {
+    /// ``check(_:on:)`` for today (Japan).
+    public func check(_ key: CardKey) async throws(EligibilityError) -> EligibilityResult {
+        try await check(key, on: .today())
+    }
 }

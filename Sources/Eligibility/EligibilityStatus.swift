@@ -13,6 +13,12 @@ public enum EligibilityStatus: String, Codable, Sendable, CaseIterable {
     /// The card failed verification (chain, revocation, challenge signature): decided by the
     /// caller before any lookup; the registry is then not asked.
     case verificationFailed = "verification_failed"
+    /// Provider `oqs`: the terminal found several qualifications (資格有効性 5 複数該当); the staff
+    /// must choose at the terminal. No record is returned.
+    case multiple
+    /// Provider `oqs`: the qualification asked about is no longer valid, but a newer one exists
+    /// (資格有効性 3 無効（新しい資格あり）): ask the patient for the new insurance data.
+    case newQualificationExists = "new_qualification_exists"
 
     /// Decides the status of a looked-up record on a day (pure; no verification involved).
     ///
@@ -39,12 +45,17 @@ public struct EligibilityResult: Codable, Sendable, Equatable {
     public var checkedOn: CalendarDate
     /// The record (absent for `unknown_card` and `verification_failed`).
     public var record: InsuranceRecord?
+    /// Provider `oqs`: what the terminal answered (its codes, no personal data).
+    public var terminal: OQSResultInfo?
 
     /// Creates a result.
-    public init(status: EligibilityStatus, checkedOn: CalendarDate, record: InsuranceRecord?) {
+    public init(
+        status: EligibilityStatus, checkedOn: CalendarDate, record: InsuranceRecord?, terminal: OQSResultInfo? = nil
+    ) {
         self.status = status
         self.checkedOn = checkedOn
         self.record = record
+        self.terminal = terminal
     }
 
     /// Decides from a looked-up record (see ``EligibilityStatus/decide(record:on:)``).

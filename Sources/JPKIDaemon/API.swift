@@ -25,14 +25,17 @@ public struct DaemonAPI: APIResponder {
     let eligibility: EligibilityService?
     /// Open event streams per peer uid.
     let streams: PerPeerCounter
+    /// Face-reader results of provider `oqs` (nil: the intake is off).
+    let faceStore: OQSFaceResults?
 
     /// Creates the API.
     public init(
         supervisor: ReaderSupervisor, bus: EventBus, roles: RoleMap, audit: AuditLog, config: DaemonConfig,
         logger: Logger, verifier: CertificateVerifier?, integrity: APIntegrityVerifier? = nil,
-        eligibility: EligibilityService? = nil
+        eligibility: EligibilityService? = nil, faceStore: OQSFaceResults? = nil
     ) {
         self.eligibility = eligibility
+        self.faceStore = faceStore
         self.supervisor = supervisor
         self.bus = bus
         self.roles = roles
@@ -72,7 +75,8 @@ public struct DaemonAPI: APIResponder {
         ("GET", "/v1/sessions/{session}"), ("GET", "/v1/sessions/{session}/certificates"),
         ("GET", "/v1/sessions/{session}/pin-status"), ("POST", "/v1/sessions/{session}/authenticate"),
         ("POST", "/v1/sessions/{session}/identity"), ("POST", "/v1/sessions/{session}/face"),
-        ("POST", "/v1/sessions/{session}/eligibility"),
+        ("POST", "/v1/sessions/{session}/eligibility"), ("GET", "/v1/oqs/face-results"),
+        ("GET", "/v1/oqs/face-results/{id}"),
     ]
 
     /// `GET /v1/readers` for a peer with the status role, answered on the connection's event
@@ -165,6 +169,14 @@ public struct DaemonAPI: APIResponder {
             default:
                 throw APIError.notFound
             }
+        case 2 where rest[0] == "oqs" && rest[1] == "face-results":
+            try allow(.GET)
+            try need(.identity)
+            return try faceResults(nil, peer: peer)
+        case 3 where rest[0] == "oqs" && rest[1] == "face-results":
+            try allow(.GET)
+            try need(.identity)
+            return try faceResults(rest[2], peer: peer)
         default:
             throw APIError.notFound
         }

@@ -13,6 +13,7 @@ public final class Daemon: Sendable {
     let supervisor: ReaderSupervisor
     let runTask: Task<Void, Never>
     let eligibility: EligibilityService
+    let faceIntake: OQSFaceIntake?
 
     /// Reads a card's binding at insertion: JPKI detection by SELECT, token info, and the SHA-256
     /// of the auth certificate.
@@ -35,10 +36,11 @@ public final class Daemon: Sendable {
             bus: bus, ignoredReaders: config.ignoreReaders, logger: logger, identify: identifyCard)
         let verifier = try DaemonAPI.makeVerifier(config.trust)
         let eligibility = EligibilityService(configuration: config.eligibility, logger: logger)
+        let faceStore: OQSFaceResults? = config.eligibility.provider == .oqs ? OQSFaceResults() : nil
         let api = DaemonAPI(
             supervisor: supervisor, bus: bus, roles: roles, audit: audit, config: config, logger: logger,
             verifier: verifier, integrity: try DaemonAPI.makeIntegrityVerifier(config.trust),
-            eligibility: eligibility)
+            eligibility: eligibility, faceStore: faceStore)
         guard let mode = config.socketMode else {
             throw ConfigError.invalid(field: "socket.mode", reason: "not an octal mode")
         }
@@ -56,19 +58,25 @@ public final class Daemon: Sendable {
                 group.cancelAll()
             }
         }
+        let faceIntake = faceStore.flatMap { store in
+            startFaceIntake(
+                config: config.eligibility, eligibility: eligibility, store: store, bus: bus, audit: audit,
+                logger: logger)
+        }
         logger.info(
             "jpkid listening",
             metadata: ["socket": "\(config.socket.path)", "activation": "\(listenFD == nil ? "own" : "systemd")"])
         return Daemon(
             config: config, server: server, monitor: monitor, supervisor: supervisor, runTask: task,
-            eligibility: eligibility)
+            eligibility: eligibility, faceIntake: faceIntake)
     }
 
     private init(
         config: DaemonConfig, server: HTTPServer, monitor: PCSCMonitor, supervisor: ReaderSupervisor,
-        runTask: Task<Void, Never>, eligibility: EligibilityService
+        runTask: Task<Void, Never>, eligibility: EligibilityService, faceIntake: OQSFaceIntake?
     ) {
         self.eligibility = eligibility
+        self.faceIntake = faceIntake
         self.config = config
         self.server = server
         self.monitor = monitor
@@ -82,6 +90,7 @@ public final class Daemon: Sendable {
         monitor.stop()
         await runTask.value
         await supervisor.shutdown()
+        faceIntake?.stop()
         await eligibility.shutdown()
     }
 }

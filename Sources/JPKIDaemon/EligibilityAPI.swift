@@ -25,6 +25,16 @@ public actor EligibilityService {
         try await provider().record(for: key)
     }
 
+    /// Looks a card up and decides (the `oqs` provider answers with the terminal's status).
+    func check(_ key: CardKey, on day: CalendarDate) async throws(EligibilityError) -> EligibilityResult {
+        try await provider().check(key, on: day)
+    }
+
+    /// The open provider, opening it when needed (the face intake needs the terminal's folder).
+    func openProvider() async throws(EligibilityError) -> any EligibilityProvider {
+        try await provider()
+    }
+
     private func provider() async throws(EligibilityError) -> any EligibilityProvider {
         let task: Task<any EligibilityProvider, any Error>
         if let opening {
@@ -110,7 +120,7 @@ extension DaemonAPI {
                 throw APIError(502, "card_error", "the auth certificate cannot be parsed")
             }
             do {
-                result = EligibilityResult.evaluate(record: try await eligibility.record(for: key), on: day)
+                result = try await eligibility.check(key, on: day)
             } catch {
                 audit.record("eligibility", peer: peer, session: id, reader: session.reader, outcome: error.code)
                 throw Self.map(error)
@@ -135,17 +145,27 @@ extension DaemonAPI {
             var status: String
             var checkedOn: String
             var record: InsuranceRecord?
+            var terminal: OQSResultInfo?
             var verification: VerificationReport
         }
         return .json(
             Body(
                 session: session.id, card: session.identity.authCertificateFingerprint, mode: mode.rawValue,
                 status: result.status.rawValue, checkedOn: result.checkedOn.description, record: result.record,
-                verification: report))
+                terminal: result.terminal, verification: report))
     }
 
     static func map(_ e: EligibilityError) -> APIError {
         switch e {
+        case .terminal(let t):
+            switch t {
+            case .timeout, .terminalNotResponding:
+                APIError(504, e.code, "the qualification-check terminal did not answer in time")
+            case .folderMissing, .io, .shutDown:
+                APIError(503, e.code, "the qualification-check terminal's folder is unavailable")
+            case .malformedAnswer, .terminalError, .answerMismatch:
+                APIError(502, e.code, "the qualification-check terminal answered unexpectedly")
+            }
         case .timeout: APIError(504, e.code, "the eligibility registry did not answer in time")
         case .unavailable: APIError(503, e.code, "the eligibility registry is unavailable")
         default: APIError(502, e.code, "the eligibility registry answered unexpectedly")

@@ -18,6 +18,9 @@ public struct DaemonEvent: Codable, Sendable, Equatable {
     public var atr: String?
     /// An error code (`card-error`, `service-unavailable`).
     public var error: String?
+    /// The id of a face-reader result (`oqs-face-result`; the content is at
+    /// `/v1/oqs/face-results/{id}`, never in the event).
+    public var result: String?
 
     /// The SSE wire form.
     public var serverSentEvent: String {
@@ -68,13 +71,14 @@ public final class EventBus: Sendable {
     /// Publishes an event to every subscriber.
     @discardableResult
     public func publish(
-        _ type: String, reader: String? = nil, session: String? = nil, atr: String? = nil, error: String? = nil
+        _ type: String, reader: String? = nil, session: String? = nil, atr: String? = nil, error: String? = nil,
+        result: String? = nil
     ) -> DaemonEvent {
         let (event, targets) = state.withLock { s -> (DaemonEvent, [AsyncStream<DaemonEvent>.Continuation]) in
             s.seq += 1
             let e = DaemonEvent(
                 type: type, seq: s.seq, time: Date().formatted(.iso8601), reader: reader, session: session,
-                atr: atr, error: error)
+                atr: atr, error: error, result: result)
             return (e, Array(s.subscribers.values))
         }
         for t in targets { t.yield(event) }

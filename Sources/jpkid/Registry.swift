@@ -13,7 +13,7 @@ struct RegistryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "registry",
         abstract: "Administer the eligibility registry (マイナ保険証): import, list, link, unlink.",
-        subcommands: [Import.self, List.self, Link.self, Unlink.self])
+        subcommands: [Import.self, List.self, Link.self, Unlink.self, ReferenceNumbers.self])
 }
 
 /// The options every registry subcommand takes.

@@ -90,7 +90,8 @@ struct StatusTests {
     @Test func stableRawValues() {
         #expect(
             EligibilityStatus.allCases.map(\.rawValue) == [
-                "eligible", "not_eligible", "expired", "unknown_card", "verification_failed",
+                "eligible", "not_eligible", "expired", "unknown_card", "verification_failed", "multiple",
+                "new_qualification_exists",
             ])
         #expect(EligibilityError.timeout.code == "registry_timeout")
         #expect(EligibilityError.alreadyLinked(recordID: 1).code == "already_linked")

@@ -60,6 +60,40 @@ struct RegistryCommandTests {
         #expect(r.stderr.contains("eligibility.postgresURL"))
     }
 
+    @Test("registry reference-numbers writes the 照会番号 registration file for the terminal (provider oqs)")
+    func referenceNumbers() throws {
+        let s = try setup()
+        let folder = s.dir.appendingPathComponent("oqs")
+        try FileManager.default.createDirectory(
+            at: folder.appendingPathComponent("req"), withIntermediateDirectories: true)
+        let json: [String: Any] = [
+            "auditLog": s.audit,
+            "eligibility": [
+                "provider": "oqs", "sqlitePath": s.sqlite,
+                "oqs": ["folder": folder.path, "medicalInstitutionCode": "1311111111"],
+            ],
+        ]
+        let config = s.dir.appendingPathComponent("oqs.json").path
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: config))
+        let csv = packageRoot.appendingPathComponent("apdu-fixtures/registry/demo.csv").path
+        #expect(try jpkid(["registry", "import", csv, "--config", config]).status == 0)
+        let r = try jpkid(["registry", "reference-numbers", "--config", config])
+        #expect(r.status == 0, "\(r.stderr)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("req").path)
+        let name = try #require(files.first)
+        #expect(files.count == 1 && name.hasPrefix("OQSmuimm01req_JPKID00") && name.hasSuffix(".xml"))
+        let root = try XMLTree.parse(try Data(contentsOf: folder.appendingPathComponent("req/" + name)))
+        #expect(root.at(["MessageHeader", "MedicalInstitutionCode"])?.text == "1311111111")
+        let infos = root.child("MessageBody")?.all("ReferenceNumberRegistrationInfo") ?? []
+        // Active records only (demo.csv has one lost record), 照会番号 = record id.
+        #expect(infos.count == 5 && infos.allSatisfy { Int($0.value("ReferenceNumber") ?? "") != nil })
+        // 6-digit insurer numbers are right-aligned to 8 characters.
+        #expect(infos.contains { $0.child("InsurerNumber")?.text == "  141044" })
+        #expect(try auditLines(s).contains { $0["operation"] as? String == "registry-reference-numbers" })
+        // Not provider oqs: refused.
+        #expect(try jpkid(["registry", "reference-numbers", "--config", s.config]).status == 2)
+    }
+
     @Test func importListUnlink() throws {
         let s = try setup()
         let csv = packageRoot.appendingPathComponent("apdu-fixtures/registry/demo.csv").path
