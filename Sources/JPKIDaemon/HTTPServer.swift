@@ -133,25 +133,41 @@ public final class HTTPServer: Sendable {
                 throw error
             }
         }
-        // Create the socket with the final mode: no window where it is wider.
-        let oldMask = umask(0o777 & ~mode)
+        // The socket gets its final mode and group before anyone can reach it: it is bound in a
+        // private directory (0700), set up there, then renamed into place. (Changing the umask
+        // around bind(2) would do it too, but the umask is process-wide: files other threads
+        // create meanwhile would get the socket's mode.)
+        let staging = (dir.isEmpty ? "." : dir) + "/.jpkid-bind-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        guard mkdir(staging, 0o700) == 0 else {
+            try? await group.shutdownGracefully()
+            throw APIError(500, "socket_error", "cannot create \(staging): \(String(cString: strerror(errno)))")
+        }
+        let staged = staging + "/s"
+        defer {
+            unlink(staged)
+            rmdir(staging)
+        }
         let channel: any Channel
         do {
-            channel = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: false).get()
+            channel = try await bootstrap.bind(unixDomainSocketPath: staged, cleanupExistingSocketFile: false).get()
         } catch {
-            umask(oldMask)
             try? await group.shutdownGracefully()
             throw error
         }
-        umask(oldMask)
-        chmod(path, mode)
+        chmod(staged, mode)
         if let groupName {
             guard let gr = getgrnam(groupName) else {
                 try? await channel.close()
                 try? await group.shutdownGracefully()
                 throw ConfigError.invalid(field: "socket.group", reason: "no such group \(groupName)")
             }
-            chown(path, uid_t.max, gr.pointee.gr_gid)
+            chown(staged, uid_t.max, gr.pointee.gr_gid)
+        }
+        guard rename(staged, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? await channel.close()
+            try? await group.shutdownGracefully()
+            throw APIError(500, "socket_error", "cannot move the socket to \(path): \(reason)")
         }
         return HTTPServer(
             group: group, channel: channel, path: path, ownsSocketFile: true, connections: connections)
