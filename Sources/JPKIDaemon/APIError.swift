@@ -39,6 +39,10 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
     public static let payloadTooLarge = APIError(413, "payload_too_large", "request body exceeds the configured limit")
     /// Card operation took too long.
     public static let timeout = APIError(504, "card_timeout", "the card operation did not finish in time")
+    /// The audit log cannot be written (disk full, read-only, permission): whatever needs an audit
+    /// line is refused until it can be written again.
+    public static let auditUnavailable = APIError(
+        503, "audit_unavailable", "the audit log cannot be written: operations that must be audited are refused")
     /// Reader service gone.
     public static let serviceUnavailable = APIError(503, "pcsc_unavailable", "the PC/SC service is not reachable")
 }
