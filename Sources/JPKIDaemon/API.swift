@@ -139,12 +139,11 @@ public struct DaemonAPI: APIResponder {
 
     /// Audits a failed or refused operation (best effort: the refusal is answered anyway).
     func recordFailure(
-        _ operation: String, peer: PeerCredentials, session: String, reader: String? = nil, outcome: String
-    )
-        async
-    {
+        _ operation: String, peer: PeerCredentials, session: String, reader: String? = nil, card: String? = nil,
+        outcome: String
+    ) async {
         AuditMark.current?.recorded.store(true, ordering: .relaxed)
-        try? await audit.record(operation, peer: peer, session: session, reader: reader, outcome: outcome)
+        try? await audit.record(operation, peer: peer, session: session, reader: reader, card: card, outcome: outcome)
     }
 
     func route(_ r: APIRequest) async throws -> APIResponse {
@@ -255,7 +254,12 @@ public struct DaemonAPI: APIResponder {
             }
         } catch {
             let code = (error as? APIError)?.code ?? (error as? JPKIError).map { Self.map($0).code } ?? "error"
-            await recordFailure(name, peer: peer, session: id, outcome: code)
+            // The card the attempt was made on, when its session still exists (a wrong PIN
+            // belongs in that card's disclosure report too).
+            let session = try? await supervisor.session(id)
+            await recordFailure(
+                name, peer: peer, session: id, reader: session?.reader,
+                card: session?.identity.authCertificateFingerprint, outcome: code)
             throw error
         }
         let session = result.1

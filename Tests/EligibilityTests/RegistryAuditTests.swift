@@ -59,6 +59,38 @@ extension RegistryCommandTests {
         }
     }
 
+    @Test func auditVerifyAndReportCommands() throws {
+        let s = try setup()
+        let demo = packageRoot.appendingPathComponent("apdu-fixtures/registry/demo.csv").path
+        #expect(try jpkid(["registry", "import", demo, "--config", s.config]).status == 0)
+        let unlink = ["registry", "unlink", "--issuer", fixtureAuthIssuer, "--serial", "1001", "--config", s.config]
+        #expect(try jpkid(unlink).status == 0)
+        let ok = try jpkid(["audit", "verify", "--config", s.config])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(ok.stdout.contains("audit log verified"))
+        // Who touched card 1001: its link by the import, its unlink; nobody's name.
+        let r = try jpkid(["audit", "report", "--card", "1001", "--json", "--config", s.config])
+        #expect(r.status == 0, "\(r.stderr)")
+        let accesses = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
+        let ops = accesses.compactMap { $0["operation"] as? String }
+        #expect(ops.contains("registry-link") && ops.contains("registry-unlink"))
+        let record = try #require(accesses.first { $0["operation"] as? String == "registry-link" }?["record"] as? Int)
+        let byRecord = try jpkid(["audit", "report", "--record", String(record), "--config", s.config])
+        #expect(byRecord.status == 0)
+        #expect(byRecord.stdout.contains("registry-record") && byRecord.stdout.contains("registry-unlink"))
+        for text in [r.stdout, byRecord.stdout] {
+            for secret in ["山田", "高橋", "1980-02-17"] { #expect(!text.contains(secret)) }
+        }
+        #expect(try jpkid(["audit", "report", "--config", s.config]).status == 64)
+        // One byte changed: verify names the line and says edited.
+        var text = try String(contentsOfFile: s.audit, encoding: .utf8)
+        text = text.replacingOccurrences(of: #""operation":"registry-unlink""#, with: #""operation":"registry-unlinx""#)
+        try Data(text.utf8).write(to: URL(fileURLWithPath: s.audit))
+        let bad = try jpkid(["audit", "verify", "--config", s.config])
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("NOT verified") && bad.stderr.contains("edited"))
+    }
+
     /// kill -9 at two moments: while rows are being inserted, and as soon as the transaction's
     /// audit lines reach the file (just before or just after COMMIT, the narrowest window).
     @Test func killedImportLeavesOldStateOrNewStateWithItsAudit() async throws {
