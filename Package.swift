@@ -79,7 +79,7 @@ let package = Package(
         .executableTarget(
             name: "jpki-bench",
             dependencies: [
-                "SmartCard", "JPKI", "JPKIVerify", "CardSimulator",
+                "SmartCard", "JPKI", "JPKIVerify", "CardSimulator", "AuditTrail",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Test support: the pcscd + vpcd bench lock and helpers (not a product).
