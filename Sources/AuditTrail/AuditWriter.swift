@@ -89,8 +89,10 @@ public final class AuditWriter: Sendable {
         if !dir.isEmpty {
             try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         }
-        let lockFD = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+        // Read-only is enough for flock, so a reader of the directory can take the lock.
+        let lockFD = open(path + ".lock", O_RDONLY | O_CREAT | O_CLOEXEC, 0o644)
         guard lockFD >= 0 else { throw .unavailable(path: path, reason: "cannot open \(path).lock: \(errnoText())") }
+        adoptDirectoryOwner(lockFD, path: path)
         file = FileState(path: path, lockFD: lockFD)
         let f = file
         let result: Result<Void, AuditError> = queue.sync {
@@ -291,6 +293,7 @@ final class FileState: @unchecked Sendable {
         let newFD = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
         guard newFD >= 0 else { throw .unavailable(path: path, reason: "cannot open: \(errnoText())") }
         fd = newFD
+        adoptDirectoryOwner(fd, path: path)
         var own = stat()
         fstat(fd, &own)
         inode = UInt(own.st_ino)
@@ -336,6 +339,7 @@ final class FileState: @unchecked Sendable {
         Foundation.close(fd)
         fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
         guard fd >= 0 else { throw .unavailable(path: path, reason: "cannot open: \(errnoText())") }
+        adoptDirectoryOwner(fd, path: path)
         fsyncDirectory()
         var own = stat()
         fstat(fd, &own)
@@ -478,6 +482,7 @@ final class FileState: @unchecked Sendable {
             notes.append("cannot write \(path).head: \(errnoText())")
             return
         }
+        adoptDirectoryOwner(fd, path: path)
         var data = line
         data.append(0x0A)
         let ok = data.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) } == data.count && fsync(fd) == 0
@@ -489,6 +494,18 @@ final class FileState: @unchecked Sendable {
             notes.append("cannot write \(path).head: \(errnoText())")
         }
     }
+}
+
+/// When root (an administrator's `jpkid registry`) creates a file of the log, it gets the owner
+/// of the log's directory (the daemon's user), so the daemon can go on writing it.
+func adoptDirectoryOwner(_ fd: Int32, path: String) {
+    guard geteuid() == 0 else { return }
+    let dir = (path as NSString).deletingLastPathComponent
+    var st = stat()
+    guard stat(dir.isEmpty ? "." : dir, &st) == 0 else { return }
+    var own = stat()
+    guard fstat(fd, &own) == 0, own.st_uid != st.st_uid || own.st_gid != st.st_gid else { return }
+    _ = fchown(fd, st.st_uid, st.st_gid)
 }
 
 func errnoText() -> String { String(cString: strerror(errno)) }

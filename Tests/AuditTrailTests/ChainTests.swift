@@ -167,6 +167,25 @@ struct ChainTests {
         #expect(p.kind == .removed)
     }
 
+    @Test func rotationByAgeKeepsTheChain() async throws {
+        let dir = try tempDir("age")
+        let path = dir + "/audit.jsonl"
+        let signer = try AuditSigner.loadOrCreate(path: dir + "/audit-key.pem")
+        // Every file is "too old" by the next append: each append rotates.
+        let writer = try AuditWriter(
+            path: path,
+            policy: AuditPolicy(maxFileBytes: 0, maxFileAgeSeconds: 1e-9, checkpointEverySeconds: 0), signer: signer)
+        for i in 0..<3 { try await writer.append(entry: Entry(operation: "identity", n: i)) }
+        await writer.close()
+        #expect(AuditFormat.files(ofLog: path).count >= 3)
+        let v = verify(path, try AuditPublicKey(path: dir + "/audit-key.pub.pem"))
+        #expect(v.problem == nil, "\(v.problem.map(String.init(describing:)) ?? "")")
+        // Each rotated file was closed with a signed checkpoint.
+        for f in AuditFormat.rotatedFiles(of: path) {
+            #expect(try lines(f).last?.contains(#""operation":"checkpoint""#) == true)
+        }
+    }
+
     @Test func tornLineAfterACrashIsReportedNeverRepaired() async throws {
         let dir = try tempDir("torn")
         let (path, key) = try await makeLog(dir, count: 5)
@@ -189,6 +208,23 @@ struct ChainTests {
         let v = verify(path, key)
         #expect(v.problem == nil, "\(v.problem.map(String.init(describing:)) ?? "")")
         #expect(v.notes.contains { $0.contains("torn line") })
+    }
+
+    @Test func filesRootCreatesBelongToTheDirectoryOwner() async throws {
+        // An administrator (root) running `jpkid registry` first must not leave files the daemon's
+        // user cannot write.
+        try #require(geteuid() == 0, "needs root (as CI and the bench run)")
+        let dir = try tempDir("owner")
+        #expect(chown(dir, 65534, 65534) == 0)
+        let path = dir + "/audit.jsonl"
+        let writer = try AuditWriter(path: path, policy: AuditPolicy(checkpointEveryLines: 1), signer: nil)
+        try await writer.append(entry: Entry(operation: "x", n: 1))
+        await writer.close()
+        for f in [path, path + ".lock"] {
+            var st = stat()
+            #expect(stat(f, &st) == 0)
+            #expect(st.st_uid == 65534 && st.st_gid == 65534, "\(f)")
+        }
     }
 
     @Test func twoWritersShareOneChain() async throws {

@@ -68,6 +68,13 @@ extension DaemonTests {
                 }
                 let v = try Self.verifyAudit(cfg)
                 #expect(v.problem == nil, "\(v.problem.map(String.init(describing:)) ?? "")")
+                // The same through `jpkid audit verify`, with the daemon's public key.
+                let pub = AuditSigner.publicKeyPath(for: cfg.audit.keyPath(auditLog: cfg.auditLog))
+                let cli = try runProgram(
+                    try builtBinary("jpkid"),
+                    ["audit", "verify", "--key", pub] + AuditFormat.files(ofLog: cfg.auditLog))
+                #expect(cli.status == 0, "\(cli.stderr)")
+                #expect(cli.stdout.contains("audit log verified") && !cli.stdout.contains("0 signed checkpoint"))
                 let lines = Self.auditLines(cfg.auditLog)
                 let answered = lines.filter {
                     $0["operation"] as? String == "identity" && $0["outcome"] as? String == "ok"
@@ -159,6 +166,7 @@ extension DaemonTests {
             // Every answer had its line on disk before it left; a line may exist for an answer
             // the kill cut off.
             #expect(lines.count >= answered, "answered \(answered), audited \(lines.count)")
+            print("kill -9 under load: \(answered) answers, \(lines.count) audit lines")
             let v = try Self.verifyAudit(cfg)
             #expect(v.problem == nil, "\(v.problem.map(String.init(describing:)) ?? "")")
         }
