@@ -74,13 +74,6 @@ public final class AuditLog: Sendable {
         refusalsPerMinute = a.refusalsPerMinute
     }
 
-    /// Opens a log at `path` with the default policy and a key beside it.
-    public convenience init(path: String) throws(ConfigError) {
-        var c = DaemonConfig()
-        c.auditLog = path
-        try self.init(config: c, createKey: true)
-    }
-
     /// Appends an entry and returns once it is on disk. Throws ``AuditError/unavailable(path:reason:)``
     /// when it cannot be written: the caller must then refuse what it was about to disclose.
     public func record(

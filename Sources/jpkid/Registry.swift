@@ -146,6 +146,12 @@ final class RegistryAudit: Sendable {
         await log.close()
     }
 
+    /// A listing of the registry (one line with the number of records shown).
+    func recordList(count: Int) async throws(AuditError) {
+        try await log.writer.append(Self.encode(Entry(operation: "registry-list", rows: count)))
+        await log.close()
+    }
+
     /// A failed or refused change (nothing was committed).
     func failed(_ operation: String, card: CardKey? = nil, record: Int64? = nil, outcome: String) async {
         try? await log.writer.append(
@@ -231,6 +237,7 @@ extension RegistryCommand {
 
         func run() async throws {
             let cfg = try options.load()
+            let audit = try options.audit(cfg)
             let store = try await options.store(cfg)
             let entries: [RegistryEntry]
             do { entries = try await store.list() } catch {
@@ -239,6 +246,11 @@ extension RegistryCommand {
                 throw ExitCode(1)
             }
             await store.shutdown()
+            // Listing shows every record (names, birth dates): audited first, like a disclosure.
+            do { try await audit.recordList(count: entries.count) } catch {
+                fail("audit_unavailable: \(error) (the registry is not shown)")
+                throw ExitCode(1)
+            }
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
