@@ -104,8 +104,9 @@ public final class AuditWriter: Sendable {
         try result.get()
         if policy.checkpointEverySeconds > 0, signer != nil {
             let t = DispatchSource.makeTimerSource(queue: queue)
-            let interval = policy.checkpointEverySeconds
-            t.schedule(deadline: .now() + interval, repeating: interval, leeway: .milliseconds(200))
+            // Checked four times per interval: an unsigned line waits at most ~1.25 intervals.
+            let interval = policy.checkpointEverySeconds / 4
+            t.schedule(deadline: .now() + interval, repeating: interval, leeway: .milliseconds(100))
             t.setEventHandler { [weak self] in self?.timedCheckpoint() }
             t.resume()
             let box = TimerBox(t)
@@ -225,7 +226,7 @@ public final class AuditWriter: Sendable {
 
     private func timedCheckpoint() {
         let f = file
-        guard f.unsignedSince.map({ Date().timeIntervalSince($0) >= policy.checkpointEverySeconds * 0.9 }) ?? false
+        guard f.unsignedSince.map({ Date().timeIntervalSince($0) >= policy.checkpointEverySeconds }) ?? false
         else { return }
         try? f.locked { () throws(AuditError) in
             try f.write([], forceCheckpoint: true, signer: signer, policy: policy)

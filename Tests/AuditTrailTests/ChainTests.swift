@@ -186,6 +186,23 @@ struct ChainTests {
         }
     }
 
+    @Test func idleTailIsSignedByTheTimer() async throws {
+        let dir = try tempDir("timer")
+        let path = dir + "/audit.jsonl"
+        let signer = try AuditSigner.loadOrCreate(path: dir + "/audit-key.pem")
+        let writer = try AuditWriter(
+            path: path, policy: AuditPolicy(checkpointEveryLines: 0, checkpointEverySeconds: 0.2), signer: signer)
+        try await writer.append(entry: Entry(operation: "identity", n: 1))
+        #expect(try !String(contentsOfFile: path, encoding: .utf8).contains("checkpoint"))
+        let signed = await TestBench.waitUntil(timeout: .seconds(10)) {
+            (try? String(contentsOfFile: path, encoding: .utf8))?.contains(#""operation":"checkpoint""#) == true
+        }
+        #expect(signed, "no checkpoint written for an idle unsigned tail")
+        let v = verify(path, try AuditPublicKey(path: dir + "/audit-key.pub.pem"))
+        #expect(v.problem == nil && v.lastSignedSeq == v.lastSeq)
+        await writer.close()
+    }
+
     @Test func tornLineAfterACrashIsReportedNeverRepaired() async throws {
         let dir = try tempDir("torn")
         let (path, key) = try await makeLog(dir, count: 5)
