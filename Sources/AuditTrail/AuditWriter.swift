@@ -245,7 +245,6 @@ final class FileState: @unchecked Sendable {
     let path: String
     let lockFD: Int32
     var fd: Int32 = -1
-    var inode: UInt = 0
     /// Size of the file as this process last left it.
     var end: off_t = 0
     /// Sequence number and hash of the last line (0 and zeros before the first line ever).
@@ -297,7 +296,6 @@ final class FileState: @unchecked Sendable {
         adoptDirectoryOwner(fd, path: path)
         var own = stat()
         fstat(fd, &own)
-        inode = UInt(own.st_ino)
         end = own.st_size
         firstSeq = nil
         firstTime = nil
@@ -320,6 +318,11 @@ final class FileState: @unchecked Sendable {
                 headHash = AuditFormat.zeroHash
             }
         }
+        if scan.tornBytes == 0 && end > 0 && scan.last == nil {
+            // The last line is not an audit line (edited or corrupted): never write after it.
+            let name = try rotateAside(firstSeq: firstSeq ?? headSeq + 1)
+            notes.append("audit log \(path) ends in a line that is not an audit line: left as is in \(name)")
+        }
         if scan.tornBytes > 0 {
             // A crash in the middle of a write: never repair it. Set the file aside and start a
             // new one whose first line says so.
@@ -334,6 +337,10 @@ final class FileState: @unchecked Sendable {
     /// Renames the current file to `PATH.<first seq>` and opens a new, empty one.
     private func rotateAside(firstSeq: UInt64) throws(AuditError) -> String {
         let name = path + "." + String(format: "%012llu", firstSeq)
+        // Never overwrite a rotated file.
+        guard !FileManager.default.fileExists(atPath: name) else {
+            throw .unavailable(path: path, reason: "cannot rotate: \(name) already exists")
+        }
         guard rename(path, name) == 0 else {
             throw .unavailable(path: path, reason: "cannot rotate to \(name): \(errnoText())")
         }
@@ -342,9 +349,6 @@ final class FileState: @unchecked Sendable {
         guard fd >= 0 else { throw .unavailable(path: path, reason: "cannot open: \(errnoText())") }
         adoptDirectoryOwner(fd, path: path)
         fsyncDirectory()
-        var own = stat()
-        fstat(fd, &own)
-        inode = UInt(own.st_ino)
         end = 0
         self.firstSeq = nil
         firstTime = nil

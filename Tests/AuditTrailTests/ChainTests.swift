@@ -244,6 +244,24 @@ struct ChainTests {
         }
     }
 
+    @Test func aGarbageLastLineIsNeverWrittenAfter() async throws {
+        let dir = try tempDir("garbage")
+        let (path, key) = try await makeLog(dir, count: 3)
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        h.seekToEndOfFile()
+        h.write(Data("not an audit line\n".utf8))
+        try h.close()
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
+        let writer = try AuditWriter(path: path, signer: try AuditSigner.load(privateKeyPath: dir + "/audit-key.pem"))
+        #expect(writer.notes.contains { $0.contains("not an audit line") })
+        try await writer.append(entry: Entry(operation: "identity", n: 9))
+        await writer.close()
+        let files = AuditFormat.files(ofLog: path)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: files[0])) == before, "left as it was")
+        let p = try #require(verify(path, key).problem)
+        #expect(p.kind == .edited && p.file == files[0])
+    }
+
     @Test func twoWritersShareOneChain() async throws {
         let dir = try tempDir("two")
         let path = dir + "/audit.jsonl"
