@@ -30,6 +30,8 @@ let package = Package(
             name: "COpenSSL", pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]),
         .target(name: "SmartCard", dependencies: ["CPCSCLite"]),
+        // The hash-chained, signed, durable audit log (writer, verifier, report) of jpkid.
+        .target(name: "AuditTrail", dependencies: ["COpenSSL"]),
         .target(name: "JPKI", dependencies: ["SmartCard"]),
         .target(name: "JPKIVerify", dependencies: ["COpenSSL", "SmartCard", "JPKI"]),
         .target(
@@ -46,7 +48,7 @@ let package = Package(
         .target(
             name: "JPKIDaemon",
             dependencies: [
-                "SmartCard", "JPKI", "JPKIVerify", "Eligibility",
+                "SmartCard", "JPKI", "JPKIVerify", "Eligibility", "AuditTrail",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -56,7 +58,7 @@ let package = Package(
         .executableTarget(
             name: "jpkid",
             dependencies: [
-                "JPKIDaemon", "Eligibility", "JPKI", "JPKIVerify", "SmartCard",
+                "JPKIDaemon", "Eligibility", "JPKI", "JPKIVerify", "SmartCard", "AuditTrail",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // card-inspect's commands, rendering and PIN input (the executable only calls it).
@@ -77,7 +79,7 @@ let package = Package(
         .executableTarget(
             name: "jpki-bench",
             dependencies: [
-                "SmartCard", "JPKI", "JPKIVerify", "CardSimulator",
+                "SmartCard", "JPKI", "JPKIVerify", "CardSimulator", "AuditTrail",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Test support: the pcscd + vpcd bench lock and helpers (not a product).
@@ -85,11 +87,13 @@ let package = Package(
         // Test support: a stand-in for the qualification-check terminal's folder (not a product).
         .target(name: "OQSFakeTerminal", dependencies: ["Eligibility"]),
         .testTarget(name: "SmartCardTests", dependencies: ["SmartCard"]),
+        .testTarget(name: "AuditTrailTests", dependencies: ["AuditTrail", "TestBench"]),
         .testTarget(
             name: "JPKIDaemonTests",
             dependencies: [
                 "JPKIDaemon", "JPKI", "JPKIVerify", "SmartCard", "CardSimulator", "TestBench", "Eligibility",
                 "OQSFakeTerminal",
+                "AuditTrail",
             ]),
         .testTarget(
             name: "PCSCIntegrationTests",

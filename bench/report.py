@@ -188,6 +188,15 @@ def main():
              f"anon {anon:+.1f}, file-backed {file:+.1f})",
              "settled <= idle + 5 MiB", grow <= 5)
     results["rss"] = {"idle": idle, "loaded": loaded, "after_flood": flood, "settled": settled}
+    a = next(iter(part("audit")), None)
+    if a:
+        x = a["result"]
+        line("audit line per request (write + fsync), sequential",
+             f"p50 {x['p50_us']/1000:.2f} ms, p99 {x['p99_us']/1000:.2f} ms, mean {x['mean_us']/1000:.2f} ms"
+             f" ({x['sequential_count']} lines of ~{x['line_bytes']} B on {a['fs']})")
+        line(f"audit lines, {x['concurrency']} appenders (group commit)",
+             f"{x['group_lines_per_second']:.0f} lines/s")
+    results["audit"] = a
     results["missed"] = missed
 
     w0 = max(len(r[0]) for r in table)

@@ -38,6 +38,14 @@ public protocol RegistryStore: EligibilityProvider {
     func list() async throws(EligibilityError) -> [RegistryEntry]
     /// One record by id (nil when absent).
     func entry(id: Int64) async throws(EligibilityError) -> RegistryEntry?
+    /// Applies `changes` in one transaction: all of them or none. `beforeCommit` runs inside the
+    /// transaction with what they did (this is where their audit lines are written and made
+    /// durable); when it throws, nothing is committed and its error is thrown as
+    /// ``EligibilityError/unavailable(_:)``. A link refused because the card is linked elsewhere
+    /// is an outcome, not an error; an unknown record or a missing link aborts everything.
+    func apply(
+        _ changes: [RegistryChange], beforeCommit: @escaping @Sendable ([RegistryChangeOutcome]) throws -> Void
+    ) async throws(EligibilityError) -> [RegistryChangeOutcome]
 }
 
 extension EligibilityProvider {

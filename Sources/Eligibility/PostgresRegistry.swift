@@ -260,6 +260,94 @@ public final class PostgresRegistry: RegistryStore {
         }
     }
 
+    public func apply(
+        _ changes: [RegistryChange], beforeCommit: @escaping @Sendable ([RegistryChangeOutcome]) throws -> Void
+    ) async throws(EligibilityError) -> [RegistryChangeOutcome] {
+        for c in changes { try c.validate() }
+        let logger = self.logger
+        // One transaction on one connection, without the lookup time limit (an import of many
+        // rows takes as long as it takes); killed before COMMIT, PostgreSQL rolls it back.
+        do {
+            return try await client.withTransaction(logger: logger) { conn in
+                var out: [RegistryChangeOutcome] = []
+                var last: Int64?
+                for c in changes {
+                    switch c {
+                    case .upsert(let record):
+                        var id: Int64?
+                        for try await v in try await conn.query(
+                            """
+                            INSERT INTO insurance_records (insurer_number, symbol, number, branch, name, name_kana,
+                              birth_date, copayment_ratio, valid_from, valid_to, status, updated_at)
+                            VALUES (\(record.insurerNumber), \(record.symbol), \(record.number), \(record.branch), \(record.name),
+                              \(record.nameKana), \(record.birthDate.description), \(Int32(record.copaymentRatio)),
+                              \(record.validFrom.description), \(record.validTo?.description), \(record.status.rawValue),
+                              \(RegistrySchema.now()))
+                            ON CONFLICT (insurer_number, symbol, number, branch) DO UPDATE SET
+                              name = excluded.name, name_kana = excluded.name_kana, birth_date = excluded.birth_date,
+                              copayment_ratio = excluded.copayment_ratio, valid_from = excluded.valid_from,
+                              valid_to = excluded.valid_to, status = excluded.status, updated_at = excluded.updated_at
+                            RETURNING id
+                            """, logger: logger
+                        ).decode(Int64.self) { id = v }
+                        guard let id else { throw EligibilityError.backend("upsert returned no id") }
+                        last = id
+                        out.append(.saved(recordID: id))
+                    case .link(let key, let recordID, let replace):
+                        guard let id = recordID ?? last else { throw EligibilityError.notFound("no record to link to") }
+                        var exists = false
+                        for try await _ in try await conn.query(
+                            "SELECT id FROM insurance_records WHERE id = \(id) FOR UPDATE", logger: logger
+                        ).decode(Int64.self) { exists = true }
+                        guard exists else { throw EligibilityError.notFound("record \(id)") }
+                        var existing: Int64?
+                        for try await e in try await conn.query(
+                            "SELECT record_id FROM card_links WHERE issuer = \(key.issuer) AND serial = \(key.serial) FOR UPDATE",
+                            logger: logger
+                        ).decode(Int64.self) { existing = e }
+                        if let existing, existing != id, !replace {
+                            out.append(.linkRefused(key, recordID: id, linkedTo: existing))
+                            continue
+                        }
+                        if existing == nil {
+                            try await conn.query(
+                                "INSERT INTO card_links (issuer, serial, record_id, linked_at) VALUES (\(key.issuer), \(key.serial), \(id), \(RegistrySchema.now()))",
+                                logger: logger)
+                        } else if existing != id {
+                            try await conn.query(
+                                "UPDATE card_links SET record_id = \(id), linked_at = \(RegistrySchema.now()) WHERE issuer = \(key.issuer) AND serial = \(key.serial)",
+                                logger: logger)
+                        }
+                        out.append(.linked(key, recordID: id))
+                    case .unlink(let key):
+                        var id: Int64?
+                        for try await v in try await conn.query(
+                            "DELETE FROM card_links WHERE issuer = \(key.issuer) AND serial = \(key.serial) RETURNING record_id",
+                            logger: logger
+                        ).decode(Int64.self) { id = v }
+                        guard let id else { throw EligibilityError.notFound("no link for card \(key)") }
+                        out.append(.unlinked(key, recordID: id))
+                    }
+                }
+                // The audit write blocks (fsync): run it off the cooperative pool.
+                let result = out
+                try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+                    DispatchQueue.global().async {
+                        do {
+                            try beforeCommit(result)
+                            c.resume()
+                        } catch {
+                            c.resume(throwing: EligibilityError.unavailable("\(error)"))
+                        }
+                    }
+                }
+                return out
+            }
+        } catch {
+            throw Self.map(error)
+        }
+    }
+
     public func list() async throws(EligibilityError) -> [RegistryEntry] {
         let logger = self.logger
         return try await run { client in

@@ -220,37 +220,52 @@ public enum RegistryCSV {
     /// Imports CSV text: valid rows are saved (records upserted, cards linked), bad rows are
     /// reported. A card already linked to another record is an error for that row unless
     /// `replaceLinks` (its record is still saved). Store failures (database down) throw.
-    public static func importCSV(_ text: String, into store: any RegistryStore, replaceLinks: Bool = false)
-        async throws(EligibilityError) -> Report
-    {
+    ///
+    /// All valid rows are written in one transaction: all of them or none. `beforeCommit` runs
+    /// inside it with the report and each change's outcome (where the audit lines are made
+    /// durable); when it throws, nothing is imported.
+    public static func importCSV(
+        _ text: String, into store: any RegistryStore, replaceLinks: Bool = false,
+        beforeCommit: @escaping @Sendable (Report, [RegistryChangeOutcome]) throws -> Void = { _, _ in }
+    ) async throws(EligibilityError) -> Report {
         let (rows, errors, count) = parse(text)
-        var report = Report()
-        report.rows = count
-        report.errors = errors
+        var changes: [RegistryChange] = []
+        var lineOfChange: [Int] = []
         for row in rows {
-            let id = try await store.upsert(row.record)
-            report.recordsSaved += 1
-            guard let key = row.key else { continue }
-            do {
-                try await store.link(key, recordID: id, replace: replaceLinks)
-                report.cardsLinked += 1
-                report.linked.append(LinkedCard(recordID: id, card: key))
-            } catch {
-                if case .alreadyLinked(let other) = error {
+            changes.append(.upsert(row.record))
+            lineOfChange.append(row.line)
+            if let key = row.key {
+                changes.append(.link(key, recordID: nil, replace: replaceLinks))
+                lineOfChange.append(row.line)
+            }
+        }
+        let lines = lineOfChange
+        @Sendable func report(_ outcomes: [RegistryChangeOutcome]) -> Report {
+            var report = Report()
+            report.rows = count
+            report.errors = errors
+            for (i, o) in outcomes.enumerated() {
+                switch o {
+                case .saved: report.recordsSaved += 1
+                case .linked(let key, let id):
+                    report.cardsLinked += 1
+                    report.linked.append(LinkedCard(recordID: id, card: key))
+                case .linkRefused(_, let id, let other):
                     report.linksRefused += 1
                     report.errors.append(
                         RowError(
-                            line: row.line, column: "serial",
+                            line: lines[i], column: "serial",
                             reason:
                                 "record \(id) saved, but the card is already linked to record \(other) (use --replace)")
                     )
-                } else {
-                    throw error
+                case .unlinked: break
                 }
             }
+            report.errors.sort { $0.line < $1.line }
+            report.rowsRejected = count - rows.count
+            return report
         }
-        report.errors.sort { $0.line < $1.line }
-        report.rowsRejected = count - rows.count
-        return report
+        let outcomes = try await store.apply(changes) { outcomes in try beforeCommit(report(outcomes), outcomes) }
+        return report(outcomes)
     }
 }

@@ -91,66 +91,103 @@ public final class SQLiteRegistry: RegistryStore {
 
     public func upsert(_ record: InsuranceRecord) async throws(EligibilityError) -> Int64 {
         try record.validate()
-        return try await write { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO insurance_records (insurer_number, symbol, number, branch, name, name_kana,
-                      birth_date, copayment_ratio, valid_from, valid_to, status, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (insurer_number, symbol, number, branch) DO UPDATE SET
-                      name = excluded.name, name_kana = excluded.name_kana, birth_date = excluded.birth_date,
-                      copayment_ratio = excluded.copayment_ratio, valid_from = excluded.valid_from,
-                      valid_to = excluded.valid_to, status = excluded.status, updated_at = excluded.updated_at
-                    """,
-                arguments: [
-                    record.insurerNumber, record.symbol, record.number, record.branch, record.name, record.nameKana,
-                    record.birthDate.description, record.copaymentRatio, record.validFrom.description,
-                    record.validTo?.description, record.status.rawValue, RegistrySchema.now(),
-                ])
-            guard
-                let id = try Int64.fetchOne(
-                    db,
-                    sql:
-                        "SELECT id FROM insurance_records WHERE insurer_number = ? AND symbol = ? AND number = ? AND branch = ?",
-                    arguments: [record.insurerNumber, record.symbol, record.number, record.branch])
-            else { throw EligibilityError.backend("upserted record not found") }
-            return id
-        }
+        return try await write { db in try Self.upsert(db, record) }
+    }
+
+    static func upsert(_ db: Database, _ record: InsuranceRecord) throws -> Int64 {
+        try db.execute(
+            sql: """
+                INSERT INTO insurance_records (insurer_number, symbol, number, branch, name, name_kana,
+                  birth_date, copayment_ratio, valid_from, valid_to, status, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (insurer_number, symbol, number, branch) DO UPDATE SET
+                  name = excluded.name, name_kana = excluded.name_kana, birth_date = excluded.birth_date,
+                  copayment_ratio = excluded.copayment_ratio, valid_from = excluded.valid_from,
+                  valid_to = excluded.valid_to, status = excluded.status, updated_at = excluded.updated_at
+                """,
+            arguments: [
+                record.insurerNumber, record.symbol, record.number, record.branch, record.name, record.nameKana,
+                record.birthDate.description, record.copaymentRatio, record.validFrom.description,
+                record.validTo?.description, record.status.rawValue, RegistrySchema.now(),
+            ])
+        guard
+            let id = try Int64.fetchOne(
+                db,
+                sql:
+                    "SELECT id FROM insurance_records WHERE insurer_number = ? AND symbol = ? AND number = ? AND branch = ?",
+                arguments: [record.insurerNumber, record.symbol, record.number, record.branch])
+        else { throw EligibilityError.backend("upserted record not found") }
+        return id
     }
 
     public func link(_ key: CardKey, recordID: Int64, replace: Bool) async throws(EligibilityError) {
-        try await write { db in
-            guard
-                try Bool.fetchOne(db, sql: "SELECT 1 FROM insurance_records WHERE id = ?", arguments: [recordID]) != nil
-            else { throw EligibilityError.notFound("record \(recordID)") }
-            if let existing = try Int64.fetchOne(
-                db, sql: "SELECT record_id FROM card_links WHERE issuer = ? AND serial = ?",
-                arguments: [key.issuer, key.serial])
-            {
-                if existing == recordID { return }
-                guard replace else { throw EligibilityError.alreadyLinked(recordID: existing) }
-                try db.execute(
-                    sql: "UPDATE card_links SET record_id = ?, linked_at = ? WHERE issuer = ? AND serial = ?",
-                    arguments: [recordID, RegistrySchema.now(), key.issuer, key.serial])
-            } else {
-                try db.execute(
-                    sql: "INSERT INTO card_links (issuer, serial, record_id, linked_at) VALUES (?, ?, ?, ?)",
-                    arguments: [key.issuer, key.serial, recordID, RegistrySchema.now()])
-            }
+        try await write { db in try Self.link(db, key, recordID: recordID, replace: replace) }
+    }
+
+    static func link(_ db: Database, _ key: CardKey, recordID: Int64, replace: Bool) throws {
+        guard try Bool.fetchOne(db, sql: "SELECT 1 FROM insurance_records WHERE id = ?", arguments: [recordID]) != nil
+        else { throw EligibilityError.notFound("record \(recordID)") }
+        if let existing = try Int64.fetchOne(
+            db, sql: "SELECT record_id FROM card_links WHERE issuer = ? AND serial = ?",
+            arguments: [key.issuer, key.serial])
+        {
+            if existing == recordID { return }
+            guard replace else { throw EligibilityError.alreadyLinked(recordID: existing) }
+            try db.execute(
+                sql: "UPDATE card_links SET record_id = ?, linked_at = ? WHERE issuer = ? AND serial = ?",
+                arguments: [recordID, RegistrySchema.now(), key.issuer, key.serial])
+        } else {
+            try db.execute(
+                sql: "INSERT INTO card_links (issuer, serial, record_id, linked_at) VALUES (?, ?, ?, ?)",
+                arguments: [key.issuer, key.serial, recordID, RegistrySchema.now()])
         }
     }
 
     @discardableResult
     public func unlink(_ key: CardKey) async throws(EligibilityError) -> Int64 {
-        try await write { db in
-            guard
-                let id = try Int64.fetchOne(
-                    db, sql: "SELECT record_id FROM card_links WHERE issuer = ? AND serial = ?",
-                    arguments: [key.issuer, key.serial])
-            else { throw EligibilityError.notFound("no link for card \(key)") }
-            try db.execute(
-                sql: "DELETE FROM card_links WHERE issuer = ? AND serial = ?", arguments: [key.issuer, key.serial])
-            return id
+        try await write { db in try Self.unlink(db, key) }
+    }
+
+    static func unlink(_ db: Database, _ key: CardKey) throws -> Int64 {
+        guard
+            let id = try Int64.fetchOne(
+                db, sql: "SELECT record_id FROM card_links WHERE issuer = ? AND serial = ?",
+                arguments: [key.issuer, key.serial])
+        else { throw EligibilityError.notFound("no link for card \(key)") }
+        try db.execute(
+            sql: "DELETE FROM card_links WHERE issuer = ? AND serial = ?", arguments: [key.issuer, key.serial])
+        return id
+    }
+
+    public func apply(
+        _ changes: [RegistryChange], beforeCommit: @escaping @Sendable ([RegistryChangeOutcome]) throws -> Void
+    ) async throws(EligibilityError) -> [RegistryChangeOutcome] {
+        for c in changes { try c.validate() }
+        // GRDB's write is one transaction: rolled back when the closure throws, or when the
+        // process dies before COMMIT (the WAL never holds half of it).
+        return try await write { db in
+            var out: [RegistryChangeOutcome] = []
+            var last: Int64?
+            for c in changes {
+                switch c {
+                case .upsert(let r):
+                    let id = try Self.upsert(db, r)
+                    last = id
+                    out.append(.saved(recordID: id))
+                case .link(let key, let recordID, let replace):
+                    guard let id = recordID ?? last else { throw EligibilityError.notFound("no record to link to") }
+                    do {
+                        try Self.link(db, key, recordID: id, replace: replace)
+                        out.append(.linked(key, recordID: id))
+                    } catch EligibilityError.alreadyLinked(let other) {
+                        out.append(.linkRefused(key, recordID: id, linkedTo: other))
+                    }
+                case .unlink(let key):
+                    out.append(.unlinked(key, recordID: try Self.unlink(db, key)))
+                }
+            }
+            do { try beforeCommit(out) } catch { throw EligibilityError.unavailable("\(error)") }
+            return out
         }
     }
 

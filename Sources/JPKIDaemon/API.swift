@@ -1,3 +1,5 @@
+import AuditTrail
+import Eligibility
 import Foundation
 import JPKI
 import JPKIVerify
@@ -90,16 +92,65 @@ public struct DaemonAPI: APIResponder {
     }
 
     public func respond(to request: APIRequest) async -> APIResponse {
+        let mark = AuditMark()
+        let e: APIError
         do {
-            return try await route(request)
-        } catch let e as APIError {
-            return .error(e)
-        } catch let e as JPKIError {
-            return .error(Self.map(e))
+            return try await AuditMark.$current.withValue(mark) { try await route(request) }
+        } catch let error as APIError {
+            e = error
+        } catch let error as JPKIError {
+            e = Self.map(error)
+        } catch let error as AuditError {
+            logger.error("audit log unavailable", metadata: ["error": "\(error)"])
+            e = .auditUnavailable
         } catch {
             logger.error("unexpected error", metadata: ["type": "\(type(of: error))"])
-            return .error(APIError(500, "internal_error", "internal error"))
+            e = APIError(500, "internal_error", "internal error")
         }
+        // Refused and failed requests are audited too (rate-limited per uid), unless the
+        // operation already wrote its own line with the outcome.
+        if !mark.recorded.load(ordering: .relaxed) {
+            await audit.recordRefusal(
+                method: request.method.rawValue, path: request.path, peer: request.peer, code: e.code)
+        }
+        return .error(e)
+    }
+
+    /// Checks, before a card is touched, that the audit log can be written: when the last write
+    /// failed, a probe line must go through first (this is how jpkid recovers by itself when the
+    /// disk does). Throws 503 `audit_unavailable` otherwise.
+    func requireAudit() async throws {
+        guard audit.writer.lastFailure != nil else { return }
+        do {
+            try await audit.record("audit-probe", peer: nil, outcome: "recovered")
+        } catch {
+            throw APIError.auditUnavailable
+        }
+    }
+
+    /// Writes an audit line that records a disclosure; the answer may leave only after it is on
+    /// disk, so a line that cannot be written turns the answer into 503 `audit_unavailable`.
+    func recordDisclosure(
+        _ operation: String, peer: PeerCredentials, session: String, reader: String? = nil, card: String? = nil,
+        cardKey: CardKey? = nil, outcome: String
+    ) async throws {
+        AuditMark.current?.recorded.store(true, ordering: .relaxed)
+        do {
+            try await audit.record(
+                operation, peer: peer, session: session, reader: reader, card: card, cardKey: cardKey, outcome: outcome)
+        } catch {
+            logger.error("audit log unavailable: disclosure refused", metadata: ["error": "\(error)"])
+            throw APIError.auditUnavailable
+        }
+    }
+
+    /// Audits a failed or refused operation (best effort: the refusal is answered anyway).
+    func recordFailure(
+        _ operation: String, peer: PeerCredentials, session: String, reader: String? = nil, card: String? = nil,
+        outcome: String
+    ) async {
+        AuditMark.current?.recorded.store(true, ordering: .relaxed)
+        try? await audit.record(operation, peer: peer, session: session, reader: reader, card: card, outcome: outcome)
     }
 
     func route(_ r: APIRequest) async throws -> APIResponse {
@@ -172,11 +223,11 @@ public struct DaemonAPI: APIResponder {
         case 2 where rest[0] == "oqs" && rest[1] == "face-results":
             try allow(.GET)
             try need(.identity)
-            return try faceResults(nil, peer: peer)
+            return try await faceResults(nil, peer: peer)
         case 3 where rest[0] == "oqs" && rest[1] == "face-results":
             try allow(.GET)
             try need(.identity)
-            return try faceResults(rest[2], peer: peer)
+            return try await faceResults(rest[2], peer: peer)
         default:
             throw APIError.notFound
         }
@@ -210,9 +261,11 @@ public struct DaemonAPI: APIResponder {
         _ name: String, session id: String, peer: PeerCredentials,
         _ body: @escaping @Sendable (MyNumberCard) throws -> CardResult<T>
     ) async throws -> (T, CardSession) {
+        try await requireAudit()
+        let result: (T, CardSession)
         do {
             let supervisor = self.supervisor
-            let (value, session) = try await withDeadline(seconds: config.limits.operationTimeoutSeconds) {
+            result = try await withDeadline(seconds: config.limits.operationTimeoutSeconds) {
                 try await supervisor.withSession(id) { channel, session in
                     let result = try body(MyNumberCard(channel: channel))
                     guard result.card.hex == session.identity.authCertificateFingerprint else {
@@ -221,13 +274,21 @@ public struct DaemonAPI: APIResponder {
                     return (result.value, session)
                 }
             }
-            audit.record(name, peer: peer, session: id, reader: session.reader, outcome: "ok")
-            return (value, session)
         } catch {
             let code = (error as? APIError)?.code ?? (error as? JPKIError).map { Self.map($0).code } ?? "error"
-            audit.record(name, peer: peer, session: id, outcome: code)
+            // The card the attempt was made on, when its session still exists (a wrong PIN
+            // belongs in that card's disclosure report too).
+            let session = try? await supervisor.session(id)
+            await recordFailure(
+                name, peer: peer, session: id, reader: session?.reader,
+                card: session?.identity.authCertificateFingerprint, outcome: code)
             throw error
         }
+        let session = result.1
+        try await recordDisclosure(
+            name, peer: peer, session: id, reader: session.reader, card: session.identity.authCertificateFingerprint,
+            outcome: "ok")
+        return result
     }
 
     func certificates(_ id: String, peer: PeerCredentials) async throws -> APIResponse {
@@ -325,7 +386,9 @@ public struct DaemonAPI: APIResponder {
         }
         // Without anchors only the signature was checked: never report the card as verified.
         let verified = verifier != nil && report.verdict
-        audit.record("authenticate-verify", peer: peer, session: id, outcome: verified ? "verified" : "not_verified")
+        try await recordDisclosure(
+            "authenticate-verify", peer: peer, session: id, card: session.identity.authCertificateFingerprint,
+            outcome: verified ? "verified" : "not_verified")
         struct Body: Encodable {
             var session: String
             var card: String?
@@ -370,11 +433,11 @@ public struct DaemonAPI: APIResponder {
         let wantsMyNumber = req.myNumber ?? false
         if wantsMyNumber {
             guard config.myNumber.enabled else {
-                audit.record("my-number", peer: peer, session: id, outcome: "my_number_disabled")
+                await recordFailure("my-number", peer: peer, session: id, outcome: "my_number_disabled")
                 throw APIError(403, "my_number_disabled", "My Number disclosure is disabled in the configuration")
             }
             guard granted.contains(.myNumber) else {
-                audit.record("my-number", peer: peer, session: id, outcome: "forbidden")
+                await recordFailure("my-number", peer: peer, session: id, outcome: "forbidden")
                 throw APIError.forbidden(.myNumber)
             }
         }
@@ -388,8 +451,8 @@ public struct DaemonAPI: APIResponder {
         // digests of the files. Not configured = not verified, never assumed.
         let report = integrity?.verifyText(text)
         let integrityVerified = report?.verdict ?? false
-        audit.record(
-            "identity-integrity", peer: peer, session: id,
+        try await recordDisclosure(
+            "identity-integrity", peer: peer, session: id, card: session.identity.authCertificateFingerprint,
             outcome: report == nil ? "not_checked" : (integrityVerified ? "verified" : "failed"))
         struct Body: Encodable {
             var session: String
@@ -425,7 +488,7 @@ public struct DaemonAPI: APIResponder {
         case "B": kind = .visualB
         case "A":
             guard config.myNumber.enabled, granted.contains(.myNumber) else {
-                audit.record("face", peer: peer, session: id, outcome: "forbidden")
+                await recordFailure("face", peer: peer, session: id, outcome: "forbidden")
                 throw APIError(
                     403, "my_number_disabled",
                     "照合番号A is the My Number: it needs myNumber.enabled and the my-number role")
@@ -439,7 +502,9 @@ public struct DaemonAPI: APIResponder {
         }
         let report = integrity?.verifyVisual(data)
         let outcome = report == nil ? "not_checked" : (report!.verdict ? "verified" : "failed")
-        audit.record("face-integrity", peer: peer, session: id, outcome: outcome)
+        try await recordDisclosure(
+            "face-integrity", peer: peer, session: id, card: session.identity.authCertificateFingerprint,
+            outcome: outcome)
         var response = APIResponse.bytes(data.face.faceJPEG2000, contentType: "image/jp2")
         response.headers.add(name: "x-jpkid-session", value: session.id)
         response.headers.add(name: "x-jpkid-card", value: session.identity.authCertificateFingerprint ?? "")

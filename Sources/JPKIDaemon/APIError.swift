@@ -47,6 +47,10 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The peer's uid holds `limits.maxEventStreamsPerPeer` event streams already.
     public static let tooManyEventStreams = APIError(
         429, "too_many_event_streams", "this user holds the most event streams allowed; close one and retry")
+    /// The audit log cannot be written (disk full, read-only, permission): whatever needs an audit
+    /// line is refused until it can be written again.
+    public static let auditUnavailable = APIError(
+        503, "audit_unavailable", "the audit log cannot be written: operations that must be audited are refused")
     /// Reader service gone.
     public static let serviceUnavailable = APIError(503, "pcsc_unavailable", "the PC/SC service is not reachable")
 }

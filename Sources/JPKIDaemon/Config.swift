@@ -87,6 +87,8 @@ public struct DaemonConfig: Codable, Sendable, Equatable {
     public var limits = Limits()
     /// Append-only JSON-lines audit log (default `/var/log/jpkid/audit.jsonl`).
     public var auditLog: String = "/var/log/jpkid/audit.jsonl"
+    /// The audit trail's key, rotation and checkpoints (see ``Audit``).
+    public var audit = Audit()
     /// Log level for the structured log on stderr (default `info`).
     public var logLevel: String = "info"
     /// Readers to ignore (exact names).
@@ -182,7 +184,8 @@ public struct DaemonConfig: Codable, Sendable, Equatable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: DynamicKey.self)
         try c.rejectUnknown([
-            "socket", "roles", "myNumber", "trust", "limits", "auditLog", "logLevel", "ignoreReaders", "eligibility",
+            "socket", "roles", "myNumber", "trust", "limits", "auditLog", "audit", "logLevel", "ignoreReaders",
+            "eligibility",
         ])
         socket = try c.decodeIfPresent(Socket.self, forKey: "socket") ?? Socket()
         roles = try c.decodeIfPresent(Roles.self, forKey: "roles") ?? Roles()
@@ -190,6 +193,7 @@ public struct DaemonConfig: Codable, Sendable, Equatable {
         trust = try c.decodeIfPresent(Trust.self, forKey: "trust") ?? Trust()
         limits = try c.decodeIfPresent(Limits.self, forKey: "limits") ?? Limits()
         auditLog = try c.decodeIfPresent(String.self, forKey: "auditLog") ?? "/var/log/jpkid/audit.jsonl"
+        audit = try c.decodeIfPresent(Audit.self, forKey: "audit") ?? Audit()
         logLevel = try c.decodeIfPresent(String.self, forKey: "logLevel") ?? "info"
         ignoreReaders = try c.decodeIfPresent([String].self, forKey: "ignoreReaders") ?? []
         eligibility =
@@ -239,6 +243,54 @@ extension DaemonConfig.Trust {
         revocationUnavailable = try c.decodeIfPresent(String.self, forKey: "revocationUnavailable") ?? "hard-fail"
         textIssuerKey = try c.decodeIfPresent(String.self, forKey: "textIssuerKey")
         visualIssuerKey = try c.decodeIfPresent(String.self, forKey: "visualIssuerKey")
+    }
+}
+
+extension DaemonConfig {
+    /// The audit trail (see README "Audit trail"): checkpoint key, rotation, retention, and the
+    /// rate of audited refusals.
+    public struct Audit: Codable, Sendable, Equatable {
+        /// Ed25519 private key that signs checkpoints (PEM, created 0600 on first start; its
+        /// public key is written beside it as `….pub.pem`). Default: `audit-key.pem` in the
+        /// audit log's directory.
+        public var keyFile: String?
+        /// Rotate at this size (default 64 MiB; 0 = never by size).
+        public var maxFileBytes: Int = 64 << 20
+        /// Rotate files older than this (default 1 day; 0 = never by age).
+        public var maxFileAgeSeconds: Double = 86_400
+        /// Sign a checkpoint every N lines (default 1000).
+        public var checkpointEveryLines: Int = 1000
+        /// …and at most this long after an unsigned line (default 60 s).
+        public var checkpointEverySeconds: Double = 60
+        /// Rotated files kept (default 0 = all; the chain is then checked from the oldest kept).
+        public var keepFiles: Int = 0
+        /// Refused requests audited per peer uid and minute (default 60; the rest are counted in
+        /// the next audited refusal's `suppressed`).
+        public var refusalsPerMinute: Int = 60
+        /// Creates the defaults.
+        public init() {}
+
+        /// The key file for an audit log path.
+        public func keyPath(auditLog: String) -> String {
+            keyFile ?? ((auditLog as NSString).deletingLastPathComponent + "/audit-key.pem")
+        }
+    }
+}
+
+extension DaemonConfig.Audit {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: DynamicKey.self)
+        try c.rejectUnknown([
+            "keyFile", "maxFileBytes", "maxFileAgeSeconds", "checkpointEveryLines", "checkpointEverySeconds",
+            "keepFiles", "refusalsPerMinute",
+        ])
+        keyFile = try c.decodeIfPresent(String.self, forKey: "keyFile")
+        maxFileBytes = try c.decodeIfPresent(Int.self, forKey: "maxFileBytes") ?? 64 << 20
+        maxFileAgeSeconds = try c.decodeIfPresent(Double.self, forKey: "maxFileAgeSeconds") ?? 86_400
+        checkpointEveryLines = try c.decodeIfPresent(Int.self, forKey: "checkpointEveryLines") ?? 1000
+        checkpointEverySeconds = try c.decodeIfPresent(Double.self, forKey: "checkpointEverySeconds") ?? 60
+        keepFiles = try c.decodeIfPresent(Int.self, forKey: "keepFiles") ?? 0
+        refusalsPerMinute = try c.decodeIfPresent(Int.self, forKey: "refusalsPerMinute") ?? 60
     }
 }
 

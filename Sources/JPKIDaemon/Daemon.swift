@@ -14,6 +14,8 @@ public final class Daemon: Sendable {
     let runTask: Task<Void, Never>
     let eligibility: EligibilityService
     let faceIntake: OQSFaceIntake?
+    /// The audit log (closed with a signed checkpoint at shutdown).
+    public let audit: AuditLog
 
     /// Reads a card's binding at insertion: JPKI detection by SELECT, token info, and the SHA-256
     /// of the auth certificate.
@@ -30,7 +32,8 @@ public final class Daemon: Sendable {
         // A client that goes away mid-response must never kill the process.
         signal(SIGPIPE, SIG_IGN)
         let roles = try RoleMap(config.roles)
-        let audit = try AuditLog(path: config.auditLog)
+        let audit = try AuditLog(config: config, createKey: true)
+        for note in audit.writer.notes { logger.error("audit log", metadata: ["note": "\(note)"]) }
         let bus = EventBus()
         let supervisor = ReaderSupervisor(
             bus: bus, ignoredReaders: config.ignoreReaders, logger: logger, identify: identifyCard)
@@ -68,13 +71,15 @@ public final class Daemon: Sendable {
             metadata: ["socket": "\(config.socket.path)", "activation": "\(listenFD == nil ? "own" : "systemd")"])
         return Daemon(
             config: config, server: server, monitor: monitor, supervisor: supervisor, runTask: task,
-            eligibility: eligibility, faceIntake: faceIntake)
+            eligibility: eligibility, faceIntake: faceIntake, audit: audit)
     }
 
     private init(
         config: DaemonConfig, server: HTTPServer, monitor: PCSCMonitor, supervisor: ReaderSupervisor,
-        runTask: Task<Void, Never>, eligibility: EligibilityService, faceIntake: OQSFaceIntake?
+        runTask: Task<Void, Never>, eligibility: EligibilityService, faceIntake: OQSFaceIntake?,
+        audit: AuditLog
     ) {
+        self.audit = audit
         self.eligibility = eligibility
         self.faceIntake = faceIntake
         self.config = config
@@ -92,6 +97,8 @@ public final class Daemon: Sendable {
         await supervisor.shutdown()
         faceIntake?.stop()
         await eligibility.shutdown()
+        // A signed checkpoint closes the log, so the last lines are signed too.
+        await audit.close()
     }
 }
 

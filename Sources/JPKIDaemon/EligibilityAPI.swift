@@ -110,6 +110,7 @@ extension DaemonAPI {
 
         let day = CalendarDate.today()
         let result: EligibilityResult
+        var cardKey: CardKey?
         if report.verdict {
             let info: CertificateInfo
             let key: CardKey
@@ -119,10 +120,11 @@ extension DaemonAPI {
             } catch {
                 throw APIError(502, "card_error", "the auth certificate cannot be parsed")
             }
+            cardKey = key
             do {
                 result = try await eligibility.check(key, on: day)
             } catch {
-                audit.record("eligibility", peer: peer, session: id, reader: session.reader, outcome: error.code)
+                await recordFailure("eligibility", peer: peer, session: id, reader: session.reader, outcome: error.code)
                 throw Self.map(error)
             }
         } else {
@@ -131,13 +133,14 @@ extension DaemonAPI {
         // The registry answered while the card may have been swapped: answer only if the session
         // (and so its card) is still the one in the reader.
         guard (try? await supervisor.session(id)) != nil else {
-            audit.record("eligibility", peer: peer, session: id, reader: session.reader, outcome: "card_session_ended")
+            await recordFailure(
+                "eligibility", peer: peer, session: id, reader: session.reader, outcome: "card_session_ended")
             throw APIError.sessionEnded
         }
         // Visual confirmation is audited as such: possession was not proven by the card.
-        audit.record(
+        try await recordDisclosure(
             mode == .visual ? "eligibility-visual" : "eligibility", peer: peer, session: id, reader: session.reader,
-            outcome: result.status.rawValue)
+            card: session.identity.authCertificateFingerprint, cardKey: cardKey, outcome: result.status.rawValue)
         struct Body: Encodable {
             var session: String
             var card: String?

@@ -63,7 +63,7 @@ func startFaceIntake(
         Task {
             switch parsed {
             case .failure(let e):
-                audit.record("oqs-face-intake", peer: nil, outcome: e.code)
+                try? await audit.record("oqs-face-intake", peer: nil, outcome: e.code)
                 bus.publish("oqs-face-error", error: e.code)
                 logger.warning("face-reader result refused", metadata: ["code": "\(e.code)"])
             case .success(let answer):
@@ -75,7 +75,7 @@ func startFaceIntake(
                     await result.join(using: p.registry)
                 }
                 store.add(result)
-                audit.record("oqs-face-intake", peer: nil, session: nil, outcome: result.join)
+                try? await audit.record("oqs-face-intake", peer: nil, session: nil, outcome: result.join)
                 bus.publish("oqs-face-result", result: id)
             }
         }
@@ -86,7 +86,16 @@ func startFaceIntake(
 
 extension DaemonAPI {
     /// `GET /v1/oqs/face-results` (summaries, newest first) and `GET /v1/oqs/face-results/{id}`.
-    func faceResults(_ id: String?, peer: PeerCredentials) throws -> APIResponse {
+    func faceResults(_ id: String?, peer: PeerCredentials) async throws -> APIResponse {
+        /// The answer holds personal data: it leaves only once its audit line is on disk.
+        func disclose(_ operation: String, _ outcome: String) async throws {
+            AuditMark.current?.recorded.store(true, ordering: .relaxed)
+            do {
+                try await audit.record(operation, peer: peer, outcome: outcome)
+            } catch {
+                throw APIError.auditUnavailable
+            }
+        }
         guard let store = faceStore else {
             throw APIError(503, "face_intake_disabled", "no face-reader intake (eligibility.provider oqs)")
         }
@@ -103,15 +112,15 @@ extension DaemonAPI {
                     id: $0.id, receivedAt: $0.receivedAt, status: $0.status, join: $0.join,
                     recordID: $0.patient?.recordID)
             }
-            audit.record("oqs-face-results", peer: peer, outcome: "ok")
+            try await disclose("oqs-face-results", "ok")
             struct Body: Encodable { var results: [Summary] }
             return .json(Body(results: list))
         }
         guard let r = store.result(id) else {
-            audit.record("oqs-face-result", peer: peer, outcome: "not_found")
+            try await disclose("oqs-face-result", "not_found")
             throw APIError(404, "face_result_not_found", "no such face-reader result")
         }
-        audit.record("oqs-face-result", peer: peer, outcome: "ok")
+        try await disclose("oqs-face-result", "ok")
         return .json(r)
     }
 }

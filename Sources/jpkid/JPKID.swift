@@ -10,7 +10,7 @@ struct JPKID: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jpkid",
         abstract: "My Number card (JPKI) daemon: HTTP/1.1 + JSON on a Unix socket.",
-        subcommands: [Serve.self, RegistryCommand.self],
+        subcommands: [Serve.self, RegistryCommand.self, AuditCommand.self],
         defaultSubcommand: Serve.self)
 }
 

@@ -1,10 +1,12 @@
 import ArgumentParser
+import AuditTrail
 import Eligibility
 import Foundation
 import JPKI
 import JPKIDaemon
 import JPKIVerify
 import SmartCard
+import Synchronization
 
 /// `jpkid registry import|list|link|unlink`: administration of the eligibility registry named by
 /// the `eligibility` section of the daemon configuration. Every change appends JSON lines to the
@@ -41,7 +43,7 @@ struct RegistryOptions: ParsableArguments {
     }
 
     func audit(_ cfg: DaemonConfig) throws -> RegistryAudit {
-        do { return try RegistryAudit(path: cfg.auditLog) } catch {
+        do { return try RegistryAudit(config: cfg) } catch {
             fail("\(error) (registry changes are refused when they cannot be audited)")
             throw ExitCode(2)
         }
@@ -52,41 +54,115 @@ func fail(_ message: String) {
     FileHandle.standardError.write(Data("jpkid: \(message)\n".utf8))
 }
 
-/// JSON lines appended to the daemon's audit log for registry changes. Fields: `time`, `uid`,
-/// `pid`, `process`, `operation` (`registry-import`, `registry-record`, `registry-link`,
-/// `registry-unlink`), `card` (issuer + serial of the auth certificate), `record` (id),
-/// `outcome`, and counts for an import. Never names, birth dates or PINs.
-final class RegistryAudit {
+/// JSON lines appended to the daemon's audit log for registry changes, through the same
+/// hash-chained writer as the daemon's (see README "Audit trail"). Fields: `time`, `uid`, `pid`,
+/// `exe`, `operation` (`registry-import`, `registry-record`, `registry-link`, `registry-unlink`,
+/// `registry-commit`), `card` (issuer + serial of the auth certificate), `cardFingerprint`,
+/// `record` (id), `outcome`, `txn` (one id per transaction), and counts for an import. Never
+/// names, birth dates or PINs.
+///
+/// A change's lines are written and `fsync`'d inside its database transaction, before COMMIT;
+/// a `registry-commit` line follows the commit. Killed in between, the log holds the lines of a
+/// transaction without its `registry-commit`: the registry then has either that change or
+/// nothing of it, never a change without its lines.
+final class RegistryAudit: Sendable {
     struct Entry: Encodable {
-        var time: String
-        var uid: UInt32
-        var pid: Int32
-        var process: String
+        var time = AuditFormat.now()
+        var uid = getuid()
+        var pid = getpid()
+        var exe = RegistryAudit.executable
+        var comm = "jpkid registry"
         var operation: String
         var card: CardKey?
+        var cardFingerprint: String?
         var record: Int64?
-        var outcome: String
+        var outcome = "ok"
+        var txn: String?
         var rows: Int?
         var recordsSaved: Int?
         var cardsLinked: Int?
         var rowsRejected: Int?
+        var linksRefused: Int?
     }
 
     private let log: AuditLog
+    private let auditError = Mutex<AuditError?>(nil)
+    /// This process's executable (the kernel's word, as for the daemon's peers).
+    static let executable = PeerCredentials(pid: getpid(), uid: getuid(), gid: getgid()).executable
+    /// This command's transaction id.
+    let txn = UUID().uuidString.lowercased()
 
-    init(path: String) throws(ConfigError) {
-        log = try AuditLog(path: path)
+    init(config: DaemonConfig) throws(ConfigError) {
+        log = try AuditLog(config: config, createKey: false)
     }
 
-    func record(
-        _ operation: String, card: CardKey? = nil, record: Int64? = nil, outcome: String = "ok",
-        report: RegistryCSV.Report? = nil
-    ) {
-        let e = Entry(
-            time: Date().formatted(.iso8601), uid: getuid(), pid: getpid(), process: "jpkid registry",
-            operation: operation, card: card, record: record, outcome: outcome, rows: report?.rows,
-            recordsSaved: report?.recordsSaved, cardsLinked: report?.cardsLinked, rowsRejected: report?.rowsRejected)
-        log.append(e)
+    static func encode(_ e: Entry) -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(e)) ?? Data("{}".utf8)
+    }
+
+    /// The lines for what a transaction did, with this command's `txn`.
+    func entries(_ outcomes: [RegistryChangeOutcome], fingerprint: String? = nil) -> [Entry] {
+        outcomes.map { o in
+            switch o {
+            case .saved(let id): Entry(operation: "registry-record", record: id, txn: txn)
+            case .linked(let key, let id):
+                Entry(operation: "registry-link", card: key, cardFingerprint: fingerprint, record: id, txn: txn)
+            case .linkRefused(let key, let id, _):
+                Entry(
+                    operation: "registry-link", card: key, cardFingerprint: fingerprint, record: id,
+                    outcome: "already_linked", txn: txn)
+            case .unlinked(let key, let id): Entry(operation: "registry-unlink", card: key, record: id, txn: txn)
+            }
+        }
+    }
+
+    /// Writes lines inside a transaction (blocking until they are on disk).
+    func writeInTransaction(_ entries: [Entry]) throws(AuditError) {
+        do {
+            try log.writer.appendSync(entries.map(Self.encode))
+        } catch {
+            auditError.withLock { $0 = error }
+            throw error
+        }
+    }
+
+    /// The code to report for a failed change: `audit_unavailable` when its lines could not be
+    /// written (and so nothing was committed), else the registry's.
+    func code(_ error: EligibilityError) -> String {
+        auditError.withLock { $0 }.map(\.code) ?? error.code
+    }
+
+    /// After COMMIT: the transaction's closing line.
+    func committed() async {
+        do {
+            try await log.writer.append(Self.encode(Entry(operation: "registry-commit", txn: txn)))
+        } catch {
+            fail(
+                "warning: the change is committed and audited, but its registry-commit line could not be written: \(error)"
+            )
+        }
+        await log.close()
+    }
+
+    /// A listing of the registry (one line with the number of records shown).
+    func recordList(count: Int) async throws(AuditError) {
+        try await log.writer.append(Self.encode(Entry(operation: "registry-list", rows: count)))
+        await log.close()
+    }
+
+    /// One line for a whole command (e.g. an export), then the log is closed.
+    func recordOperation(_ operation: String, rows: Int? = nil, outcome: String = "ok") async throws(AuditError) {
+        try await log.writer.append(Self.encode(Entry(operation: operation, outcome: outcome, txn: txn, rows: rows)))
+        await log.close()
+    }
+
+    /// A failed or refused change (nothing was committed).
+    func failed(_ operation: String, card: CardKey? = nil, record: Int64? = nil, outcome: String) async {
+        try? await log.writer.append(
+            Self.encode(Entry(operation: operation, card: card, record: record, outcome: outcome, txn: txn)))
+        await log.close()
     }
 }
 
@@ -121,15 +197,26 @@ extension RegistryCommand {
             let store = try await options.store(cfg)
             let report: RegistryCSV.Report
             do {
-                report = try await RegistryCSV.importCSV(text, into: store, replaceLinks: replace)
+                // One transaction: every valid row, and their audit lines written before COMMIT.
+                report = try await RegistryCSV.importCSV(text, into: store, replaceLinks: replace) {
+                    report, outcomes in
+                    var lines = audit.entries(outcomes)
+                    lines.append(
+                        .init(
+                            operation: "registry-import", outcome: report.errors.isEmpty ? "ok" : "partial",
+                            txn: audit.txn, rows: report.rows, recordsSaved: report.recordsSaved,
+                            cardsLinked: report.cardsLinked, rowsRejected: report.rowsRejected,
+                            linksRefused: report.linksRefused))
+                    try audit.writeInTransaction(lines)
+                }
             } catch {
                 await store.shutdown()
-                audit.record("registry-import", outcome: error.code)
-                fail("\(error.code): \(error)")
+                let code = audit.code(error)
+                await audit.failed("registry-import", outcome: code)
+                fail("\(code): \(error) (nothing was imported)")
                 throw ExitCode(1)
             }
-            for l in report.linked { audit.record("registry-link", card: l.card, record: l.recordID) }
-            audit.record("registry-import", outcome: report.errors.isEmpty ? "ok" : "partial", report: report)
+            await audit.committed()
             await store.shutdown()
             if json {
                 let encoder = JSONEncoder()
@@ -156,6 +243,7 @@ extension RegistryCommand {
 
         func run() async throws {
             let cfg = try options.load()
+            let audit = try options.audit(cfg)
             let store = try await options.store(cfg)
             let entries: [RegistryEntry]
             do { entries = try await store.list() } catch {
@@ -164,6 +252,11 @@ extension RegistryCommand {
                 throw ExitCode(1)
             }
             await store.shutdown()
+            // Listing shows every record (names, birth dates): audited first, like a disclosure.
+            do { try await audit.recordList(count: entries.count) } catch {
+                fail("audit_unavailable: \(error) (the registry is not shown)")
+                throw ExitCode(1)
+            }
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -209,12 +302,17 @@ extension RegistryCommand {
             let audit = try options.audit(cfg)
             let store = try await options.store(cfg)
             do {
-                let id = try await store.unlink(key)
-                audit.record("registry-unlink", card: key, record: id)
-                print("unlinked card \(key.serial) from record \(id)")
+                let outcomes = try await store.apply([.unlink(key)]) { outcomes in
+                    try audit.writeInTransaction(audit.entries(outcomes))
+                }
+                await audit.committed()
+                if case .unlinked(_, let id) = outcomes.first {
+                    print("unlinked card \(key.serial) from record \(id)")
+                }
             } catch {
-                audit.record("registry-unlink", card: key, outcome: error.code)
-                fail("\(error.code): \(error)")
+                let code = audit.code(error)
+                await audit.failed("registry-unlink", card: key, outcome: code)
+                fail("\(code): \(error)")
                 await store.shutdown()
                 throw ExitCode(1)
             }

@@ -43,11 +43,18 @@ extension RegistryCommand {
                 })
             let dir = output ?? o.terminal.requestDirectory
             if let e = OQSTerminal.writeAtomically(registration.document, directory: dir, name: registration.fileName) {
-                audit.record("registry-reference-numbers", outcome: e.code)
+                await audit.failed("registry-reference-numbers", outcome: e.code)
                 fail("\(e.code): \(e)")
                 throw ExitCode(1)
             }
-            audit.record("registry-reference-numbers", outcome: "ok")
+            // The file discloses insurance numbers: it stays only if its audit line is on disk.
+            do {
+                try await audit.recordOperation("registry-reference-numbers", rows: registration.entries.count)
+            } catch {
+                unlink(dir + "/" + registration.fileName)
+                fail("audit_unavailable: the export was withdrawn because it could not be audited: \(error)")
+                throw ExitCode(1)
+            }
             print("\(dir)/\(registration.fileName): \(registration.entries.count) patients")
         }
     }

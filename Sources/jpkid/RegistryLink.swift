@@ -140,12 +140,12 @@ extension RegistryCommand {
                 }
                 await card.disconnect()
             } catch let e as JPKIError {
-                audit.record("registry-link", outcome: e.code)
+                await audit.failed("registry-link", outcome: e.code)
                 fail("\(e.code): \(e)")
                 await store.shutdown()
                 throw ExitCode(1)
             } catch {
-                audit.record("registry-link", outcome: "card_error")
+                await audit.failed("registry-link", outcome: "card_error")
                 fail("card: \(error)")
                 await store.shutdown()
                 throw ExitCode(1)
@@ -160,36 +160,45 @@ extension RegistryCommand {
                 info = try CertificateInfo(der: Data(certificate))
                 key = try CardKey(issuer: info.issuer.rfc2253, serial: info.serialNumberHex)
             } catch {
-                audit.record("registry-link", outcome: "verification_failed")
+                await audit.failed("registry-link", outcome: "verification_failed")
                 fail("verification_failed: the auth certificate does not parse")
                 await store.shutdown()
                 throw ExitCode(1)
             }
             guard report.verdict else {
-                audit.record("registry-link", card: key, outcome: "verification_failed")
+                await audit.failed("registry-link", card: key, outcome: "verification_failed")
                 let failed = report.checks.filter { $0.outcome != .passed }.map(\.id)
                 fail("verification_failed: the card was not linked (failed: \(failed.joined(separator: ", ")))")
                 await store.shutdown()
                 throw ExitCode(1)
             }
+            // The record (when new) and the link in one transaction, audited before COMMIT.
+            let fingerprint = SHA256.hash(certificate).hexString.lowercased()
+            var changes: [RegistryChange] = []
+            if let newRecord { changes.append(.upsert(newRecord)) }
+            changes.append(.link(key, recordID: record, replace: replace))
             do {
-                let id: Int64
-                if let record {
-                    id = record
-                } else {
-                    id = try await store.upsert(newRecord!)
-                    audit.record("registry-record", record: id)
+                let outcomes = try await store.apply(changes) { outcomes in
+                    try audit.writeInTransaction(audit.entries(outcomes, fingerprint: fingerprint))
                 }
-                try await store.link(key, recordID: id, replace: replace)
-                audit.record("registry-link", card: key, record: id)
-                print("linked card \(key.serial) (\(key.issuer)) to record \(id)")
-            } catch {
-                audit.record("registry-link", card: key, record: record, outcome: error.code)
-                fail("\(error.code): \(error)")
+                await audit.committed()
+                await store.shutdown()
+                switch outcomes.last {
+                case .linked(_, let id):
+                    print("linked card \(key.serial) (\(key.issuer)) to record \(id)")
+                case .linkRefused(_, let id, let other):
+                    fail("already_linked: the card is linked to record \(other), not \(id) (use --replace)")
+                    throw ExitCode(1)
+                default:
+                    break
+                }
+            } catch let e as EligibilityError {
+                let code = audit.code(e)
+                await audit.failed("registry-link", card: key, record: record, outcome: code)
+                fail("\(code): \(e)")
                 await store.shutdown()
                 throw ExitCode(1)
             }
-            await store.shutdown()
         }
 
         func resolveReader() async throws -> String {

@@ -128,6 +128,7 @@ struct RegistryCommandTests {
         #expect(ops.filter { $0 == "registry-link" }.count == 5)
         #expect(ops.contains("registry-import"))
         #expect(ops.filter { $0 == "registry-unlink" }.count == 2)
+        #expect(ops.filter { $0 == "registry-list" }.count == 2, "each listing is audited")
         let unlinked = lines.first { ($0["operation"] as? String) == "registry-unlink" }
         #expect((unlinked?["card"] as? [String: String])?["serial"] == "1001")
         #expect(unlinked?["uid"] as? Int == Int(getuid()))

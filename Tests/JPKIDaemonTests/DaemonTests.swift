@@ -150,7 +150,7 @@ struct DaemonTests {
             #expect(badFormat.errorCode == "invalid_pin_format")
             // A correct PIN resets the counter.
             _ = try http.request("POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"1234"}"#)
-            let audit = try String(contentsOfFile: cfg.auditLog, encoding: .utf8)
+            let audit = try auditText(cfg.auditLog)
             #expect(audit.contains("\"operation\":\"authenticate\""))
             #expect(audit.contains("wrong_pin"))
             #expect(!audit.contains("1234") && !audit.contains("9999"))
@@ -205,7 +205,7 @@ struct DaemonTests {
             let mn = try http.request(
                 "POST", "/v1/sessions/\(session)/identity", body: #"{"pin":"1234","myNumber":true}"#)
             #expect(mn.status == 403 && mn.errorCode == "my_number_disabled")
-            let audit = try String(contentsOfFile: cfg.auditLog, encoding: .utf8)
+            let audit = try auditText(cfg.auditLog)
             #expect(!audit.contains("山田") && !audit.contains("東京都"))
         }
         try await withDaemon(myNumber: true, roles: [.status, .identity]) { http, _, _ in
@@ -222,7 +222,7 @@ struct DaemonTests {
                 "POST", "/v1/sessions/\(session)/identity", body: #"{"pin":"1234","myNumber":true}"#)
             let profile = try profileIdentity("00-ordinary")
             #expect(mn.status == 200 && mn.json["myNumber"] as? String == profile["myNumber"])
-            let audit = try String(contentsOfFile: cfg.auditLog, encoding: .utf8)
+            let audit = try auditText(cfg.auditLog)
             #expect(audit.contains("identity+my-number"))
             #expect(!audit.contains(profile["myNumber"] ?? "-"))
         }

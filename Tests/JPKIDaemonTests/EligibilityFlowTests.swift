@@ -1,3 +1,4 @@
+import AuditTrail
 import CardSimulator
 import Eligibility
 import Foundation
@@ -132,9 +133,24 @@ struct EligibilityFlowTests {
             #expect(wrong.status == 401 && wrong.errorCode == "wrong_pin")
             Self.remove(bridge)
         }
-        let audit = try String(contentsOfFile: cfg.auditLog, encoding: .utf8)
+        let audit = try auditText(cfg.auditLog)
         for status in ["eligible", "expired", "not_eligible", "unknown_card"] { #expect(audit.contains(status)) }
         for secret in ["佐藤", "山田", "1980-02-17", "1234", "2222"] { #expect(!audit.contains(secret)) }
+        // The disclosure report for 00-ordinary's card, asked by its serial: the eligibility
+        // answer (it names the card by serial and fingerprint) and, through the fingerprint, the
+        // card operations that led to it; no other card's accesses.
+        var q = AuditReport.Query()
+        q.serials = ["1001"]
+        let report = AuditReport.select(files: AuditFormat.files(ofLog: cfg.auditLog), query: q)
+        #expect(report.contains { $0.operation == "eligibility" && $0.outcome == "eligible" })
+        #expect(report.contains { $0.operation == "eligibility-card" && $0.outcome == "ok" })
+        #expect(!report.contains { $0.outcome == "expired" || $0.outcome == "not_eligible" })
+        #expect(report.allSatisfy { $0.uid == Int64(getuid()) && $0.exe != nil })
+        #expect(try Self.verifyLog(cfg).problem == nil)
+    }
+
+    static func verifyLog(_ cfg: DaemonConfig) throws -> AuditVerification {
+        try DaemonTests.verifyAudit(cfg)
     }
 
     @Test("a card swapped mid-flow gives card_session_ended, never a mixed result")

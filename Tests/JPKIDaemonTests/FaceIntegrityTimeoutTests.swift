@@ -26,7 +26,7 @@ extension DaemonTests {
             #expect(a.status == 403 && a.errorCode == "my_number_disabled")
             let bad = try http.request("POST", "/v1/sessions/\(session)/face", body: #"{"pin":"1"}"#)
             #expect(bad.status == 400 && bad.errorCode == "invalid_pin_format")
-            let audit = try String(contentsOfFile: cfg.auditLog, encoding: .utf8)
+            let audit = try auditText(cfg.auditLog)
             #expect(audit.contains("\"operation\":\"face\"") && audit.contains("face-integrity"))
             #expect(!audit.contains(keyB) && !audit.contains(profile["myNumber"] ?? "-"))
         }
@@ -70,7 +70,7 @@ extension DaemonTests {
             try await Task.sleep(for: .seconds(2))
             let pins = try http.request("GET", "/v1/sessions/\(session)/pin-status")
             #expect(pins.status == 200, "\(pins.status) \(String(decoding: pins.body, as: UTF8.self))")
-            let audit = try String(contentsOfFile: cfg.auditLog, encoding: .utf8)
+            let audit = try auditText(cfg.auditLog)
             #expect(audit.contains("card_timeout"))
         }
     }
