@@ -284,6 +284,16 @@ class ReceptionBrowserTests(unittest.TestCase):
         self.assertEqual(p.find_element(By.CSS_SELECTOR, ".status").get_attribute("data-status"), "unknown_card")
         remove_and_wait(card)
 
+    def test_5c_idle_timeout_clears(self):
+        # scripts/browser-test starts jpki-reception with --idle-seconds 6.
+        card = self.use("00-ordinary")
+        shown = time.monotonic()
+        self.assertIn("3", panel().find_element(By.CSS_SELECTOR, ".pin-tries").text)
+        wait_state(0, "next", timeout=10)
+        self.assertGreaterEqual(time.monotonic() - shown, 5.5)
+        self.assertFalse(panel().find_elements(By.CSS_SELECTOR, ".card-info"))
+        remove_and_wait(card)
+
     def test_6_refused_requests(self):
         host = urllib.parse.urlsplit(URL).netloc
 
