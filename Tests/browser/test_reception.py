@@ -338,6 +338,14 @@ class ReceptionBrowserTests(unittest.TestCase):
         self.assertEqual(c["sameSite"], "Strict")
         self.assertEqual(driver.execute_script("return document.cookie"), "")
 
+    def test_7_english_toggle(self):
+        self.assertEqual(driver.find_element(By.ID, "title").text, "マイナ保険証 受付")
+        driver.find_element(By.ID, "lang").click()
+        self.assertEqual(driver.find_element(By.TAG_NAME, "html").get_attribute("lang"), "en")
+        self.assertIn("Place the My Number card", panel().text)
+        driver.find_element(By.ID, "lang").click()
+        self.assertIn("マイナンバーカードをカードリーダーに置いてください", panel().text)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
