@@ -27,11 +27,13 @@ actor ReceptionAPI {
     let jpkid: JpkidClient
     let idleSeconds: Int
 
-    /// What the visual check read from one card session.
+    /// What was read from one card session: the visual check's photo, the card's identity (照合番号B)
+    /// and the registry record of the last eligibility answer, all bound to the card fingerprint.
     struct Visual {
-        var photo: [UInt8]
-        var photoID: String
+        var photo: [UInt8]?
+        var photoID: String?
         var person: PersonData?
+        var registry: [String: Any]?
         var card: String
         var created: Date
     }
@@ -82,6 +84,7 @@ actor ReceptionAPI {
                 switch (method, parts[3]) {
                 case (.GET, "card"): return try await card(s)
                 case (.POST, "face"): return try await face(s, body: body)
+                case (.POST, "identity"): return try await identity(s, body: body)
                 case (.POST, "eligibility"): return try await eligibility(s, body: body)
                 case (.POST, "end"):
                     visual[s] = nil
@@ -160,10 +163,7 @@ actor ReceptionAPI {
     /// The visual check: the card-face photo (JPEG 2000 → PNG) with its integrity verdict, and the
     /// name, birth date and sex as on the card, unlocked with 照合番号B typed by the receptionist.
     func face(_ s: String, body: [UInt8]) async throws -> APIAnswer {
-        guard let req = Self.decode(body), let key = req["key"] as? String else {
-            return .error(400, "bad_request", "key (照合番号B) is required")
-        }
-        guard key.count == 14, key.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+        guard let key = Self.keyB(body) else {
             return .error(400, "invalid_pin_format", "照合番号B is 14 digits; it was not sent")
         }
         var keyBody = Self.encode(["pin": key])
@@ -177,32 +177,73 @@ actor ReceptionAPI {
         } catch {
             return .error(502, error.code, "the card's photo could not be decoded")
         }
-        var keyBodyB = Self.encode(["pin": key, "keyKind": "B"])
-        defer { for i in keyBodyB.indices { keyBodyB[i] = 0 } }
-        let id = try await jpkid.request(.POST, "/v1/sessions/\(s)/identity", body: keyBodyB)
-        var person: PersonData?
+        let id = try await readIdentity(s, key: key)
         var out: [String: Any] = [
             "session": s, "integrity": r.headers["x-jpkid-integrity"] ?? "not_checked",
             "birthDate": r.headers["x-jpkid-birth-date"] ?? "", "sex": r.headers["x-jpkid-sex"] ?? "",
             "expiry": r.headers["x-jpkid-expiry"] ?? "",
         ]
-        if id.status == 200 {
-            guard id.json["session"] as? String == s, id.json["card"] as? String == card else {
-                return Self.sessionEnded
-            }
-            let name = id.json["name"] as? String ?? ""
-            out["name"] = name
-            if let birth = id.json["birthDate"] as? String, let date = try? CalendarDate(birth) {
-                person = PersonData(
-                    name: name, birthDate: date, sex: (id.json["sex"] as? String).flatMap { Sex(rawValue: $0) })
-            }
-        } else {
-            out["nameError"] = (id.json["error"] as? [String: Any])?["code"] ?? "error"
+        var person: PersonData?
+        switch id {
+        case .read(let p, let c):
+            guard c == card else { return Self.sessionEnded }
+            person = p
+            out["name"] = p.name
+        case .failed(let answer):
+            if answer.status == 409 { return Self.sessionEnded }
+            out["nameError"] = (answer.json["error"] as? [String: Any])?["code"] ?? "error"
         }
         let photoID = RequestGuard.randomSecret()
         visual[s] = Visual(photo: png, photoID: photoID, person: person, card: card, created: Date())
         out["photo"] = "/api/photos/\(photoID)"
         return .json(200, out)
+    }
+
+    /// 照合番号B from a page body: exactly 14 ASCII digits.
+    static func keyB(_ body: [UInt8]) -> String? {
+        guard let req = decode(body), let key = req["key"] as? String, key.count == 14,
+            key.allSatisfy({ $0.isASCII && $0.isNumber })
+        else { return nil }
+        return key
+    }
+
+    enum IdentityRead {
+        case read(PersonData, card: String)
+        case failed(JpkidClient.Response)
+    }
+
+    /// The card's basic 4 information through jpkid with 照合番号B (keyKind B).
+    func readIdentity(_ s: String, key: String) async throws -> IdentityRead {
+        var body = Self.encode(["pin": key, "keyKind": "B"])
+        defer { for i in body.indices { body[i] = 0 } }
+        let id = try await jpkid.request(.POST, "/v1/sessions/\(s)/identity", body: body)
+        guard id.status == 200 else { return .failed(id) }
+        guard id.json["session"] as? String == s, let card = id.json["card"] as? String,
+            let birth = (id.json["birthDate"] as? String).flatMap({ try? CalendarDate($0) })
+        else { return .failed(JpkidClient.Response(status: 409, headers: [:], body: [])) }
+        let person = PersonData(
+            name: id.json["name"] as? String ?? "", birthDate: birth,
+            sex: (id.json["sex"] as? String).flatMap { Sex(rawValue: $0) })
+        return .read(person, card: card)
+    }
+
+    /// After an answer in PIN mode: reads the card's name and birth date with 照合番号B and
+    /// compares them with the registry record of that answer (same card, same session).
+    func identity(_ s: String, body: [UInt8]) async throws -> APIAnswer {
+        guard let key = Self.keyB(body) else {
+            return .error(400, "invalid_pin_format", "照合番号B is 14 digits; it was not sent")
+        }
+        guard let state = visual[s], state.registry != nil else {
+            return .error(409, "no_answer_yet", "ask for eligibility first")
+        }
+        switch try await readIdentity(s, key: key) {
+        case .failed(let answer):
+            return answer.body.isEmpty ? Self.sessionEnded : Self.passError(answer)
+        case .read(let person, let card):
+            guard card == state.card, visual[s]?.card == card else { return Self.sessionEnded }
+            visual[s]?.person = person
+            return .json(200, ["session": s, "patientMatch": match(session: s, card: card, record: state.registry)])
+        }
     }
 
     /// The photo of a visual check, only while its card session is still the card in the reader.
@@ -211,11 +252,12 @@ actor ReceptionAPI {
             return .error(404, "not_found", "no such photo")
         }
         let (s, v) = (entry.key, entry.value)
-        guard let r = try? await jpkid.request(.GET, "/v1/sessions/\(s)"), r.status == 200 else {
+        guard let photo = v.photo, let r = try? await jpkid.request(.GET, "/v1/sessions/\(s)"), r.status == 200
+        else {
             visual[s] = nil
             return Self.sessionEnded
         }
-        return APIAnswer(status: 200, type: "image/png", body: v.photo)
+        return APIAnswer(status: 200, type: "image/png", body: photo)
     }
 
     /// The eligibility check in the mode the page chose, with the registry record compared to the
@@ -235,7 +277,7 @@ actor ReceptionAPI {
             guard req["visualConfirmed"] as? Bool == true else {
                 return .error(400, "bad_request", "confirm the visual check first")
             }
-            guard visual[s] != nil else {
+            guard visual[s]?.photo != nil else {
                 return .error(409, "visual_check_missing", "show the card's photo before confirming")
             }
             forward["visualConfirmed"] = true
@@ -246,7 +288,14 @@ actor ReceptionAPI {
         guard r.status == 200 else { return Self.passError(r) }
         var answer = r.json
         guard answer["session"] as? String == s else { return Self.sessionEnded }
-        answer["patientMatch"] = match(session: s, card: answer["card"] as? String, record: answer["record"])
+        let card = answer["card"] as? String ?? ""
+        // Kept for a later identity check (PIN mode) of the same card.
+        if visual[s]?.card == card {
+            visual[s]?.registry = answer["record"] as? [String: Any]
+        } else {
+            visual[s] = Visual(registry: answer["record"] as? [String: Any], card: card, created: Date())
+        }
+        answer["patientMatch"] = match(session: s, card: card, record: answer["record"])
         return .json(200, answer)
     }
 

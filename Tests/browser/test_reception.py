@@ -150,10 +150,19 @@ class ReceptionBrowserTests(unittest.TestCase):
         self.assertEqual(p.find_element(By.CSS_SELECTOR, ".mode-used").get_attribute("data-mode"), "pin")
         self.assertEqual(p.find_element(By.CSS_SELECTOR, ".insurer").text, "06139991")
         self.assertIn("1001", p.find_element(By.CSS_SELECTOR, ".symbol-number").text)
-        # A name alone never turns green: PIN mode reads no identity, so no "match".
-        self.assertNotEqual(p.find_element(By.CSS_SELECTOR, ".match").get_attribute("data-verdict"), "match")
+        # A name alone never turns green: the PIN check reads no identity, so no verdict yet…
+        self.assertEqual(p.find_element(By.CSS_SELECTOR, ".match").get_attribute("data-verdict"), "not_compared")
+        # …until the receptionist compares the card's name and birth date (照合番号B).
+        p.find_element(By.CSS_SELECTOR, ".match-card").click()
+        wait_state(0, "key")
+        type_digits(0, "55021720352285")
+        p = wait_state(0, "result")
+        self.assertEqual(p.find_element(By.CSS_SELECTOR, ".match").get_attribute("data-verdict"), "match")
+        self.assertEqual(p.find_element(By.CSS_SELECTOR, ".card-name").text, "山田　太郎")
+        self.assertEqual(p.find_element(By.CSS_SELECTOR, ".status").get_attribute("data-status"), "eligible")
         # The PIN is nowhere in the page, its storage or the address.
         self.assertNotIn("1234", driver.page_source)
+        self.assertNotIn("55021720352285", driver.page_source)
         self.assertEqual(driver.execute_script("return localStorage.length + sessionStorage.length"), 0)
         self.assertNotIn("token", driver.current_url)
         if os.environ.get("SCREENSHOT_DIR"):

@@ -39,13 +39,14 @@ const TEXT = {
     registry: "資格情報", card: "カード", patientMatch: "本人照合",
     verdict_match: "一致", verdict_probable: "要確認", verdict_mismatch: "不一致",
     verdict_not_compared: "照合なし",
-    reason_card_identity_not_read: "暗証番号での確認ではカードの氏名を読みません",
+    reason_card_identity_not_read: "暗証番号の確認ではカードの氏名を読んでいません",
     reason_no_record: "資格情報がありません",
     reason_birth_date_equal: "生年月日一致", reason_birth_date_differs: "生年月日が違う",
     reason_sex_differs: "性別が違う", reason_name_identical: "氏名一致",
     reason_name_equal_normalized: "氏名一致（表記ゆれ）", reason_name_kanji_variant: "異体字の違いあり",
     reason_kana_equal: "読みが一致", reason_kana_differs: "読みが違う", reason_name_differs: "氏名が違う",
     next: "次の方", retry: "やり直す", none: "—",
+    matchCard: "券面の氏名・生年月日でも照合する（照合番号B）",
     todo: "対応",
     err_card_session_ended: ["カードが取り出されました", "もう一度カードを置いてください"],
     err_wrong_pin: ["暗証番号が違います", "もう一度入力していただいてください"],
@@ -64,6 +65,7 @@ const TEXT = {
     err_trust_not_configured: ["証明書の検証設定がありません", "管理者に連絡してください"],
     err_eligibility_disabled: ["資格確認が設定されていません", "管理者に連絡してください"],
     err_visual_check_missing: ["顔写真をまだ表示していません", "照合番号B を入力して写真を表示してください"],
+    err_no_answer_yet: ["まだ資格確認をしていません", "先に資格確認をしてください"],
     err_photo: ["顔写真を表示できません", "カードを置き直してください。続くときは保険証などで確認してください"],
     err_other: ["エラーが発生しました", "カードを置き直してください。続くときは管理者へ"],
     jpkidDown: "カード読み取りサービス（jpkid）に接続できません。管理者に連絡してください",
@@ -101,13 +103,14 @@ const TEXT = {
     registry: "Registry", card: "Card", patientMatch: "Patient match",
     verdict_match: "match", verdict_probable: "probable", verdict_mismatch: "mismatch",
     verdict_not_compared: "not compared",
-    reason_card_identity_not_read: "PIN mode reads no name from the card",
+    reason_card_identity_not_read: "the PIN check read no name from the card",
     reason_no_record: "no registry record",
     reason_birth_date_equal: "same birth date", reason_birth_date_differs: "birth date differs",
     reason_sex_differs: "sex differs", reason_name_identical: "same name",
     reason_name_equal_normalized: "same name (width/spacing)", reason_name_kanji_variant: "kanji variant",
     reason_kana_equal: "same reading", reason_kana_differs: "reading differs", reason_name_differs: "name differs",
     next: "Next patient", retry: "Try again", none: "—",
+    matchCard: "Also compare the card's name and birth date (照合番号B)",
     todo: "What to do",
     err_card_session_ended: ["The card was removed", "Place the card again"],
     err_wrong_pin: ["Wrong PIN", "Ask the patient to try again"],
@@ -126,6 +129,7 @@ const TEXT = {
     err_trust_not_configured: ["Certificate checking is not configured", "Call the administrator"],
     err_eligibility_disabled: ["Eligibility is not configured", "Call the administrator"],
     err_visual_check_missing: ["The photo was not shown yet", "Enter 照合番号B to show the photo"],
+    err_no_answer_yet: ["No eligibility answer yet", "Check eligibility first"],
     err_photo: ["The photo cannot be shown", "Place the card again; otherwise check another ID"],
     err_other: ["Something went wrong", "Place the card again; then call the administrator"],
     jpkidDown: "Cannot reach the card service (jpkid). Call the administrator",
@@ -303,6 +307,7 @@ class Panel {
     const body = { key: this.digits.join("") };
     this.digits.length = 0;
     const card = this.model.card;
+    if (this.model.purpose === "match") return this.matchCard(body);
     this.set({ state: "checking", card });
     const r = await this.guarded((s) => api("POST", "/api/sessions/" + s + "/face", body));
     body.key = null;
@@ -316,6 +321,23 @@ class Panel {
       return this.fail(r, code.startsWith("photo_") ? { code: "photo" } : {});
     }
     this.set({ state: "visual", card, face: r.json });
+  }
+
+  /// After a PIN-mode answer: the card's name and birth date (照合番号B) against the registry's.
+  async matchCard(body) {
+    const { card, result } = this.model;
+    this.set({ state: "checking", card });
+    const r = await this.guarded((s) => api("POST", "/api/sessions/" + s + "/identity", body));
+    body.key = null;
+    if (!r) return;
+    if (r.status === 200) {
+      return this.set({ state: "result", card, result: Object.assign({}, result, { patientMatch: r.json.patientMatch }) });
+    }
+    if (errorCode(r) === "wrong_pin") {
+      const n = Number((r.json.error.details || {}).triesLeft);
+      return this.set({ state: "key", card, result, purpose: "match", note: t("wrongPin", { n }) });
+    }
+    this.fail(r);
   }
 
   async confirmVisual() {
@@ -416,7 +438,11 @@ class Panel {
         const pad = this.keypad(() => (m.state === "pin" ? this.sendPin(false) : this.sendKey()));
         add(pad, el("div", { class: "row" },
           el("button", { type: "button", class: "back", text: t("back"),
-            onclick: () => { this.digits.length = 0; this.set({ state: "card", card: m.card }); } })));
+            onclick: () => {
+              this.digits.length = 0;
+              this.set(m.purpose === "match" ? { state: "result", card: m.card, result: m.result }
+                : { state: "card", card: m.card });
+            } })));
         this.updateDots();
         setTimeout(() => pad.focus(), 0);
         break;
@@ -522,7 +548,13 @@ class Panel {
       el("span", { class: "match " + vcls, "data-verdict": pm.verdict, text: t("verdict_" + pm.verdict) }),
       reasons ? el("span", { class: "reasons", text: " (" + reasons + ")" }) : null));
     const next = this.nextButton();
-    box.append(el("div", { class: "row" }, next));
+    const row = el("div", { class: "row" });
+    if (pm.verdict === "not_compared" && (pm.reasons || []).includes("card_identity_not_read")) {
+      row.append(el("button", { type: "button", class: "match-card", text: t("matchCard"),
+        onclick: () => { this.digits.length = 0; this.set({ state: "key", card: this.model.card, result: r, purpose: "match" }); } }));
+    }
+    row.append(next);
+    box.append(row);
     setTimeout(() => next.focus(), 0);
     return box;
   }
