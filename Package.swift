@@ -134,7 +134,14 @@ let package = Package(
         .testTarget(
             name: "JPKIVerifyTests",
             dependencies: ["JPKIVerify", "JPKI", "SmartCard", "CardSimulator", "TestBench"]),
-        .testTarget(name: "ReceptionTests", dependencies: ["Reception", "Eligibility"]),
+        .testTarget(
+            name: "ReceptionTests",
+            dependencies: [
+                "Reception", "Eligibility",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
         .testTarget(
             name: "CardInspectTests",
             dependencies: ["Inspect", "card-inspect", "CardSimulator", "SmartCard", "TestBench"]),

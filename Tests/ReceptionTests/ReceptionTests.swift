@@ -1,4 +1,7 @@
 import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
 import Testing
 
 @testable import Reception
@@ -127,5 +130,97 @@ struct FacePhotoTests {
         #expect(throws: FacePhotoError.encodeFailed) {
             try FacePhoto.encodePNG(.init(width: 2, height: 2, channels: 1, bytes: [0]))
         }
+    }
+}
+
+/// A stand-in for jpkid on a Unix socket that answers every request with the same canned answer.
+final class FakeJpkid: Sendable {
+    let path: String
+    let channel: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>
+
+    init(headers: [(String, String)] = [], body: String) async throws {
+        path = NSTemporaryDirectory() + "fake-jpkid-\(UUID().uuidString.prefix(8)).sock"
+        channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) { ch in
+                ch.eventLoop.makeCompletedFuture {
+                    try ch.pipeline.syncOperations.configureHTTPServerPipeline()
+                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
+                        wrappingChannelSynchronously: ch)
+                }
+            }
+        let channel = self.channel
+        Task {
+            try await channel.executeThenClose { inbound in
+                for try await connection in inbound {
+                    try? await connection.executeThenClose { requests, out in
+                        for try await part in requests {
+                            guard case .end = part else { continue }
+                            var h = HTTPHeaders()
+                            h.add(name: "content-length", value: String(body.utf8.count))
+                            h.add(name: "connection", value: "close")
+                            for (n, v) in headers { h.add(name: n, value: v) }
+                            try await out.write(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: h)))
+                            try await out.write(.body(.byteBuffer(ByteBuffer(string: body))))
+                            try await out.write(.end(nil))
+                            return
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func close() async { try? await channel.channel.close() }
+}
+
+@Suite("ReceptionAPI: an answer about another session is never passed on")
+struct SessionBindingTests {
+    static let asked = String(repeating: "A", count: 32)
+    static let other = String(repeating: "B", count: 32)
+
+    func api(_ fake: FakeJpkid) -> ReceptionAPI {
+        ReceptionAPI(
+            jpkid: JpkidClient(socketPath: fake.path, group: MultiThreadedEventLoopGroup.singleton), idleSeconds: 60)
+    }
+
+    @Test("card summary, eligibility and face answers of another session become 409 card_session_ended")
+    func otherSession() async throws {
+        let fake = try await FakeJpkid(
+            headers: [("x-jpkid-session", Self.other), ("x-jpkid-card", "ff")],
+            body:
+                #"{"id":"\#(Self.other)","session":"\#(Self.other)","card":"ff","status":"eligible","record":{"name":"佐藤　花子","birthDate":"1975-04-01"}}"#
+        )
+        let api = api(fake)
+        let s = Self.asked
+        for (method, path, body) in [
+            (HTTPMethod.GET, "/api/sessions/\(s)/card", ""),
+            (.POST, "/api/sessions/\(s)/eligibility", #"{"mode":"pin","pin":"1234"}"#),
+            (.POST, "/api/sessions/\(s)/face", #"{"key":"55021720352285"}"#),
+        ] {
+            let a = await api.handle(method: method, path: path, body: Array(body.utf8))
+            #expect(a.status == 409, "\(path)")
+            #expect(String(decoding: a.body, as: UTF8.self).contains("card_session_ended"), "\(path)")
+            #expect(!String(decoding: a.body, as: UTF8.self).contains("佐藤"), "\(path)")
+        }
+        await fake.close()
+    }
+
+    @Test("jpkid not running: 503 jpkid_unavailable; malformed input is refused before jpkid is asked")
+    func unavailable() async throws {
+        let api = ReceptionAPI(
+            jpkid: JpkidClient(socketPath: "/nonexistent/jpkid.sock", group: MultiThreadedEventLoopGroup.singleton),
+            idleSeconds: 60)
+        let a = await api.handle(method: .GET, path: "/api/readers", body: [])
+        #expect(a.status == 503 && String(decoding: a.body, as: UTF8.self).contains("jpkid_unavailable"))
+        let s = Self.asked
+        let bad = await api.handle(
+            method: .POST, path: "/api/sessions/\(s)/eligibility", body: Array(#"{"mode":"pin","pin":"12a4"}"#.utf8))
+        #expect(bad.status == 400)
+        let noPhoto = await api.handle(
+            method: .POST, path: "/api/sessions/\(s)/eligibility",
+            body: Array(#"{"mode":"visual","visualConfirmed":true}"#.utf8))
+        #expect(noPhoto.status == 409)  // the photo was never shown for this session
+        let notHex = await api.handle(method: .GET, path: "/api/sessions/../../v1/readers/card", body: [])
+        #expect(notHex.status == 404)
     }
 }
