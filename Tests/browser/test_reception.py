@@ -24,6 +24,7 @@ import urllib.parse
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 URL = os.environ["RECEPTION_URL"]
@@ -183,10 +184,14 @@ class ReceptionBrowserTests(unittest.TestCase):
         remove_and_wait(card)
 
     def test_2_wrong_pin_shows_tries_left(self):
+        # Keyboard only: the PIN button has the focus, Enter opens the keypad, digits + Enter send.
         card = self.use("00-ordinary")
-        panel().find_element(By.CSS_SELECTOR, ".mode-pin").click()
+        WebDriverWait(driver, 5).until(
+            lambda d: d.switch_to.active_element.get_attribute("class") == "primary mode-pin")
+        driver.switch_to.active_element.send_keys(Keys.ENTER)
         wait_state(0, "pin")
-        type_digits(0, "9999")
+        WebDriverWait(driver, 5).until(lambda d: d.switch_to.active_element.get_attribute("class") == "keypad")
+        driver.switch_to.active_element.send_keys("9999" + Keys.ENTER)
         WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, '.panel .tries[data-tries="2"]'))
         self.assertEqual(panel().get_attribute("data-state"), "pin")
         remove_and_wait(card)
