@@ -126,7 +126,8 @@ public final class ReceptionServer: Sendable {
                 case .end:
                     guard let h = head else { return }
                     head = nil
-                    let keepOpen = try await respond(h, body: tooLarge ? nil : body, outbound)
+                    let keepOpen = try await respond(
+                        h, body: tooLarge ? nil : body, outbound, closed: connection.channel.closeFuture)
                     // Wipe the copy of the body (it may hold a PIN) as soon as it was used.
                     for i in body.indices { body[i] = 0 }
                     if !keepOpen { return }
@@ -173,7 +174,8 @@ public final class ReceptionServer: Sendable {
 
     /// Answers one request; false = close the connection afterwards.
     func respond(
-        _ head: HTTPRequestHead, body: [UInt8]?, _ out: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+        _ head: HTTPRequestHead, body: [UInt8]?, _ out: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>,
+        closed: EventLoopFuture<Void>
     ) async throws -> Bool {
         let keepAlive = head.isKeepAlive
         let headers = head.headers.map { ($0.name.lowercased(), $0.value) }
@@ -208,7 +210,11 @@ public final class ReceptionServer: Sendable {
             return keepAlive
         }
         if head.method == .GET, path == "/api/events" {
-            try await streamEvents(out)
+            // The relay ends when the browser goes away (its connection closes), not only at the
+            // next event: jpkid's connection is released at once.
+            let relay = Task { try await self.streamEvents(out) }
+            closed.whenComplete { _ in relay.cancel() }
+            _ = try? await relay.value
             return false
         }
         let answer = await api.handle(method: head.method, path: path, body: body)
