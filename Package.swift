@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "jpkid", targets: ["jpkid"]),
         .executable(name: "card-inspect", targets: ["card-inspect"]),
         .executable(name: "jpki-sim", targets: ["jpki-sim"]),
+        .executable(name: "jpki-reception", targets: ["jpki-reception"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -29,6 +30,12 @@ let package = Package(
         .systemLibrary(
             name: "COpenSSL", pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(
+            name: "COpenJPEG", pkgConfig: "libopenjp2",
+            providers: [.apt(["libopenjp2-7-dev"])]),
+        .systemLibrary(
+            name: "CPNG", pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"])]),
         .target(name: "SmartCard", dependencies: ["CPCSCLite"]),
         // The hash-chained, signed, durable audit log (writer, verifier, report) of jpkid.
         .target(name: "AuditTrail", dependencies: ["COpenSSL"]),
@@ -75,6 +82,23 @@ let package = Package(
                 "CardSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // The reception counter page: a loopback web server, client of jpkid's Unix socket.
+        .target(
+            name: "Reception",
+            dependencies: [
+                "COpenJPEG", "CPNG", "Eligibility", "JPKIVerify",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Assets")]),
+        .executableTarget(
+            name: "jpki-reception",
+            dependencies: [
+                "Reception",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         // bench/run's measuring helper (not a product; see README "Benchmarks").
         .executableTarget(
             name: "jpki-bench",
@@ -118,6 +142,14 @@ let package = Package(
         .testTarget(
             name: "JPKIVerifyTests",
             dependencies: ["JPKIVerify", "JPKI", "SmartCard", "CardSimulator", "TestBench"]),
+        .testTarget(
+            name: "ReceptionTests",
+            dependencies: [
+                "Reception", "Eligibility",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
         .testTarget(
             name: "CardInspectTests",
             dependencies: ["Inspect", "card-inspect", "CardSimulator", "SmartCard", "TestBench"]),

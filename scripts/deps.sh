@@ -6,7 +6,11 @@ JPKI_DEB_PACKAGES=(
   libsqlite3-dev postgresql                                # eligibility registries (tests start a PostgreSQL)
   libxml2                                                  # FoundationXML (the oqs provider parses XML with it)
   python3 procps curl                                      # test tools, the demo's client
+  libopenjp2-7-dev libpng-dev                              # jpki-reception: JPEG 2000 face → PNG
+  chromium chromium-driver python3-venv                    # browser tests (Selenium in a venv)
 )
+# Selenium (PyPI) for the browser tests lives in this venv (scripts/install-deps makes it).
+JPKI_TEST_VENV=/opt/jpki-test-venv
 
 # Installed Debian packages among the list, one per line.
 jpki_missing_packages() {
@@ -16,6 +20,7 @@ jpki_missing_packages() {
   for p in "${JPKI_DEB_PACKAGES[@]}"; do
     grep -qx "$p" <<<"$installed" || echo "$p"
   done
+  "$JPKI_TEST_VENV/bin/python" -c 'import selenium' 2>/dev/null || echo "selenium(venv $JPKI_TEST_VENV)"
 }
 
 # Checks that Swift and every package are there. When something is missing: as root, installs it
@@ -34,12 +39,14 @@ jpki_need_deps() {
   missing=$(jpki_missing_packages | tr '\n' ' ')
   [ -z "${missing// /}" ] && return 0
   if [ "$(id -u)" = 0 ]; then
-    echo "$0: installing missing Debian packages: $missing" >&2
+    echo "$0: installing what is missing: $missing" >&2
     "$(dirname "${BASH_SOURCE[0]}")/install-deps" >&2
   else
-    echo "$0: missing Debian packages: $missing" >&2
+    echo "$0: missing: $missing" >&2
     echo "install them (as root) with:" >&2
-    echo "  apt-get update && apt-get install -y --no-install-recommends $missing" >&2
+    echo "  $(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/install-deps" >&2
+    local debs="${missing/selenium(venv $JPKI_TEST_VENV)/}"
+    [ -n "${debs// /}" ] && echo "  (or: apt-get update && apt-get install -y --no-install-recommends $debs)" >&2
     echo "(the bench also needs root: pcscd creates /run/pcscd)" >&2
     return 1
   fi

@@ -11,6 +11,7 @@ import Logging
 /// | `httpURL` | none | gateway endpoint, `http://HOST[:PORT]/PATH` (see docs/eligibility-http.md) |
 /// | `timeoutSeconds` | 5 | connect/lookup time limit |
 /// | `mode` | `"pin"` | `pin`: auth PIN + challenge signature; `visual`: no PIN, staff check the face |
+/// | `modes` | `[mode]` | the modes a request may choose (`"mode"` in its body); `mode` is the default |
 public struct EligibilityConfiguration: Codable, Sendable, Equatable {
     /// Which registry answers lookups.
     public enum Provider: String, Codable, Sendable, CaseIterable {
@@ -121,16 +122,21 @@ public struct EligibilityConfiguration: Codable, Sendable, Equatable {
     public var httpURL: String?
     /// Connect/lookup time limit in seconds (default 5).
     public var timeoutSeconds: Double = 5
-    /// Identity check at reception (default `pin`).
+    /// Identity check at reception when a request names none (default `pin`).
     public var mode: Mode = .pin
     /// The terminal bridge (needed when `provider == oqs`).
     public var oqs: OQS?
+    /// The modes a request may choose; nil = only ``mode``.
+    public var modes: [Mode]?
+
+    /// The modes a request may choose (``modes``, or just ``mode``).
+    public var allowedModes: [Mode] { modes ?? [mode] }
 
     /// Creates the defaults.
     public init() {}
 
     static let keys: Set<String> = [
-        "provider", "sqlitePath", "postgresURL", "httpURL", "timeoutSeconds", "mode", "oqs",
+        "provider", "sqlitePath", "postgresURL", "httpURL", "timeoutSeconds", "mode", "modes", "oqs",
     ]
 
     public init(from decoder: any Decoder) throws {
@@ -147,6 +153,7 @@ public struct EligibilityConfiguration: Codable, Sendable, Equatable {
         timeoutSeconds = try c.decodeIfPresent(Double.self, forKey: AnyKey("timeoutSeconds")) ?? 5
         mode = try c.decodeIfPresent(Mode.self, forKey: AnyKey("mode")) ?? .pin
         oqs = try c.decodeIfPresent(OQS.self, forKey: AnyKey("oqs"))
+        modes = try c.decodeIfPresent([Mode].self, forKey: AnyKey("modes"))
     }
 
     /// Semantic problems (missing URL for the chosen provider, bad timeout …); empty = valid.
@@ -154,6 +161,9 @@ public struct EligibilityConfiguration: Codable, Sendable, Equatable {
         var out: [EligibilityError] = []
         if !(timeoutSeconds > 0 && timeoutSeconds <= 300) {
             out.append(.configuration(field: "eligibility.timeoutSeconds", reason: "must be in (0, 300]"))
+        }
+        if let modes, !modes.contains(mode) {
+            out.append(.configuration(field: "eligibility.modes", reason: "must contain the default mode"))
         }
         switch registryKind {
         case .sqlite:

@@ -442,14 +442,34 @@ public struct DaemonAPI: APIResponder {
             }
         }
         let allow = req.allowLastTry ?? false
-        let (text, session) = try await cardOperation(
-            wantsMyNumber ? "identity+my-number" : "identity", session: id, peer: peer
-        ) { card in
-            try card.readTextAP(pin: pin, includeMyNumber: wantsMyNumber, allowLastTry: allow)
+        let basicInfo: BasicInfo
+        let myNumber: String?
+        let report: VerificationReport?
+        let session: CardSession
+        switch req.keyKind ?? "text" {
+        case "text":
+            let (text, s) = try await cardOperation(
+                wantsMyNumber ? "identity+my-number" : "identity", session: id, peer: peer
+            ) { card in
+                try card.readTextAP(pin: pin, includeMyNumber: wantsMyNumber, allowLastTry: allow)
+            }
+            // Integrity of what was read: CV certificate (configured issuer key) → integrity record →
+            // digests of the files. Not configured = not verified, never assumed.
+            (basicInfo, myNumber, report, session) = (
+                text.basicInfo, text.myNumber?.digits, integrity?.verifyText(text), s
+            )
+        case "B":
+            // 照合番号B (14 digits printed on the card face) opens the basic 4 information too: the
+            // reception's visual check reads the name as text with the key it already has. The
+            // integrity record is not read this way: reported as not checked.
+            guard !wantsMyNumber else { throw APIError.badRequest("keyKind B reads no My Number") }
+            let (info, s) = try await cardOperation("identity-b", session: id, peer: peer) { card in
+                try card.readBasicInfo(pin: pin, kind: .textB, allowLastTry: allow)
+            }
+            (basicInfo, myNumber, report, session) = (info, nil, nil, s)
+        default:
+            throw APIError.badRequest("keyKind must be \"B\" or absent")
         }
-        // Integrity of what was read: CV certificate (configured issuer key) → integrity record →
-        // digests of the files. Not configured = not verified, never assumed.
-        let report = integrity?.verifyText(text)
         let integrityVerified = report?.verdict ?? false
         try await recordDisclosure(
             "identity-integrity", peer: peer, session: id, card: session.identity.authCertificateFingerprint,
@@ -467,18 +487,19 @@ public struct DaemonAPI: APIResponder {
             var integrityVerified: Bool
             var integrity: VerificationReport?
         }
-        let b = text.basicInfo
+        let b = basicInfo
         return .json(
             Body(
                 session: session.id, card: session.identity.authCertificateFingerprint, name: b.name,
                 nameNFKC: b.nameNFKC, address: b.address, addressNFKC: b.addressNFKC,
-                birthDate: "\(b.birthDate)", sex: b.sex.rawValue, myNumber: text.myNumber?.digits,
+                birthDate: "\(b.birthDate)", sex: b.sex.rawValue, myNumber: myNumber,
                 integrityVerified: integrityVerified, integrity: report))
     }
 
     /// The card face photo (券面事項確認AP, JPEG 2000), unlocked with 照合番号B (default) or A (the
     /// My Number: needs `myNumber.enabled` and the `my-number` role). Answers the image bytes;
-    /// session, card fingerprint and the integrity outcome travel in `X-JPKID-*` headers.
+    /// session, card fingerprint, the integrity outcome and the face's birth date, sex and expiry
+    /// travel in `X-JPKID-*` headers.
     func face(_ id: String, _ r: APIRequest, peer: PeerCredentials, granted: Set<Role>) async throws -> APIResponse {
         let (req, pinOrNil) = try decode(r)
         guard let key = pinOrNil else { throw APIError.badRequest("pin (照合番号) is required") }
@@ -509,6 +530,10 @@ public struct DaemonAPI: APIResponder {
         response.headers.add(name: "x-jpkid-session", value: session.id)
         response.headers.add(name: "x-jpkid-card", value: session.identity.authCertificateFingerprint ?? "")
         response.headers.add(name: "x-jpkid-integrity", value: outcome)
+        // As printed on the card face (DF22, DF23, DF29): what staff compare the patient with.
+        response.headers.add(name: "x-jpkid-birth-date", value: "\(data.face.birthDate)")
+        response.headers.add(name: "x-jpkid-sex", value: data.face.sex.rawValue)
+        response.headers.add(name: "x-jpkid-expiry", value: "\(data.face.expiry)")
         return response
     }
 

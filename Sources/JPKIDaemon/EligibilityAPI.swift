@@ -74,7 +74,21 @@ extension DaemonAPI {
         }
         let (req, pin) = try decode(r)
         defer { pin?.wipe() }
-        let mode = config.eligibility.mode
+        // The request may choose among the configured modes; the answer and the audit say which.
+        let mode: EligibilityConfiguration.Mode
+        if let name = req.mode {
+            guard let m = EligibilityConfiguration.Mode(rawValue: name) else {
+                throw APIError.badRequest("mode must be \"pin\" or \"visual\"")
+            }
+            guard config.eligibility.allowedModes.contains(m) else {
+                audit.record("eligibility", peer: peer, session: id, outcome: "mode_not_allowed")
+                throw APIError(
+                    403, "mode_not_allowed", "eligibility mode \(name) is not allowed by eligibility.modes")
+            }
+            mode = m
+        } else {
+            mode = config.eligibility.mode
+        }
         let allow = req.allowLastTry ?? false
 
         let report: VerificationReport
@@ -82,7 +96,7 @@ extension DaemonAPI {
         let session: CardSession
         switch mode {
         case .pin:
-            guard let pin else { throw APIError.badRequest("pin is required (eligibility.mode is pin)") }
+            guard let pin else { throw APIError.badRequest("pin is required (mode pin)") }
             var rng = SystemRandomNumberGenerator()
             let challenge = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
             let (signature, cert, s) = try await signChallenge(
@@ -94,7 +108,7 @@ extension DaemonAPI {
             certificateDER = cert
             session = s
         case .visual:
-            guard pin == nil else { throw APIError.badRequest("eligibility.mode is visual: send no PIN") }
+            guard pin == nil else { throw APIError.badRequest("mode visual: send no PIN") }
             guard req.visualConfirmed == true else {
                 throw APIError.badRequest(
                     "visual mode: set visualConfirmed after comparing the patient with the card face")

@@ -15,6 +15,8 @@ enum RequestDecoding {
         var keyKind: String?
         /// Eligibility in visual mode: staff compared the patient with the card face.
         var visualConfirmed: Bool?
+        /// Eligibility: `"pin"` or `"visual"`, one of `eligibility.modes` (default `eligibility.mode`).
+        var mode: String?
     }
 
     /// Splits a request target into the path and the query parameters (percent-decoded).

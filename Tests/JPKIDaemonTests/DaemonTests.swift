@@ -202,6 +202,11 @@ struct DaemonTests {
             #expect(r.status == 200)
             #expect(r.json["name"] as? String == "山田　太郎")
             #expect(r.json["myNumber"] == nil)
+            // 照合番号B opens the basic 4 information as well (integrity not checked that way).
+            let b = try http.request(
+                "POST", "/v1/sessions/\(session)/identity", body: #"{"pin":"55021720352285","keyKind":"B"}"#)
+            #expect(b.status == 200 && b.json["name"] as? String == "山田　太郎")
+            #expect(b.json["birthDate"] as? String == "1980-02-17" && b.json["integrityVerified"] as? Bool == false)
             let mn = try http.request(
                 "POST", "/v1/sessions/\(session)/identity", body: #"{"pin":"1234","myNumber":true}"#)
             #expect(mn.status == 403 && mn.errorCode == "my_number_disabled")

@@ -206,6 +206,37 @@ struct EligibilityFlowTests {
         }
     }
 
+    @Test("each request chooses a mode among eligibility.modes; the answer and the audit say which")
+    func perRequestMode() async throws {
+        var cfg = try await Self.seededConfig(.sqlite, mode: .pin)
+        cfg.eligibility.modes = [.pin, .visual]
+        try await withDaemon(cfg) { http, insert in
+            let (bridge, session) = try await insert("00-ordinary", nil)
+            let visual = try http.request(
+                "POST", "/v1/sessions/\(session)/eligibility", body: #"{"mode":"visual","visualConfirmed":true}"#)
+            #expect(visual.status == 200 && visual.json["mode"] as? String == "visual")
+            #expect(visual.json["status"] as? String == "eligible")
+            let pin = try http.request("POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"1234"}"#)
+            #expect(pin.status == 200 && pin.json["mode"] as? String == "pin")
+            let bad = try http.request(
+                "POST", "/v1/sessions/\(session)/eligibility", body: #"{"mode":"face","visualConfirmed":true}"#)
+            #expect(bad.status == 400)
+            let audit = try String(contentsOfFile: cfg.auditLog, encoding: .utf8)
+            #expect(audit.contains("\"eligibility-visual\""))
+            Self.remove(bridge)
+        }
+        // A mode the configuration does not allow is refused (403) before the card is touched.
+        var pinOnly = try await Self.seededConfig(.sqlite, mode: .pin)
+        pinOnly.eligibility.modes = nil
+        try await withDaemon(pinOnly) { http, insert in
+            let (bridge, session) = try await insert("00-ordinary", nil)
+            let r = try http.request(
+                "POST", "/v1/sessions/\(session)/eligibility", body: #"{"mode":"visual","visualConfirmed":true}"#)
+            #expect(r.status == 403 && r.errorCode == "mode_not_allowed")
+            Self.remove(bridge)
+        }
+    }
+
     @Test("without trust anchors eligibility refuses to answer (503 trust_not_configured)")
     func needsTrust() async throws {
         var (cfg, dir) = DaemonTests.config()

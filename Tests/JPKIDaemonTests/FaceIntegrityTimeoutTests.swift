@@ -20,6 +20,8 @@ extension DaemonTests {
             #expect(Data(r.body) == expected)
             #expect(r.headers["x-jpkid-session"] == session)
             #expect(r.headers["x-jpkid-integrity"] == "verified")
+            #expect(r.headers["x-jpkid-birth-date"] == "1980-02-17" && r.headers["x-jpkid-sex"] == "male")
+            #expect(r.headers["x-jpkid-expiry"] == "2035-02-17")
             // 照合番号A is the My Number: refused while My Number disclosure is off.
             let a = try http.request(
                 "POST", "/v1/sessions/\(session)/face", body: #"{"pin":"\#(pins["visualA"] ?? "")","keyKind":"A"}"#)
