@@ -81,7 +81,7 @@ extension DaemonAPI {
                 throw APIError.badRequest("mode must be \"pin\" or \"visual\"")
             }
             guard config.eligibility.allowedModes.contains(m) else {
-                audit.record("eligibility", peer: peer, session: id, outcome: "mode_not_allowed")
+                await recordFailure("eligibility", peer: peer, session: id, outcome: "mode_not_allowed")
                 throw APIError(
                     403, "mode_not_allowed", "eligibility mode \(name) is not allowed by eligibility.modes")
             }
