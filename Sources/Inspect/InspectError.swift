@@ -119,7 +119,7 @@ public struct InspectError: Error, Sendable, Equatable, CustomStringConvertible 
         case .transport(let t):
             return from(t, reader: reader)
         case .notJPKICard, .applicationNotFound(.jpki):
-            return InspectError(.cardError, "not_jpki_card", "the card has no JPKI application (not a My Number card)")
+            return InspectError(.cardError, "not_a_jpki_card", "the card has no JPKI application (not a My Number card)")
         case .invalidPINFormat(let k, let reason):
             return InspectError(
                 .invalidPINFormat, e.code, "invalid \(PINLabels.english(k)) format: \(reason); the PIN was not sent")

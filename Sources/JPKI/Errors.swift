@@ -47,7 +47,7 @@ public enum JPKIError: Error, Sendable, Equatable, CustomStringConvertible {
     public var code: String {
         switch self {
         case .transport(let e): "transport." + e.code
-        case .notJPKICard: "not_jpki_card"
+        case .notJPKICard: "not_a_jpki_card"
         case .applicationNotFound: "application_not_found"
         case .fileNotFound: "file_not_found"
         case .pinRequired: "pin_required"

@@ -133,41 +133,35 @@ public final class HTTPServer: Sendable {
                 throw error
             }
         }
-        // The socket gets its final mode and group before anyone can reach it: it is bound in a
-        // private directory (0700), set up there, then renamed into place. (Changing the umask
-        // around bind(2) would do it too, but the umask is process-wide: files other threads
-        // create meanwhile would get the socket's mode.)
-        let staging = (dir.isEmpty ? "." : dir) + "/.jpkid-bind-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        guard mkdir(staging, 0o700) == 0 else {
-            try? await group.shutdownGracefully()
-            throw APIError(500, "socket_error", "cannot create \(staging): \(String(cString: strerror(errno)))")
-        }
-        let staged = staging + "/s"
-        defer {
-            unlink(staged)
-            rmdir(staging)
-        }
-        let channel: any Channel
+        // The socket file is never wider than `mode`: the socket's own mode is set before bind(2),
+        // which creates the file with (that mode & ~umask); chmod then widens it to exactly
+        // `mode`. (Changing the umask around bind(2) would do it too, but the umask is
+        // process-wide: files other threads create meanwhile would get the socket's mode.)
+        let fd: CInt
         do {
-            channel = try await bootstrap.bind(unixDomainSocketPath: staged, cleanupExistingSocketFile: false).get()
+            fd = try Self.bindUnixSocket(path: path, mode: mode)
         } catch {
             try? await group.shutdownGracefully()
             throw error
         }
-        chmod(staged, mode)
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.withBoundSocket(fd).get()
+        } catch {
+            close(fd)
+            unlink(path)
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        chmod(path, mode)
         if let groupName {
             guard let gr = getgrnam(groupName) else {
                 try? await channel.close()
+                unlink(path)
                 try? await group.shutdownGracefully()
                 throw ConfigError.invalid(field: "socket.group", reason: "no such group \(groupName)")
             }
-            chown(staged, uid_t.max, gr.pointee.gr_gid)
-        }
-        guard rename(staged, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            try? await channel.close()
-            try? await group.shutdownGracefully()
-            throw APIError(500, "socket_error", "cannot move the socket to \(path): \(reason)")
+            chown(path, uid_t.max, gr.pointee.gr_gid)
         }
         return HTTPServer(
             group: group, channel: channel, path: path, ownsSocketFile: true, connections: connections)
@@ -192,6 +186,34 @@ public final class HTTPServer: Sendable {
         try? await channel.close()
         if ownsSocketFile { unlink(path) }
         try? await group.shutdownGracefully()
+    }
+
+    /// A listening Unix stream socket at `path` whose file is created no wider than `mode`.
+    static func bindUnixSocket(path: String, mode: mode_t) throws(APIError) -> CInt {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw APIError(500, "socket_error", "socket: \(String(cString: strerror(errno)))") }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
+            close(fd)
+            throw APIError(500, "socket_error", "socket path too long: \(path)")
+        }
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            for (i, b) in bytes.enumerated() { raw[i] = b }
+        }
+        fchmod(fd, mode)
+        let bound = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard bound == 0, listen(fd, 512) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw APIError(500, "socket_error", "cannot listen on \(path): \(reason)")
+        }
+        return fd
     }
 
     static func isLive(_ path: String) -> Bool {

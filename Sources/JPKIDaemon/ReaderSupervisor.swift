@@ -258,7 +258,7 @@ public actor ReaderSupervisor {
         if let e = error as? SmartCardError { return e.code }
         if let e = error as? PCSCError { return e.name }
         if let e = error as? any CodedError { return e.code }
-        if let e = error as? JPKIError { return e == .notJPKICard ? "not_a_jpki_card" : e.code }
+        if let e = error as? JPKIError { return e.code }
         return "card_error"
     }
 

@@ -90,3 +90,13 @@ public func builtBinary(_ name: String) throws -> String {
     }
     throw TestFailure("\(name) binary not found next to the test bundle: run `swift build` first")
 }
+
+/// Runs blocking work (socket clients, waits) on a thread of its own, off the cooperative pool:
+/// on a 2-core machine the pool has 2 threads, and a blocked one starves in-process daemons.
+public func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { c in
+        Thread.detachNewThread {
+            c.resume(with: Result { try body() })
+        }
+    }
+}

@@ -270,14 +270,6 @@ final class CountingCard: VirtualCard, @unchecked Sendable {
     }
 }
 
-/// Runs blocking socket work off the cooperative pool.
-func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { c in
-        Thread.detachNewThread {
-            c.resume(with: Result { try body() })
-        }
-    }
-}
 
 /// A small seeded generator (SplitMix64) so torture runs can be replayed from the printed seed.
 struct SeededRNG: RandomNumberGenerator {

@@ -44,7 +44,7 @@ struct FairnessTests {
     /// `count` sequential requests of a well-behaved client; the statuses and the 99th
     /// percentile latency.
     static func wellBehaved(_ http: UnixHTTP, _ path: String, count: Int) async throws -> ([Int], Duration) {
-        try await Task.detached {
+        try await blocking {
             var statuses: [Int] = []
             var times: [Duration] = []
             for _ in 0..<count {
@@ -54,7 +54,7 @@ struct FairnessTests {
             }
             times.sort()
             return (statuses, times[min(times.count - 1, times.count * 99 / 100)])
-        }.value
+        }
     }
 
     @Test("a peer without any role is answered 403 at once and holds no connection slot")
@@ -109,7 +109,7 @@ struct FairnessTests {
             #expect(report["200 closed"] == 4 && report["429 open"] == 6, "\(report)")
             // A client that reads keeps its stream through many heartbeats.
             let http = UnixHTTP(path: cfg.socket.path)
-            let heartbeats = try await Task.detached { () -> Int in
+            let heartbeats = try await blocking { () -> Int in
                 let fd = try http.connect(timeout: 5)
                 defer { close(fd) }
                 http.send(fd, Array("GET /v1/events HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8))
@@ -121,7 +121,7 @@ struct FairnessTests {
                     text += String(decoding: buf[0..<n], as: UTF8.self)
                 }
                 return text.components(separatedBy: ": heartbeat").count - 1
-            }.value
+            }
             #expect(heartbeats >= 8, "a reading client's stream ended after \(heartbeats) heartbeats")
             // The closed streams gave their slots back: the same uid is granted four streams again.
             let second = try GreedyPeer(socket: cfg.socket.path, uid: Self.greedyUID, count: 4, mode: "events")
