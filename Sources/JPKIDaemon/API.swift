@@ -330,13 +330,11 @@ public struct DaemonAPI: APIResponder {
         allowLastTry: Bool
     ) async throws -> (signature: [UInt8], certificate: [UInt8], session: CardSession) {
         let digestInfo = DigestInfo.sha256(ofChallenge: challenge)
-        let ((signature, certificate), session) = try await cardOperation(operation, session: id, peer: peer) {
-            card in
-            let sig = try card.signWithAuthKey(digestInfo: digestInfo, pin: pin, allowLastTry: allowLastTry)
-            let cert = try card.readCertificate(.auth)
-            return CardResult(value: (sig.value, cert.value.der), card: sig.card)
+        // One certificate read: it identifies the card for the session check and is returned.
+        let (signed, session) = try await cardOperation(operation, session: id, peer: peer) { card in
+            try card.signWithAuthKeyReadingCertificate(digestInfo: digestInfo, pin: pin, allowLastTry: allowLastTry)
         }
-        return (signature, certificate, session)
+        return (signed.signature, signed.certificate, session)
     }
 
     func identity(_ id: String, _ r: APIRequest, peer: PeerCredentials, granted: Set<Role>) async throws

@@ -15,9 +15,10 @@ public final class Daemon: Sendable {
     let eligibility: EligibilityService
 
     /// Reads a card's binding at insertion: JPKI detection by SELECT, token info, and the SHA-256
-    /// of the auth certificate.
+    /// of the auth certificate. The other applications are not probed: the binding does not use
+    /// them, and on a real reader each probe costs a SELECT (~10 ms contact, bench/run).
     public static let identifyCard: CardIdentifier = { channel in
-        let d = try MyNumberCard(channel: channel).detect()
+        let d = try MyNumberCard(channel: channel).detect(probing: [])
         guard d.applications.contains(.jpki) else { throw JPKIError.notJPKICard }
         return CardBinding(authCertificateFingerprint: d.identity?.hex, cardType: "\(d.cardType)")
     }

@@ -135,8 +135,7 @@ struct ScriptedOperationTests {
                 ]))
         // 63C5 to SELECT is nonsense: it must be reported as a typed error and no VERIFY sent.
         let channel = CardChannel(transport: t)
-        #expect(throws: JPKIError.unexpectedStatus(StatusWord(0x63C5), operation: "SELECT EF 001B"))
-        {
+        #expect(throws: JPKIError.unexpectedStatus(StatusWord(0x63C5), operation: "SELECT EF 001B")) {
             try MyNumberCard(channel: channel).readCertificate(.sign, signPIN: PIN("ABC123"))
         }
         // 296 remaining bytes > 256, so with extended one READ: 00 B0 00 04 00 01 28.
@@ -279,6 +278,29 @@ struct ScriptedOperationTests {
         let channel = CardChannel(transport: t)
         let r = try MyNumberCard(channel: channel).signWithAuthKey(digestInfo: di, pin: PIN("1234"))
         #expect(r.value == signature)
+        #expect(t.isComplete, "\(t.mismatches)")
+        #expect(channel.apduCount == 9)
+    }
+
+    /// The possession proof jpkid sends: one certificate read serves as the card check and the
+    /// returned certificate (signWithAuthKey + readCertificate sent it twice: 13 APDUs).
+    @Test func signWithAuthKeyReadingCertificateReadsTheCertificateOnce() throws {
+        let di = DigestInfo.sha256(ofChallenge: Array("challenge".utf8))
+        let signature = [UInt8](repeating: 0x5A, count: 256)
+        let t = ScriptedTransport(
+            authCertSteps(cert)
+                + steps([
+                    (h("00A4020C020018"), h(ok)), (h("00200080"), h("63C3")),
+                    (h("002000800431323334"), h(ok)),
+                    (h("00A4020C020017"), h(ok)),
+                    (h("802A008033") + di + [0x00], signature + h(ok)),
+                ]))
+        let channel = CardChannel(transport: t)
+        let r = try MyNumberCard(channel: channel).signWithAuthKeyReadingCertificate(
+            digestInfo: di, pin: PIN("1234"))
+        #expect(r.value.signature == signature)
+        #expect(r.value.certificate == cert)
+        #expect(r.card == CardIdentity(authCertificateDER: cert))
         #expect(t.isComplete, "\(t.mismatches)")
         #expect(channel.apduCount == 9)
     }
