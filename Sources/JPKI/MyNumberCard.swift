@@ -60,6 +60,8 @@ public struct CardDetection: Sendable, Hashable {
     public var applications: Set<JPKIApplication>
     /// The card identity, when the JPKI AP and its auth certificate are present.
     public var identity: CardIdentity?
+    /// The auth certificate (DER) the identity was computed from.
+    public var authCertificate: [UInt8]? = nil
 }
 
 /// The kind of card, by its JPKI token label (never by ATR).
@@ -226,6 +228,7 @@ public struct MyNumberCard {
             var apps: Set<JPKIApplication> = []
             var label: String?
             var identity: CardIdentity?
+            var certificate: [UInt8]?
             var type = CardType.notJPKI
             do throws(JPKIError) {
                 try op.select(.jpki)
@@ -246,7 +249,9 @@ public struct MyNumberCard {
                 label = text
                 type = CardType(tokenLabel: text)
                 do throws(JPKIError) {
-                    identity = try op.identity()
+                    let der = try op.readCertificate(.auth)
+                    identity = CardIdentity(authCertificateDER: der)
+                    certificate = der
                 } catch .fileNotFound {}
             }
             for ap in probing where ap != .jpki {
@@ -256,7 +261,8 @@ public struct MyNumberCard {
                 } catch .applicationNotFound {}
             }
             return CardDetection(
-                cardType: type, tokenLabel: label, applications: apps, identity: identity)
+                cardType: type, tokenLabel: label, applications: apps, identity: identity,
+                authCertificate: certificate)
         }
     }
 
@@ -404,6 +410,24 @@ public struct MyNumberCard {
             let sig = try JPKICommands.sign(.auth, digestInfo: digestInfo, on: op.channel)
             return CardResult(
                 value: SignedWithCertificate(signature: sig, certificate: certificate), card: identity)
+        }
+    }
+
+    /// Verifies the auth PIN and signs `digestInfo` with the auth key, **without** reading the
+    /// card's identity: the caller must verify the signature against the auth certificate it
+    /// bound the card to (jpkid: the certificate read at insertion), which proves the signature
+    /// came from that card. APDUs: SELECT AP + SELECT PIN EF + empty VERIFY + VERIFY + SELECT key
+    /// + SIGN = 6 (vs 9 with the certificate read).
+    public func signWithAuthKeyCheckedByCaller(digestInfo: [UInt8], pin: PIN, allowLastTry: Bool = false)
+        throws(JPKIError) -> [UInt8]
+    {
+        try Self.precheck(pin, JPKIKey.auth.pin)
+        guard (1...245).contains(digestInfo.count) else {
+            throw .invalidDigest("DigestInfo must be 1-245 bytes")
+        }
+        return try run { (op) throws(JPKIError) in
+            try op.verify(JPKIKey.auth.pin, pin, allowLastTry: allowLastTry)
+            return try JPKICommands.sign(.auth, digestInfo: digestInfo, on: op.channel)
         }
     }
 

@@ -20,7 +20,9 @@ public final class Daemon: Sendable {
     public static let identifyCard: CardIdentifier = { channel in
         let d = try MyNumberCard(channel: channel).detect(probing: [])
         guard d.applications.contains(.jpki) else { throw JPKIError.notJPKICard }
-        return CardBinding(authCertificateFingerprint: d.identity?.hex, cardType: "\(d.cardType)")
+        return CardBinding(
+            authCertificateFingerprint: d.identity?.hex, cardType: "\(d.cardType)",
+            authCertificateDER: d.authCertificate)
     }
 
     /// Starts everything; throws on a bad configuration or a socket that cannot be bound.

@@ -282,6 +282,26 @@ struct ScriptedOperationTests {
         #expect(channel.apduCount == 9)
     }
 
+    /// jpkid's possession proof when the session holds the certificate read at insertion: no
+    /// certificate read at all (the caller verifies the signature against its certificate).
+    @Test func signWithAuthKeyCheckedByCallerSendsNoRead() throws {
+        let di = DigestInfo.sha256(ofChallenge: Array("challenge".utf8))
+        let signature = [UInt8](repeating: 0x5A, count: 256)
+        let t = ScriptedTransport(
+            steps([
+                (h("00A4040C0AD392F000260100000001"), h(ok)),
+                (h("00A4020C020018"), h(ok)), (h("00200080"), h("63C3")),
+                (h("002000800431323334"), h(ok)),
+                (h("00A4020C020017"), h(ok)),
+                (h("802A008033") + di + [0x00], signature + h(ok)),
+            ]))
+        let channel = CardChannel(transport: t)
+        let sig = try MyNumberCard(channel: channel).signWithAuthKeyCheckedByCaller(digestInfo: di, pin: PIN("1234"))
+        #expect(sig == signature)
+        #expect(t.isComplete, "\(t.mismatches)")
+        #expect(channel.apduCount == 6)
+    }
+
     /// The possession proof jpkid sends: one certificate read serves as the card check and the
     /// returned certificate (signWithAuthKey + readCertificate sent it twice: 13 APDUs).
     @Test func signWithAuthKeyReadingCertificateReadsTheCertificateOnce() throws {

@@ -127,6 +127,7 @@ struct SimulatorTests {
         #expect(det.cardType == .myNumberCard)
         #expect(det.applications == [.jpki])
         #expect(det.identity?.fingerprint == SHA256.hash(try c.file("jpki/000A.der")))
+        #expect(det.authCertificate == (try c.file("jpki/000A.der")))
         #expect(n == 6)
     }
 
