@@ -198,6 +198,24 @@ def main():
                 line(tag + "  ratio card-inspect / pkcs15-tool (wall, paired)", text + " FAILED RUNS", f"<= {goal}x", False)
             else:
                 paired(tag + "  ratio card-inspect / pkcs15-tool (wall, paired)", text, f"<= {goal}x", rs, goal)
+            st_ins = [r["inspect_static"] for r in v if "inspect_static" in r]
+            if st_ins:
+                sms = median([x["wall_us"] / 1000 for x in st_ins])
+                srs = [r["inspect_static"]["wall_us"] / r["pkcs15"]["wall_us"] for r in v
+                       if "inspect_static" in r and "pkcs15" in r]
+                bad = [x for x in st_ins if x["exit"] != 0]
+                res_v["inspect_static"] = {"wall_ms": [x["wall_us"] / 1000 for x in st_ins],
+                                           "cpu_ms": [x["cpu_us"] / 1000 for x in st_ins],
+                                           "median_ms": sms, "ratio_vs_pkcs15": median(srs), "paired_ratios": srs,
+                                           "failed_runs": len(bad)}
+                line(tag + "cert read+verify: card-inspect verify, --static-swift-stdlib build",
+                     f"{sms:.1f} ms wall, {cpu(st_ins):.1f} ms CPU" + (" FAILED RUNS" if bad else ""))
+                text = f"{median(srs):.3f}x ({spread_text(srs)}; CPU {cpu(st_ins)/cpu(pk):.2f}x)"
+                if bad:
+                    line(tag + "  ratio static card-inspect / pkcs15-tool (wall, paired)", text + " FAILED RUNS",
+                         f"<= {goal}x", False)
+                else:
+                    paired(tag + "  ratio static card-inspect / pkcs15-tool (wall, paired)", text, f"<= {goal}x", srs, goal)
             if prof != "none":
                 # What no client can avoid: the card + reader time of the bytes it must move.
                 floor_ms = median([x.get("modelled_us", 0) / 1000 for x in ins])
