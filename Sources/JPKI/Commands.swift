@@ -176,6 +176,47 @@ public enum JPKICommands {
         return bytes
     }
 
+    /// `00 B0 80|SFI P2 Le`: reads up to `length` bytes at the 8-bit `offset` of the EF with
+    /// short file identifier `sfi` of the current application, without a SELECT (ISO 7816-4;
+    /// jpki-facts §3). Returns nil when the card refuses this addressing or the read (any status
+    /// but 9000 and 6982), so the caller can fall back to SELECT + READ; 6982 →
+    /// ``JPKIError/pinRequired(_:)``.
+    public static func readBinaryBySFI(sfi: UInt8, offset: Int, length: Int, on channel: CardChannel)
+        throws(JPKIError) -> [UInt8]?
+    {
+        guard (1...30).contains(sfi), (0...255).contains(offset) else { return nil }
+        let r = try send(channel, CommandAPDU(ins: 0xB0, p1: 0x80 | sfi, p2: UInt8(offset), le: length))
+        switch r.statusWord.value {
+        case 0x9000: return r.data
+        case 0x6982: throw .pinRequired(nil)
+        default: return nil
+        }
+    }
+
+    /// A BER-TLV file read by its exact length through SFI addressing only: the header
+    /// (`headerRead` bytes at offset 0), then the rest in one READ at its offset (extended Le
+    /// when over 256 bytes) — 2 APDUs and no SELECT. Nil (fall back to ``selectFile(_:on:)`` +
+    /// ``readTLVFile(fileID:headerRead:extended:on:sensitivity:pin:)``) when the card refuses
+    /// SFI addressing, the header needs more than the first read, the rest needs extended length
+    /// the channel lacks, or the card answers short.
+    public static func readTLVFileBySFI(
+        sfi: UInt8, headerRead: Int, extended: Bool, on channel: CardChannel
+    ) throws(JPKIError) -> [UInt8]? {
+        guard let head = try readBinaryBySFI(sfi: sfi, offset: 0, length: headerRead, on: channel) else {
+            return nil
+        }
+        guard let header = try? BERTLV.parseHeader(head) else { return nil }
+        let total = header.totalLength
+        guard total <= 0x8000 else { return nil }
+        if head.count >= total { return Array(head[0..<total]) }
+        let rest = total - head.count
+        guard rest <= 256 || extended else { return nil }
+        guard let tail = try readBinaryBySFI(sfi: sfi, offset: head.count, length: rest, on: channel),
+            tail.count == rest
+        else { return nil }
+        return head + tail
+    }
+
     /// `SELECT <PIN EF>` + empty VERIFY `00 20 00 80` (case 1): the retry counter, spending no
     /// try. 63Cx → ``PINStatus/triesLeft(_:)`` (x = 0 → ``PINStatus/blocked``), 6983/6984 →
     /// blocked, 9000 → ``PINStatus/verified`` (some cards, after a successful VERIFY).

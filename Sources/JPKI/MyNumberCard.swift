@@ -221,8 +221,11 @@ public struct MyNumberCard {
     /// APDUs (JPKI card): SELECT JPKI, SELECT 0006, READ 32, SELECT 000A + 2 READs (identity),
     /// then one SELECT per application in `probing` (default: text, visual, common, juki; pass
     /// `[]` when only the JPKI AP matters — each SELECT costs ~10 ms on a contact reader).
+    /// With `addressBySFI`, the token info and the auth certificate are first read by short file
+    /// identifier (`00 B0 86 00 20`; `00 B0 8A 00 04` + `00 B0 8A 04 <rest>`), saving their two
+    /// SELECTs; a card that refuses gets the SELECT + READ sequence instead.
     public func detect(
-        probing: [JPKIApplication] = [.text, .visual, .common, .juki]
+        probing: [JPKIApplication] = [.text, .visual, .common, .juki], addressBySFI: Bool = false
     ) throws(JPKIError) -> CardDetection {
         try run { (op) throws(JPKIError) -> CardDetection in
             var apps: Set<JPKIApplication> = []
@@ -236,23 +239,45 @@ public struct MyNumberCard {
             } catch .notJPKICard {}
             if apps.contains(.jpki) {
                 var bytes: [UInt8] = []
-                do throws(JPKIError) {
-                    try JPKICommands.selectFile(JPKIFile.tokenInfo, on: op.channel)
-                    bytes = try JPKICommands.readBinary(offset: 0, length: 32, on: op.channel).data
-                } catch .transport(let e) {
-                    throw .transport(e)
-                } catch {
-                    // No readable token info: the type stays unknown with an empty label.
+                var sfiToken: [UInt8]?
+                if addressBySFI {
+                    do throws(JPKIError) {
+                        sfiToken = try JPKICommands.readBinaryBySFI(sfi: 0x06, offset: 0, length: 32, on: op.channel)
+                    } catch .transport(let e) {
+                        throw .transport(e)
+                    } catch {}
+                }
+                if let sfiToken {
+                    bytes = sfiToken
+                } else {
+                    do throws(JPKIError) {
+                        try JPKICommands.selectFile(JPKIFile.tokenInfo, on: op.channel)
+                        bytes = try JPKICommands.readBinary(offset: 0, length: 32, on: op.channel).data
+                    } catch .transport(let e) {
+                        throw .transport(e)
+                    } catch {
+                        // No readable token info: the type stays unknown with an empty label.
+                    }
                 }
                 while let last = bytes.last, last == 0x20 || last == 0x00 { bytes.removeLast() }
                 let text = String(decoding: bytes, as: UTF8.self)
                 label = text
                 type = CardType(tokenLabel: text)
-                do throws(JPKIError) {
-                    let der = try op.readCertificate(.auth)
+                if addressBySFI,
+                    let der = try JPKICommands.readTLVFileBySFI(
+                        sfi: 0x0A, headerRead: op.options.certificateHeaderRead, extended: op.extended,
+                        on: op.channel),
+                    der.first == 0x30
+                {
                     identity = CardIdentity(authCertificateDER: der)
                     certificate = der
-                } catch .fileNotFound {}
+                } else {
+                    do throws(JPKIError) {
+                        let der = try op.readCertificate(.auth)
+                        identity = CardIdentity(authCertificateDER: der)
+                        certificate = der
+                    } catch .fileNotFound {}
+                }
             }
             for ap in probing where ap != .jpki {
                 do throws(JPKIError) {

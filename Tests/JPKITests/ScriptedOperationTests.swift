@@ -444,6 +444,42 @@ struct ScriptedOperationTests {
         print("APDU count detect (scripted): \(channel.apduCount)")
     }
 
+    /// jpkid's identification: token info and certificate by SFI, no application probes (4 APDUs).
+    @Test func detectionBySFI() throws {
+        let label = Array("JPKIAPICCTOKEN2".utf8) + [UInt8](repeating: 0x20, count: 17)
+        let t = ScriptedTransport(
+            steps([
+                (h(selectJPKI), h(ok)), (h("00B0860020"), label + h(ok)),
+                (h("00B08A0004"), Array(cert[0..<4]) + h(ok)),
+                (h("00B08A0400040E"), Array(cert[4...]) + h(ok)),
+            ]))
+        let channel = CardChannel(transport: t)
+        let d = try MyNumberCard(channel: channel).detect(probing: [], addressBySFI: true)
+        #expect(t.isComplete, "\(t.mismatches)")
+        #expect(d.cardType == .myNumberCard)
+        #expect(d.authCertificate == cert)
+        #expect(d.identity == CardIdentity(authCertificateDER: cert))
+        #expect(channel.apduCount == 4)
+    }
+
+    /// A card that refuses SFI addressing gets SELECT + READ, with the same result.
+    @Test func detectionBySFIFallsBack() throws {
+        let label = Array("JPKIAPICCTOKEN2".utf8) + [UInt8](repeating: 0x20, count: 17)
+        let t = ScriptedTransport(
+            steps([
+                (h(selectJPKI), h(ok)), (h("00B0860020"), h("6A86")),
+                (h("00A4020C020006"), h(ok)), (h("00B0000020"), label + h(ok)),
+                (h("00B08A0004"), h("6B00")),
+                (h("00A4020C02000A"), h(ok)),
+                (h("00B0000004"), Array(cert[0..<4]) + h(ok)),
+                (h("00B0000400040E"), Array(cert[4...]) + h(ok)),
+            ]))
+        let d = try MyNumberCard(channel: CardChannel(transport: t)).detect(probing: [], addressBySFI: true)
+        #expect(t.isComplete, "\(t.mismatches)")
+        #expect(d.cardType == .myNumberCard)
+        #expect(d.authCertificate == cert)
+    }
+
     @Test func detectionWithoutTokenInfo() throws {
         let t = ScriptedTransport(
             steps([
