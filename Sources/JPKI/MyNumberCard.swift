@@ -441,8 +441,9 @@ public struct MyNumberCard {
     /// Verifies the auth PIN and signs `digestInfo` with the auth key, **without** reading the
     /// card's identity: the caller must verify the signature against the auth certificate it
     /// bound the card to (jpkid: the certificate read at insertion), which proves the signature
-    /// came from that card. APDUs: SELECT AP + SELECT PIN EF + empty VERIFY + VERIFY + SELECT key
-    /// + SIGN = 6 (vs 9 with the certificate read).
+    /// came from that card. APDUs: SELECT AP + empty VERIFY + VERIFY + SIGN, the last three by
+    /// SFI (`00 20 00 98`, `80 2A 00 97`) = 4; a card that refuses SFI addressing gets the SELECT
+    /// forms (6 APDUs; 9 with the certificate read).
     public func signWithAuthKeyCheckedByCaller(digestInfo: [UInt8], pin: PIN, allowLastTry: Bool = false)
         throws(JPKIError) -> [UInt8]
     {
@@ -451,8 +452,11 @@ public struct MyNumberCard {
             throw .invalidDigest("DigestInfo must be 1-245 bytes")
         }
         return try run { (op) throws(JPKIError) in
-            try op.verify(JPKIKey.auth.pin, pin, allowLastTry: allowLastTry)
-            return try JPKICommands.sign(.auth, digestInfo: digestInfo, on: op.channel)
+            // By SFI (no SELECTs) where the card answers so, else the SELECT forms.
+            try op.select(JPKIKey.auth.pin.application)
+            try JPKICommands.verifyPIN(
+                JPKIKey.auth.pin, pin: pin, allowLastTry: allowLastTry, bySFI: true, on: op.channel)
+            return try JPKICommands.sign(.auth, digestInfo: digestInfo, bySFI: true, on: op.channel)
         }
     }
 

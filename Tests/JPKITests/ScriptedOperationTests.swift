@@ -283,15 +283,37 @@ struct ScriptedOperationTests {
     }
 
     /// jpkid's possession proof when the session holds the certificate read at insertion: no
-    /// certificate read at all (the caller verifies the signature against its certificate).
-    @Test func signWithAuthKeyCheckedByCallerSendsNoRead() throws {
+    /// certificate read and no EF SELECT — the counter query, VERIFY and SIGN by SFI (4 APDUs;
+    /// the caller verifies the signature against its certificate).
+    @Test func signWithAuthKeyCheckedByCallerBySFI() throws {
         let di = DigestInfo.sha256(ofChallenge: Array("challenge".utf8))
         let signature = [UInt8](repeating: 0x5A, count: 256)
         let t = ScriptedTransport(
             steps([
                 (h("00A4040C0AD392F000260100000001"), h(ok)),
+                (h("00200098"), h("63C3")),
+                (h("002000980431323334"), h(ok)),
+                (h("802A009733") + di + [0x00], signature + h(ok)),
+            ]))
+        let channel = CardChannel(transport: t)
+        let sig = try MyNumberCard(channel: channel).signWithAuthKeyCheckedByCaller(digestInfo: di, pin: PIN("1234"))
+        #expect(sig == signature)
+        #expect(t.isComplete, "\(t.mismatches)")
+        #expect(channel.apduCount == 4)
+    }
+
+    /// A card that refuses SFI addressing gets the SELECT forms; the PIN is only sent in the
+    /// form whose counter query the card answered.
+    @Test func signWithAuthKeyCheckedByCallerFallsBack() throws {
+        let di = DigestInfo.sha256(ofChallenge: Array("challenge".utf8))
+        let signature = [UInt8](repeating: 0x5A, count: 256)
+        let t = ScriptedTransport(
+            steps([
+                (h("00A4040C0AD392F000260100000001"), h(ok)),
+                (h("00200098"), h("6A86")),
                 (h("00A4020C020018"), h(ok)), (h("00200080"), h("63C3")),
                 (h("002000800431323334"), h(ok)),
+                (h("802A009733") + di + [0x00], h("6A86")),
                 (h("00A4020C020017"), h(ok)),
                 (h("802A008033") + di + [0x00], signature + h(ok)),
             ]))
@@ -299,7 +321,20 @@ struct ScriptedOperationTests {
         let sig = try MyNumberCard(channel: channel).signWithAuthKeyCheckedByCaller(digestInfo: di, pin: PIN("1234"))
         #expect(sig == signature)
         #expect(t.isComplete, "\(t.mismatches)")
-        #expect(channel.apduCount == 6)
+    }
+
+    /// The last-try guard holds on the SFI path too: nothing is sent after the counter says 1.
+    @Test func signWithAuthKeyCheckedByCallerLastTryGuard() throws {
+        let t = ScriptedTransport(
+            steps([
+                (h("00A4040C0AD392F000260100000001"), h(ok)),
+                (h("00200098"), h("63C1")),
+            ]))
+        #expect(throws: JPKIError.lastTryRefused(.auth)) {
+            try MyNumberCard(channel: CardChannel(transport: t)).signWithAuthKeyCheckedByCaller(
+                digestInfo: DigestInfo.sha256(ofChallenge: [1]), pin: PIN("1234"))
+        }
+        #expect(t.isComplete, "\(t.mismatches)")
     }
 
     /// The possession proof jpkid sends: one certificate read serves as the card check and the
