@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "JPKIVerify", dependencies: ["COpenSSL", "SmartCard", "JPKI"]),
         .target(
             name: "CardSimulator", dependencies: ["SmartCard", "JPKI", "COpenSSL"],
-            exclude: ["FAULTS.md"]),
+            exclude: ["FAULTS.md", "TIMING.md"]),
         .target(
             name: "Eligibility",
             dependencies: [

@@ -4,7 +4,10 @@
  * soon as the previous response is complete; one epoll loop per thread, no allocation per
  * request. Latency = request written -> response fully read.
  *
- *   http_load SOCKET URL_PATH CLIENTS SECONDS WARMUP_SECONDS [THREADS]
+ *   http_load SOCKET URL_PATH CLIENTS SECONDS WARMUP_SECONDS [THREADS [JSON_BODY]]
+ *
+ * With JSON_BODY every request is a POST of that body (Content-Type: application/json), e.g.
+ * an eligibility request on one card session; without it a GET.
  *
  * Prints one JSON object: requests, rps, p50/p90/p99/max latency (µs), non-200 responses,
  * errors, and the generator's own CPU use (so one can see it was not the bottleneck).
@@ -43,7 +46,7 @@ typedef struct {
 } worker_t;
 
 static const char *sock_path;
-static char request[512];
+static char request[2048];
 static size_t request_len;
 static double t_start, t_measure, t_end;
 
@@ -178,7 +181,7 @@ static double pct(double *s, size_t n, double p) {
 
 int main(int argc, char **argv) {
     if (argc < 6) {
-        fprintf(stderr, "usage: http_load SOCKET URL_PATH CLIENTS SECONDS WARMUP_SECONDS [THREADS]\n");
+        fprintf(stderr, "usage: http_load SOCKET URL_PATH CLIENTS SECONDS WARMUP_SECONDS [THREADS [JSON_BODY]]\n");
         return 64;
     }
     sock_path = argv[1];
@@ -187,7 +190,15 @@ int main(int argc, char **argv) {
     int threads = argc > 6 ? atoi(argv[6]) : 1;
     if (clients < 1 || seconds <= 0 || warmup < 0 || threads < 1) return 64;
     if (threads > clients) threads = clients;
-    request_len = (size_t)snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n", argv[2]);
+    int n;
+    if (argc > 7)
+        n = snprintf(request, sizeof request,
+                     "POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                     argv[2], strlen(argv[7]), argv[7]);
+    else
+        n = snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n", argv[2]);
+    if (n < 0 || (size_t)n >= sizeof request) return 64;
+    request_len = (size_t)n;
 
     conn_t *conns = calloc((size_t)clients, sizeof(conn_t));
     for (int i = 0; i < clients; i++) {

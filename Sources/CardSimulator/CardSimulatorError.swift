@@ -16,6 +16,8 @@ public enum CardSimulatorError: Error, Sendable, Equatable, CustomStringConverti
     case invalidKey(String)
     /// A `--fault` specification is invalid (the offending item and why).
     case invalidFault(item: String, reason: String)
+    /// A `--timing` profile name is unknown (the name and the valid ones).
+    case invalidTiming(String, reason: String)
 
     /// A stable code for logs and APIs.
     public var code: String {
@@ -26,6 +28,7 @@ public enum CardSimulatorError: Error, Sendable, Equatable, CustomStringConverti
         case .invalidProfile: "sim_invalid_profile"
         case .invalidKey: "sim_invalid_key"
         case .invalidFault: "sim_invalid_fault"
+        case .invalidTiming: "sim_invalid_timing"
         }
     }
 
@@ -37,6 +40,7 @@ public enum CardSimulatorError: Error, Sendable, Equatable, CustomStringConverti
         case .invalidProfile(let m): "invalid card profile: \(m)"
         case .invalidKey(let p): "invalid test key \(p)"
         case .invalidFault(let item, let reason): "invalid fault \"\(item)\": \(reason)"
+        case .invalidTiming(let name, let reason): "invalid timing profile \"\(name)\": \(reason)"
         }
     }
 }

@@ -176,6 +176,55 @@ public enum JPKICommands {
         return bytes
     }
 
+    /// The status words with which a card refuses short-file-identifier addressing (or has no
+    /// such file): the caller falls back to the SELECT form. Any other status is an error as
+    /// usual — a garbled answer is never taken for a refusal.
+    static let sfiRefusals: Set<UInt16> = [
+        0x6700, 0x6981, 0x6986, 0x6A81, 0x6A82, 0x6A86, 0x6A88, 0x6B00, 0x6D00, 0x6E00,
+    ]
+
+    /// `00 B0 80|SFI P2 Le`: reads up to `length` bytes at the 8-bit `offset` of the EF with
+    /// short file identifier `sfi` of the current application, without a SELECT (ISO 7816-4;
+    /// jpki-facts §3). Returns nil when the card refuses this addressing (``sfiRefusals``), so
+    /// the caller can fall back to SELECT + READ; 6982 → ``JPKIError/pinRequired(_:)``; any
+    /// other status → ``JPKIError/unexpectedStatus(_:operation:)``.
+    public static func readBinaryBySFI(sfi: UInt8, offset: Int, length: Int, on channel: CardChannel)
+        throws(JPKIError) -> [UInt8]?
+    {
+        guard (1...30).contains(sfi), (0...255).contains(offset) else { return nil }
+        let r = try send(channel, CommandAPDU(ins: 0xB0, p1: 0x80 | sfi, p2: UInt8(offset), le: length))
+        switch r.statusWord.value {
+        case 0x9000: return r.data
+        case 0x6982: throw .pinRequired(nil)
+        case let sw where sfiRefusals.contains(sw): return nil
+        default: throw .unexpectedStatus(r.statusWord, operation: "READ BINARY (SFI \(sfi))")
+        }
+    }
+
+    /// A BER-TLV file read by its exact length through SFI addressing only: the header
+    /// (`headerRead` bytes at offset 0), then the rest in one READ at its offset (extended Le
+    /// when over 256 bytes) — 2 APDUs and no SELECT. Nil (fall back to ``selectFile(_:on:)`` +
+    /// ``readTLVFile(fileID:headerRead:extended:on:sensitivity:pin:)``) when the card refuses
+    /// SFI addressing, the header needs more than the first read, the rest needs extended length
+    /// the channel lacks, or the card answers short.
+    public static func readTLVFileBySFI(
+        sfi: UInt8, headerRead: Int, extended: Bool, on channel: CardChannel
+    ) throws(JPKIError) -> [UInt8]? {
+        guard let head = try readBinaryBySFI(sfi: sfi, offset: 0, length: headerRead, on: channel) else {
+            return nil
+        }
+        guard let header = try? BERTLV.parseHeader(head) else { return nil }
+        let total = header.totalLength
+        guard total <= 0x8000 else { return nil }
+        if head.count >= total { return Array(head[0..<total]) }
+        let rest = total - head.count
+        guard rest <= 256 || extended else { return nil }
+        guard let tail = try readBinaryBySFI(sfi: sfi, offset: head.count, length: rest, on: channel),
+            tail.count == rest
+        else { return nil }
+        return head + tail
+    }
+
     /// `SELECT <PIN EF>` + empty VERIFY `00 20 00 80` (case 1): the retry counter, spending no
     /// try. 63Cx → ``PINStatus/triesLeft(_:)`` (x = 0 → ``PINStatus/blocked``), 6983/6984 →
     /// blocked, 9000 → ``PINStatus/verified`` (some cards, after a successful VERIFY).
@@ -193,13 +242,30 @@ public enum JPKICommands {
         }
     }
 
-    /// Sends `00 20 00 80 Lc <PIN>` for the key reference selected by a preceding
-    /// ``pinStatus(_:on:)``. Does no checks of its own beyond the format: use
-    /// ``verifyPIN(_:pin:allowLastTry:on:)``, which reads the counter first.
-    static func sendVerify(_ kind: PINKind, bytes: [UInt8], on channel: CardChannel)
+    /// The empty VERIFY by short file identifier, `00 20 00 80|SFI` (no SELECT): the retry
+    /// counter like ``pinStatus(_:on:)``, or nil when the card refuses SFI addressing
+    /// (``sfiRefusals``; it then gets the SELECT form). 9000 or any other status is an error: the
+    /// PIN is never sent after an answer that is not a counter.
+    public static func pinStatusBySFI(_ kind: PINKind, on channel: CardChannel) throws(JPKIError)
+        -> PINStatus?
+    {
+        let r = try send(channel, CommandAPDU(ins: 0x20, p1: 0x00, p2: 0x80 | UInt8(kind.fileID & 0x1F)))
+        if let n = r.statusWord.retriesLeft { return n == 0 ? .blocked : .triesLeft(n) }
+        switch r.statusWord.value {
+        case 0x6983, 0x6984: return .blocked
+        case let sw where sfiRefusals.contains(sw): return nil
+        default: throw .unexpectedStatus(r.statusWord, operation: "VERIFY (status, SFI) \(kind)")
+        }
+    }
+
+    /// Sends `00 20 00 P2 Lc <PIN>` (P2 = 80: the key reference selected by a preceding
+    /// ``pinStatus(_:on:)``; 80|SFI after ``pinStatusBySFI(_:on:)``). Does no checks of its own
+    /// beyond the format: use ``verifyPIN(_:pin:allowLastTry:bySFI:on:)``, which reads the counter
+    /// first.
+    static func sendVerify(_ kind: PINKind, bytes: [UInt8], p2: UInt8 = 0x80, on channel: CardChannel)
         throws(JPKIError)
     {
-        var command = CommandAPDU(ins: 0x20, p1: 0x00, p2: 0x80, data: bytes)
+        var command = CommandAPDU(ins: 0x20, p1: 0x00, p2: p2, data: bytes)
         defer {
             for i in command.data.indices { command.data[i] = 0 }
         }
@@ -222,36 +288,59 @@ public enum JPKICommands {
     /// The PIN's application must be selected. Returns the counter read before the VERIFY.
     @discardableResult
     public static func verifyPIN(
-        _ kind: PINKind, pin: PIN, allowLastTry: Bool, on channel: CardChannel
+        _ kind: PINKind, pin: PIN, allowLastTry: Bool, bySFI: Bool = false, on channel: CardChannel
     ) throws(JPKIError) -> PINStatus {
         var bytes = try pin.validatedBytes(for: kind)
         defer {
             for i in bytes.indices { bytes[i] = 0 }
         }
-        let status = try pinStatus(kind, on: channel)
+        // By SFI (2 APDUs) when asked and the card answers the counter query that way; the PIN
+        // is only ever sent in the form whose counter query the card answered.
+        var p2: UInt8 = 0x80
+        let status: PINStatus
+        if bySFI, let s = try pinStatusBySFI(kind, on: channel) {
+            status = s
+            p2 = 0x80 | UInt8(kind.fileID & 0x1F)
+        } else {
+            status = try pinStatus(kind, on: channel)
+        }
         switch status {
         case .blocked: throw .pinBlocked(kind)
         case .verified: throw .pinCounterUnknown(kind)
         case .triesLeft(let n):
             if n <= 1 && !allowLastTry { throw .lastTryRefused(kind) }
         }
-        try sendVerify(kind, bytes: bytes, on: channel)
+        try sendVerify(kind, bytes: bytes, p2: p2, on: channel)
         return status
     }
 
     /// `SELECT <key EF>` + `80 2A 00 80 Lc <DigestInfo> 00`: the card pads PKCS#1 v1.5 and
     /// signs with the key; returns the 256-byte signature. The JPKI AP must be selected and the
     /// key's PIN verified.
-    public static func sign(_ key: JPKIKey, digestInfo: [UInt8], on channel: CardChannel)
+    /// With `bySFI`, `80 2A 00 80|SFI` is sent first without the SELECT; a card that refuses
+    /// that addressing (``sfiRefusals``) gets the SELECT form.
+    public static func sign(_ key: JPKIKey, digestInfo: [UInt8], bySFI: Bool = false, on channel: CardChannel)
         throws(JPKIError) -> [UInt8]
     {
         guard (1...245).contains(digestInfo.count) else {
             throw .invalidDigest("DigestInfo must be 1-245 bytes")
         }
-        try selectFile(key.fileID, on: channel)
-        let r = try send(
-            channel,
-            CommandAPDU(cla: 0x80, ins: 0x2A, p1: 0x00, p2: 0x80, data: digestInfo, le: 256))
+        var r: ResponseAPDU?
+        if bySFI {
+            let bySFIAnswer = try send(
+                channel,
+                CommandAPDU(
+                    cla: 0x80, ins: 0x2A, p1: 0x00, p2: 0x80 | UInt8(key.fileID & 0x1F), data: digestInfo,
+                    le: 256))
+            r = sfiRefusals.contains(bySFIAnswer.statusWord.value) ? nil : bySFIAnswer
+        }
+        if r == nil {
+            try selectFile(key.fileID, on: channel)
+            r = try send(
+                channel,
+                CommandAPDU(cla: 0x80, ins: 0x2A, p1: 0x00, p2: 0x80, data: digestInfo, le: 256))
+        }
+        guard let r else { throw .malformedData("no signature answer") }
         switch r.statusWord.value {
         case 0x9000:
             guard !r.data.isEmpty else { throw .malformedData("empty signature") }

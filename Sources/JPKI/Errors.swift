@@ -42,12 +42,16 @@ public enum JPKIError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidMyNumber
     /// The digest length does not match the algorithm.
     case invalidDigest(String)
+    /// The card in the reader is not the one the caller expected (its auth certificate differs):
+    /// found before any PIN was sent.
+    case cardChanged
 
     /// A stable code for logs and APIs.
     public var code: String {
         switch self {
         case .transport(let e): "transport." + e.code
         case .notJPKICard: "not_a_jpki_card"
+        case .cardChanged: "card_changed"
         case .applicationNotFound: "application_not_found"
         case .fileNotFound: "file_not_found"
         case .pinRequired: "pin_required"
@@ -92,6 +96,7 @@ public enum JPKIError: Error, Sendable, Equatable, CustomStringConvertible {
         case .fileTooLarge(let fid, let n): "EF \(fid.hex4) declares \(n) bytes, too large"
         case .invalidMyNumber: "the My Number is not 12 digits with a valid check digit"
         case .invalidDigest(let m): "invalid digest: \(m)"
+        case .cardChanged: "the card in the reader is not the expected card"
         }
     }
 }

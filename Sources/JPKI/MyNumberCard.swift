@@ -18,6 +18,14 @@ public struct CardIdentity: Sendable, Hashable, CustomStringConvertible {
     public var description: String { "card:" + String(hex.prefix(16)) }
 }
 
+/// A signature made by the auth key and the auth certificate read in the same transaction.
+public struct SignedWithCertificate: Sendable {
+    /// The PKCS#1 v1.5 signature (256 bytes for RSA-2048).
+    public var signature: [UInt8]
+    /// The auth certificate (DER).
+    public var certificate: [UInt8]
+}
+
 /// The result of a high-level operation: the value and the card it came from.
 public struct CardResult<Value> {
     /// The value.
@@ -52,6 +60,8 @@ public struct CardDetection: Sendable, Hashable {
     public var applications: Set<JPKIApplication>
     /// The card identity, when the JPKI AP and its auth certificate are present.
     public var identity: CardIdentity?
+    /// The auth certificate (DER) the identity was computed from.
+    public var authCertificate: [UInt8]? = nil
 }
 
 /// The kind of card, by its JPKI token label (never by ATR).
@@ -221,12 +231,19 @@ public struct MyNumberCard {
     /// label (JPKI EF 0006, first 32 bytes) and probes which applications answer.
     ///
     /// APDUs (JPKI card): SELECT JPKI, SELECT 0006, READ 32, SELECT 000A + 2 READs (identity),
-    /// then one SELECT per other application (text, visual, common, juki).
-    public func detect() throws(JPKIError) -> CardDetection {
+    /// then one SELECT per application in `probing` (default: text, visual, common, juki; pass
+    /// `[]` when only the JPKI AP matters — each SELECT costs ~10 ms on a contact reader).
+    /// With `addressBySFI`, the token info and the auth certificate are first read by short file
+    /// identifier (`00 B0 86 00 20`; `00 B0 8A 00 04` + `00 B0 8A 04 <rest>`), saving their two
+    /// SELECTs; a card that refuses gets the SELECT + READ sequence instead.
+    public func detect(
+        probing: [JPKIApplication] = [.text, .visual, .common, .juki], addressBySFI: Bool = false
+    ) throws(JPKIError) -> CardDetection {
         try run { (op) throws(JPKIError) -> CardDetection in
             var apps: Set<JPKIApplication> = []
             var label: String?
             var identity: CardIdentity?
+            var certificate: [UInt8]?
             var type = CardType.notJPKI
             do throws(JPKIError) {
                 try op.select(.jpki)
@@ -234,30 +251,55 @@ public struct MyNumberCard {
             } catch .notJPKICard {}
             if apps.contains(.jpki) {
                 var bytes: [UInt8] = []
-                do throws(JPKIError) {
-                    try JPKICommands.selectFile(JPKIFile.tokenInfo, on: op.channel)
-                    bytes = try JPKICommands.readBinary(offset: 0, length: 32, on: op.channel).data
-                } catch .transport(let e) {
-                    throw .transport(e)
-                } catch {
-                    // No readable token info: the type stays unknown with an empty label.
+                var sfiToken: [UInt8]?
+                if addressBySFI {
+                    do throws(JPKIError) {
+                        sfiToken = try JPKICommands.readBinaryBySFI(sfi: 0x06, offset: 0, length: 32, on: op.channel)
+                    } catch .transport(let e) {
+                        throw .transport(e)
+                    } catch {}
+                }
+                if let sfiToken {
+                    bytes = sfiToken
+                } else {
+                    do throws(JPKIError) {
+                        try JPKICommands.selectFile(JPKIFile.tokenInfo, on: op.channel)
+                        bytes = try JPKICommands.readBinary(offset: 0, length: 32, on: op.channel).data
+                    } catch .transport(let e) {
+                        throw .transport(e)
+                    } catch {
+                        // No readable token info: the type stays unknown with an empty label.
+                    }
                 }
                 while let last = bytes.last, last == 0x20 || last == 0x00 { bytes.removeLast() }
                 let text = String(decoding: bytes, as: UTF8.self)
                 label = text
                 type = CardType(tokenLabel: text)
-                do throws(JPKIError) {
-                    identity = try op.identity()
-                } catch .fileNotFound {}
+                if addressBySFI,
+                    let der = try JPKICommands.readTLVFileBySFI(
+                        sfi: 0x0A, headerRead: op.options.certificateHeaderRead, extended: op.extended,
+                        on: op.channel),
+                    der.first == 0x30
+                {
+                    identity = CardIdentity(authCertificateDER: der)
+                    certificate = der
+                } else {
+                    do throws(JPKIError) {
+                        let der = try op.readCertificate(.auth)
+                        identity = CardIdentity(authCertificateDER: der)
+                        certificate = der
+                    } catch .fileNotFound {}
+                }
             }
-            for ap in [JPKIApplication.text, .visual, .common, .juki] {
+            for ap in probing where ap != .jpki {
                 do throws(JPKIError) {
                     try op.select(ap)
                     apps.insert(ap)
                 } catch .applicationNotFound {}
             }
             return CardDetection(
-                cardType: type, tokenLabel: label, applications: apps, identity: identity)
+                cardType: type, tokenLabel: label, applications: apps, identity: identity,
+                authCertificate: certificate)
         }
     }
 
@@ -383,6 +425,69 @@ public struct MyNumberCard {
         throws(JPKIError) -> CardResult<[UInt8]>
     {
         try sign(.auth, digestInfo: digestInfo, pin: pin, allowLastTry: allowLastTry)
+    }
+
+    /// Possession proof in one transaction with a single certificate read: reads the auth
+    /// certificate (which also identifies the card), verifies the auth PIN and signs
+    /// `digestInfo` with the auth key. The same as ``signWithAuthKey(digestInfo:pin:allowLastTry:)``
+    /// followed by ``readCertificate(_:signPIN:allowLastTry:)`` for the auth certificate, without
+    /// reading the certificate twice (on a contact reader a 1 KB certificate costs ~0.3 s).
+    /// APDUs: identity (4) + SELECT PIN EF + empty VERIFY + VERIFY + SELECT key + SIGN = 9.
+    public func signWithAuthKeyReadingCertificate(digestInfo: [UInt8], pin: PIN, allowLastTry: Bool = false)
+        throws(JPKIError) -> CardResult<SignedWithCertificate>
+    {
+        try Self.precheck(pin, JPKIKey.auth.pin)
+        guard (1...245).contains(digestInfo.count) else {
+            throw .invalidDigest("DigestInfo must be 1-245 bytes")
+        }
+        return try run { (op) throws(JPKIError) in
+            let certificate = try op.readCertificate(.auth)
+            let identity = CardIdentity(authCertificateDER: certificate)
+            try op.verify(JPKIKey.auth.pin, pin, allowLastTry: allowLastTry)
+            let sig = try JPKICommands.sign(.auth, digestInfo: digestInfo, on: op.channel)
+            return CardResult(
+                value: SignedWithCertificate(signature: sig, certificate: certificate), card: identity)
+        }
+    }
+
+    /// Verifies the auth PIN and signs `digestInfo` with the auth key, **without** reading the
+    /// card's identity: the caller must verify the signature against the auth certificate it
+    /// bound the card to (jpkid: the certificate read at insertion), which proves the signature
+    /// came from that card. APDUs: SELECT AP + empty VERIFY + VERIFY + SIGN, the last three by
+    /// SFI (`00 20 00 98`, `80 2A 00 97`) = 4; a card that refuses SFI addressing gets the SELECT
+    /// forms (6 APDUs; 9 with the certificate read).
+    ///
+    /// `expecting` (the start of the certificate the caller bound the card to) is compared with
+    /// the same bytes of the card's auth certificate — one short READ BINARY, by SFI where the card
+    /// answers so — **before** the PIN is sent: another card gets ``JPKIError/cardChanged`` and
+    /// never sees the PIN. 40 bytes cover the DER header and the serial number; two certificates
+    /// alike that far (same serial under another issuer) are told apart only by the signature.
+    public func signWithAuthKeyCheckedByCaller(
+        digestInfo: [UInt8], pin: PIN, allowLastTry: Bool = false, expecting certificatePrefix: [UInt8]? = nil
+    ) throws(JPKIError) -> [UInt8] {
+        try Self.precheck(pin, JPKIKey.auth.pin)
+        guard (1...245).contains(digestInfo.count) else {
+            throw .invalidDigest("DigestInfo must be 1-245 bytes")
+        }
+        return try run { (op) throws(JPKIError) in
+            // By SFI (no SELECTs) where the card answers so, else the SELECT forms.
+            try op.select(JPKIKey.auth.pin.application)
+            if let certificatePrefix, !certificatePrefix.isEmpty {
+                let n = min(certificatePrefix.count, 255)
+                let sfi = UInt8(JPKIFile.authCertificate & 0x1F)
+                let head: [UInt8]
+                if let bySFI = try JPKICommands.readBinaryBySFI(sfi: sfi, offset: 0, length: n, on: op.channel) {
+                    head = bySFI
+                } else {
+                    try JPKICommands.selectFile(JPKIFile.authCertificate, on: op.channel)
+                    head = try JPKICommands.readBinary(offset: 0, length: n, on: op.channel).data
+                }
+                guard head == Array(certificatePrefix.prefix(n)) else { throw .cardChanged }
+            }
+            try JPKICommands.verifyPIN(
+                JPKIKey.auth.pin, pin: pin, allowLastTry: allowLastTry, bySFI: true, on: op.channel)
+            return try JPKICommands.sign(.auth, digestInfo: digestInfo, bySFI: true, on: op.channel)
+        }
     }
 
     /// Verifies the sign password and signs `digestInfo` with the sign key (EF 001A).

@@ -8,11 +8,20 @@ public struct CardBinding: Sendable, Equatable, Codable {
     /// Card type: the stable code of ``JPKI/CardType/code`` (`my-number-card`, `juki-card`,
     /// `smartphone`, `unknown-jpki`).
     public var cardType: String
+    /// The auth certificate read at insertion (its SHA-256 is the fingerprint); not encoded. A
+    /// possession proof (signature over a fresh challenge) that verifies against it proves the
+    /// operation ran on this card without reading the certificate again.
+    public var authCertificateDER: [UInt8]?
+
+    private enum CodingKeys: String, CodingKey {
+        case authCertificateFingerprint, cardType
+    }
 
     /// Creates an identity.
-    public init(authCertificateFingerprint: String?, cardType: String) {
+    public init(authCertificateFingerprint: String?, cardType: String, authCertificateDER: [UInt8]? = nil) {
         self.authCertificateFingerprint = authCertificateFingerprint
         self.cardType = cardType
+        self.authCertificateDER = authCertificateDER
     }
 }
 

@@ -29,6 +29,7 @@ struct InsertLatency: AsyncParsableCommand {
     @Option(help: "Operation under /v1/sessions/{s}/ (authenticate, eligibility).") var endpoint = "authenticate"
     @Option(help: "Request body.") var body = #"{"pin":"1234"}"#
     @Option(help: "Iterations.") var iterations = 20
+    @Option(help: "Timing profile of the inserted card (Sources/CardSimulator/TIMING.md).") var timing = "none"
 
     func run() async throws {
         let detected = Detections()
@@ -56,15 +57,27 @@ struct InsertLatency: AsyncParsableCommand {
 
     func measure(detected: Detections) throws -> [String: Any] {
         let events = try EventStream(socket: socket)
-        let simulated = try VirtualMyNumberCard.fixture(card)
+        let profile: CardTimingProfile
+        do {
+            profile = try CardTimingProfile(parsing: timing)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        let simulated = TimedCard(try VirtualMyNumberCard.fixture(card), profile: profile)
         var totals: [Double] = []
         var toDetection: [Double] = []
         var toSession: [Double] = []
         var failure: [String: Any]?
+        // Card-side counters per insertion (identification + operation).
+        var apdus: [Int] = []
+        var bytes: [Int] = []
+        var modelled: [Double] = []
+        var late: [Double] = []
         var rng = SystemRandomNumberGenerator()
         for _ in 0..<iterations {
             Thread.sleep(forTimeInterval: Double.random(in: 0..<0.4, using: &rng))
             let bridge = VPCDBridge(card: simulated, port: port)
+            let before = simulated.totals
             let clock = ContinuousClock()
             let t0 = clock.now
             try bridge.start()
@@ -82,6 +95,11 @@ struct InsertLatency: AsyncParsableCommand {
             let http = try UnixHTTPConnection(path: socket)
             let (status, answer) = try http.request("POST", "/v1/sessions/\(session!)/\(endpoint)", body: body)
             let t2 = clock.now
+            let after = simulated.totals
+            apdus.append(after.apdus - before.apdus)
+            bytes.append(after.commandBytes + after.responseBytes - before.commandBytes - before.responseBytes)
+            modelled.append(micros(after.modelled - before.modelled))
+            late.append(micros(after.late - before.late))
             bridge.stop()
             bridge.waitUntilStopped()
             while true {
@@ -105,7 +123,10 @@ struct InsertLatency: AsyncParsableCommand {
             let seen = detected.times.withLock { $0.first { $0 >= t0 && $0 <= t1 } }
             toDetection.append(seen.map { micros($0 - t0) } ?? .nan)
         }
-        var out: [String: Any] = ["tool": "insert_latency", "endpoint": endpoint, "iterations": totals.count]
+        var out: [String: Any] = [
+            "tool": "insert_latency", "endpoint": endpoint, "iterations": totals.count, "timing": timing,
+            "card_apdus": apdus, "card_bytes": bytes, "card_modelled_us": modelled, "card_late_us": late,
+        ]
         if let failure {
             out["failure"] = failure
         } else {

@@ -11,7 +11,7 @@ struct JPKIBench: AsyncParsableCommand {
         abstract: "Benchmark helpers for bench/run (not a user tool).",
         subcommands: [
             TransmitBench.self, CountingSim.self, WaitCard.self, WaitSession.self, VerifyBench.self,
-            InsertLatency.self, AuditBench.self,
+            InsertLatency.self, AuditBench.self, Floor.self,
         ])
 }
 

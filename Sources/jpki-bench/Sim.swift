@@ -5,27 +5,11 @@ import Foundation
 import SmartCard
 import Synchronization
 
-/// A card that counts the command APDUs it answers (vpcd control frames — power, reset, GET ATR —
-/// are not APDUs and are not counted). This is how `bench/run` counts the APDUs of tools that
-/// do not report them (OpenSC's pkcs15-tool): on the card side, the only place both sides share.
-final class CountingCard: VirtualCard, @unchecked Sendable {
-    let inner: any VirtualCard
-    let count = Atomic<Int>(0)
-
-    init(_ inner: any VirtualCard) { self.inner = inner }
-
-    var atr: [UInt8] { inner.atr }
-    func powerOn() { inner.powerOn() }
-    func powerOff() { inner.powerOff() }
-    func reset() { inner.reset() }
-    func process(_ command: [UInt8]) -> [UInt8]? {
-        count.add(1, ordering: .relaxed)
-        return inner.process(command)
-    }
-}
-
-/// `jpki-bench sim`: like `jpki-sim --card NAME`, plus an APDU counter: SIGUSR1 writes the number
-/// of APDUs answered so far to `--count-file` (written to a temporary name, then renamed).
+/// `jpki-bench sim`: like `jpki-sim --card NAME [--timing PROFILE]`, plus counters kept on the
+/// card side (the only place every tool shares; vpcd control frames — power, reset, GET ATR —
+/// are not APDUs and are not counted): SIGUSR1 writes `APDUS COMMAND_BYTES RESPONSE_BYTES
+/// MODELLED_US LATE_US` (totals so far; LATE = how late the timed answers woke up) to
+/// `--count-file` (written to a temporary name, then renamed).
 /// SIGTERM/SIGINT remove the card.
 struct CountingSim: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,10 +17,18 @@ struct CountingSim: ParsableCommand {
 
     @Option(help: "Fixture card name under apdu-fixtures/cards.") var card = "00-ordinary"
     @Option(help: "vpcd port (35963 = slot 0).") var port: UInt16 = 35963
-    @Option(help: "File the APDU count is written to on SIGUSR1.") var countFile: String
+    @Option(help: "File the counters are written to on SIGUSR1.") var countFile: String
+    @Option(help: "Timing profile (none, contact, contactless, …; Sources/CardSimulator/TIMING.md).")
+    var timing = "none"
 
     func run() throws {
-        let counting = CountingCard(try VirtualMyNumberCard.fixture(card))
+        let profile: CardTimingProfile
+        do {
+            profile = try CardTimingProfile(parsing: timing)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        let counting = TimedCard(try VirtualMyNumberCard.fixture(card), profile: profile)
         let bridge = VPCDBridge(card: counting, port: port)
         var mask = sigset_t()
         sigemptyset(&mask)
@@ -55,16 +47,18 @@ struct CountingSim: ParsableCommand {
         }
         let usr1 = DispatchSource.makeSignalSource(signal: SIGUSR1, queue: .global())
         usr1.setEventHandler {
-            let n = counting.count.load(ordering: .relaxed)
+            let t = counting.totals
+            let line =
+                "\(t.apdus) \(t.commandBytes) \(t.responseBytes) \(Int(micros(t.modelled))) \(Int(micros(t.late)))\n"
             let tmp = path + ".tmp"
-            if FileManager.default.createFile(atPath: tmp, contents: Data("\(n)\n".utf8)) {
+            if FileManager.default.createFile(atPath: tmp, contents: Data(line.utf8)) {
                 rename(tmp, path)
             }
         }
         usr1.resume()
         sources.append(usr1)
         try bridge.start()
-        note("card \(card) inserted at port \(port) (counting APDUs)")
+        note("card \(card) inserted at port \(port) (counting APDUs, timing \(profile))")
         bridge.waitUntilStopped()
         withExtendedLifetime(sources) {}
     }

@@ -3,8 +3,8 @@ import CardSimulator
 import Dispatch
 import Foundation
 
-/// `jpki-sim --card DIR [--vpcd HOST:PORT] [--fault SPEC]`: a simulated My Number card inserted
-/// into vpcd (vsmartcard's virtual reader in pcscd). SIGTERM/SIGINT remove the card and exit 0.
+/// `jpki-sim --card DIR [--vpcd HOST:PORT] [--fault SPEC] [--timing PROFILE]`: a simulated My
+/// Number card inserted into vpcd (vsmartcard's virtual reader in pcscd). SIGTERM/SIGINT remove the card and exit 0.
 struct JPKISim: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jpki-sim",
@@ -14,7 +14,10 @@ struct JPKISim: ParsableCommand {
             (found through $JPKI_FIXTURES or by walking up to the package root). \
             Port 35963 is slot "Virtual PCD 00 00", 35964 is "Virtual PCD 00 01". \
             Fault SPEC items (comma-separated): chunk61:N, wrongle, slow:MS, remove-after:N, \
-            garbage:N, truncate:N (see Sources/CardSimulator/FAULTS.md).
+            garbage:N, truncate:N (see Sources/CardSimulator/FAULTS.md). \
+            Timing PROFILE: none (default, no delay), contact (T=1 reader, 38.4 kbit/s; contact:9600), contactless \
+            (ISO 14443 Type B, 424 kbit/s; contactless:106|212|424) — every answer is delayed as \
+            a real card and reader would (see Sources/CardSimulator/TIMING.md).
             """)
 
     @Option(name: .long, help: "Card profile directory or fixture name (e.g. 00-ordinary).")
@@ -26,10 +29,15 @@ struct JPKISim: ParsableCommand {
     @Option(name: .long, help: "Fault injection spec, e.g. chunk61:16,slow:5.")
     var fault: String = ""
 
+    @Option(name: .long, help: "Card + reader timing: none, contact[:9600], contactless[:106|212|424].")
+    var timing: String = "none"
+
     func run() throws {
         let faults: FaultSpec
+        let profile: CardTimingProfile
         do {
             faults = try FaultSpec(parsing: fault)
+            profile = try CardTimingProfile(parsing: timing)
         } catch {
             throw ValidationError(error.description)
         }
@@ -59,7 +67,8 @@ struct JPKISim: ParsableCommand {
             throw ExitCode(2)
         }
 
-        let bridge = VPCDBridge(card: simulated, host: host, port: port)
+        let card: any VirtualCard = profile.isInstant ? simulated : TimedCard(simulated, profile: profile)
+        let bridge = VPCDBridge(card: card, host: host, port: port)
         signal(SIGTERM, SIG_IGN)
         signal(SIGINT, SIG_IGN)
         // A parent may have left SIGTERM/SIGINT blocked (test runners do): the contract is that
@@ -84,7 +93,8 @@ struct JPKISim: ParsableCommand {
             throw ExitCode(1)
         }
         // Only the profile name and the address: no PINs, no identity data.
-        let faultNote = faults.isEmpty ? "" : " with faults \(faults)"
+        let faultNote =
+            (faults.isEmpty ? "" : " with faults \(faults)") + (profile.isInstant ? "" : ", timing \(profile)")
         FileHandle.standardError.write(
             Data(
                 "jpki-sim: card \(simulated.profile.name) inserted at \(host):\(port)\(faultNote)\n"

@@ -157,8 +157,9 @@ struct EligibilityFlowTests {
     func swapMidFlow() async throws {
         let cfg = try await Self.seededConfig(.sqlite)
         try await withDaemon(cfg) { http, insert in
-            // 30 ms per APDU: the flow (~13 APDUs) is in flight when the card is swapped.
-            let (first, session) = try await insert("02-same-name-a", "slow:30")
+            // 100 ms per APDU: the flow (4 APDUs: SELECT, counter, VERIFY, SIGN) is in flight
+            // when the card is swapped 150 ms after the request.
+            let (first, session) = try await insert("02-same-name-a", "slow:100")
             // On its own thread: a blocking client on the cooperative pool would starve the
             // in-process daemon while the test polls the readers below.
             async let response = onThread {

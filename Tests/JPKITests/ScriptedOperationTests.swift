@@ -135,8 +135,7 @@ struct ScriptedOperationTests {
                 ]))
         // 63C5 to SELECT is nonsense: it must be reported as a typed error and no VERIFY sent.
         let channel = CardChannel(transport: t)
-        #expect(throws: JPKIError.unexpectedStatus(StatusWord(0x63C5), operation: "SELECT EF 001B"))
-        {
+        #expect(throws: JPKIError.unexpectedStatus(StatusWord(0x63C5), operation: "SELECT EF 001B")) {
             try MyNumberCard(channel: channel).readCertificate(.sign, signPIN: PIN("ABC123"))
         }
         // 296 remaining bytes > 256, so with extended one READ: 00 B0 00 04 00 01 28.
@@ -283,6 +282,116 @@ struct ScriptedOperationTests {
         #expect(channel.apduCount == 9)
     }
 
+    /// jpkid's possession proof when the session holds the certificate read at insertion: no
+    /// certificate read and no EF SELECT — the counter query, VERIFY and SIGN by SFI (4 APDUs;
+    /// the caller verifies the signature against its certificate).
+    @Test func signWithAuthKeyCheckedByCallerBySFI() throws {
+        let di = DigestInfo.sha256(ofChallenge: Array("challenge".utf8))
+        let signature = [UInt8](repeating: 0x5A, count: 256)
+        let t = ScriptedTransport(
+            steps([
+                (h("00A4040C0AD392F000260100000001"), h(ok)),
+                (h("00200098"), h("63C3")),
+                (h("002000980431323334"), h(ok)),
+                (h("802A009733") + di + [0x00], signature + h(ok)),
+            ]))
+        let channel = CardChannel(transport: t)
+        let sig = try MyNumberCard(channel: channel).signWithAuthKeyCheckedByCaller(digestInfo: di, pin: PIN("1234"))
+        #expect(sig == signature)
+        #expect(t.isComplete, "\(t.mismatches)")
+        #expect(channel.apduCount == 4)
+    }
+
+    /// A card that refuses SFI addressing gets the SELECT forms; the PIN is only sent in the
+    /// form whose counter query the card answered.
+    @Test func signWithAuthKeyCheckedByCallerFallsBack() throws {
+        let di = DigestInfo.sha256(ofChallenge: Array("challenge".utf8))
+        let signature = [UInt8](repeating: 0x5A, count: 256)
+        let t = ScriptedTransport(
+            steps([
+                (h("00A4040C0AD392F000260100000001"), h(ok)),
+                (h("00200098"), h("6A86")),
+                (h("00A4020C020018"), h(ok)), (h("00200080"), h("63C3")),
+                (h("002000800431323334"), h(ok)),
+                (h("802A009733") + di + [0x00], h("6A86")),
+                (h("00A4020C020017"), h(ok)),
+                (h("802A008033") + di + [0x00], signature + h(ok)),
+            ]))
+        let channel = CardChannel(transport: t)
+        let sig = try MyNumberCard(channel: channel).signWithAuthKeyCheckedByCaller(digestInfo: di, pin: PIN("1234"))
+        #expect(sig == signature)
+        #expect(t.isComplete, "\(t.mismatches)")
+    }
+
+    /// With the expected certificate's start given, the card's certificate is checked first (one
+    /// short READ by SFI): the same card goes on to VERIFY and SIGN; another card gets
+    /// `cardChanged` and never receives the PIN (the script ends before any VERIFY).
+    @Test func signWithAuthKeyCheckedByCallerChecksTheCardBeforeThePIN() throws {
+        let di = DigestInfo.sha256(ofChallenge: Array("challenge".utf8))
+        let signature = [UInt8](repeating: 0x5A, count: 256)
+        let expected = h("3082040E308202F6A00302010202021001300000000000000000000000000000000000000000")
+        let same = ScriptedTransport(
+            steps([
+                (h("00A4040C0AD392F000260100000001"), h(ok)),
+                (h("00B08A0026"), Array(expected.prefix(38)) + h(ok)),
+                (h("00200098"), h("63C3")),
+                (h("002000980431323334"), h(ok)),
+                (h("802A009733") + di + [0x00], signature + h(ok)),
+            ]))
+        let sig = try MyNumberCard(channel: CardChannel(transport: same)).signWithAuthKeyCheckedByCaller(
+            digestInfo: di, pin: PIN("1234"), expecting: Array(expected.prefix(38)))
+        #expect(sig == signature && same.isComplete, "\(same.mismatches)")
+        var other = Array(expected.prefix(38))
+        other[16] ^= 0x01  // another serial
+        let changed = ScriptedTransport(
+            steps([
+                (h("00A4040C0AD392F000260100000001"), h(ok)),
+                (h("00B08A0026"), other + h(ok)),
+            ]))
+        #expect(throws: JPKIError.cardChanged) {
+            try MyNumberCard(channel: CardChannel(transport: changed)).signWithAuthKeyCheckedByCaller(
+                digestInfo: di, pin: PIN("1234"), expecting: Array(expected.prefix(38)))
+        }
+        #expect(changed.isComplete, "\(changed.mismatches)")
+    }
+
+    /// The last-try guard holds on the SFI path too: nothing is sent after the counter says 1.
+    @Test func signWithAuthKeyCheckedByCallerLastTryGuard() throws {
+        let t = ScriptedTransport(
+            steps([
+                (h("00A4040C0AD392F000260100000001"), h(ok)),
+                (h("00200098"), h("63C1")),
+            ]))
+        #expect(throws: JPKIError.lastTryRefused(.auth)) {
+            try MyNumberCard(channel: CardChannel(transport: t)).signWithAuthKeyCheckedByCaller(
+                digestInfo: DigestInfo.sha256(ofChallenge: [1]), pin: PIN("1234"))
+        }
+        #expect(t.isComplete, "\(t.mismatches)")
+    }
+
+    /// The possession proof jpkid sends: one certificate read serves as the card check and the
+    /// returned certificate (signWithAuthKey + readCertificate sent it twice: 13 APDUs).
+    @Test func signWithAuthKeyReadingCertificateReadsTheCertificateOnce() throws {
+        let di = DigestInfo.sha256(ofChallenge: Array("challenge".utf8))
+        let signature = [UInt8](repeating: 0x5A, count: 256)
+        let t = ScriptedTransport(
+            authCertSteps(cert)
+                + steps([
+                    (h("00A4020C020018"), h(ok)), (h("00200080"), h("63C3")),
+                    (h("002000800431323334"), h(ok)),
+                    (h("00A4020C020017"), h(ok)),
+                    (h("802A008033") + di + [0x00], signature + h(ok)),
+                ]))
+        let channel = CardChannel(transport: t)
+        let r = try MyNumberCard(channel: channel).signWithAuthKeyReadingCertificate(
+            digestInfo: di, pin: PIN("1234"))
+        #expect(r.value.signature == signature)
+        #expect(r.value.certificate == cert)
+        #expect(r.card == CardIdentity(authCertificateDER: cert))
+        #expect(t.isComplete, "\(t.mismatches)")
+        #expect(channel.apduCount == 9)
+    }
+
     @Test(arguments: [
         ("6982", JPKIError.pinRequired(.sign)), ("6983", .pinBlocked(.sign)),
         ("6984", .pinBlocked(.sign)),
@@ -400,6 +509,42 @@ struct ScriptedOperationTests {
         #expect(d.applications == [.jpki, .text, .visual, .juki])
         #expect(d.identity == CardIdentity(authCertificateDER: cert))
         print("APDU count detect (scripted): \(channel.apduCount)")
+    }
+
+    /// jpkid's identification: token info and certificate by SFI, no application probes (4 APDUs).
+    @Test func detectionBySFI() throws {
+        let label = Array("JPKIAPICCTOKEN2".utf8) + [UInt8](repeating: 0x20, count: 17)
+        let t = ScriptedTransport(
+            steps([
+                (h(selectJPKI), h(ok)), (h("00B0860020"), label + h(ok)),
+                (h("00B08A0004"), Array(cert[0..<4]) + h(ok)),
+                (h("00B08A0400040E"), Array(cert[4...]) + h(ok)),
+            ]))
+        let channel = CardChannel(transport: t)
+        let d = try MyNumberCard(channel: channel).detect(probing: [], addressBySFI: true)
+        #expect(t.isComplete, "\(t.mismatches)")
+        #expect(d.cardType == .myNumberCard)
+        #expect(d.authCertificate == cert)
+        #expect(d.identity == CardIdentity(authCertificateDER: cert))
+        #expect(channel.apduCount == 4)
+    }
+
+    /// A card that refuses SFI addressing gets SELECT + READ, with the same result.
+    @Test func detectionBySFIFallsBack() throws {
+        let label = Array("JPKIAPICCTOKEN2".utf8) + [UInt8](repeating: 0x20, count: 17)
+        let t = ScriptedTransport(
+            steps([
+                (h(selectJPKI), h(ok)), (h("00B0860020"), h("6A86")),
+                (h("00A4020C020006"), h(ok)), (h("00B0000020"), label + h(ok)),
+                (h("00B08A0004"), h("6B00")),
+                (h("00A4020C02000A"), h(ok)),
+                (h("00B0000004"), Array(cert[0..<4]) + h(ok)),
+                (h("00B0000400040E"), Array(cert[4...]) + h(ok)),
+            ]))
+        let d = try MyNumberCard(channel: CardChannel(transport: t)).detect(probing: [], addressBySFI: true)
+        #expect(t.isComplete, "\(t.mismatches)")
+        #expect(d.cardType == .myNumberCard)
+        #expect(d.authCertificate == cert)
     }
 
     @Test func detectionWithoutTokenInfo() throws {

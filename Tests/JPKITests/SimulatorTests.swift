@@ -118,6 +118,25 @@ struct SimulatorTests {
         print("APDU count detect: \(n)")
     }
 
+    /// jpkid's identification at insertion probes no other application: 6 APDUs, same binding.
+    @Test func detectionWithoutProbes() throws {
+        let c = try SimCard("00-ordinary")
+        var d: CardDetection?
+        let n = try c.count { d = try c.card.detect(probing: []) }
+        let det = try #require(d)
+        #expect(det.cardType == .myNumberCard)
+        #expect(det.applications == [.jpki])
+        #expect(det.identity?.fingerprint == SHA256.hash(try c.file("jpki/000A.der")))
+        #expect(det.authCertificate == (try c.file("jpki/000A.der")))
+        // jpkid's identification on the simulated card: by SFI, 4 APDUs.
+        let c2 = try SimCard("00-ordinary")
+        var d2: CardDetection?
+        let n2 = try c2.count { d2 = try c2.card.detect(probing: [], addressBySFI: true) }
+        #expect(d2 == det)
+        #expect(n2 == 4)
+        #expect(n == 6)
+    }
+
     @Test func pinStatusSpendsNoTry() throws {
         let c = try SimCard("00-ordinary")
         var status: PINStatus?
