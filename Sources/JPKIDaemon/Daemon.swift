@@ -54,7 +54,12 @@ public final class Daemon: Sendable {
         let server = try await HTTPServer.start(
             path: config.socket.path, mode: mode, group: config.socket.group, limits: config.limits,
             responder: api, logger: logger, listenFD: listenFD,
-            admit: { peer in !roles.roles(for: peer).isEmpty })
+            admit: { peer in !roles.roles(for: peer).isEmpty },
+            refused: { method, path, peer, code in
+                // Refusals by the HTTP layer (no role, too many connections, 400/408/413/431) are
+                // audited like the API's, rate-limited per uid by the audit log.
+                Task { await audit.recordRefusal(method: method, path: path, peer: peer, code: code) }
+            })
         let monitor = PCSCMonitor()
         let task = Task {
             await withDiscardingTaskGroup { group in

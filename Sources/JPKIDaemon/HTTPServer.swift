@@ -97,7 +97,8 @@ public final class HTTPServer: Sendable {
     public static func start(
         path: String, mode: mode_t, group groupName: String?, limits: DaemonConfig.Limits,
         responder: any APIResponder, logger: Logger, threads: Int = System.coreCount, listenFD: CInt? = nil,
-        admit: @escaping @Sendable (PeerCredentials) -> Bool = { _ in true }
+        admit: @escaping @Sendable (PeerCredentials) -> Bool = { _ in true },
+        refused: RefusalHook? = nil
     ) async throws -> HTTPServer {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         let dir = (path as NSString).deletingLastPathComponent
@@ -115,9 +116,10 @@ public final class HTTPServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
                         AdmissionHandler(
-                            connections: connections, admit: admit,
+                            connections: connections, admit: admit, refused: refused,
                             makeHandler: {
-                                HTTPConnectionHandler(responder: responder, limits: limits, logger: logger, peer: $0)
+                                HTTPConnectionHandler(
+                                    responder: responder, limits: limits, logger: logger, peer: $0, refused: refused)
                             }
                         ))
                 }
@@ -244,28 +246,33 @@ final class AdmissionHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private let connections: ConnectionCounter
     private let admit: @Sendable (PeerCredentials) -> Bool
+    private let refused: RefusalHook?
     private let makeHandler: (PeerCredentials) -> HTTPConnectionHandler
 
     init(
-        connections: ConnectionCounter, admit: @escaping @Sendable (PeerCredentials) -> Bool,
+        connections: ConnectionCounter, admit: @escaping @Sendable (PeerCredentials) -> Bool, refused: RefusalHook?,
         makeHandler: @escaping (PeerCredentials) -> HTTPConnectionHandler
     ) {
         self.connections = connections
         self.admit = admit
+        self.refused = refused
         self.makeHandler = makeHandler
     }
 
     func channelActive(context: ChannelHandlerContext) {
         let peer = Self.peerCredentials(of: context.channel)
         guard let peer, admit(peer) else {
+            refused?("CONNECT", "", peer, APIError.unknownPeer.code)
             refuse(context, .unknownPeer)
             return
         }
         switch connections.tryAcquire(uid: peer.uid) {
         case .overTotal:
+            refused?("CONNECT", "", peer, "too_many_connections_total")
             context.close(promise: nil)
             return
         case .overPeer:
+            refused?("CONNECT", "", peer, APIError.tooManyConnections.code)
             refuse(context, .tooManyConnections)
             return
         case .acquired:
@@ -318,6 +325,12 @@ final class AdmissionHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.writeAndFlush(NIOAny(buffer)).whenComplete { _ in bound.value.close(promise: nil) }
     }
 }
+
+/// Told about every request the HTTP layer refuses before the API sees it (who, what, the code),
+/// so it can be audited: `method`/`path` are `CONNECT`/"" for refusals at connect time.
+public typealias RefusalHook =
+    @Sendable (_ method: String, _ path: String, _ peer: PeerCredentials?, _ code: String)
+    -> Void
 
 /// Open connections, in all and per peer uid.
 final class ConnectionCounter: Sendable {
@@ -373,12 +386,17 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private var streaming: Task<Void, Never>?
     private var heartbeat: RepeatedTask?
     private var inFlight = false
+    private let refused: RefusalHook?
 
-    init(responder: any APIResponder, limits: DaemonConfig.Limits, logger: Logger, peer: PeerCredentials?) {
+    init(
+        responder: any APIResponder, limits: DaemonConfig.Limits, logger: Logger, peer: PeerCredentials?,
+        refused: RefusalHook? = nil
+    ) {
         self.responder = responder
         self.limits = limits
         self.logger = logger
         self.peer = peer
+        self.refused = refused
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -406,7 +424,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         timer = context.eventLoop.scheduleTask(in: .milliseconds(Int64(seconds * 1000))) {
             let (handler, context) = bound.value
             guard !handler.inFlight else { return }
-            if handler.head != nil {
+            if let head = handler.head {
+                handler.refused?(head.method.rawValue, head.uri, handler.peer, "request_timeout")
                 handler.send(
                     .error(APIError(408, "request_timeout", "request not received in time")), context: context,
                     keepAlive: false)
@@ -445,6 +464,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     private func reject(_ e: APIError, context: ChannelHandlerContext) {
+        if let head { refused?(head.method.rawValue, head.uri, peer, e.code) }
         rejected = true
         body = []
         send(.error(e), context: context, keepAlive: false)
@@ -584,6 +604,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         logger.debug("connection error", metadata: ["error": "\(type(of: error))"])
+        // Unparseable requests (NIO's error handler has answered 400) are refusals too.
+        if error is HTTPParserError { refused?(head?.method.rawValue ?? "-", head?.uri ?? "", peer, "bad_request") }
         context.close(promise: nil)
     }
 }

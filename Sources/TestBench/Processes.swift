@@ -100,3 +100,24 @@ public func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) as
         }
     }
 }
+
+/// Whether `needle` occurs in `text` as a whole token: not inside a longer run of letters or
+/// digits. A PIN "1234" inside a hex hash or session id does not count; `"1234"` as a JSON value
+/// does. Non-ASCII needles (names, addresses) count anywhere.
+public func containsToken(_ text: String, _ needle: String) -> Bool {
+    guard text.contains(needle) else { return false }
+    guard needle.unicodeScalars.allSatisfy(\.isASCII) else { return true }
+    let chars = Array(text.unicodeScalars)
+    let target = Array(needle.unicodeScalars)
+    let isWord = { (c: Unicode.Scalar) in c.properties.isAlphabetic || ("0"..."9").contains(c) }
+    var i = 0
+    while i + target.count <= chars.count {
+        if chars[i] == target[0], Array(chars[i..<i + target.count]) == target {
+            let before = i > 0 ? chars[i - 1] : " "
+            let after = i + target.count < chars.count ? chars[i + target.count] : " "
+            if !isWord(before) && !isWord(after) { return true }
+        }
+        i += 1
+    }
+    return false
+}

@@ -112,6 +112,14 @@ public enum TestBench {
         }
     }
 
+    /// For tests that kill a PC/SC client (jpkid) in the middle of a card transaction: pcscd
+    /// with vpcd was seen not to report the next card inserted into that slot for more than 10 s
+    /// afterwards (the next test then found no card). Restarting pcscd leaves a clean bench. Call
+    /// inside ``exclusive(_:)``, after the test's cards are removed.
+    public static func afterKilledClient() {
+        resetSlots("a PC/SC client was killed mid-transaction")
+    }
+
     /// A test ended with a card still connected to a vpcd slot.
     public struct LeakedCard: Error, CustomStringConvertible {
         public let description: String

@@ -97,27 +97,7 @@ enum Fixtures {
     static func leaks(in lines: [String], of values: Set<String>) -> [(line: String, value: String)] {
         var found: [(String, String)] = []
         for line in lines {
-            for v in values where line.contains(v) {
-                if v.unicodeScalars.allSatisfy({ $0.isASCII }) {
-                    let chars = Array(line.unicodeScalars)
-                    let needle = Array(v.unicodeScalars)
-                    var i = 0
-                    while i + needle.count <= chars.count {
-                        if Array(chars[i..<i + needle.count]) == needle {
-                            let before = i > 0 ? chars[i - 1] : " "
-                            let after = i + needle.count < chars.count ? chars[i + needle.count] : " "
-                            let isWord = { (c: Unicode.Scalar) in c.properties.isAlphabetic || ("0"..."9").contains(c) }
-                            if !isWord(before) && !isWord(after) {
-                                found.append((line, v))
-                                break
-                            }
-                        }
-                        i += 1
-                    }
-                } else {
-                    found.append((line, v))
-                }
-            }
+            for v in values where containsToken(line, v) { found.append((line, v)) }
         }
         return found
     }
@@ -269,7 +249,6 @@ final class CountingCard: VirtualCard, @unchecked Sendable {
         return inner.process(command)
     }
 }
-
 
 /// A small seeded generator (SplitMix64) so torture runs can be replayed from the printed seed.
 struct SeededRNG: RandomNumberGenerator {

@@ -159,6 +159,7 @@ extension DaemonTests {
                 killed = true
                 #expect(try await TestBench.waitUntil(timeout: .seconds(30)) { load.done == 4 })
             }
+            TestBench.afterKilledClient()
             let answered = load.ok
             let lines = Self.auditLines(cfg.auditLog).filter {
                 $0["operation"] as? String == "pin-status" && $0["outcome"] as? String == "ok"

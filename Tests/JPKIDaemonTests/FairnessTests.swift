@@ -72,6 +72,17 @@ struct FairnessTests {
                 statuses.allSatisfy { $0 == 200 }, "\(Dictionary(grouping: statuses, by: { $0 }).mapValues(\.count))")
             let report = try await greedy.report { ($0["403 closed"] ?? 0) == 100 }
             #expect(report["403 closed"] == 100, "\(report)")
+            // Refused at connect, and audited as such — rate-limited per uid, so a flood cannot
+            // fill the disk (at most refusalsPerMinute lines, the rest counted as suppressed).
+            func refusals() -> [String] {
+                ((try? String(contentsOfFile: cfg.auditLog, encoding: .utf8)) ?? "").split(separator: "\n")
+                    .map(String.init).filter {
+                        $0.contains("\"operation\":\"refused\"") && $0.contains("\"outcome\":\"unknown_peer\"")
+                            && $0.contains("\"uid\":\(Self.greedyUID)")
+                    }
+            }
+            #expect(await TestBench.waitUntil { refusals().count >= 1 })
+            #expect(refusals().count <= cfg.audit.refusalsPerMinute, "\(refusals().count) refusal lines")
         }
     }
 

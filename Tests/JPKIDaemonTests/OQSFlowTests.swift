@@ -205,6 +205,8 @@ struct OQSFlowTests {
                     _ = waitForExit(pid)
                 }
             }
+            // Runs last (after the card is removed): this test kills a PC/SC client mid-operation.
+            defer { TestBench.afterKilledClient() }
             let bridge = VPCDBridge(card: try VirtualMyNumberCard.fixture("00-ordinary"), port: TestBench.slots[0].port)
             try bridge.start()
             defer { EligibilityFlowTests.remove(bridge) }
