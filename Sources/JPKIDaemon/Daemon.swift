@@ -12,6 +12,8 @@ public final class Daemon: Sendable {
     let monitor: PCSCMonitor
     let supervisor: ReaderSupervisor
     let runTask: Task<Void, Never>
+    /// ``MemoryTrimmer`` (cancelled at shutdown).
+    let trimTask: Task<Void, Never>
     let eligibility: EligibilityService
     let faceIntake: OQSFaceIntake?
     /// The audit log (closed with a signed checkpoint at shutdown).
@@ -61,15 +63,8 @@ public final class Daemon: Sendable {
                 Task { await audit.recordRefusal(method: method, path: path, peer: peer, code: code) }
             })
         let monitor = PCSCMonitor()
-        let task = Task {
-            await withDiscardingTaskGroup { group in
-                group.addTask { await supervisor.run(monitor.events) }
-                group.addTask { await MemoryTrimmer.run(server: server, bus: bus) }
-                // The trimmer ends with the supervisor: once the monitor's stream ends, stop it.
-                await supervisor.waitUntilStopped()
-                group.cancelAll()
-            }
-        }
+        let task = Task { await supervisor.run(monitor.events) }
+        let trimTask = Task { await MemoryTrimmer.run(server: server, bus: bus) }
         let faceIntake = faceStore.flatMap { store in
             startFaceIntake(
                 config: config.eligibility, eligibility: eligibility, store: store, bus: bus, audit: audit,
@@ -80,14 +75,15 @@ public final class Daemon: Sendable {
             metadata: ["socket": "\(config.socket.path)", "activation": "\(listenFD == nil ? "own" : "systemd")"])
         return Daemon(
             config: config, server: server, monitor: monitor, supervisor: supervisor, runTask: task,
-            eligibility: eligibility, faceIntake: faceIntake, audit: audit)
+            trimTask: trimTask, eligibility: eligibility, faceIntake: faceIntake, audit: audit)
     }
 
     private init(
         config: DaemonConfig, server: HTTPServer, monitor: PCSCMonitor, supervisor: ReaderSupervisor,
-        runTask: Task<Void, Never>, eligibility: EligibilityService, faceIntake: OQSFaceIntake?,
-        audit: AuditLog
+        runTask: Task<Void, Never>, trimTask: Task<Void, Never>, eligibility: EligibilityService,
+        faceIntake: OQSFaceIntake?, audit: AuditLog
     ) {
+        self.trimTask = trimTask
         self.audit = audit
         self.eligibility = eligibility
         self.faceIntake = faceIntake
@@ -102,6 +98,7 @@ public final class Daemon: Sendable {
     public func shutdown() async {
         await server.shutdown()
         monitor.stop()
+        trimTask.cancel()
         await runTask.value
         await supervisor.shutdown()
         faceIntake?.stop()

@@ -63,18 +63,6 @@ public actor ReaderSupervisor {
             handle(event)
         }
         await shutdown()
-        stopped = true
-        for waiter in stopWaiters { waiter.resume() }
-        stopWaiters = []
-    }
-
-    private var stopped = false
-    private var stopWaiters: [CheckedContinuation<Void, Never>] = []
-
-    /// Returns once ``run(_:)`` has ended.
-    public func waitUntilStopped() async {
-        if stopped { return }
-        await withCheckedContinuation { stopWaiters.append($0) }
     }
 
     /// Whether pcscd is reachable.
