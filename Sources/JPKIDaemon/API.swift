@@ -131,7 +131,7 @@ public struct DaemonAPI: APIResponder {
     /// Writes an audit line that records a disclosure; the answer may leave only after it is on
     /// disk, so a line that cannot be written turns the answer into 503 `audit_unavailable`.
     func recordDisclosure(
-        _ operation: String, peer: PeerCredentials, session: String, reader: String? = nil, card: String? = nil,
+        _ operation: String, peer: PeerCredentials, session: String?, reader: String? = nil, card: String? = nil,
         cardKey: CardKey? = nil, outcome: String
     ) async throws {
         AuditMark.current?.recorded.store(true, ordering: .relaxed)

@@ -87,15 +87,7 @@ func startFaceIntake(
 extension DaemonAPI {
     /// `GET /v1/oqs/face-results` (summaries, newest first) and `GET /v1/oqs/face-results/{id}`.
     func faceResults(_ id: String?, peer: PeerCredentials) async throws -> APIResponse {
-        /// The answer holds personal data: it leaves only once its audit line is on disk.
-        func disclose(_ operation: String, _ outcome: String) async throws {
-            AuditMark.current?.recorded.store(true, ordering: .relaxed)
-            do {
-                try await audit.record(operation, peer: peer, outcome: outcome)
-            } catch {
-                throw APIError.auditUnavailable
-            }
-        }
+        // The answer holds personal data: it leaves only once its audit line is on disk.
         guard let store = faceStore else {
             throw APIError(503, "face_intake_disabled", "no face-reader intake (eligibility.provider oqs)")
         }
@@ -112,15 +104,15 @@ extension DaemonAPI {
                     id: $0.id, receivedAt: $0.receivedAt, status: $0.status, join: $0.join,
                     recordID: $0.patient?.recordID)
             }
-            try await disclose("oqs-face-results", "ok")
+            try await recordDisclosure("oqs-face-results", peer: peer, session: nil, outcome: "ok")
             struct Body: Encodable { var results: [Summary] }
             return .json(Body(results: list))
         }
         guard let r = store.result(id) else {
-            try await disclose("oqs-face-result", "not_found")
+            try await recordDisclosure("oqs-face-result", peer: peer, session: nil, outcome: "not_found")
             throw APIError(404, "face_result_not_found", "no such face-reader result")
         }
-        try await disclose("oqs-face-result", "ok")
+        try await recordDisclosure("oqs-face-result", peer: peer, session: nil, outcome: "ok")
         return .json(r)
     }
 }
