@@ -61,3 +61,38 @@ public final class GreedyPeer {
         _ = waitForExit(pid)
     }
 }
+
+/// What a well-behaved client saw while a ``GreedyPeer`` held its connections: `count`
+/// sequential requests (on a thread of their own), their statuses and latencies.
+public struct WellBehavedRun: Sendable {
+    /// Every status, in order.
+    public let statuses: [Int]
+    /// Latencies in milliseconds, sorted.
+    public let millis: [Double]
+
+    /// Runs `count` sequential `GET path` requests.
+    public static func run(_ http: UnixHTTP, _ path: String, count: Int) async throws -> WellBehavedRun {
+        try await blocking {
+            var statuses: [Int] = []
+            var millis: [Double] = []
+            for _ in 0..<count {
+                let start = ContinuousClock.now
+                statuses.append(try http.request("GET", path).status)
+                let d = ContinuousClock.now - start
+                millis.append(Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15)
+            }
+            return WellBehavedRun(statuses: statuses, millis: millis.sorted())
+        }
+    }
+
+    /// Requests answered 200.
+    public var ok: Int { statuses.filter { $0 == 200 }.count }
+    /// The `p`th percentile latency (ms).
+    public func percentile(_ p: Int) -> Double { millis[min(millis.count - 1, millis.count * p / 100)] }
+    /// Statuses counted, for failure messages.
+    public var histogram: [Int: Int] { Dictionary(grouping: statuses, by: { $0 }).mapValues(\.count) }
+    /// One line: `ok/count answered 200, p50 … ms, p99 … ms`.
+    public var summary: String {
+        "\(ok)/\(statuses.count) answered 200, p50 \(String(format: "%.2f", percentile(50))) ms, p99 \(String(format: "%.2f", percentile(99))) ms"
+    }
+}

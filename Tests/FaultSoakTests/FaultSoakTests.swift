@@ -593,22 +593,9 @@ struct FaultSoakTests {
         let perPeer = h.config.limits.maxConnectionsPerPeer
         let streams = h.config.limits.maxEventStreamsPerPeer
         func served(_ label: String) async throws {
-            let (statuses, p50, p99) = try await blocking { () -> ([Int], Double, Double) in
-                var statuses: [Int] = []
-                var ms: [Double] = []
-                for _ in 0..<300 {
-                    let t = Date()
-                    statuses.append(try http.request("GET", "/v1/readers").status)
-                    ms.append(Date().timeIntervalSince(t) * 1000)
-                }
-                ms.sort()
-                return (statuses, ms[150], ms[297])
-            }
-            let ok = statuses.filter { $0 == 200 }.count
-            print(
-                "attack \(label): well-behaved uid \(ok)/300 answered 200, p50 \(String(format: "%.2f", p50)) ms, p99 \(String(format: "%.2f", p99)) ms"
-            )
-            #expect(ok == 300, "\(label): \(Dictionary(grouping: statuses, by: { $0 }).mapValues(\.count))")
+            let run = try await WellBehavedRun.run(http, "/v1/readers", count: 300)
+            print("attack \(label): well-behaved uid \(run.summary)")
+            #expect(run.ok == 300, "\(label): \(run.histogram)")
         }
         do {
             let idle = try GreedyPeer(socket: h.config.socket.path, uid: greedyUID, count: 2000, mode: "idle")

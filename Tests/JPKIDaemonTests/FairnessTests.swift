@@ -41,22 +41,6 @@ struct FairnessTests {
         }
     }
 
-    /// `count` sequential requests of a well-behaved client; the statuses and the 99th
-    /// percentile latency.
-    static func wellBehaved(_ http: UnixHTTP, _ path: String, count: Int) async throws -> ([Int], Duration) {
-        try await blocking {
-            var statuses: [Int] = []
-            var times: [Duration] = []
-            for _ in 0..<count {
-                let start = ContinuousClock.now
-                statuses.append(try http.request("GET", path).status)
-                times.append(ContinuousClock.now - start)
-            }
-            times.sort()
-            return (statuses, times[min(times.count - 1, times.count * 99 / 100)])
-        }
-    }
-
     @Test("a peer without any role is answered 403 at once and holds no connection slot")
     func roleless() async throws {
         var cfg = Self.config(greedyRoles: nil)
@@ -66,10 +50,9 @@ struct FairnessTests {
             defer { greedy.stop() }
             #expect(try await greedy.opened()["opened"] == 100)
             let http = UnixHTTP(path: cfg.socket.path)
-            let (statuses, p99) = try await Self.wellBehaved(http, "/v1/health", count: 100)
-            print("roleless flood: well-behaved client \(statuses.filter { $0 == 200 }.count)/100 answered, p99 \(p99)")
-            #expect(
-                statuses.allSatisfy { $0 == 200 }, "\(Dictionary(grouping: statuses, by: { $0 }).mapValues(\.count))")
+            let run = try await WellBehavedRun.run(http, "/v1/health", count: 100)
+            print("roleless flood: well-behaved client \(run.summary)")
+            #expect(run.ok == 100, "\(run.histogram)")
             let report = try await greedy.report { ($0["403 closed"] ?? 0) == 100 }
             #expect(report["403 closed"] == 100, "\(report)")
             // Refused at connect, and audited as such — rate-limited per uid, so a flood cannot
@@ -95,12 +78,9 @@ struct FairnessTests {
             defer { greedy.stop() }
             #expect(try await greedy.opened()["opened"] == 200)
             let http = UnixHTTP(path: cfg.socket.path)
-            let (statuses, p99) = try await Self.wellBehaved(http, "/v1/readers", count: 200)
-            print(
-                "greedy uid holding 16 idle connections: well-behaved uid \(statuses.filter { $0 == 200 }.count)/200 answered, p99 \(p99)"
-            )
-            #expect(
-                statuses.allSatisfy { $0 == 200 }, "\(Dictionary(grouping: statuses, by: { $0 }).mapValues(\.count))")
+            let run = try await WellBehavedRun.run(http, "/v1/readers", count: 200)
+            print("greedy uid holding 16 idle connections: well-behaved uid \(run.summary)")
+            #expect(run.ok == 200, "\(run.histogram)")
             let report = try await greedy.report { ($0["503 closed"] ?? 0) == 184 }
             #expect(report["503 closed"] == 184 && report["none open"] == 16, "\(report)")
         }
