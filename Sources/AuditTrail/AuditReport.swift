@@ -56,19 +56,19 @@ public enum AuditReport {
         var fps = query.fingerprints
         var serials = query.serials
         var records: Set<Int64> = query.record.map { [$0] } ?? []
+        func mine(_ ids: (fps: Set<String>, serials: Set<String>, record: Int64?)) -> Bool {
+            !ids.fps.isDisjoint(with: fps) || !ids.serials.isDisjoint(with: serials)
+                || (ids.record.map { records.contains($0) } ?? false)
+        }
         // Follow the ties until nothing new is found.
         var changed = true
         while changed {
             changed = false
             for l in lines {
                 let ids = identities(l, issuer: query.issuer)
-                let mine =
-                    !ids.fps.isDisjoint(with: fps) || !ids.serials.isDisjoint(with: serials)
-                    || (ids.record.map { records.contains($0) } ?? false)
-                guard mine else { continue }
-                // Only card↔card ties and registry links widen the set (not every line of a record).
-                let linking =
-                    (l.operation ?? "").hasPrefix("registry-link") || (l.operation ?? "").hasPrefix("eligibility")
+                guard mine(ids) else { continue }
+                // Card↔card ties widen the set; a record joins it only through a registry link
+                // (not every line of a record).
                 if !ids.fps.isSubset(of: fps) {
                     fps.formUnion(ids.fps)
                     changed = true
@@ -77,7 +77,7 @@ public enum AuditReport {
                     serials.formUnion(ids.serials)
                     changed = true
                 }
-                if linking, let r = ids.record, !records.contains(r), (l.operation ?? "") == "registry-link" {
+                if l.operation == "registry-link", let r = ids.record, !records.contains(r) {
                     records.insert(r)
                     changed = true
                 }
@@ -85,11 +85,7 @@ public enum AuditReport {
         }
         var out: [Access] = []
         for l in lines {
-            let ids = identities(l, issuer: query.issuer)
-            let mine =
-                !ids.fps.isDisjoint(with: fps) || !ids.serials.isDisjoint(with: serials)
-                || (ids.record.map { records.contains($0) } ?? false)
-            guard mine else { continue }
+            guard mine(identities(l, issuer: query.issuer)) else { continue }
             if let from = query.from, let t = AuditFormat.parseTime(l.time), t < from { continue }
             if let to = query.to, let t = AuditFormat.parseTime(l.time), t > to { continue }
             out.append(
