@@ -3,7 +3,7 @@ import JPKIVerify
 
 /// Looks records up at an external gateway over plain HTTP (contract: docs/eligibility-http.md).
 ///
-/// `POST <httpURL>` with `{"issuer":"…","serial":"…"}` → `200 {"record":{…}}` (linked) or
+/// `POST <httpURL>` with `{"issuerKeyID":"…","serial":"…","issuer":"…"}` → `200 {"record":{…}}` (linked) or
 /// `200 {"record":null}` / `404` (not linked). Anything else is `registry_error`; no answer in
 /// time is `registry_timeout`; a refused connection is `registry_unavailable`.
 public struct HTTPEligibilityProvider: EligibilityProvider {
@@ -22,8 +22,9 @@ public struct HTTPEligibilityProvider: EligibilityProvider {
     }
 
     struct Request: Encodable {
-        var issuer: String
+        var issuerKeyID: String
         var serial: String
+        var issuer: String?
     }
 
     struct Response: Decodable {
@@ -36,7 +37,7 @@ public struct HTTPEligibilityProvider: EligibilityProvider {
     public func record(for key: CardKey) async throws(EligibilityError) -> InsuranceRecord? {
         let body: Data
         do {
-            body = try JSONEncoder().encode(Request(issuer: key.issuer, serial: key.serial))
+            body = try JSONEncoder().encode(Request(issuerKeyID: key.issuerKeyID, serial: key.serial, issuer: key.issuer))
         } catch {
             throw .backend("cannot encode the request")
         }
