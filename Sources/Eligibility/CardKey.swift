@@ -129,4 +129,12 @@ public struct LegacyCardLink: Sendable, Hashable, Codable {
     public var recordID: Int64
     /// How many configured anchors have this DN at the last resolution (0: none, 2+: ambiguous).
     public var matchingAnchors: Int?
+
+    /// Creates a value.
+    public init(issuer: String, serial: String, recordID: Int64, matchingAnchors: Int? = nil) {
+        self.issuer = issuer
+        self.serial = serial
+        self.recordID = recordID
+        self.matchingAnchors = matchingAnchors
+    }
 }

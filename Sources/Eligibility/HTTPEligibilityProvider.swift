@@ -37,7 +37,8 @@ public struct HTTPEligibilityProvider: EligibilityProvider {
     public func record(for key: CardKey) async throws(EligibilityError) -> InsuranceRecord? {
         let body: Data
         do {
-            body = try JSONEncoder().encode(Request(issuerKeyID: key.issuerKeyID, serial: key.serial, issuer: key.issuer))
+            body = try JSONEncoder().encode(
+                Request(issuerKeyID: key.issuerKeyID, serial: key.serial, issuer: key.issuer))
         } catch {
             throw .backend("cannot encode the request")
         }

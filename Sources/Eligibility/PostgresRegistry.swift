@@ -400,7 +400,9 @@ public final class PostgresRegistry: RegistryStore {
         for try await (issuer, serial, id) in try await conn.query(
             "SELECT issuer, serial, record_id FROM card_links WHERE issuer_key_id IS NULL ORDER BY issuer, serial",
             logger: logger
-        ).decode((String, String, Int64).self) { out.append(LegacyCardLink(issuer: issuer, serial: serial, recordID: id)) }
+        ).decode((String, String, Int64).self) {
+            out.append(LegacyCardLink(issuer: issuer, serial: serial, recordID: id))
+        }
         return out
     }
 

@@ -28,7 +28,8 @@ import Foundation
 public enum RegistryCSV {
     /// The known columns.
     public static let columns = [
-        "issuerKeyID", "issuer", "serial", "insurerNumber", "symbol", "number", "branch", "name", "nameKana", "birthDate",
+        "issuerKeyID", "issuer", "serial", "insurerNumber", "symbol", "number", "branch", "name", "nameKana",
+        "birthDate",
         "copaymentRatio", "validFrom", "validTo", "status",
     ]
     static let required: Set<String> = [

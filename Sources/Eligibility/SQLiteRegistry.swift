@@ -284,7 +284,8 @@ public final class SQLiteRegistry: RegistryStore {
                     continue
                 }
                 try db.execute(
-                    sql: "UPDATE card_links SET issuer_key_id = ? WHERE issuer_key_id IS NULL AND issuer = ? AND serial = ?",
+                    sql:
+                        "UPDATE card_links SET issuer_key_id = ? WHERE issuer_key_id IS NULL AND issuer = ? AND serial = ?",
                     arguments: [id, l.issuer, l.serial])
             }
             return left

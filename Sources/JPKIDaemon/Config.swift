@@ -1,6 +1,6 @@
 import Eligibility
-import JPKIVerify
 import Foundation
+import JPKIVerify
 
 /// The daemon's configuration, read from a JSON file. Every field has a documented default, so
 /// `{}` is a valid configuration (socket in /run/jpkid, root may do everything, My Number off).

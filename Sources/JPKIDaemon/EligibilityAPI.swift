@@ -192,7 +192,8 @@ extension DaemonAPI {
         case .relinkRequired:
             APIError(
                 409, e.code,
-                "the registry links this card by issuer name only, which several root generations share: link the card again")
+                "the registry links this card by issuer name only, which several root generations share: link the card again"
+            )
         default: APIError(502, e.code, "the eligibility registry answered unexpectedly")
         }
     }

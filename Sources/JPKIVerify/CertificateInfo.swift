@@ -139,7 +139,9 @@ public struct CertificateInfo: Sendable, Codable, Equatable {
     /// Every certificate of PEM/DER files or directories (as trust anchors are configured).
     public static func load(files: [URL]) throws(JPKIVerifyError) -> [CertificateInfo] {
         var out: [CertificateInfo] = []
-        for box in try CertificateLoader.certificates(at: files) { out.append(try CertificateInfo(box: box, der: box.der)) }
+        for box in try CertificateLoader.certificates(at: files) {
+            out.append(try CertificateInfo(box: box, der: box.der))
+        }
         return out
     }
 

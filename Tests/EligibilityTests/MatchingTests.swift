@@ -156,16 +156,35 @@ struct MatchingTests {
 
 @Suite("CSV parsing")
 struct CSVTests {
+    @Test func issuerKeyIDColumn() {
+        let text =
+            "issuerKeyID,serial,insurerNumber,symbol,number,branch,name,birthDate,copaymentRatio,validFrom\n"
+            + "keyid:0A:0B:0C:0D,1001,06139991,,1,00,A,1980-02-17,30,2024-04-01\n"
+            + "0A0B0C0E,1001,06139991,,2,00,B,1980-02-17,30,2024-04-01\n"
+            + "0A0,1001,06139991,,3,00,C,1980-02-17,30,2024-04-01"
+        let (rows, errors, _) = RegistryCSV.parse(text)
+        #expect(rows.map(\.key?.issuerKeyID) == ["0A0B0C0D", "0A0B0C0E"])
+        #expect(rows[0].key != rows[1].key)
+        #expect(errors.map(\.column) == ["issuerKeyID"])
+    }
+
     let header = "issuer,serial,insurerNumber,symbol,number,branch,name,birthDate,copaymentRatio,validFrom"
 
     @Test func demoFileParses() throws {
         let text = try String(
             contentsOf: packageRoot.appendingPathComponent("apdu-fixtures/registry/demo.csv"), encoding: .utf8)
-        let (rows, errors, count) = RegistryCSV.parse(text)
+        let (rows, errors, count) = RegistryCSV.parse(text, anchors: [fixtureAuthIssuer: [fixtureAuthKeyID]])
         #expect(errors == [])
         #expect(count == 6)
         #expect(rows.compactMap(\.key?.serial) == ["1001", "1011", "1021", "1031", "1041"])
         #expect(rows.allSatisfy { $0.key == nil || $0.key?.issuer == fixtureAuthIssuer })
+        #expect(rows.allSatisfy { $0.key == nil || $0.key?.issuerKeyID == fixtureAuthKeyID })
+        // Without the anchors (or with two generations sharing the DN) an old row names the column to add.
+        let ambiguous = RegistryCSV.parse(text, anchors: [fixtureAuthIssuer: ["0A0B0C0D", "0A0B0C0E"]])
+        #expect(ambiguous.rows.count == 1)
+        #expect(ambiguous.errors.count == 5)
+        #expect(ambiguous.errors.first?.column == "issuerKeyID")
+        #expect(ambiguous.errors.first?.reason == "2 configured anchors share this issuer DN: give issuerKeyID")
         #expect(rows[1].record.name == "高橋　崎辺")
         #expect(rows[3].record.status == .lost)
         #expect(rows[5].key == nil)
@@ -177,7 +196,7 @@ struct CSVTests {
             + "\"O=A,\"\"B\"\",C=JP\",0a,06139991,\"x,y\",1,00,\"山田\n太郎\",1980-02-17,30,2024-04-01\r\n"
             + "# another comment\r\n"
             + ",,06139991,,2,00,山田　花子,1980-02-17,10,2024-04-01"
-        let (rows, errors, count) = RegistryCSV.parse(text)
+        let (rows, errors, count) = RegistryCSV.parse(text, anchors: ["O=A,\"B\",C=JP": ["0A0B0C0D"]])
         #expect(errors == [])
         #expect(count == 2)
         #expect(rows.count == 2)
@@ -215,7 +234,7 @@ struct CSVTests {
         #expect(rows.isEmpty)
         #expect(errors.contains { $0.column == "nmae" && $0.reason == "unknown column" })
         #expect(errors.contains { $0.column == "name" && $0.reason == "missing column" })
-        #expect(errors.contains { $0.reason == "issuer and serial go together" })
+        #expect(errors.contains { $0.reason == "serial goes with issuerKeyID (or issuer)" })
         #expect(RegistryCSV.parse("").errors.first?.reason == "no header line")
         #expect(RegistryCSV.parse(header + "\n\"unterminated").errors.first?.reason == "unterminated quoted field")
     }

@@ -40,8 +40,8 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible {
 
 @Suite("Registry providers (SQLite and PostgreSQL)")
 struct ProviderTests {
-    let key = try! CardKey(issuer: fixtureAuthIssuer, serial: "1001")
-    let otherKey = try! CardKey(issuer: fixtureAuthIssuer, serial: "1011")
+    let key = try! CardKey(issuerKeyID: fixtureAuthKeyID, serial: "1001", issuer: fixtureAuthIssuer)
+    let otherKey = try! CardKey(issuerKeyID: fixtureAuthKeyID, serial: "1011", issuer: fixtureAuthIssuer)
 
     @Test(arguments: Backend.allCases)
     func emptyRegistryKnowsNoCard(_ backend: Backend) async throws {
@@ -62,9 +62,14 @@ struct ProviderTests {
         #expect(try await store.record(for: key) == record)
         #expect(try await store.record(for: otherKey) == nil)
         // The key is normalized: leading zeros and lower case find the same link.
-        #expect(try await store.record(for: try CardKey(issuer: fixtureAuthIssuer, serial: "0x001001")) == record)
-        // A different issuer with the same serial is a different card.
-        #expect(try await store.record(for: try CardKey(issuer: "O=Other,C=JP", serial: "1001")) == nil)
+        #expect(
+            try await store.record(
+                for: try CardKey(issuerKeyID: fixtureAuthKeyID, serial: "0x001001", issuer: fixtureAuthIssuer))
+                == record)
+        // A different issuer key with the same serial (and DN) is a different card.
+        #expect(
+            try await store.record(
+                for: try CardKey(issuerKeyID: "0A0B0C0D", serial: "1001", issuer: fixtureAuthIssuer)) == nil)
         let result = try await store.check(key, on: date("2026-11-23"))
         #expect(result.status == .eligible)
         #expect(result.record == record)
@@ -178,13 +183,13 @@ struct ProviderTests {
         let store = try await backend.makeStore()
         let text = try String(
             contentsOf: packageRoot.appendingPathComponent("apdu-fixtures/registry/demo.csv"), encoding: .utf8)
-        let report = try await RegistryCSV.importCSV(text, into: store)
+        let report = try await RegistryCSV.importCSV(text, into: store, anchors: fixtureAnchors)
         #expect(report.errors == [])
         #expect(report.rows == 6)
         #expect(report.recordsSaved == 6)
         #expect(report.cardsLinked == 5)
         // Importing again changes nothing (same qualifications, same links).
-        let again = try await RegistryCSV.importCSV(text, into: store)
+        let again = try await RegistryCSV.importCSV(text, into: store, anchors: fixtureAnchors)
         #expect(again.errors == [])
         #expect(try await store.list().count == 6)
         let day = date("2026-11-23")
@@ -193,7 +198,8 @@ struct ProviderTests {
             ("1041", .eligible), ("1051", .unknownCard),
         ]
         for (serial, status) in expected {
-            let result = try await store.check(try CardKey(issuer: fixtureAuthIssuer, serial: serial), on: day)
+            let result = try await store.check(
+                try CardKey(issuerKeyID: fixtureAuthKeyID, serial: serial, issuer: fixtureAuthIssuer), on: day)
             #expect(result.status == status, "serial \(serial)")
         }
         await store.shutdown()
@@ -210,7 +216,7 @@ struct ProviderTests {
             "\(fixtureAuthIssuer)",1021,06139991,A,4,00,山田　三郎,1980-02-17,30,2024-04-01,,active
             "\(fixtureAuthIssuer)",1001,06139991,A,5,00,山田　四郎,1980-02-17,30,2024-04-01,,active
             """
-        let report = try await RegistryCSV.importCSV(csv, into: store)
+        let report = try await RegistryCSV.importCSV(csv, into: store, anchors: fixtureAnchors)
         #expect(report.rows == 5)
         #expect(report.rowsRejected == 2)
         #expect(report.linksRefused == 1)
@@ -218,8 +224,14 @@ struct ProviderTests {
         #expect(report.cardsLinked == 2)
         #expect(report.errors.map(\.line) == [3, 4, 6])
         #expect(report.errors.map(\.column) == ["serial", "birthDate", "serial"])
-        #expect(try await store.record(for: try CardKey(issuer: fixtureAuthIssuer, serial: "1001"))?.number == "1")
-        #expect(try await store.record(for: try CardKey(issuer: fixtureAuthIssuer, serial: "1021"))?.number == "4")
+        #expect(
+            try await store.record(
+                for: try CardKey(issuerKeyID: fixtureAuthKeyID, serial: "1001", issuer: fixtureAuthIssuer))?.number
+                == "1")
+        #expect(
+            try await store.record(
+                for: try CardKey(issuerKeyID: fixtureAuthKeyID, serial: "1021", issuer: fixtureAuthIssuer))?.number
+                == "4")
         await store.shutdown()
     }
 }
@@ -253,7 +265,7 @@ struct PostgresSpecificTests {
             return out
         }
         let id = try await stores[0].upsert(sampleRecord())
-        let k = try CardKey(issuer: fixtureAuthIssuer, serial: "1001")
+        let k = try CardKey(issuerKeyID: fixtureAuthKeyID, serial: "1001", issuer: fixtureAuthIssuer)
         try await stores[1].link(k, recordID: id, replace: false)
         #expect(try await stores[3].record(for: k) == sampleRecord())
         for s in stores { await s.shutdown() }

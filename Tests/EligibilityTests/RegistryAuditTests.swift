@@ -28,7 +28,9 @@ extension RegistryCommandTests {
         try await withSmallTmpfs { tmpfs in
             let s = try setup()
             let cfg = s.dir.appendingPathComponent("tmpfs-audit.json").path
-            let json: [String: Any] = ["auditLog": tmpfs + "/audit.jsonl", "eligibility": ["sqlitePath": s.sqlite]]
+            let json: [String: Any] = [
+                "auditLog": tmpfs + "/audit.jsonl", "eligibility": ["sqlitePath": s.sqlite], "trust": fixtureTrust,
+            ]
             try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: cfg))
             let demo = packageRoot.appendingPathComponent("apdu-fixtures/registry/demo.csv").path
             #expect(try jpkid(["registry", "import", demo, "--config", cfg]).status == 0)
@@ -51,7 +53,9 @@ extension RegistryCommandTests {
             #expect(!list.stdout.contains("山田"), "nothing shown without its audit line")
             #expect(try await recordCount(s) == 6)
             let store = try SQLiteRegistry(path: s.sqlite)
-            #expect(try await store.record(for: try CardKey(issuer: fixtureAuthIssuer, serial: "1001")) != nil)
+            #expect(
+                try await store.record(
+                    for: try CardKey(issuerKeyID: fixtureAuthKeyID, serial: "1001", issuer: fixtureAuthIssuer)) != nil)
             await store.shutdown()
             // Space back: the same commands go through, no partial line was left behind.
             try FileManager.default.removeItem(atPath: filler)

@@ -67,7 +67,7 @@ struct RegistryCommandTests {
         try FileManager.default.createDirectory(
             at: folder.appendingPathComponent("req"), withIntermediateDirectories: true)
         let json: [String: Any] = [
-            "auditLog": s.audit,
+            "auditLog": s.audit, "trust": fixtureTrust,
             "eligibility": [
                 "provider": "oqs", "sqlitePath": s.sqlite,
                 "oqs": ["folder": folder.path, "medicalInstitutionCode": "1311111111"],
@@ -208,7 +208,10 @@ struct RegistryCommandTests {
         let store = try SQLiteRegistry(path: s.sqlite)
         let entries = try await store.list()
         #expect(entries.count == 1)
-        #expect(entries.first?.cards == [try CardKey(issuer: fixtureAuthIssuer, serial: "1001")])
+        #expect(
+            entries.first?.cards == [
+                try CardKey(issuerKeyID: fixtureAuthKeyID, serial: "1001", issuer: fixtureAuthIssuer)
+            ])
         let lines = try auditLines(s)
         let links = lines.filter { ($0["operation"] as? String) == "registry-link" }
         #expect(links.compactMap { $0["outcome"] as? String } == ["ok", "wrong_pin", "verification_failed"])

@@ -1,5 +1,6 @@
 import Eligibility
 import Foundation
+import JPKIVerify
 import TestBench
 import Testing
 
@@ -33,6 +34,21 @@ func temporaryDirectory(_ tag: String) throws -> URL {
 /// The issuer DN of every fixture card's auth certificate (test PKI).
 let fixtureAuthIssuer =
     "OU=Japan Agency for Local Authority Information Systems,OU=JPKI for user authentication,O=JPKI-TEST,C=JP"
+
+/// The issuer key id of the fixture cards' auth certificates (card 00's AKI).
+let fixtureAuthKeyID: String = {
+    let der = try! Data(
+        contentsOf: packageRoot.appendingPathComponent("apdu-fixtures/cards/00-ordinary/jpki/000A.der"))
+    return try! CardKey(authCertificate: try! CertificateInfo(der: der)).issuerKeyID
+}()
+
+/// The anchors map of the fixture PKI (its auth root's DN → the key id), for old-format CSVs.
+var fixtureAnchors: [String: [String]] { [fixtureAuthIssuer: [fixtureAuthKeyID]] }
+
+/// A config `trust` section with the fixture auth root (old-format CSVs resolve through it).
+var fixtureTrust: [String: Any] {
+    ["authAnchors": [packageRoot.appendingPathComponent("apdu-fixtures/pki/auth-root.pem").path]]
+}
 
 func date(_ s: String) -> CalendarDate { try! CalendarDate(s) }
 
