@@ -140,6 +140,19 @@ public struct EligibilityConfiguration: Codable, Sendable, Equatable {
     /// Creates the defaults.
     public init() {}
 
+    /// Writes the `eligibility` section (``anchorKeyIDs`` comes from `trust`: not written).
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: AnyKey.self)
+        try c.encode(provider, forKey: AnyKey("provider"))
+        try c.encode(sqlitePath, forKey: AnyKey("sqlitePath"))
+        try c.encodeIfPresent(postgresURL, forKey: AnyKey("postgresURL"))
+        try c.encodeIfPresent(httpURL, forKey: AnyKey("httpURL"))
+        try c.encode(timeoutSeconds, forKey: AnyKey("timeoutSeconds"))
+        try c.encode(mode, forKey: AnyKey("mode"))
+        try c.encodeIfPresent(oqs, forKey: AnyKey("oqs"))
+        try c.encodeIfPresent(modes, forKey: AnyKey("modes"))
+    }
+
     static let keys: Set<String> = [
         "provider", "sqlitePath", "postgresURL", "httpURL", "timeoutSeconds", "mode", "modes", "oqs",
     ]

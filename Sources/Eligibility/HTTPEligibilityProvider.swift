@@ -4,7 +4,8 @@ import JPKIVerify
 /// Looks records up at an external gateway over plain HTTP (contract: docs/eligibility-http.md).
 ///
 /// `POST <httpURL>` with `{"issuerKeyID":"…","serial":"…","issuer":"…"}` → `200 {"record":{…}}` (linked) or
-/// `200 {"record":null}` / `404` (not linked). Anything else is `registry_error`; no answer in
+/// `200 {"record":null}` / `404` (not linked); `409 {"error":{"code":"card_relink_required"}}` is
+/// ``EligibilityError/relinkRequired(_:)``. Anything else is `registry_error`; no answer in
 /// time is `registry_timeout`; a refused connection is `registry_unavailable`.
 public struct HTTPEligibilityProvider: EligibilityProvider {
     /// The endpoint.
@@ -65,6 +66,9 @@ public struct HTTPEligibilityProvider: EligibilityProvider {
         case .failure(let f): throw .backend("gateway: \(f.message)")
         }
         if answer.status == 404 { return nil }
+        if answer.status == 409, String(decoding: answer.body, as: UTF8.self).contains("\"card_relink_required\"") {
+            throw .relinkRequired("gateway: card \(key)")
+        }
         guard answer.status == 200 else { throw .backend("gateway answered HTTP \(answer.status)") }
         let data = answer.body
         let decoded: Response

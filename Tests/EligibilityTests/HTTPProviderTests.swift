@@ -31,6 +31,7 @@ final class FakeGateway: @unchecked Sendable {
                 if s == "1021": return self.answer(404, {"error": "not found"})
                 if s == "1031": return self.answer(500, {"error": "boom"})
                 if s == "1041": return self.answer(200, "not json")
+                if s == "1071": return self.answer(409, {"error": {"code": "card_relink_required"}})
                 if s == "1051": return self.answer(200, {"record": dict(RECORD, copaymentRatio=25)})
                 if s == "1061":
                     time.sleep(3)
@@ -109,6 +110,8 @@ struct HTTPProviderTests {
                 #expect(error.code == "registry_error", "serial \(serial)")
             }
         }
+        let relink = await #expect(throws: EligibilityError.self) { try await provider.record(for: try key("1071")) }
+        #expect(relink?.code == "card_relink_required")
     }
 
     @Test func slowGatewayIsTimeout() async throws {
