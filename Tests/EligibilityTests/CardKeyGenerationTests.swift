@@ -8,7 +8,7 @@ import Testing
 /// with the SAME serial, one under each (made with openssl: EC keys, fast), plus one without AKI.
 struct SameDNGenerations {
     static let dn =
-        "/C=JP/O=JPKI-TEST/OU=JPKI for user authentication/OU=Japan Agency for Local Authority Information Systems"
+        "/C=JP/O=jpki-linux fixture/OU=JPKI for user authentication/OU=Japan Agency for Local Authority Information Systems"
     let dir: URL
     let root2019: CertificateInfo
     let root2023: CertificateInfo
@@ -77,6 +77,27 @@ struct CardKeyGenerationTests {
         #expect(try await store.record(for: k2023)?.number == "2023")
     }
 
+    /// The same with the fixture PKI: card 00 (serial 1001, 2023 root) and pki/extra's
+    /// revoked-2015-auth (serial 1001, 2015 root, same DN) are two keys and two answers.
+    @Test func fixtureCardsSameSerialTwoGenerations() async throws {
+        let pki = packageRoot.appendingPathComponent("apdu-fixtures")
+        let card00 = try CardKey(
+            authCertificate: try CertificateInfo(
+                der: try Data(contentsOf: pki.appendingPathComponent("cards/00-ordinary/jpki/000A.der"))))
+        let old = try CardKey(
+            authCertificate: try CertificateInfo(
+                pem: try String(
+                    contentsOf: pki.appendingPathComponent("pki/extra/revoked-2015-auth.pem"), encoding: .utf8)))
+        #expect(card00.serial == "1001" && old.serial == "1001" && card00.issuer == old.issuer)
+        #expect(card00 != old)
+        let store = try await Backend.sqlite.makeStore()
+        defer { Task { await store.shutdown() } }
+        try await store.link(card00, recordID: try await store.upsert(sampleRecord(number: "A")), replace: false)
+        try await store.link(old, recordID: try await store.upsert(sampleRecord(number: "B")), replace: false)
+        #expect(try await store.record(for: card00)?.number == "A")
+        #expect(try await store.record(for: old)?.number == "B")
+    }
+
     /// A registry written by the v1 schema (DN + serial only) opens, migrates in place, and its
     /// links resolve when one anchor has the DN; links whose DN several anchors share refuse
     /// eligibility with `card_relink_required` until linked again.
@@ -84,7 +105,7 @@ struct CardKeyGenerationTests {
     func migratesV1RegistryInPlace(_ backend: Backend) async throws {
         let g = try SameDNGenerations.make()
         let shared = g.root2019.subject.rfc2253
-        let unique = "OU=Other root,O=JPKI-TEST,C=JP"
+        let unique = "OU=Other root,O=jpki-linux fixture,C=JP"
         let uniqueKey = "0102030405060708090A0B0C0D0E0F1011121314"
         let k2019 = try CardKey(authCertificate: try CertificateInfo(der: g.card2019))
         let k2023 = try CardKey(authCertificate: try CertificateInfo(der: g.card2023))

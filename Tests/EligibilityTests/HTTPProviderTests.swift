@@ -23,7 +23,7 @@ final class FakeGateway: @unchecked Sendable {
                 if self.path != "/v1/lookup" or self.headers.get("Content-Type") != "application/json":
                     return self.answer(400, {"error": "bad request"})
                 req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                if set(req) != {"issuerKeyID", "issuer", "serial"} or req["issuer"] != "O=JPKI-TEST,C=JP" or req["issuerKeyID"] != "0A0B0C0D":
+                if set(req) != {"issuerKeyID", "issuer", "serial"} or req["issuer"] != "O=jpki-linux fixture,C=JP" or req["issuerKeyID"] != "0A0B0C0D":
                     return self.answer(400, {"error": "bad body"})
                 s = req["serial"]
                 if s == "1001": return self.answer(200, {"record": RECORD})
@@ -87,7 +87,7 @@ final class FakeGateway: @unchecked Sendable {
 @Suite("HTTP gateway provider", .serialized)
 struct HTTPProviderTests {
     func key(_ serial: String) throws(EligibilityError) -> CardKey {
-        try CardKey(issuerKeyID: "0a:0b:0c:0d", serial: serial, issuer: "O=JPKI-TEST,C=JP")
+        try CardKey(issuerKeyID: "0a:0b:0c:0d", serial: serial, issuer: "O=jpki-linux fixture,C=JP")
     }
 
     @Test func contract() async throws {

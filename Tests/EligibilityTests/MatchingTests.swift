@@ -175,14 +175,22 @@ struct CSVTests {
             contentsOf: packageRoot.appendingPathComponent("apdu-fixtures/registry/demo.csv"), encoding: .utf8)
         let (rows, errors, count) = RegistryCSV.parse(text, anchors: [fixtureAuthIssuer: [fixtureAuthKeyID]])
         #expect(errors == [])
-        #expect(count == 6)
-        #expect(rows.compactMap(\.key?.serial) == ["1001", "1011", "1021", "1031", "1041"])
+        #expect(count == 10)
+        #expect(
+            rows.compactMap(\.key?.serial) == ["1001", "1011", "1021", "1031", "1041", "1061", "1071", "1081", "1091"])
         #expect(rows.allSatisfy { $0.key == nil || $0.key?.issuer == fixtureAuthIssuer })
-        #expect(rows.allSatisfy { $0.key == nil || $0.key?.issuerKeyID == fixtureAuthKeyID })
-        // Without the anchors (or with two generations sharing the DN) an old row names the column to add.
-        let ambiguous = RegistryCSV.parse(text, anchors: [fixtureAuthIssuer: ["0A0B0C0D", "0A0B0C0E"]])
+        // Three root generations: the key ids are those of the cards' own certificates.
+        #expect(Set(rows.compactMap(\.key?.issuerKeyID)).count == 3)
+        #expect(rows.first?.key?.issuerKeyID == fixtureAuthKeyID)
+        // The same file in the old format (no issuerKeyID): with one anchor for the DN every row
+        // resolves to it; with two generations sharing the DN, keyed rows name the column to add.
+        let old = text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            line.hasPrefix("#") || line.isEmpty ? String(line) : String(line.drop { $0 != "," }.dropFirst())
+        }.joined(separator: "\n")
+        #expect(RegistryCSV.parse(old, anchors: fixtureAnchors).rows.count == 10)
+        let ambiguous = RegistryCSV.parse(old, anchors: [fixtureAuthIssuer: ["0A0B0C0D", "0A0B0C0E"]])
         #expect(ambiguous.rows.count == 1)
-        #expect(ambiguous.errors.count == 5)
+        #expect(ambiguous.errors.count == 9)
         #expect(ambiguous.errors.first?.column == "issuerKeyID")
         #expect(ambiguous.errors.first?.reason == "2 configured anchors share this issuer DN: give issuerKeyID")
         #expect(rows[1].record.name == "高橋　崎辺")

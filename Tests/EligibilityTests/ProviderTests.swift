@@ -1,5 +1,6 @@
 import Eligibility
 import Foundation
+import JPKIVerify
 import TestBench
 import Testing
 
@@ -185,22 +186,29 @@ struct ProviderTests {
             contentsOf: packageRoot.appendingPathComponent("apdu-fixtures/registry/demo.csv"), encoding: .utf8)
         let report = try await RegistryCSV.importCSV(text, into: store, anchors: fixtureAnchors)
         #expect(report.errors == [])
-        #expect(report.rows == 6)
-        #expect(report.recordsSaved == 6)
-        #expect(report.cardsLinked == 5)
+        #expect(report.rows == 10)
+        #expect(report.recordsSaved == 10)
+        #expect(report.cardsLinked == 9)
         // Importing again changes nothing (same qualifications, same links).
         let again = try await RegistryCSV.importCSV(text, into: store, anchors: fixtureAnchors)
         #expect(again.errors == [])
-        #expect(try await store.list().count == 6)
+        #expect(try await store.list().count == 10)
         let day = date("2026-11-23")
         let expected: [(String, EligibilityStatus)] = [
-            ("1001", .eligible), ("1011", .eligible), ("1021", .expired), ("1031", .notEligible),
-            ("1041", .eligible), ("1051", .unknownCard),
+            ("00-ordinary", .eligible), ("01-kanji-variant", .eligible), ("02-same-name-a", .expired),
+            ("03-same-name-b", .notEligible), ("04-revoked", .eligible), ("05-nearly-blocked", .unknownCard),
+            ("06-expired-in-grace", .eligible), ("07-expired-past-grace", .eligible),
+            ("08-face-auth-card", .eligible), ("09-generation-2015", .eligible),
         ]
-        for (serial, status) in expected {
-            let result = try await store.check(
-                try CardKey(issuerKeyID: fixtureAuthKeyID, serial: serial, issuer: fixtureAuthIssuer), on: day)
-            #expect(result.status == status, "serial \(serial)")
+        for (card, status) in expected {
+            // Each card's own key (its certificate's AKI: cards of three root generations).
+            let der = try Data(
+                contentsOf: packageRoot.appendingPathComponent("apdu-fixtures/cards/\(card)/jpki/000A.der"))
+            let key = try CardKey(authCertificate: try CertificateInfo(der: der))
+            #expect(try await store.check(key, on: day).status == status, "card \(card)")
+            // The same serial under another generation's key is another card.
+            let other = try CardKey(issuerKeyID: "0A0B0C0D", serial: key.serial, issuer: key.issuer)
+            #expect(try await store.check(other, on: day).status == .unknownCard)
         }
         await store.shutdown()
     }

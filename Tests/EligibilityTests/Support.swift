@@ -33,7 +33,7 @@ func temporaryDirectory(_ tag: String) throws -> URL {
 
 /// The issuer DN of every fixture card's auth certificate (test PKI).
 let fixtureAuthIssuer =
-    "OU=Japan Agency for Local Authority Information Systems,OU=JPKI for user authentication,O=JPKI-TEST,C=JP"
+    "OU=jpki-linux test data (not J-LIS),OU=JPKI for user authentication,O=jpki-linux fixture,C=JP"
 
 /// The issuer key id of the fixture cards' auth certificates (card 00's AKI).
 let fixtureAuthKeyID: String = {
@@ -42,12 +42,17 @@ let fixtureAuthKeyID: String = {
     return try! CardKey(authCertificate: try! CertificateInfo(der: der)).issuerKeyID
 }()
 
-/// The anchors map of the fixture PKI (its auth root's DN → the key id), for old-format CSVs.
+/// An anchors map with one key for the fixture DN (as a registry with one root generation has),
+/// for old-format (DN only) CSVs.
 var fixtureAnchors: [String: [String]] { [fixtureAuthIssuer: [fixtureAuthKeyID]] }
 
-/// A config `trust` section with the fixture auth root (old-format CSVs resolve through it).
+/// A config `trust` section with the fixture auth roots (three generations, one DN).
 var fixtureTrust: [String: Any] {
-    ["authAnchors": [packageRoot.appendingPathComponent("apdu-fixtures/pki/auth-root.pem").path]]
+    [
+        "authAnchors": ["2015", "2019", "2023"].map {
+            packageRoot.appendingPathComponent("apdu-fixtures/pki/auth-root-\($0).pem").path
+        }
+    ]
 }
 
 func date(_ s: String) -> CalendarDate { try! CalendarDate(s) }

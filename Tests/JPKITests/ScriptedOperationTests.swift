@@ -2,6 +2,7 @@ import CardSimulator
 import Foundation
 import JPKI
 import SmartCard
+import TestBench
 import Testing
 
 /// Exact APDU bytes and counts of each operation, against a scripted card.
@@ -326,22 +327,30 @@ struct ScriptedOperationTests {
     }
 
     /// With the bound certificate given, the card's certificate is checked first: 32 bytes from
-    /// the middle of its public key (fixture 00: BIT STRING content at 275, 271 bytes → offset
-    /// 394 = 0x018A), by SELECT EF 000A + one READ. The same card goes on to VERIFY and SIGN; a
-    /// card with the SAME serial and issuer DN but another key (a card of another root
+    /// the middle of its public key (where `openssl asn1parse` puts the BIT STRING: an
+    /// independent parse), by SELECT EF 000A + one READ. The same card goes on to VERIFY and SIGN;
+    /// a card with the SAME serial and issuer DN but another key (a card of another root
     /// generation) gets `cardChanged` and never receives the PIN: its script ends before any
     /// VERIFY. The first 40 bytes — what the check compared before — are equal for both.
     @Test func signWithAuthKeyCheckedByCallerChecksTheCardBeforeThePIN() throws {
         let di = DigestInfo.sha256(ofChallenge: Array("challenge".utf8))
         let signature = [UInt8](repeating: 0x5A, count: 256)
         let dir = try VirtualMyNumberCard.fixturesCardsDirectory().appendingPathComponent("00-ordinary")
-        let bound = [UInt8](try Data(contentsOf: dir.appendingPathComponent("jpki/000A.der")))
-        let window = Array(bound[394..<426])
+        let path = dir.appendingPathComponent("jpki/000A.der")
+        let bound = [UInt8](try Data(contentsOf: path))
+        // "  271:d=3  hl=4 l= 271 prim: BIT STRING" (the first one: the subject public key).
+        let parsed = try runProgram("/usr/bin/openssl", ["asn1parse", "-inform", "DER", "-in", path.path])
+        let line = try #require(parsed.stdout.split(separator: "\n").first { $0.contains("BIT STRING") })
+        let numbers = line.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+        let (start, length) = (numbers[0] + numbers[2], numbers[3])
+        let offset = start + (length - 32) / 2
+        let window = Array(bound[offset..<(offset + 32)])
+        let read = h("00B0") + [UInt8(offset >> 8), UInt8(offset & 0xFF), 0x20]
         let same = ScriptedTransport(
             steps([
                 (h("00A4040C0AD392F000260100000001"), h(ok)),
                 (h("00A4020C02000A"), h(ok)),
-                (h("00B0018A20"), window + h(ok)),
+                (read, window + h(ok)),
                 (h("00200098"), h("63C3")),
                 (h("002000980431323334"), h(ok)),
                 (h("802A009733") + di + [0x00], signature + h(ok)),
@@ -353,13 +362,13 @@ struct ScriptedOperationTests {
         #expect(channel.apduCount == 6)
         // Another generation's card: same header, serial and DN; its own key.
         var other = bound
-        for i in 380..<500 { other[i] ^= 0x5C }
+        for i in (start + 8)..<(start + length - 8) { other[i] ^= 0x5C }
         #expect(Array(other.prefix(40)) == Array(bound.prefix(40)))
         let changed = ScriptedTransport(
             steps([
                 (h("00A4040C0AD392F000260100000001"), h(ok)),
                 (h("00A4020C02000A"), h(ok)),
-                (h("00B0018A20"), Array(other[394..<426]) + h(ok)),
+                (read, Array(other[offset..<(offset + 32)]) + h(ok)),
             ]))
         #expect(throws: JPKIError.cardChanged) {
             try MyNumberCard(channel: CardChannel(transport: changed)).signWithAuthKeyCheckedByCaller(
