@@ -716,10 +716,10 @@ struct SignCommand: AsyncParsableCommand {
             let verifier = try trustPath.map { (p) throws(InspectError) in try TrustDirectory(path: p).verifier() }
             let digest = DigestAlgorithm.sha256.hash(content)
             let digestInfo: [UInt8]
-            do throws(JPKIError) {
-                digestInfo = try DigestInfo.encode(.sha256, digest: [UInt8](digest))
+            do throws(JPKIVerifyError) {
+                digestInfo = [UInt8](try DigestAlgorithm.sha256.digestInfo(digest: digest))
             } catch {
-                throw InspectError(.internalError, error.code, error.description)
+                throw InspectError(.internalError, error.code, error.message)
             }
             let access = try await CardAccess.open(spec, trace: trace)
             let (pin, allow) = try await Runner.obtainPIN(
