@@ -356,26 +356,8 @@ struct VerifyCommand: AsyncParsableCommand {
     @Flag(name: .customLong("with-pin"), help: "Also prove the card is present: the auth key signs a challenge.")
     var withPIN = false
 
-    @Option(
-        name: .long,
-        help: ArgumentHelp(
-            "Verify as of this instant (ISO 8601, e.g. 2025-06-01T00:00:00Z) instead of now: for test "
-                + "fixtures, whose reference date is fixed. OCSP freshness still uses the real clock.",
-            valueName: "time"))
-    var at: String?
-
-    /// `--at` parsed (nil: now).
-    static func parseTime(_ text: String?) throws -> Date? {
-        guard let text else { return nil }
-        guard let date = ISO8601DateFormatter().date(from: text) else {
-            throw ValidationError("--at must be an ISO 8601 time such as 2025-06-01T00:00:00Z")
-        }
-        return date
-    }
-
     func run() async throws {
         let spec = common.reader
-        let time = try Self.parseTime(at) ?? Date()
         let (trustPath, withPIN, pinOptions) = (trust, self.withPIN, self.pinOptions)
         try await Runner.execute(common) { (trace) throws(InspectError) in
             let trust = try TrustDirectory(path: trustPath)
@@ -408,10 +390,10 @@ struct VerifyCommand: AsyncParsableCommand {
                     return (der, try JPKICommands.sign(.auth, digestInfo: digestInfo, on: channel))
                 }
                 report = c.verifyPresence(
-                    signature: Data(signature ?? []), authCertificateDER: Data(der), verifier: verifier, at: time)
+                    signature: Data(signature ?? []), authCertificateDER: Data(der), verifier: verifier)
             } else {
                 der = try await access.withCard { card in try card.readCertificate(.auth).value.der }
-                report = verifier.verify(certificateDER: Data(der), purpose: .auth, at: time)
+                report = verifier.verify(certificateDER: Data(der), purpose: .auth)
             }
             let identity = CardIdentity(authCertificateDER: der)
             var head = TextTable()
