@@ -8,49 +8,27 @@ import Testing
 
 extension EligibilityFlowTests {
     /// Done-when (issue 15), through jpkid: two cards whose auth certificates have the SAME
-    /// serial and issuer DN, issued by two root generations (two same-DN roots made here with
-    /// openssl, valid today; the card key pair is 00-ordinary's), linked to two records, get
-    /// their own two answers from `POST /v1/sessions/{s}/eligibility`.
+    /// serial (1001) and issuer DN under two root generations — 00-ordinary (2023) and a copy of
+    /// it carrying pki/extra's same-serial-2019-auth certificate and key (2019) — linked to two
+    /// records, get their own two answers from `POST /v1/sessions/{s}/eligibility`, verified
+    /// against every configured generation with their CRLs.
     @Test func sameSerialTwoGenerationsThroughJpkid() async throws {
         let dir = try FileManager.default.url(
             for: .itemReplacementDirectory, in: .userDomainMask, appropriateFor: URL(fileURLWithPath: "/tmp"),
             create: true)
-        func p(_ n: String) -> String { dir.appendingPathComponent(n).path }
-        func openssl(_ args: [String]) throws {
-            let r = try runProgram("/usr/bin/openssl", args)
-            guard r.status == 0 else { throw TestFailure("openssl \(args.first ?? ""): \(r.stderr)") }
+        let cardsDir = try VirtualMyNumberCard.fixturesCardsDirectory()
+        let extra = cardsDir.deletingLastPathComponent().appendingPathComponent("pki/extra")
+        let copy = dir.appendingPathComponent("card-2019")
+        try FileManager.default.copyItem(at: cardsDir.appendingPathComponent("00-ordinary"), to: copy)
+        for (from, to) in [
+            ("same-serial-2019-auth.der", "000A.der"), ("same-serial-2019-auth.test-key.pem", "auth-key.test.pem"),
+        ] {
+            let target = copy.appendingPathComponent("jpki/\(to)")
+            try FileManager.default.removeItem(at: target)
+            try FileManager.default.copyItem(at: extra.appendingPathComponent(from), to: target)
         }
-        let source = try VirtualMyNumberCard.fixturesCardsDirectory().appendingPathComponent("00-ordinary")
-        let dn = "/C=JP/O=jpki-linux fixture/OU=JPKI for user authentication/OU=generation test"
-        try openssl([
-            "req", "-new", "-key", source.appendingPathComponent("jpki/auth-key.test.pem").path, "-subj",
-            "/C=JP/CN=generation test", "-out", p("ee.csr"),
-        ])
-        try Data(
-            "keyUsage=critical,digitalSignature\ncertificatePolicies=\(JPKIPolicyOID.auth)\nauthorityKeyIdentifier=keyid\n"
-                .utf8
-        ).write(to: URL(fileURLWithPath: p("ee.ext")))
-        var cards: [String: URL] = [:]
-        for g in ["old", "new"] {
-            try openssl([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p("\(g).key"), "-out", p("\(g).pem"),
-                "-subj", dn, "-days", "3650", "-addext", "subjectKeyIdentifier=hash", "-addext",
-                "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-            ])
-            let card = dir.appendingPathComponent("card-\(g)")
-            try FileManager.default.copyItem(at: source, to: card)
-            try FileManager.default.removeItem(at: card.appendingPathComponent("jpki/000A.der"))
-            try openssl([
-                "x509", "-req", "-in", p("ee.csr"), "-CA", p("\(g).pem"), "-CAkey", p("\(g).key"), "-set_serial",
-                "0x1001", "-days", "365", "-extfile", p("ee.ext"), "-outform", "DER", "-out",
-                card.appendingPathComponent("jpki/000A.der").path,
-            ])
-            cards[g] = card
-        }
+        let cards: [String: URL] = ["new": cardsDir.appendingPathComponent("00-ordinary"), "old": copy]
         var (cfg, work) = DaemonTests.config(trust: true)
-        cfg.trust.authAnchors = [p("old.pem"), p("new.pem")]
-        cfg.trust.crls = []
-        cfg.trust.revocationUnavailable = "soft-fail"
         cfg.eligibility.provider = .sqlite
         cfg.eligibility.sqlitePath = work + "/registry.sqlite"
         let store = try await cfg.eligibility.makeStore()
