@@ -165,7 +165,7 @@ public struct DaemonAPI: APIResponder {
         let rest = Array(parts.dropFirst())
         let method = r.method
         func allow(_ m: HTTPMethod) throws {
-            guard method == m else { throw APIError.methodNotAllowed }
+            guard method == m else { throw APIError.methodNotAllowed(allowed: [m.rawValue]) }
         }
         switch rest.count {
         case 1 where rest[0] == "health":

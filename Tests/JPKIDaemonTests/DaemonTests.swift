@@ -114,7 +114,9 @@ struct DaemonTests {
             let auth = (pins.json["pins"] as? [String: Any])?["auth"] as? [String: Any]
             #expect(auth?["triesLeft"] as? Int == 3)
             #expect(try http.request("GET", "/v1/nothing").status == 404)
-            #expect(try http.request("DELETE", "/v1/readers").status == 405)
+            let wrongMethod = try http.request("DELETE", "/v1/readers")
+            #expect(wrongMethod.status == 405 && wrongMethod.headers["allow"] == "GET")
+            #expect(try http.request("GET", "/v1/sessions/\(session)/authenticate").headers["allow"] == "POST")
             #expect(
                 try http.request("GET", "/v1/sessions/00112233445566778899AABBCCDDEEFF").errorCode
                     == "session_not_found")
