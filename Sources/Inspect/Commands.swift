@@ -716,10 +716,10 @@ struct SignCommand: AsyncParsableCommand {
             let verifier = try trustPath.map { (p) throws(InspectError) in try TrustDirectory(path: p).verifier() }
             let digest = DigestAlgorithm.sha256.hash(content)
             let digestInfo: [UInt8]
-            do throws(JPKIVerifyError) {
-                digestInfo = [UInt8](try DigestAlgorithm.sha256.digestInfo(digest: digest))
+            do throws(JPKIError) {
+                digestInfo = try DigestInfo.encode(.sha256, digest: [UInt8](digest))
             } catch {
-                throw InspectError(.internalError, error.code, error.message)
+                throw InspectError(.internalError, error.code, error.description)
             }
             let access = try await CardAccess.open(spec, trace: trace)
             let (pin, allow) = try await Runner.obtainPIN(
