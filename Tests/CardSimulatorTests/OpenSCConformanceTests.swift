@@ -118,6 +118,23 @@ struct OpenSCConformanceTests {
         }
     }
 
+    /// OpenSC against the silicon-like card (every ``CardBehaviour`` item at once): the
+    /// certificate read and the PIN counters are the same.
+    @Test func silicon() async throws {
+        let card = try VirtualMyNumberCard.fixture("00-ordinary", behaviour: .silicon)
+        let out = try await Self.withInserted(card) {
+            (try Self.pkcs15(["--read-certificate", "01"]), try Self.pkcs15(["--list-pins"]))
+        }
+        #expect(out.0.status == 0, "\(out.0.stderr)")
+        let pem = out.0.stdout
+        let begin = try #require(pem.range(of: "-----BEGIN CERTIFICATE-----"))
+        let end = try #require(pem.range(of: "-----END CERTIFICATE-----"))
+        let base64 = pem[begin.upperBound..<end.lowerBound].filter { !$0.isWhitespace }
+        #expect([UInt8](try #require(Data(base64Encoded: String(base64)))) == (try Sim.file("jpki/000A.der")))
+        #expect(out.1.stdout.contains("Tries left     : 3") && out.1.stdout.contains("Tries left     : 5"))
+        #expect(card.triesLeft(.auth) == 3 && card.triesLeft(.sign) == 5)
+    }
+
     @Test func listPINs() async throws {
         let card = try Sim.card()
         let out = try await Self.withInserted(card) { try Self.pkcs15(["--list-pins"]) }
