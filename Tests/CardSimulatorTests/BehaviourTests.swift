@@ -50,6 +50,30 @@ struct BehaviourTests {
         }
     }
 
+    /// `jpki-sim --behaviour`: documented in --help; an invalid spec is a usage error naming it.
+    @Test func jpkiSimFlag() throws {
+        let binary = try OpenSCConformanceTests.jpkiSimPath()
+        func run(_ arguments: [String]) throws -> (Int32, String) {
+            let process = Process()
+            process.executableURL = binary
+            process.arguments = arguments
+            let out = Pipe()
+            process.standardOutput = out
+            process.standardError = out
+            try process.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, text)
+        }
+        let help = try run(["--help"])
+        #expect(help.0 == 0)
+        for item in CardBehaviour.itemNames + ["silicon", "--behaviour"] {
+            #expect(help.1.contains(item), "\(item) missing from jpki-sim --help")
+        }
+        let bad = try run(["--card", "00-ordinary", "--behaviour", "filler,warp"])
+        #expect(bad.0 == 64 && bad.1.contains("invalid behaviour \"warp\""))
+    }
+
     // MARK: filler / eof6282
 
     @Test func fillerGivesEachEFItsPhysicalSize() throws {
