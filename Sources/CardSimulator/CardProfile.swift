@@ -29,6 +29,9 @@ public struct CardProfile: Sendable {
     /// Identity values of `profile.json` (used for MF-level GET DATA: municipality code, expiry,
     /// serial). Never logged.
     var identity: [String: String]
+    /// Silicon-like behaviour asked for by `profile.json` (`"behaviour": "filler,eof6282"`;
+    /// absent = none). `jpki-sim --behaviour` overrides it.
+    public var behaviour: CardBehaviour
     /// Transparent EF contents per application directory (`jpki`, `text`, `visual`, `common`).
     var files: [String: [UInt16: [UInt8]]]
     /// Records of the 共通AP EF 0001 (record 1 first).
@@ -41,6 +44,7 @@ public struct CardProfile: Sendable {
         var atr: String
         var pins: [String: PIN]
         var identity: [String: String]?
+        var behaviour: String?
     }
 
     /// Loads a profile directory.
@@ -72,6 +76,7 @@ public struct CardProfile: Sendable {
         self.atr = atr
         pins = decoded.pins
         identity = decoded.identity ?? [:]
+        behaviour = try CardBehaviour(parsing: decoded.behaviour ?? "")
 
         var files: [String: [UInt16: [UInt8]]] = [:]
         for ap in ["jpki", "text", "visual", "common"] {

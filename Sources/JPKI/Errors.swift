@@ -19,8 +19,9 @@ public enum JPKIError: Error, Sendable, Equatable, CustomStringConvertible {
     case wrongPIN(PINKind, triesLeft: Int)
     /// Exactly one try is left and the caller did not allow spending it; nothing was sent.
     case lastTryRefused(PINKind)
-    /// The retry counter could not be read (the card answered 9000 or an unknown status), so
-    /// the last-try guard cannot be applied; nothing was sent.
+    /// The retry counter could not be read, so the last-try guard cannot be applied; nothing was
+    /// sent. Kept for API stability: ``JPKICommands/verifyPIN(_:pin:allowLastTry:bySFI:on:)`` no
+    /// longer throws it (a 9000 answer to the counter query means "already verified", see there).
     case pinCounterUnknown(PINKind)
     /// The PIN does not have the required format; no APDU was sent.
     case invalidPINFormat(PINKind, reason: String)

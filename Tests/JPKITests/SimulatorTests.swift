@@ -13,8 +13,11 @@ struct SimCard {
     let identity: [String: String]
     let pins: [String: String]
 
-    init(_ name: String, extended: Bool = true, faults: FaultSpec = FaultSpec()) throws {
-        sim = try VirtualMyNumberCard.fixture(name, faults: faults)
+    init(
+        _ name: String, extended: Bool = true, faults: FaultSpec = FaultSpec(),
+        behaviour: CardBehaviour? = nil
+    ) throws {
+        sim = try VirtualMyNumberCard.fixture(name, faults: faults, behaviour: behaviour)
         transport = InProcessTransport(card: sim, supportsExtendedLength: extended)
         channel = CardChannel(transport: transport)
         dir = try VirtualMyNumberCard.fixturesCardsDirectory().appendingPathComponent(name)
