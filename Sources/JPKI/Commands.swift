@@ -289,9 +289,13 @@ public enum JPKICommands {
     /// 4. sends the PIN once. Wrong → ``JPKIError/wrongPIN(_:triesLeft:)``.
     ///
     /// When the counter query answers 9000 (``PINStatus/verified``: some cards do once the PIN
-    /// was verified in this card session) the PIN is **not** sent: the card's security state
-    /// already allows what the PIN opens, and sending it could only spend a try. Returns
-    /// ``PINStatus/verified`` then. The value given is not checked by the card in that case.
+    /// was verified in this card session) the PIN is still sent, and nothing is refused: a
+    /// verified state means the last VERIFY succeeded, which resets the counter, so no try can be
+    /// at risk beyond the one a wrong PIN spends; and the card's leftover state — perhaps from
+    /// another client's operation — must never stand in for the PIN this caller gives (a correct
+    /// PIN spends nothing; a wrong one is ``JPKIError/wrongPIN(_:triesLeft:)`` as always).
+    /// Returns ``PINStatus/verified`` then. Assumption (no public source): JPKI cards reset the
+    /// retry counter on a successful VERIFY, as ISO/IEC 7816-4 cards do.
     /// The PIN's application must be selected. Returns the counter read before the VERIFY.
     @discardableResult
     public static func verifyPIN(
@@ -313,7 +317,7 @@ public enum JPKICommands {
         }
         switch status {
         case .blocked: throw .pinBlocked(kind)
-        case .verified: return .verified
+        case .verified: break
         case .triesLeft(let n):
             if n <= 1 && !allowLastTry { throw .lastTryRefused(kind) }
         }

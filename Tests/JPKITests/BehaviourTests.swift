@@ -55,46 +55,44 @@ struct BehaviourLibraryTests {
     }
 
     /// `verified9000`: a second VERIFY in the same card session finds the PIN verified (the
-    /// empty VERIFY answers 9000). The library sends nothing more, spends nothing and goes on.
-    @Test func alreadyVerifiedPINIsNotSentAgain() throws {
+    /// empty VERIFY answers 9000). The library does not refuse (it did: `pin_counter_unknown`)
+    /// and still sends the PIN: the correct one spends nothing, a wrong one is refused by the card
+    /// — the card's leftover state never stands in for the PIN a caller gives.
+    @Test func alreadyVerifiedPINIsStillChecked() throws {
         let c = try SimCard("00-ordinary", behaviour: CardBehaviour(verifiedAnswers9000: true))
         let trace = APDUTrace()
         c.channel.trace = trace
         let di = DigestInfo.sha256(ofChallenge: Array("verified".utf8))
-        let (first, second, signature) = try c.channel.transaction { ch in
+        let (first, second, bySFI, signature) = try c.channel.transaction { ch in
             try JPKICommands.selectApplication(.jpki, on: ch)
             let first = try JPKICommands.verifyPIN(.auth, pin: try c.pin("auth"), allowLastTry: false, on: ch)
             let before = ch.apduCount
-            // A wrong value: the card is already verified, so nothing is sent and nothing spent.
-            let second = try JPKICommands.verifyPIN(.auth, pin: PIN("9999"), allowLastTry: false, on: ch)
-            #expect(ch.apduCount - before == 2, "SELECT PIN EF + empty VERIFY only")
+            let second = try JPKICommands.verifyPIN(.auth, pin: try c.pin("auth"), allowLastTry: false, on: ch)
+            #expect(ch.apduCount - before == 3, "SELECT PIN EF + empty VERIFY + VERIFY")
             // By SFI as well (the counter query by SFI answers 9000 too).
             let bySFI = try JPKICommands.verifyPIN(
                 .auth, pin: try c.pin("auth"), allowLastTry: false, bySFI: true, on: ch)
-            #expect(bySFI == .verified)
-            return (first, second, try JPKICommands.sign(.auth, digestInfo: di, on: ch))
+            return (first, second, bySFI, try JPKICommands.sign(.auth, digestInfo: di, on: ch))
         }
-        #expect(first == .triesLeft(3))
-        #expect(second == .verified)
+        #expect(first == .triesLeft(3) && second == .verified && bySFI == .verified)
         #expect(signature.count == 256)
-        #expect(c.sim.triesLeft(.auth) == 3)
-        #expect(trace.recorded.filter { $0.hasPrefix("> 0020008004") }.count == 1)
-        // The status query reports it too.
+        #expect(c.sim.triesLeft(.auth) == 3, "a correct PIN on a verified card spends nothing")
+        #expect(trace.recorded.filter { $0.hasPrefix("> 0020008004") || $0.hasPrefix("> 0020009804") }.count == 3)
+        // A wrong PIN while the card is verified: sent, refused by the card, one try spent.
+        #expect(throws: JPKIError.wrongPIN(.auth, triesLeft: 2)) {
+            try c.channel.transaction { ch in
+                try JPKICommands.selectApplication(.jpki, on: ch)
+                _ = try JPKICommands.verifyPIN(.auth, pin: try c.pin("auth"), allowLastTry: false, on: ch)
+                _ = try JPKICommands.verifyPIN(.auth, pin: PIN("9999"), allowLastTry: false, on: ch)
+            }
+        }
+        // The status query reports the verified state too.
         let status = try c.channel.transaction { ch in
             try JPKICommands.selectApplication(.jpki, on: ch)
             _ = try JPKICommands.verifyPIN(.sign, pin: try c.pin("sign"), allowLastTry: false, on: ch)
             return try JPKICommands.pinStatusBySFI(.sign, on: ch)
         }
         #expect(status == .verified)
-        // Without the option the same sequence sends the PIN twice, and the wrong one counts.
-        let plain = try SimCard("00-ordinary")
-        #expect(throws: JPKIError.wrongPIN(.auth, triesLeft: 2)) {
-            try plain.channel.transaction { ch in
-                try JPKICommands.selectApplication(.jpki, on: ch)
-                _ = try JPKICommands.verifyPIN(.auth, pin: try plain.pin("auth"), allowLastTry: false, on: ch)
-                _ = try JPKICommands.verifyPIN(.auth, pin: PIN("9999"), allowLastTry: false, on: ch)
-            }
-        }
     }
 
     /// `pinformat`: the library never sends a malformed PIN; a raw one gets the card's typed

@@ -243,16 +243,23 @@ struct ScriptedOperationTests {
 
     /// A card that answers the counter query 9000 has the PIN verified already (some cards do
     /// after a successful VERIFY in the same session): the PIN is not sent, nothing is spent.
-    @Test func verifyAlreadyVerifiedSendsNothing() throws {
-        let (channel, t) = scripted([("00A4020C020018", ok), ("00200080", ok)])
+    @Test func verifyAlreadyVerifiedStillSendsThePIN() throws {
+        // 9000 to the counter query: not refused, and the PIN is checked by the card all the same.
+        let (channel, t) = scripted([("00A4020C020018", ok), ("00200080", ok), ("002000800431323334", ok)])
         #expect(try JPKICommands.verifyPIN(.auth, pin: PIN("1234"), allowLastTry: false, on: channel) == .verified)
         #expect(t.isComplete)
         // By SFI: the counter query by SFI answering 9000 means the same.
-        let (bySFI, t2) = scripted([("00200098", ok)])
+        let (bySFI, t2) = scripted([("00200098", ok), ("002000980431323334", ok)])
         #expect(
             try JPKICommands.verifyPIN(.auth, pin: PIN("1234"), allowLastTry: false, bySFI: true, on: bySFI)
                 == .verified)
         #expect(t2.isComplete)
+        // A wrong PIN on a verified card is the card's to refuse.
+        let (wrong, t3) = scripted([("00A4020C020018", ok), ("00200080", ok), ("002000800439393939", "63C2")])
+        #expect(throws: JPKIError.wrongPIN(.auth, triesLeft: 2)) {
+            try JPKICommands.verifyPIN(.auth, pin: PIN("9999"), allowLastTry: false, on: wrong)
+        }
+        #expect(t3.isComplete)
     }
 
     @Test func wrongPINReportsRemainingTries() throws {
