@@ -4,12 +4,12 @@ import JPKI
 import Logging
 import SmartCard
 
-/// The running daemon: PC/SC monitor → reader supervisor → HTTP API on the Unix socket.
+/// The running daemon: reader backend (pcscd) → reader supervisor → HTTP API on the Unix socket.
 public final class Daemon: Sendable {
     /// The effective configuration.
     public let config: DaemonConfig
     let server: HTTPServer
-    let monitor: PCSCMonitor
+    let backend: any ReaderBackend
     let supervisor: ReaderSupervisor
     let runTask: Task<Void, Never>
     /// ``MemoryTrimmer`` (cancelled at shutdown).
@@ -33,16 +33,20 @@ public final class Daemon: Sendable {
 
     /// Starts everything; throws on a bad configuration or a socket that cannot be bound.
     /// `listenFD` is a socket passed by systemd socket activation (see ``Systemd``); without it
-    /// the daemon creates `config.socket.path` itself.
-    public static func start(config: DaemonConfig, logger: Logger, listenFD: CInt? = nil) async throws -> Daemon {
+    /// the daemon creates `config.socket.path` itself. `readers` is where readers and cards come
+    /// from: pcscd by default; tests pass simulated readers (CardSimulator's `SimulatedReaders`).
+    public static func start(
+        config: DaemonConfig, logger: Logger, listenFD: CInt? = nil, readers: (any ReaderBackend)? = nil
+    ) async throws -> Daemon {
         // A client that goes away mid-response must never kill the process.
         signal(SIGPIPE, SIG_IGN)
         let roles = try RoleMap(config.roles)
         let audit = try AuditLog(config: config, createKey: true)
         for note in audit.writer.notes { logger.error("audit log", metadata: ["note": "\(note)"]) }
         let bus = EventBus()
+        let backend = readers ?? PCSCReaderBackend()
         let supervisor = ReaderSupervisor(
-            bus: bus, ignoredReaders: config.ignoreReaders, logger: logger, identify: identifyCard)
+            bus: bus, backend: backend, ignoredReaders: config.ignoreReaders, logger: logger, identify: identifyCard)
         let verifier = try DaemonAPI.makeVerifier(config.trust)
         let eligibility = EligibilityService(configuration: config.eligibility, logger: logger)
         let faceStore: OQSFaceResults? = config.eligibility.provider == .oqs ? OQSFaceResults() : nil
@@ -62,8 +66,7 @@ public final class Daemon: Sendable {
                 // audited like the API's, rate-limited per uid by the audit log.
                 Task { await audit.recordRefusal(method: method, path: path, peer: peer, code: code) }
             })
-        let monitor = PCSCMonitor()
-        let task = Task { await supervisor.run(monitor.events) }
+        let task = Task { await supervisor.run() }
         let trimTask = Task { await MemoryTrimmer.run(server: server, bus: bus) }
         let faceIntake = faceStore.flatMap { store in
             startFaceIntake(
@@ -74,12 +77,12 @@ public final class Daemon: Sendable {
             "jpkid listening",
             metadata: ["socket": "\(config.socket.path)", "activation": "\(listenFD == nil ? "own" : "systemd")"])
         return Daemon(
-            config: config, server: server, monitor: monitor, supervisor: supervisor, runTask: task,
+            config: config, server: server, backend: backend, supervisor: supervisor, runTask: task,
             trimTask: trimTask, eligibility: eligibility, faceIntake: faceIntake, audit: audit)
     }
 
     private init(
-        config: DaemonConfig, server: HTTPServer, monitor: PCSCMonitor, supervisor: ReaderSupervisor,
+        config: DaemonConfig, server: HTTPServer, backend: any ReaderBackend, supervisor: ReaderSupervisor,
         runTask: Task<Void, Never>, trimTask: Task<Void, Never>, eligibility: EligibilityService,
         faceIntake: OQSFaceIntake?, audit: AuditLog
     ) {
@@ -89,7 +92,7 @@ public final class Daemon: Sendable {
         self.faceIntake = faceIntake
         self.config = config
         self.server = server
-        self.monitor = monitor
+        self.backend = backend
         self.supervisor = supervisor
         self.runTask = runTask
     }
@@ -97,7 +100,7 @@ public final class Daemon: Sendable {
     /// Stops accepting, disconnects cards and removes the socket.
     public func shutdown() async {
         await server.shutdown()
-        monitor.stop()
+        backend.stop()
         trimTask.cancel()
         await runTask.value
         await supervisor.shutdown()
