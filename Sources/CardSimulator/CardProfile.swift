@@ -26,6 +26,10 @@ public struct CardProfile: Sendable {
     /// PINs by profile key (`auth`, `sign`, `text`, `textA`, `textB`, `visualBirth`, `visualB`,
     /// `visualA`, `common`).
     public var pins: [String: PIN]
+    /// A 顔認証マイナンバーカード (face-authentication card, `"faceAuth": true` in `profile.json`):
+    /// issued without any PIN the holder chooses (no `auth`, `sign`, `text`, `common` PIN) and
+    /// without a signing certificate, sign key or sign CA certificate (no JPKI EF 0001/0002).
+    public var isFaceAuthCard: Bool
     /// Identity values of `profile.json` (used for MF-level GET DATA: municipality code, expiry,
     /// serial). Never logged.
     var identity: [String: String]
@@ -45,6 +49,7 @@ public struct CardProfile: Sendable {
         var pins: [String: PIN]
         var identity: [String: String]?
         var behaviour: String?
+        var faceAuth: Bool?
     }
 
     /// Loads a profile directory.
@@ -60,7 +65,8 @@ public struct CardProfile: Sendable {
         guard let atr = [UInt8](hex: decoded.atr), atr.count >= 2, atr.count <= 33 else {
             throw .invalidProfile("atr is not 2...33 hex bytes")
         }
-        for required in ["auth", "sign", "text"] where decoded.pins[required] == nil {
+        let faceAuth = decoded.faceAuth ?? false
+        for required in ["auth", "sign", "text"] where !faceAuth && decoded.pins[required] == nil {
             throw .invalidProfile("pins.\(required) is missing")
         }
         for (key, pin) in decoded.pins {
@@ -75,6 +81,7 @@ public struct CardProfile: Sendable {
         name = decoded.name
         self.atr = atr
         pins = decoded.pins
+        isFaceAuthCard = faceAuth
         identity = decoded.identity ?? [:]
         behaviour = try CardBehaviour(parsing: decoded.behaviour ?? "")
 
@@ -82,8 +89,9 @@ public struct CardProfile: Sendable {
         for ap in ["jpki", "text", "visual", "common"] {
             files[ap] = try Self.loadEFs(directory.appendingPathComponent(ap))
         }
-        for fid: UInt16 in [0x0001, 0x0002, 0x000A, 0x000B, 0x0006, 0x0008]
-        where files["jpki"]?[fid] == nil {
+        let requiredJPKI: [UInt16] =
+            faceAuth ? [0x000A, 0x000B, 0x0006, 0x0008] : [0x0001, 0x0002, 0x000A, 0x000B, 0x0006, 0x0008]
+        for fid in requiredJPKI where files["jpki"]?[fid] == nil {
             throw .fileUnreadable(
                 directory.appendingPathComponent("jpki/\(Self.hex4(fid)).der|bin").path)
         }
@@ -96,7 +104,7 @@ public struct CardProfile: Sendable {
         var keys: [String: RSAPrivateKey] = [:]
         let keyFiles = [
             ("jpki.auth", "jpki/auth-key.test.pem", true),
-            ("jpki.sign", "jpki/sign-key.test.pem", true),
+            ("jpki.sign", "jpki/sign-key.test.pem", !faceAuth),
             ("text.ap", "text/ap-key.test.pem", false),
             ("visual.ap", "visual/ap-key.test.pem", false),
         ]
