@@ -29,13 +29,18 @@ public struct DaemonAPI: APIResponder {
     let streams: PerPeerCounter
     /// Face-reader results of provider `oqs` (nil: the intake is off).
     let faceStore: OQSFaceResults?
+    /// The verification time of eligibility answers (certificate validity, grace period, the
+    /// checked day); `Date()` except in tests, which pin it so that no test rots with real time.
+    let clock: @Sendable () -> Date
 
     /// Creates the API.
     public init(
         supervisor: ReaderSupervisor, bus: EventBus, roles: RoleMap, audit: AuditLog, config: DaemonConfig,
         logger: Logger, verifier: CertificateVerifier?, integrity: APIntegrityVerifier? = nil,
-        eligibility: EligibilityService? = nil, faceStore: OQSFaceResults? = nil
+        eligibility: EligibilityService? = nil, faceStore: OQSFaceResults? = nil,
+        clock: @escaping @Sendable () -> Date = { Date() }
     ) {
+        self.clock = clock
         self.eligibility = eligibility
         self.faceStore = faceStore
         self.supervisor = supervisor
@@ -267,7 +272,10 @@ public struct DaemonAPI: APIResponder {
             let supervisor = self.supervisor
             result = try await withDeadline(seconds: config.limits.operationTimeoutSeconds) {
                 try await supervisor.withSession(id) { channel, session in
-                    let result = try body(MyNumberCard(channel: channel))
+                    // A card bound without PIN (顔認証マイナンバーカード): the library refuses every
+                    // PIN operation before any APDU.
+                    let result = try body(
+                        MyNumberCard(channel: channel, cardHasNoPIN: session.identity.authPINPresent == false))
                     guard result.card.hex == session.identity.authCertificateFingerprint else {
                         throw APIError.sessionEnded
                     }
@@ -570,7 +578,17 @@ public struct DaemonAPI: APIResponder {
         switch e {
         case .wrongPIN(_, let n):
             APIError(401, "wrong_pin", "wrong PIN", details: ["triesLeft": String(n)])
+        case .pinBlocked(.auth):
+            // The card still confirms the person by the face: staff compare it (mode visual).
+            APIError(
+                423, "pin_blocked",
+                "the auth PIN is blocked; it is reset at the municipal office — use visual confirmation",
+                details: ["alternative": "visual"])
         case .pinBlocked: APIError(423, "pin_blocked", "the PIN is blocked; it is reset at the municipal office")
+        case .pinNotSet:
+            APIError(
+                422, "pin_not_set", "the card was issued without PINs (顔認証マイナンバーカード): use visual confirmation",
+                details: ["alternative": "visual"])
         case .lastTryRefused:
             APIError(428, "last_try_refused", "one try is left; resend with allowLastTry to use it")
         case .invalidPINFormat(_, let reason): APIError(400, "invalid_pin_format", reason)

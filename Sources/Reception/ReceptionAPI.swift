@@ -122,6 +122,8 @@ actor ReceptionAPI {
         var out: [String: Any] = [
             "session": s, "reader": sj["reader"] ?? "", "cardType": identity["cardType"] ?? "",
         ]
+        // The modes the card allows (["visual"] for a card without PIN, 顔認証マイナンバーカード).
+        if let modes = identity["modes"] as? [String] { out["modes"] = modes }
         if let list = certs.json["certificates"] as? [[String: Any]],
             let auth = list.first(where: { $0["kind"] as? String == "auth" }),
             let b64 = auth["der"] as? String, let der = Data(base64Encoded: b64),
