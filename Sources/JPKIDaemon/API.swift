@@ -386,9 +386,10 @@ public struct DaemonAPI: APIResponder {
             throw APIError(500, "internal_error", "challenge length")
         }
         let report: VerificationReport
+        let now = clock()
         if let verifier {
             report = cc.verifyPresence(
-                signature: Data(signature), authCertificateDER: Data(certificate), verifier: verifier)
+                signature: Data(signature), authCertificateDER: Data(certificate), verifier: verifier, at: now)
         } else {
             report = cc.verify(signature: Data(signature), authCertificateDER: Data(certificate))
         }
@@ -406,14 +407,21 @@ public struct DaemonAPI: APIResponder {
             var certificate: String
             var verified: Bool
             var chainChecked: Bool
+            var certificateStanding: String?
             var verification: VerificationReport
+        }
+        // Where the certificate stands (an expired one in its grace period still proves
+        // possession, but `verified` stays false: only eligibility forgives the expiry).
+        let standing = (try? CertificateInfo(der: Data(certificate))).map {
+            ExpiryPolicy.jpki.standing(of: $0, at: now)
         }
         return .json(
             Body(
                 session: session.id, card: session.identity.authCertificateFingerprint,
                 challenge: Data(challenge).base64EncodedString(), algorithm: "RSASSA-PKCS1-v1_5-SHA256",
                 signature: Data(signature).base64EncodedString(), certificate: Data(certificate).base64EncodedString(),
-                verified: verified, chainChecked: verifier != nil, verification: report))
+                verified: verified, chainChecked: verifier != nil, certificateStanding: standing?.code,
+                verification: report))
     }
 
     /// Possession proof in one card transaction: the auth PIN unlocks a PKCS#1 v1.5 signature

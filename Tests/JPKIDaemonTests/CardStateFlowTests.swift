@@ -88,6 +88,13 @@ struct CardStateFlowTests {
                 #expect((json["verification"] as? [String: Any])?["verdict"] as? Bool == false)
             }
         }
+        try await withCard(try VirtualMyNumberCard(directory: dir), now: inGrace) { http, s in
+            // authenticate proves possession but never calls an expired certificate verified.
+            let (status, json, text) = try post(http, s, "authenticate", #"{"pin":"1234"}"#)
+            #expect(status == 200, "\(text)")
+            #expect(json["verified"] as? Bool == false)
+            #expect(json["certificateStanding"] as? String == "expired_in_grace")
+        }
         let soon = notAfter.addingTimeInterval(-30 * 86400)
         try await withCard(try VirtualMyNumberCard(directory: dir), now: soon) { http, s in
             let (status, json, text) = try post(http, s, "eligibility", #"{"pin":"1234"}"#)
