@@ -129,11 +129,12 @@ actor ReceptionAPI {
             let b64 = auth["der"] as? String, let der = Data(base64Encoded: b64),
             let info = try? CertificateInfo(der: der)
         {
-            let now = Date()
-            let soon = Calendar(identifier: .gregorian).date(byAdding: .month, value: 3, to: now) ?? now
+            // The same rule as jpkid's eligibility answers (JPKIVerify.ExpiryPolicy: 3 calendar
+            // months, Japan time).
+            let standing = ExpiryPolicy.jpki.standing(of: info, at: Date())
             out["certificate"] = [
-                "notAfter": Self.day(info.notAfter), "expired": info.notAfter < now,
-                "expiresWithin3Months": info.notAfter >= now && info.notAfter < soon,
+                "notAfter": Self.day(info.notAfter), "expired": info.notAfter < Date(),
+                "expiresWithin3Months": standing.code == "expiring_soon", "standing": standing.code,
             ]
         }
         if let auth = (pins.json["pins"] as? [String: Any])?["auth"] as? [String: Any] {
