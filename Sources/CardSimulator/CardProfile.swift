@@ -26,6 +26,17 @@ public struct CardProfile: Sendable {
     /// PINs by profile key (`auth`, `sign`, `text`, `textA`, `textB`, `visualBirth`, `visualB`,
     /// `visualA`, `common`).
     public var pins: [String: PIN]
+    /// A 顔認証マイナンバーカード (face-authentication card, `"faceAuth": true` in `profile.json`):
+    /// issued without any PIN the holder chooses (no `auth`, `sign`, `text`, `common` PIN) and
+    /// without a signing certificate, sign key or sign CA certificate (no JPKI EF 0001/0002).
+    /// The simulator models it on the most likely behaviour, an **assumption** no public source
+    /// confirms (apdu-fixtures/README.md, "Card states"): the PIN EFs a holder would set (JPKI 0018
+    /// auth, 001B sign; text 0011; juki 001C), the sign certificate EF 0001 and the sign key EF
+    /// 001A do not exist — SELECT and READ by SFI answer 6A82, VERIFY by SFI 6A88 — and JPKI EF
+    /// 0008 reads `00 8F 00` (sign certificate absent, auth present) whatever the profile's file
+    /// says. The auth certificate and the text/visual APs with their 照合番号 keys stay as on any
+    /// card; the auth key is not assumed usable without a PIN (COMPUTE SIGNATURE answers 6982).
+    public var isFaceAuthCard: Bool
     /// Identity values of `profile.json` (used for MF-level GET DATA: municipality code, expiry,
     /// serial). Never logged.
     var identity: [String: String]
@@ -35,22 +46,13 @@ public struct CardProfile: Sendable {
     var commonRecords: [[UInt8]]
     /// Test keys per application directory and role (`auth`, `sign`, `ap`).
     var keys: [String: RSAPrivateKey]
-    /// `profile.json` `"faceAuthCard": true`: a 顔認証マイナンバーカード (issued since 2023-12
-    /// without PINs and without a signing certificate). The simulator models it on the most
-    /// likely behaviour, an **assumption** no public source confirms (apdu-fixtures/README.md):
-    /// the PIN EFs a holder would set (JPKI 0018 auth, 001B sign; text 0011; juki 001C), the sign
-    /// certificate EF 0001 and the sign key EF 001A do not exist — SELECT and READ by SFI answer
-    /// 6A82, VERIFY by SFI 6A88 — and JPKI EF 0008 reads `00 8F 00` (sign certificate absent, auth
-    /// present). The auth certificate and the text/visual APs with their 照合番号 keys stay as on
-    /// any card; the auth key is not assumed usable without a PIN (COMPUTE SIGNATURE answers 6982).
-    public var faceAuthCard: Bool
 
     private struct JSONProfile: Decodable {
         var name: String
         var atr: String
         var pins: [String: PIN]
         var identity: [String: String]?
-        var faceAuthCard: Bool?
+        var faceAuth: Bool?
     }
 
     /// Loads a profile directory.
@@ -66,8 +68,8 @@ public struct CardProfile: Sendable {
         guard let atr = [UInt8](hex: decoded.atr), atr.count >= 2, atr.count <= 33 else {
             throw .invalidProfile("atr is not 2...33 hex bytes")
         }
-        let faceAuth = decoded.faceAuthCard ?? false
-        for required in faceAuth ? [] : ["auth", "sign", "text"] where decoded.pins[required] == nil {
+        let faceAuth = decoded.faceAuth ?? false
+        for required in ["auth", "sign", "text"] where !faceAuth && decoded.pins[required] == nil {
             throw .invalidProfile("pins.\(required) is missing")
         }
         for (key, pin) in decoded.pins {
@@ -82,8 +84,8 @@ public struct CardProfile: Sendable {
         name = decoded.name
         self.atr = atr
         pins = decoded.pins
+        isFaceAuthCard = faceAuth
         identity = decoded.identity ?? [:]
-        faceAuthCard = faceAuth
 
         var files: [String: [UInt16: [UInt8]]] = [:]
         for ap in ["jpki", "text", "visual", "common"] {
@@ -93,9 +95,9 @@ public struct CardProfile: Sendable {
             files["jpki"]?[0x0001] = nil
             files["jpki"]?[0x0008] = [0x00, 0x8F, 0x00]
         }
-        for fid: UInt16 in faceAuth
-            ? [0x0002, 0x000A, 0x000B, 0x0006] : [0x0001, 0x0002, 0x000A, 0x000B, 0x0006, 0x0008]
-        where files["jpki"]?[fid] == nil {
+        let requiredJPKI: [UInt16] =
+            faceAuth ? [0x000A, 0x000B, 0x0006, 0x0008] : [0x0001, 0x0002, 0x000A, 0x000B, 0x0006, 0x0008]
+        for fid in requiredJPKI where files["jpki"]?[fid] == nil {
             throw .fileUnreadable(
                 directory.appendingPathComponent("jpki/\(Self.hex4(fid)).der|bin").path)
         }

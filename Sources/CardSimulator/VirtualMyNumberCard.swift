@@ -261,8 +261,8 @@ public final class VirtualMyNumberCard: VirtualCard, @unchecked Sendable {
         }
         applications[.common] = Application(id: .common, aid: Self.commonAID, efs: common)
 
-        if profile.faceAuthCard {
-            // 顔認証マイナンバーカード (an assumption, see CardProfile.faceAuthCard): no PIN EFs a
+        if profile.isFaceAuthCard {
+            // 顔認証マイナンバーカード (an assumption, see CardProfile.isFaceAuthCard): no PIN EFs a
             // holder would set, no sign certificate or sign key.
             for fid: UInt16 in [0x0001, 0x0018, 0x001A, 0x001B] { applications[.jpki]?.efs[fid] = nil }
             applications[.text]?.efs[0x0011] = nil

@@ -4,7 +4,7 @@ import Foundation
 /// its issuer and serial number. The My Number is never used.
 ///
 /// - `issuer`: the issuer DN exactly as `JPKIVerify`'s `CertificateInfo.issuer.rfc2253`
-///   (RFC 2253 order, UTF-8 kept), e.g. `OU=…,OU=JPKI for user authentication,O=JPKI-TEST,C=JP`.
+///   (RFC 2253 order, UTF-8 kept), e.g. `OU=…,OU=JPKI for user authentication,O=jpki-linux fixture,C=JP`.
 ///   This is also what `openssl x509 -noout -issuer -nameopt RFC2253` prints after `issuer=`.
 ///   It is compared byte for byte (no case folding), only trimmed of outer whitespace.
 /// - `serial`: the serial number in hexadecimal, **normalized**: separators (`:`, spaces) removed,

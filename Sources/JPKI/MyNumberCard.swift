@@ -397,7 +397,11 @@ public struct MyNumberCard {
             let auth = try op.readCertificate(.auth)
             out[.auth] = auth
             out[.authCA] = try op.readCertificate(.authCA)
-            out[.signCA] = try op.readCertificate(.signCA)
+            // A card without signing certificate (顔認証マイナンバーカード) has no sign CA EF either:
+            // it is left out of the result.
+            do throws(JPKIError) {
+                out[.signCA] = try op.readCertificate(.signCA)
+            } catch .fileNotFound {}
             if let signPIN {
                 try op.verify(.sign, signPIN, allowLastTry: allowLastTry)
                 out[.sign] = try op.readCertificate(.sign)

@@ -304,9 +304,18 @@ public struct DaemonAPI: APIResponder {
             try card.channel.transaction { _ in
                 let auth = try card.readCertificate(.auth)
                 let authCA = try card.readCertificate(.authCA)
-                let signCA = try card.readCertificate(.signCA)
-                guard authCA.card == auth.card, signCA.card == auth.card else { throw APIError.sessionEnded }
-                return CardResult(value: [auth.value, authCA.value, signCA.value], card: auth.card)
+                // A card without signing certificate (顔認証マイナンバーカード) has no sign CA EF.
+                let signCA: CardResult<CertificateData>?
+                do {
+                    signCA = try card.readCertificate(.signCA)
+                } catch JPKIError.fileNotFound {
+                    signCA = nil
+                }
+                guard authCA.card == auth.card, signCA.map({ $0.card == auth.card }) ?? true else {
+                    throw APIError.sessionEnded
+                }
+                return CardResult(
+                    value: [auth.value, authCA.value] + (signCA.map { [$0.value] } ?? []), card: auth.card)
             }
         }
         struct Cert: Encodable {

@@ -164,7 +164,8 @@ public final class CertificateVerifier: @unchecked Sendable {
                         id: "crl", outcome: .notChecked(reason: "chain not verified"),
                         required: revocation.policy == .hardFail))
             } else {
-                status = crlStatus(cert: box, errors: chainResult.crlErrors)
+                status = crlStatus(
+                    cert: box, issuer: chainResult.issuer, errors: chainResult.crlErrors)
                 checks.append(revocationCheck(id: "crl", status: status, detail: nil))
             }
         }
@@ -490,7 +491,7 @@ public final class CertificateVerifier: @unchecked Sendable {
         }
     }
 
-    private func crlStatus(cert: X509Box, errors: [Int32]) -> RevocationStatus {
+    private func crlStatus(cert: X509Box, issuer: X509Box?, errors: [Int32]) -> RevocationStatus {
         // An unauthenticated CRL proves nothing either way.
         if errors.contains(X509_V_ERR_CRL_SIGNATURE_FAILURE)
             || errors.contains(X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE)
@@ -499,7 +500,7 @@ public final class CertificateVerifier: @unchecked Sendable {
         }
         // A revoked entry in a correctly signed CRL stands even when the CRL is stale.
         if errors.contains(X509_V_ERR_CERT_REVOKED) {
-            return revokedEntry(cert: cert) ?? .revoked(reason: nil, date: nil)
+            return revokedEntry(cert: cert, issuer: issuer) ?? .revoked(reason: nil, date: nil)
         }
         if let e = errors.first {
             switch e {
@@ -514,12 +515,22 @@ public final class CertificateVerifier: @unchecked Sendable {
         return .good
     }
 
-    private func revokedEntry(cert: X509Box) -> RevocationStatus? {
-        guard let issuerName = X509_get_issuer_name(cert.ptr) else { return nil }
+    /// The entry for `cert` in the CRL that OpenSSL used: same issuer name **and** signed by the
+    /// key of the certificate's issuer in the verified chain. JPKI root generations share one DN,
+    /// so the name alone can pick another generation's CRL (whose entry for the same serial is
+    /// about another certificate).
+    private func revokedEntry(cert: X509Box, issuer: X509Box?) -> RevocationStatus? {
+        guard let issuerName = X509_get_issuer_name(cert.ptr),
+            let issuerKey = issuer.flatMap({ X509_get0_pubkey($0.ptr) })
+        else { return nil }
         for c in crls {
             guard let crlIssuer = X509_CRL_get_issuer(c.ptr),
                 X509_NAME_cmp(crlIssuer, issuerName) == 0
             else { continue }
+            guard X509_CRL_verify(c.ptr, issuerKey) == 1 else {
+                _ = drainOpenSSLErrors()
+                continue
+            }
             var rev: OpaquePointer? = nil
             guard X509_CRL_get0_by_cert(c.ptr, &rev, cert.ptr) == 1, let rev else { continue }
             let date = dateFrom(asn1Time: X509_REVOKED_get0_revocationDate(rev))

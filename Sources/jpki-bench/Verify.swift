@@ -12,17 +12,23 @@ struct VerifyBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify", abstract: "Read + verify the auth certificate through the library.")
 
+    /// Root generations of the fixture PKI (same DN, one key each).
+    static let generations = ["2015", "2019", "2023"]
+
     @Option(help: "Reader name.") var reader: String
-    @Option(help: "Trust directory (auth-root.pem, auth-root.crl.pem).") var trust: String
+    @Option(help: "Trust directory (auth-root-<generation>.pem and .crl.pem of 2015, 2019, 2023).") var trust: String
 
     func run() async throws {
         let clock = ContinuousClock()
         let t0 = clock.now
         let dir = URL(fileURLWithPath: trust)
         let verifier = try CertificateVerifier(
-            trust: TrustConfiguration(authAnchors: [dir.appendingPathComponent("auth-root.pem")], signAnchors: []),
+            trust: TrustConfiguration(
+                authAnchors: Self.generations.map { dir.appendingPathComponent("auth-root-\($0).pem") }, signAnchors: []
+            ),
             revocation: RevocationConfiguration(
-                crlFiles: [dir.appendingPathComponent("auth-root.crl.pem")], ocsp: nil, policy: .hardFail))
+                crlFiles: Self.generations.map { dir.appendingPathComponent("auth-root-\($0).crl.pem") }, ocsp: nil,
+                policy: .hardFail))
         let t1 = clock.now
         let card = try await PCSCCard.connect(reader: reader)
         let (der, apdus): ([UInt8], Int)

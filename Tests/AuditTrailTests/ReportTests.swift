@@ -5,7 +5,7 @@ import Testing
 @Suite("audit report: one person's accesses, followed through the log's own ties")
 struct ReportTests {
     struct Key: Encodable {
-        var issuer = "O=JPKI-TEST,C=JP"
+        var issuer = "O=jpki-linux fixture,C=JP"
         var serial: String
     }
 

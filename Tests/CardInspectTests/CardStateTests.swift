@@ -40,28 +40,30 @@ struct CardStateTests {
         }
     }
 
-    @Test("status of a card without PIN (顔認証マイナンバーカード): modes [visual]; pin-status refuses no try")
+    @Test("06 and 07 at the fixture reference date: in grace, past grace")
+    func fixtures() async throws {
+        let reference = "2025-06-01T00:00:00Z"
+        try await withCard("06-expired-in-grace") { _ in
+            let r = try await CLI.run(["status", "--reader", "0", "--json", "--at", reference])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect((r.json["authCertificateStanding"] as? [String: Any])?["code"] as? String == "expired_in_grace")
+        }
+        try await withCard("07-expired-past-grace") { _ in
+            let r = try await CLI.run(["verify", "--reader", "0", "--trust", CLI.pki, "--json", "--at", reference])
+            #expect(r.status == 11, "\(r.stderr)")
+            #expect((r.json["authCertificateStanding"] as? [String: Any])?["code"] as? String == "expired_past_grace")
+        }
+    }
+
+    @Test("08-face-auth-card: status says no PIN, modes [visual]; a PIN operation is refused with pin_not_set")
     func faceAuthCard() async throws {
-        let src = CLI.fixture("00-ordinary", "")
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ci-face-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        try FileManager.default.copyItem(at: src, to: dir)
-        let profileURL = dir.appendingPathComponent("profile.json")
-        var profile = try #require(
-            try JSONSerialization.jsonObject(with: Data(contentsOf: profileURL)) as? [String: Any])
-        profile["faceAuthCard"] = true
-        profile["pins"] = ["visualB": ["value": "55021720352285", "tries": 10, "maxTries": 10]]
-        try JSONSerialization.data(withJSONObject: profile).write(to: profileURL)
-        try FileManager.default.removeItem(at: dir.appendingPathComponent("jpki/0001.der"))
-        try FileManager.default.removeItem(at: dir.appendingPathComponent("jpki/sign-key.test.pem"))
-        let card = try VirtualMyNumberCard(directory: dir)
-        try await withCard(card, authCertificate: try Data(contentsOf: dir.appendingPathComponent("jpki/000A.der"))) {
-            _ in
+        try await withCard("08-face-auth-card") { card in
             let r = try await CLI.run(["status", "--reader", "0", "--json"])
             #expect(r.status == 0, "\(r.stderr)")
             #expect(r.json["authPINPresent"] as? Bool == false)
             #expect(r.json["signCertificatePresent"] as? Bool == false)
             #expect(r.json["modes"] as? [String] == ["visual"])
+            #expect((r.json["certificates"] as? [[String: Any]])?.map { $0["kind"] as? String } == ["auth", "auth-ca"])
             let text = try await CLI.run(["status", "--reader", "0"])
             #expect(text.stdout.contains("顔認証マイナンバーカード"))
             let v = try await CLI.run(

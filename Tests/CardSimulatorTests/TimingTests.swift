@@ -55,18 +55,18 @@ struct TimingTests {
         #expect(card.totals.commandBytes == 15 && card.totals.responseBytes == 2)
     }
 
-    /// The auth certificate (1,042 bytes) in one extended READ BINARY: the 1,044-byte response
+    /// The auth certificate (1,034 bytes) in one extended READ BINARY: the 1,036-byte response
     /// needs 5 I-blocks of ≤ 254 bytes, 4 R-blocks from the reader; 7 + 4 command characters,
-    /// 1,044 + 5·4 + 4·4 response-side characters = 1,091 × 11 etu + 9 turns × 22 etu = 12,199
-    /// etu = 317.682291 ms; card 1 ms + 1,042 × 2 µs; reader 1 ms.
+    /// 1,036 + 5·4 + 4·4 response-side characters = 1,083 × 11 etu + 9 turns × 22 etu = 12,111
+    /// etu = 315.390625 ms; card 1 ms + 1,034 × 2 µs; reader 1 ms.
     @Test func contactChainedRead() throws {
         let (card, clock) = try timed(.contact)
         _ = send(card, Self.selectJPKI)
         _ = send(card, "00A4020C02000A")
         let t0 = clock.now()
         let r = try #require(send(card, "00B00000000000"))
-        #expect(r.count == 1_044)
-        #expect(clock.now() - t0 == .nanoseconds(317_682_291 + 1_000_000 + 1_000_000 + 2_084_000))
+        #expect(r.count == 1_036)
+        #expect(clock.now() - t0 == .nanoseconds(315_390_625 + 1_000_000 + 1_000_000 + 2_068_000))
     }
 
     /// Operation costs: VERIFY with a PIN adds 10 ms, the empty VERIFY does not; a successful

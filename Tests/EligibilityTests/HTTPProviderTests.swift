@@ -23,7 +23,7 @@ final class FakeGateway: @unchecked Sendable {
                 if self.path != "/v1/lookup" or self.headers.get("Content-Type") != "application/json":
                     return self.answer(400, {"error": "bad request"})
                 req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                if set(req) != {"issuer", "serial"} or req["issuer"] != "O=JPKI-TEST,C=JP":
+                if set(req) != {"issuer", "serial"} or req["issuer"] != "O=jpki-linux fixture,C=JP":
                     return self.answer(400, {"error": "bad body"})
                 s = req["serial"]
                 if s == "1001": return self.answer(200, {"record": RECORD})
@@ -86,7 +86,7 @@ final class FakeGateway: @unchecked Sendable {
 @Suite("HTTP gateway provider", .serialized)
 struct HTTPProviderTests {
     func key(_ serial: String) throws(EligibilityError) -> CardKey {
-        try CardKey(issuer: "O=JPKI-TEST,C=JP", serial: serial)
+        try CardKey(issuer: "O=jpki-linux fixture,C=JP", serial: serial)
     }
 
     @Test func contract() async throws {

@@ -163,8 +163,9 @@ struct CSVTests {
             contentsOf: packageRoot.appendingPathComponent("apdu-fixtures/registry/demo.csv"), encoding: .utf8)
         let (rows, errors, count) = RegistryCSV.parse(text)
         #expect(errors == [])
-        #expect(count == 6)
-        #expect(rows.compactMap(\.key?.serial) == ["1001", "1011", "1021", "1031", "1041"])
+        #expect(count == 10)
+        #expect(
+            rows.compactMap(\.key?.serial) == ["1001", "1011", "1021", "1031", "1041", "1061", "1071", "1081", "1091"])
         #expect(rows.allSatisfy { $0.key == nil || $0.key?.issuer == fixtureAuthIssuer })
         #expect(rows[1].record.name == "高橋　崎辺")
         #expect(rows[3].record.status == .lost)

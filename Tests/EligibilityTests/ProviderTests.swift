@@ -180,17 +180,18 @@ struct ProviderTests {
             contentsOf: packageRoot.appendingPathComponent("apdu-fixtures/registry/demo.csv"), encoding: .utf8)
         let report = try await RegistryCSV.importCSV(text, into: store)
         #expect(report.errors == [])
-        #expect(report.rows == 6)
-        #expect(report.recordsSaved == 6)
-        #expect(report.cardsLinked == 5)
+        #expect(report.rows == 10)
+        #expect(report.recordsSaved == 10)
+        #expect(report.cardsLinked == 9)
         // Importing again changes nothing (same qualifications, same links).
         let again = try await RegistryCSV.importCSV(text, into: store)
         #expect(again.errors == [])
-        #expect(try await store.list().count == 6)
+        #expect(try await store.list().count == 10)
         let day = date("2026-11-23")
         let expected: [(String, EligibilityStatus)] = [
             ("1001", .eligible), ("1011", .eligible), ("1021", .expired), ("1031", .notEligible),
-            ("1041", .eligible), ("1051", .unknownCard),
+            ("1041", .eligible), ("1051", .unknownCard), ("1061", .eligible), ("1071", .eligible),
+            ("1081", .eligible), ("1091", .eligible),
         ]
         for (serial, status) in expected {
             let result = try await store.check(try CardKey(issuer: fixtureAuthIssuer, serial: serial), on: day)

@@ -49,7 +49,7 @@ extension RegistryCommandTests {
             let list = try jpkid(["registry", "list", "--config", cfg])
             #expect(list.status == 1 && list.stderr.contains("audit_unavailable"))
             #expect(!list.stdout.contains("山田"), "nothing shown without its audit line")
-            #expect(try await recordCount(s) == 6)
+            #expect(try await recordCount(s) == 10)
             let store = try SQLiteRegistry(path: s.sqlite)
             #expect(try await store.record(for: try CardKey(issuer: fixtureAuthIssuer, serial: "1001")) != nil)
             await store.shutdown()

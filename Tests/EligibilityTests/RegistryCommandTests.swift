@@ -28,8 +28,8 @@ struct RegistryCommandTests {
         ]
         if trust {
             json["trust"] = [
-                "authAnchors": [pki.appendingPathComponent("auth-root.pem").path],
-                "crls": [pki.appendingPathComponent("auth-root.crl.pem").path],
+                "authAnchors": ["2015", "2019", "2023"].map { pki.appendingPathComponent("auth-root-\($0).pem").path },
+                "crls": ["2015", "2019", "2023"].map { pki.appendingPathComponent("auth-root-\($0).crl.pem").path },
             ]
         }
         let config = dir.appendingPathComponent("config.json").path
@@ -86,7 +86,7 @@ struct RegistryCommandTests {
         #expect(root.at(["MessageHeader", "MedicalInstitutionCode"])?.text == "1311111111")
         let infos = root.child("MessageBody")?.all("ReferenceNumberRegistrationInfo") ?? []
         // Active records only (demo.csv has one lost record), 照会番号 = record id.
-        #expect(infos.count == 5 && infos.allSatisfy { Int($0.value("ReferenceNumber") ?? "") != nil })
+        #expect(infos.count == 9 && infos.allSatisfy { Int($0.value("ReferenceNumber") ?? "") != nil })
         // 6-digit insurer numbers are right-aligned to 8 characters.
         #expect(infos.contains { $0.child("InsurerNumber")?.text == "  141044" })
         #expect(try auditLines(s).contains { $0["operation"] as? String == "registry-reference-numbers" })
@@ -99,7 +99,7 @@ struct RegistryCommandTests {
         let csv = packageRoot.appendingPathComponent("apdu-fixtures/registry/demo.csv").path
         let imp = try jpkid(["registry", "import", csv, "--config", s.config])
         #expect(imp.status == 0, "\(imp.stderr)")
-        #expect(imp.stdout.contains("rows 6, records saved 6, cards linked 5, rows rejected 0"))
+        #expect(imp.stdout.contains("rows 10, records saved 10, cards linked 9, rows rejected 0"))
         // The SQLite file was created, not world-readable.
         let attrs = try FileManager.default.attributesOfItem(atPath: s.sqlite)
         #expect(((attrs[.posixPermissions] as? Int) ?? 0o777) & 0o007 == 0)
@@ -107,11 +107,14 @@ struct RegistryCommandTests {
         let list = try jpkid(["registry", "list", "--json", "--config", s.config])
         #expect(list.status == 0)
         let entries = try JSONDecoder().decode([RegistryEntry].self, from: Data(list.stdout.utf8))
-        #expect(entries.count == 6)
-        #expect(entries.flatMap(\.cards).map(\.serial).sorted() == ["1001", "1011", "1021", "1031", "1041"])
+        #expect(entries.count == 10)
+        #expect(
+            entries.flatMap(\.cards).map(\.serial).sorted() == [
+                "1001", "1011", "1021", "1031", "1041", "1061", "1071", "1081", "1091",
+            ])
         let table = try jpkid(["registry", "list", "--config", s.config])
         #expect(table.stdout.contains("高橋　崎辺"))
-        #expect(table.stdout.split(separator: "\n").count == 7)
+        #expect(table.stdout.split(separator: "\n").count == 11)
 
         let un = try jpkid([
             "registry", "unlink", "--issuer", fixtureAuthIssuer, "--serial", "1001", "--config", s.config,
@@ -125,7 +128,7 @@ struct RegistryCommandTests {
 
         let lines = try auditLines(s)
         let ops = lines.compactMap { $0["operation"] as? String }
-        #expect(ops.filter { $0 == "registry-link" }.count == 5)
+        #expect(ops.filter { $0 == "registry-link" }.count == 9)
         #expect(ops.contains("registry-import"))
         #expect(ops.filter { $0 == "registry-unlink" }.count == 2)
         #expect(ops.filter { $0 == "registry-list" }.count == 2, "each listing is audited")

@@ -32,7 +32,7 @@ func temporaryDirectory(_ tag: String) throws -> URL {
 
 /// The issuer DN of every fixture card's auth certificate (test PKI).
 let fixtureAuthIssuer =
-    "OU=Japan Agency for Local Authority Information Systems,OU=JPKI for user authentication,O=JPKI-TEST,C=JP"
+    "OU=jpki-linux test data (not J-LIS),OU=JPKI for user authentication,O=jpki-linux fixture,C=JP"
 
 func date(_ s: String) -> CalendarDate { try! CalendarDate(s) }
 

@@ -8,52 +8,46 @@ import Logging
 import TestBench
 import Testing
 
-/// Card states decide the mode (issue 15), through pcscd + jpki-sim with jpkid in-process: an
-/// auth certificate expired within the grace period still answers (flagged), after it refused
-/// before the PIN; expiring soon warns; a blocked auth PIN and a card without PIN name `visual`.
-/// The daemon's clock is pinned relative to the card's notAfter: no test rots with real time.
+/// Card states decide the mode (issue 15), through pcscd + jpki-sim with jpkid in-process, on the
+/// contract fixtures: `06-expired-in-grace` answers with the grace flag, `07-expired-past-grace`
+/// is refused before the PIN, a card near its expiry warns, a blocked auth PIN and
+/// `08-face-auth-card` (no PIN) name `visual`. The daemon's clock is pinned (the fixture reference
+/// date 2025-06-01, or relative to a certificate's notAfter): no test rots with real time.
 @Suite("card states decide the mode (pcscd + jpki-sim)", .serialized)
 struct CardStateFlowTests {
     static let policy = ExpiryPolicy.jpki
+    /// The fixture reference date (apdu-fixtures/README.md): 06 in its grace, 07 past it.
+    static let referenceDate = Date(timeIntervalSince1970: 1_748_736_000)  // 2025-06-01T00:00:00Z
 
-    static func notAfter(_ dir: URL) throws -> Date {
-        try CertificateInfo(der: try Data(contentsOf: dir.appendingPathComponent("jpki/000A.der"))).notAfter
+    static func notAfter(_ card: String) throws -> Date {
+        try CertificateInfo(der: try Data(contentsOf: try fixtureFile(card, "jpki/000A.der"))).notAfter
     }
 
-    static func cardDirectory(_ name: String) throws -> URL {
-        try VirtualMyNumberCard.fixturesCardsDirectory().appendingPathComponent(name)
-    }
-
-    /// A copy of `00-ordinary` modelled as a 顔認証マイナンバーカード (`faceAuthCard: true`; its
-    /// auth certificate is 00's, so the registry row of 00 answers for it).
-    static func faceAuthCopy() throws -> URL {
-        let dir = URL(fileURLWithPath: try tempDir()).appendingPathComponent("08-face-auth-model")
-        try FileManager.default.copyItem(at: try cardDirectory("00-ordinary"), to: dir)
-        let profileURL = dir.appendingPathComponent("profile.json")
-        var profile = try #require(
-            try JSONSerialization.jsonObject(with: Data(contentsOf: profileURL)) as? [String: Any])
-        profile["faceAuthCard"] = true
-        profile["pins"] = ["visualB": ["value": "55021720352285", "tries": 10, "maxTries": 10]]
-        try JSONSerialization.data(withJSONObject: profile).write(to: profileURL)
-        try FileManager.default.removeItem(at: dir.appendingPathComponent("jpki/0001.der"))
-        try FileManager.default.removeItem(at: dir.appendingPathComponent("jpki/sign-key.test.pem"))
-        return dir
-    }
-
-    /// Runs `body` with a daemon at the pinned `now` and `card` in slot 0.
+    /// Runs `body` with a daemon at the pinned `now` and fixture `card` in slot 0; the registry has
+    /// the rows of EligibilityFlowTests plus 06 (7007), 07 (8008) and 08 (9009).
     func withCard(
-        _ card: VirtualMyNumberCard, now: Date, modes: [EligibilityConfiguration.Mode] = [.pin, .visual],
-        _ body: (UnixHTTP, String) async throws -> Void
+        _ card: String, now: Date, _ body: (UnixHTTP, String, VirtualMyNumberCard) async throws -> Void
     ) async throws {
         var cfg = try await EligibilityFlowTests.seededConfig(.sqlite)
-        cfg.eligibility.modes = modes
+        cfg.eligibility.modes = [.pin, .visual]
+        let store = try await cfg.eligibility.makeStore()
+        for (c, number, name, birth) in [
+            ("06-expired-in-grace", "7007", "伊藤　恵子", "1990-04-20"),
+            ("07-expired-past-grace", "8008", "渡辺　健", "1985-12-05"),
+            ("08-face-auth-card", "9009", "中村　ミツ", "1948-03-03"),
+        ] {
+            let id = try await store.upsert(try EligibilityFlowTests.record(number: number, name: name, birth: birth))
+            try await store.link(try EligibilityFlowTests.key(c), recordID: id, replace: false)
+        }
+        await store.shutdown()
+        let sim = try VirtualMyNumberCard.fixture(card)
         try await TestBench.exclusive {
             let http = UnixHTTP(path: cfg.socket.path)
             let daemon = try await Daemon.start(config: cfg, logger: Logger(label: "card-states"), clock: { now })
             do {
-                try await DaemonTests.inserted(card) { _ in
+                try await DaemonTests.inserted(sim) { _ in
                     let session = try #require(try await DaemonTests().waitForSession(http))
-                    try await body(http, session)
+                    try await body(http, session, sim)
                 }
             } catch {
                 await daemon.shutdown()
@@ -69,17 +63,23 @@ struct CardStateFlowTests {
         return (r.status, r.json, String(decoding: r.body, as: UTF8.self))
     }
 
-    @Test("expired within 3 months: qualification data with the grace flag; expiring soon: a warning")
-    func graceAndWarning() async throws {
-        let dir = try Self.cardDirectory("00-ordinary")
-        let notAfter = try Self.notAfter(dir)
-        let inGrace = notAfter.addingTimeInterval(20 * 86400)
-        try await withCard(try VirtualMyNumberCard(directory: dir), now: inGrace) { http, s in
-            for body in [#"{"pin":"1234"}"#, #"{"mode":"visual","visualConfirmed":true}"#] {
+    static func errorCode(_ json: [String: Any]) -> String? { (json["error"] as? [String: Any])?["code"] as? String }
+    static func details(_ json: [String: Any]) -> [String: Any]? {
+        (json["error"] as? [String: Any])?["details"] as? [String: Any]
+    }
+
+    @Test("06-expired-in-grace: qualification data with the grace flag (pin and visual); authenticate not verified")
+    func grace() async throws {
+        let notAfter = try Self.notAfter("06-expired-in-grace")
+        try await withCard("06-expired-in-grace", now: Self.referenceDate) { http, s, _ in
+            for body in [
+                #"{"pin":"\#(try fixtureAuthPIN("06-expired-in-grace"))"}"#,
+                #"{"mode":"visual","visualConfirmed":true}"#,
+            ] {
                 let (status, json, text) = try post(http, s, "eligibility", body)
                 #expect(status == 200, "\(text)")
                 #expect(json["status"] as? String == "eligible", "\(text)")
-                #expect((json["record"] as? [String: Any])?["number"] as? String == "1001")
+                #expect((json["record"] as? [String: Any])?["number"] as? String == "7007")
                 #expect(json["certificateStanding"] as? String == "expired_in_grace")
                 let grace = try #require(json["grace"] as? [String: Any], "\(text)")
                 #expect(grace["code"] as? String == "expired_auth_certificate_grace")
@@ -87,16 +87,18 @@ struct CardStateFlowTests {
                 #expect(json["expiryWarning"] == nil)
                 #expect((json["verification"] as? [String: Any])?["verdict"] as? Bool == false)
             }
-        }
-        try await withCard(try VirtualMyNumberCard(directory: dir), now: inGrace) { http, s in
-            // authenticate proves possession but never calls an expired certificate verified.
-            let (status, json, text) = try post(http, s, "authenticate", #"{"pin":"1234"}"#)
+            let (status, json, text) = try post(
+                http, s, "authenticate", #"{"pin":"\#(try fixtureAuthPIN("06-expired-in-grace"))"}"#)
             #expect(status == 200, "\(text)")
             #expect(json["verified"] as? Bool == false)
             #expect(json["certificateStanding"] as? String == "expired_in_grace")
         }
-        let soon = notAfter.addingTimeInterval(-30 * 86400)
-        try await withCard(try VirtualMyNumberCard(directory: dir), now: soon) { http, s in
+    }
+
+    @Test("a certificate ending within 3 months: eligible with expiryWarning")
+    func warning() async throws {
+        let notAfter = try Self.notAfter("00-ordinary")
+        try await withCard("00-ordinary", now: notAfter.addingTimeInterval(-30 * 86400)) { http, s, _ in
             let (status, json, text) = try post(http, s, "eligibility", #"{"pin":"1234"}"#)
             #expect(status == 200 && json["status"] as? String == "eligible", "\(text)")
             #expect(json["certificateStanding"] as? String == "expiring_soon")
@@ -107,51 +109,44 @@ struct CardStateFlowTests {
         }
     }
 
-    @Test("expired longer than 3 months: auth_certificate_expired before the PIN is sent")
+    @Test("07-expired-past-grace: auth_certificate_expired before the PIN is sent, in every mode")
     func pastGrace() async throws {
-        let dir = try Self.cardDirectory("00-ordinary")
-        let notAfter = try Self.notAfter(dir)
-        let past = Self.policy.graceEnd(notAfter: notAfter).addingTimeInterval(86400)
-        let sim = try VirtualMyNumberCard(directory: dir)
-        try await withCard(sim, now: past) { http, s in
+        let notAfter = try Self.notAfter("07-expired-past-grace")
+        try await withCard("07-expired-past-grace", now: Self.referenceDate) { http, s, sim in
+            let before = sim.triesLeft(.auth)
             // A wrong PIN: had it been sent, a try would be gone.
-            let (status, json, text) = try post(http, s, "eligibility", #"{"pin":"9999"}"#)
+            let (status, json, text) = try post(http, s, "eligibility", #"{"pin":"0000"}"#)
             #expect(status == 422, "\(text)")
-            let error = try #require(json["error"] as? [String: Any])
-            #expect(error["code"] as? String == "auth_certificate_expired")
-            let details = error["details"] as? [String: Any]
-            #expect(details?["graceEndedOn"] as? String == Self.policy.day(Self.policy.graceEnd(notAfter: notAfter)))
-            #expect(sim.triesLeft(.auth) == 3)
+            #expect(Self.errorCode(json) == "auth_certificate_expired")
+            #expect(
+                Self.details(json)?["graceEndedOn"] as? String
+                    == Self.policy.day(Self.policy.graceEnd(notAfter: notAfter)))
+            #expect(sim.triesLeft(.auth) == before)
             let (vStatus, vJSON, _) = try post(http, s, "eligibility", #"{"mode":"visual","visualConfirmed":true}"#)
             #expect(vStatus == 422)
-            #expect((vJSON["error"] as? [String: Any])?["code"] as? String == "auth_certificate_expired")
+            #expect(Self.errorCode(vJSON) == "auth_certificate_expired")
         }
     }
 
     @Test("blocked auth PIN: 423 pin_blocked naming visual; visual mode still answers")
     func blockedPIN() async throws {
-        let sim = try VirtualMyNumberCard.fixture("05-nearly-blocked")
-        let now = try Self.notAfter(try Self.cardDirectory("05-nearly-blocked")).addingTimeInterval(-365 * 86400)
-        try await withCard(sim, now: now) { http, s in
+        try await withCard("05-nearly-blocked", now: Self.referenceDate) { http, s, sim in
             let (wrong, _, wrongText) = try post(http, s, "eligibility", #"{"pin":"0000","allowLastTry":true}"#)
             #expect(wrong == 401, "\(wrongText)")
             #expect(sim.triesLeft(.auth) == 0)
             let (status, json, text) = try post(http, s, "eligibility", #"{"pin":"2468"}"#)
             #expect(status == 423, "\(text)")
-            let error = try #require(json["error"] as? [String: Any])
-            #expect(error["code"] as? String == "pin_blocked")
-            #expect((error["details"] as? [String: Any])?["alternative"] as? String == "visual")
+            #expect(Self.errorCode(json) == "pin_blocked")
+            #expect(Self.details(json)?["alternative"] as? String == "visual")
             let (vStatus, vJSON, vText) = try post(http, s, "eligibility", #"{"mode":"visual","visualConfirmed":true}"#)
             #expect(vStatus == 200, "\(vText)")
             #expect(vJSON["mode"] as? String == "visual")
         }
     }
 
-    @Test("a card without PIN (顔認証マイナンバーカード): modes [visual], pin_not_set before any APDU, visual answers")
+    @Test("08-face-auth-card: modes [visual], pin_not_set before any APDU, visual answers")
     func faceAuthCard() async throws {
-        let dir = try Self.faceAuthCopy()
-        let now = try Self.notAfter(dir).addingTimeInterval(-365 * 86400)
-        try await withCard(try VirtualMyNumberCard(directory: dir), now: now) { http, s in
+        try await withCard("08-face-auth-card", now: Self.referenceDate) { http, s, _ in
             let session = try http.request("GET", "/v1/sessions/\(s)").json
             let identity = try #require(session["identity"] as? [String: Any], "\(session)")
             #expect(identity["authPINPresent"] as? Bool == false)
@@ -159,17 +154,28 @@ struct CardStateFlowTests {
             let pins = try http.request("GET", "/v1/sessions/\(s)/pin-status").json["pins"] as? [String: Any]
             #expect(
                 (pins?["auth"] as? [String: Any])?["error"] as? String == "pin_not_set", "\(String(describing: pins))")
+            let certs = try http.request("GET", "/v1/sessions/\(s)/certificates")
+            #expect(certs.status == 200)
+            #expect(
+                (certs.json["certificates"] as? [[String: Any]])?.map { $0["kind"] as? String } == ["auth", "authCA"])
             for op in ["eligibility", "authenticate"] {
                 let (status, json, text) = try post(http, s, op, #"{"pin":"1234"}"#)
                 #expect(status == 422, "\(op): \(text)")
-                let error = try #require(json["error"] as? [String: Any])
-                #expect(error["code"] as? String == "pin_not_set")
-                #expect((error["details"] as? [String: Any])?["alternative"] as? String == "visual")
+                #expect(Self.errorCode(json) == "pin_not_set")
+                #expect(Self.details(json)?["alternative"] as? String == "visual")
             }
             let (vStatus, vJSON, vText) = try post(http, s, "eligibility", #"{"mode":"visual","visualConfirmed":true}"#)
             #expect(vStatus == 200, "\(vText)")
             #expect(vJSON["status"] as? String == "eligible")
+            #expect((vJSON["record"] as? [String: Any])?["number"] as? String == "9009")
             #expect(vJSON["certificateStanding"] as? String == "valid")
         }
     }
+}
+
+/// The auth PIN of a fixture card (test data, from its profile.json).
+func fixtureAuthPIN(_ card: String) throws -> String {
+    let json = try Data(contentsOf: try fixtureFile(card, "profile.json"))
+    let object = try #require(try JSONSerialization.jsonObject(with: json) as? [String: Any])
+    return try #require(((object["pins"] as? [String: Any])?["auth"] as? [String: Any])?["value"] as? String)
 }

@@ -26,9 +26,11 @@ struct DaemonTests {
             let pki = try? VirtualMyNumberCard.fixturesCardsDirectory().deletingLastPathComponent()
                 .appendingPathComponent("pki")
         {
-            c.trust.authAnchors = [pki.appendingPathComponent("auth-root.pem").path]
-            c.trust.signAnchors = [pki.appendingPathComponent("sign-root.pem").path]
-            c.trust.crls = [pki.appendingPathComponent("auth-root.crl.pem").path]
+            // Every root generation (same DN, one key each) and each generation's CRL.
+            let gens = ["2015", "2019", "2023"]
+            c.trust.authAnchors = gens.map { pki.appendingPathComponent("auth-root-\($0).pem").path }
+            c.trust.signAnchors = gens.map { pki.appendingPathComponent("sign-root-\($0).pem").path }
+            c.trust.crls = gens.map { pki.appendingPathComponent("auth-root-\($0).crl.pem").path }
             c.trust.textIssuerKey = pki.appendingPathComponent("cv/text-cv-issuer.pub.pem").path
             c.trust.visualIssuerKey = pki.appendingPathComponent("cv/visual-cv-issuer.pub.pem").path
         }

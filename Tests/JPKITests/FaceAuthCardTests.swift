@@ -81,22 +81,10 @@ struct FaceAuthCardTests {
         #expect(t.sent.count == 5)
     }
 
-    /// The simulator's model of the card (a copy of 00-ordinary with `faceAuthCard: true`).
+    /// The simulator's model of the card: the contract fixture `08-face-auth-card`.
     @Test func simulatedFaceAuthCard() throws {
-        let src = try VirtualMyNumberCard.fixturesCardsDirectory().appendingPathComponent("00-ordinary")
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("face-auth-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        try FileManager.default.copyItem(at: src, to: dir)
-        let profileURL = dir.appendingPathComponent("profile.json")
-        var profile = try #require(
-            try JSONSerialization.jsonObject(with: Data(contentsOf: profileURL)) as? [String: Any])
-        profile["faceAuthCard"] = true
-        profile["pins"] = ["visualB": ["value": "55021720352285", "tries": 10, "maxTries": 10]]
-        try JSONSerialization.data(withJSONObject: profile).write(to: profileURL)
-        try FileManager.default.removeItem(at: dir.appendingPathComponent("jpki/0001.der"))
-        try FileManager.default.removeItem(at: dir.appendingPathComponent("jpki/sign-key.test.pem"))
-
-        let sim = try VirtualMyNumberCard(directory: dir)
+        let dir = try VirtualMyNumberCard.fixturesCardsDirectory().appendingPathComponent("08-face-auth-card")
+        let sim = try VirtualMyNumberCard.fixture("08-face-auth-card")
         let t = NoVerifyTransport(InProcessTransport(card: sim))
         let card = MyNumberCard(channel: CardChannel(transport: t))
         let d = try card.detect()

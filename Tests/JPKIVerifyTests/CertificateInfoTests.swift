@@ -10,20 +10,20 @@ struct CertificateInfoTests {
         let der = try Fixtures.cardData("00-ordinary", "jpki/000A.der")
         let info = try CertificateInfo(der: der)
         #expect(info.serialNumberHex == "1001")
-        #expect(info.subject.rfc2253 == "CN=BE48259EAGCIEG132200003A,C=JP")
+        #expect(info.subject.rfc2253 == "CN=BE4825E9AGCIEG13220000A,C=JP")
         #expect(info.subject.attributes.map(\.shortName) == ["C", "CN"])
-        #expect(info.subject.values("CN") == ["BE48259EAGCIEG132200003A"])
+        #expect(info.subject.values("CN") == ["BE4825E9AGCIEG13220000A"])
         #expect(
             info.issuer.values("OU") == [
                 "JPKI for user authentication",
-                "Japan Agency for Local Authority Information Systems",
+                "jpki-linux test data (not J-LIS)",
             ])
-        #expect(info.issuer.values("O") == ["JPKI-TEST"])
-        #expect(info.notBefore == Date(timeIntervalSince1970: 1_735_689_600))  // 2025-01-01T00:00:00Z
-        #expect(info.notAfter == Date(timeIntervalSince1970: 2_082_758_399))  // 2035-12-31T23:59:59Z
+        #expect(info.issuer.values("O") == ["jpki-linux fixture"])
+        #expect(info.notBefore == Date(timeIntervalSince1970: 1_741_568_400))  // 2025-03-10T01:00:00Z (issue)
+        #expect(info.notAfter == Date(timeIntervalSince1970: 1_897_570_799))  // 2030-02-17T14:59:59Z (5th birthday)
         #expect(info.keyUsage == [.digitalSignature])
         #expect(info.policyOIDs == [JPKIPolicyOID.auth])
-        #expect(info.crlDistributionPoints == ["http://127.0.0.1:18889/auth-root.crl"])
+        #expect(info.crlDistributionPoints == ["http://127.0.0.1:18889/auth-root-2023.crl"])
         #expect(info.ocspURLs == ["http://127.0.0.1:18888/"])
         #expect(info.basicConstraints?.isCA != true)
         #expect(info.signIdentity == nil)
@@ -57,12 +57,12 @@ struct CertificateInfoTests {
 
     @Test("root certificate: CA basicConstraints, keyCertSign, self-issued")
     func root() throws {
-        let info = try CertificateInfo(der: try Fixtures.data(Fixtures.pki("auth-root.der")))
+        let info = try CertificateInfo(der: try Fixtures.data(Fixtures.pki("auth-root-2023.der")))
         #expect(
             info.basicConstraints == BasicConstraints(isCA: true, pathLength: nil, critical: true))
         #expect(info.keyUsage == [.keyCertSign, .cRLSign])
         #expect(info.isSelfIssued)
-        let pem = try String(contentsOf: Fixtures.pki("auth-root.pem"), encoding: .utf8)
+        let pem = try String(contentsOf: Fixtures.pki("auth-root-2023.pem"), encoding: .utf8)
         #expect(try CertificateInfo(pem: pem) == info)
     }
 

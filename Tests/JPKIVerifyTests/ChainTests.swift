@@ -3,15 +3,15 @@ import Testing
 
 @testable import JPKIVerify
 
-/// Verifier over the fixture roots and CRLs.
+/// Verifier over the fixture roots and CRLs (every generation unless told otherwise).
 func fixtureVerifier(
-    crls: [URL] = [Fixtures.pki("auth-root.crl.pem"), Fixtures.pki("sign-root.crl.der")],
+    crls: [URL] = Fixtures.authCRLs + Fixtures.signCRLs,
     ocsp: OCSPConfiguration? = nil, policy: RevocationPolicy = .hardFail,
-    authAnchors: [URL] = [Fixtures.pki("auth-root.pem")]
+    authAnchors: [URL] = Fixtures.authAnchors,
+    signAnchors: [URL] = Fixtures.signAnchors
 ) throws -> CertificateVerifier {
     try CertificateVerifier(
-        trust: TrustConfiguration(
-            authAnchors: authAnchors, signAnchors: [Fixtures.pki("sign-root.der")]),
+        trust: TrustConfiguration(authAnchors: authAnchors, signAnchors: signAnchors),
         revocation: RevocationConfiguration(crlFiles: crls, ocsp: ocsp, policy: policy))
 }
 
@@ -133,12 +133,12 @@ struct ChainTests {
         "the expected policy is configurable (test-card sign policy accepted only when configured)")
     func configurablePolicy() throws {
         let trust = TrustConfiguration(
-            authAnchors: [Fixtures.pki("auth-root.pem")],
-            signAnchors: [Fixtures.pki("sign-root.pem")],
+            authAnchors: [Fixtures.pki("auth-root-2023.pem")],
+            signAnchors: [Fixtures.pki("sign-root-2023.pem")],
             authPolicyOIDs: ["1.2.392.200149.8.5.1.99.99"])
         let v = try CertificateVerifier(
             trust: trust,
-            revocation: RevocationConfiguration(crlFiles: [Fixtures.pki("auth-root.crl.pem")]))
+            revocation: RevocationConfiguration(crlFiles: [Fixtures.pki("auth-root-2023.crl.pem")]))
         let pol = v.verify(
             certificateDER: try Fixtures.data(Fixtures.pki("extra/wrong-policy-auth.der")),
             purpose: .auth, at: Fixtures.midValidity)
@@ -173,10 +173,10 @@ struct ChainTests {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         try FileManager.default.copyItem(
-            at: Fixtures.pki("auth-root.pem"), to: dir.appendingPathComponent("a.pem"))
+            at: Fixtures.pki("auth-root-2023.pem"), to: dir.appendingPathComponent("a.pem"))
         let v = try CertificateVerifier(
             trust: TrustConfiguration(authAnchors: [dir], signAnchors: []),
-            revocation: RevocationConfiguration(crlFiles: [Fixtures.pki("auth-root.crl.der")]))
+            revocation: RevocationConfiguration(crlFiles: [Fixtures.pki("auth-root-2023.crl.der")]))
         let ok = v.verify(
             certificateDER: try Fixtures.cardData("00-ordinary", "jpki/000A.der"), purpose: .auth,
             at: Fixtures.midValidity)
@@ -200,7 +200,7 @@ struct ChainTests {
         #expect(!sig.verdict)
         #expect(failureCode(sig, "chain") == "bad_signature")
         // Inside the subject CN (ASCII), so the DER stays well-formed.
-        let cnOffset = try #require(offset(of: Array("BE48259EAGCIEG132200003A".utf8), in: der))
+        let cnOffset = try #require(offset(of: Array("BE4825E9AGCIEG13220000A".utf8), in: der))
         let tbs = v.verify(
             certificateDER: JPKIVerifyTests.tampered(der, at: cnOffset + 3), purpose: .auth,
             at: Fixtures.midValidity)
@@ -224,7 +224,7 @@ struct ChainTests {
         #expect(
             r.check("crl")?.revocation
                 == .revoked(
-                    reason: "keyCompromise", date: Date(timeIntervalSince1970: 1_748_736_000)))
+                    reason: "keyCompromise", date: Date(timeIntervalSince1970: 1_727_740_800)))  // 2024-10-01
         // Soft-fail does not excuse a revoked certificate.
         let soft = try fixtureVerifier(policy: .softFail).verify(
             certificateDER: try Fixtures.cardData("04-revoked", "jpki/000A.der"), purpose: .auth,
@@ -250,8 +250,8 @@ struct ChainTests {
         let crl = dir.appendingPathComponent("stale.crl.pem")
         try openssl([
             "ca", "-gencrl", "-config", dir.appendingPathComponent("ca.cnf").path, "-keyfile",
-            Fixtures.pki("auth-root.test-key.pem").path,
-            "-cert", Fixtures.pki("auth-root.pem").path, "-out", crl.path, "-crl_lastupdate",
+            Fixtures.pki("auth-root-2023.test-key.pem").path,
+            "-cert", Fixtures.pki("auth-root-2023.pem").path, "-out", crl.path, "-crl_lastupdate",
             "20250101000000Z",
             "-crl_nextupdate", "20250301000000Z",
         ])
@@ -274,7 +274,7 @@ struct ChainTests {
     func forgedCRL() throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let good = try Fixtures.data(Fixtures.pki("auth-root.crl.der"))
+        let good = try Fixtures.data(Fixtures.pki("auth-root-2023.crl.der"))
         let crl = dir.appendingPathComponent("forged.crl.der")
         try JPKIVerifyTests.tampered(good, at: good.count - 5).write(to: crl)
         for card in ["00-ordinary", "04-revoked"] {
@@ -315,8 +315,8 @@ struct ChainTests {
         do {
             _ = try CertificateVerifier(
                 trust: TrustConfiguration(
-                    authAnchors: [Fixtures.pki("auth-root.pem")], signAnchors: []),
-                revocation: RevocationConfiguration(crlFiles: [Fixtures.pki("auth-root.pem")]))
+                    authAnchors: [Fixtures.pki("auth-root-2023.pem")], signAnchors: []),
+                revocation: RevocationConfiguration(crlFiles: [Fixtures.pki("auth-root-2023.pem")]))
             Issue.record("a certificate is not a CRL")
         } catch {
             #expect(error.code == "malformed_crl")

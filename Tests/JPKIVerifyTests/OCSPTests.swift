@@ -41,7 +41,7 @@ struct OCSPTests {
         #expect(
             r.check("ocsp")?.revocation
                 == .revoked(
-                    reason: "keyCompromise", date: Date(timeIntervalSince1970: 1_748_736_000)))
+                    reason: "keyCompromise", date: Date(timeIntervalSince1970: 1_727_740_800)))  // 2024-10-01
     }
 
     @Test(
@@ -118,7 +118,7 @@ struct OCSPTests {
         // auth-root certificates: other-ee's status comes from an issuer the responder does not serve.
         let both = try fixtureVerifier(
             crls: [], ocsp: OCSPConfiguration(responderURL: responder.url),
-            authAnchors: [Fixtures.pki("auth-root.pem"), Fixtures.pki("extra/other-root.pem")])
+            authAnchors: [Fixtures.pki("auth-root-2023.pem"), Fixtures.pki("extra/other-root.pem")])
         let other = both.verify(
             certificateDER: try Fixtures.data(Fixtures.pki("extra/other-ee.der")), purpose: .auth,
             at: Date())

@@ -26,7 +26,7 @@ struct PEMExtensionTests {
 
     @Test("valid PEM anchors still load")
     func validPEM() throws {
-        let pem = try String(contentsOf: Fixtures.pki("auth-root.pem"), encoding: .utf8)
+        let pem = try String(contentsOf: Fixtures.pki("auth-root-2023.pem"), encoding: .utf8)
         let info = try CertificateInfo(pem: pem)
         #expect(try CertificateInfo(der: info.der) == info)
     }

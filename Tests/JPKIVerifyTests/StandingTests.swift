@@ -72,18 +72,35 @@ struct StandingTests {
             at: (try CertificateInfo(der: revokedDER)).notAfter.addingTimeInterval(20 * 86400))
         #expect(!revoked.verdictForgivingEndEntityExpiry)
         // An untrusted chain is not forgiven either (no anchor for it).
-        let otherAnchor = try fixtureVerifier(authAnchors: [Fixtures.pki("sign-root.pem")])
+        let otherAnchor = try fixtureVerifier(authAnchors: Fixtures.signAnchors)
         #expect(!otherAnchor.verify(certificateDER: der, purpose: .auth, at: inGrace).verdictForgivingEndEntityExpiry)
         // Within validity nothing changes: both verdicts agree.
         let valid = v.verify(certificateDER: der, purpose: .auth, at: Fixtures.midValidity)
         #expect(valid.verdict && valid.verdictForgivingEndEntityExpiry)
     }
 
+    /// The contract fixtures at the fixture reference date (2025-06-01): 06 is in its grace
+    /// period (only its own expiry fails), 07 is past it; 08 (face-auth) and 09 are valid.
+    @Test(
+        "fixture standings at the reference date",
+        arguments: [
+            ("06-expired-in-grace", "expired_in_grace", true), ("07-expired-past-grace", "expired_past_grace", true),
+            ("08-face-auth-card", "valid", true), ("09-generation-2015", "valid", true),
+        ])
+    func fixtureStandings(card: String, code: String, forgiven: Bool) throws {
+        let der = try Fixtures.cardData(card, "jpki/000A.der")
+        let info = try CertificateInfo(der: der)
+        #expect(policy.standing(of: info, at: Fixtures.referenceDate).code == code)
+        let report = try fixtureVerifier().verify(certificateDER: der, purpose: .auth, at: Fixtures.referenceDate)
+        #expect(report.verdictForgivingEndEntityExpiry == forgiven, "\(report.checks)")
+        #expect(report.verdict == (code == "valid" || code == "expiring_soon"))
+    }
+
     /// An expired CA certificate is never forgiven, even when the end entity expired too.
     @Test func expiredAnchorIsNotForgiven() throws {
         let v = try fixtureVerifier(crls: [], policy: .softFail)
         let der = try Fixtures.cardData("00-ordinary", "jpki/000A.der")
-        let root = try CertificateInfo(der: try Fixtures.data(Fixtures.pki("auth-root.der")))
+        let root = try CertificateInfo(der: try Fixtures.data(Fixtures.pki("auth-root-2023.der")))
         let report = v.verify(certificateDER: der, purpose: .auth, at: root.notAfter.addingTimeInterval(86400))
         #expect(failureCode(report, "validity") == "expired")
         #expect(report.check("validity")?.detail != "depth 0")

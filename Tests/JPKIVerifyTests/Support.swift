@@ -24,12 +24,35 @@ enum Fixtures {
         try Data(contentsOf: Self.card(card, path))
     }
 
-    /// A time inside every fixture EE validity window (2025-01-01 … 2035-12-31).
-    static let midValidity = Date(timeIntervalSince1970: 1_780_272_000)  // 2026-06-01T00:00:00Z
+    /// The fixture reference date (apdu-fixtures/README.md "Reference date"): every root
+    /// generation, every CRL and the certificates of cards 00–05, 08 and 09 are valid then; 06
+    /// expired less than 3 months before it, 07 more than 3 months before it.
+    static let referenceDate = Date(timeIntervalSince1970: 1_748_736_000)  // 2025-06-01T00:00:00Z
+    /// A time inside the validity of cards 00–05, 08, 09 (= the reference date).
+    static let midValidity = referenceDate
 
+    /// Root generations of the fixture PKI (same DN per purpose, one key each).
+    static let generations = ["2015", "2019", "2023"]
+    /// Every auth root generation, one file each.
+    static var authAnchors: [URL] { generations.map { pki("auth-root-\($0).pem") } }
+    /// Every sign root generation, one file each.
+    static var signAnchors: [URL] { generations.map { pki("sign-root-\($0).pem") } }
+    /// The auth CRL of every generation.
+    static var authCRLs: [URL] { generations.map { pki("auth-root-\($0).crl.pem") } }
+    /// The sign CRL of every generation.
+    static var signCRLs: [URL] { generations.map { pki("sign-root-\($0).crl.pem") } }
+
+    /// Cards with an auth and a sign certificate, valid at the reference date.
     static let cards = [
         "00-ordinary", "01-kanji-variant", "02-same-name-a", "03-same-name-b", "04-revoked",
-        "05-nearly-blocked",
+        "05-nearly-blocked", "09-generation-2015",
+    ]
+    /// The root generation each card was issued under.
+    static let generationOf: [String: String] = [
+        "00-ordinary": "2023", "01-kanji-variant": "2023", "02-same-name-a": "2023",
+        "03-same-name-b": "2019", "04-revoked": "2023", "05-nearly-blocked": "2023",
+        "06-expired-in-grace": "2019", "07-expired-past-grace": "2019",
+        "08-face-auth-card": "2023", "09-generation-2015": "2015",
     ]
 }
 
@@ -161,7 +184,7 @@ final class OCSPResponder {
         p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
         p.arguments = [
             "ocsp", "-index", indexFile.path, "-port", String(port),
-            "-CA", Fixtures.pki("auth-root.pem").path, "-rsigner",
+            "-CA", Fixtures.pki("auth-root-2023.pem").path, "-rsigner",
             Fixtures.pki("ocsp-signer.pem").path,
             "-rkey", Fixtures.pki("ocsp-signer.test-key.pem").path, "-nmin", String(nmin),
         ]
@@ -184,8 +207,7 @@ final class OCSPResponder {
                 continue
             }
             seen.append(chunk)
-            if String(decoding: seen, as: UTF8.self).contains("waiting for OCSP client connections")
-            {
+            if String(decoding: seen, as: UTF8.self).contains("waiting for OCSP client connections") {
                 // Keep draining stderr so the responder never blocks on a full pipe.
                 handle.readabilityHandler = { h in _ = h.availableData }
                 return

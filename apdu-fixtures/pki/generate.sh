@@ -38,18 +38,39 @@ die() { printf '[generate] FAIL: %s\n' "$*" >&2; exit 1; }
 # ----------------------------------------------------------------------------------------------
 # Fixed dates and constants
 # ----------------------------------------------------------------------------------------------
-ROOT_START=20140101000000Z; ROOT_END=20491231235959Z
-EE_START=20250101000000Z;   EE_END=20351231235959Z
+# Fixture reference date: every expiry-dependent test verifies at this instant (see README
+# "Reference date"). All three root generations, the CRLs and cards 00-05, 08, 09 are valid then;
+# 06 expired less than 3 months before it, 07 more than 3 months before it.
+REFERENCE_DATE=2025-06-01T00:00:00Z
+# Root generations: same subject DN per purpose, a new key each, 10-year validity ending 14:59:59Z
+# (= 23:59:59 JST, as the public J-LIS roots do). 2015 and 2023 dates are those of the public
+# J-LIS roots; the 2019 start date is an assumption (no public source seen).
+GENS="2015 2019 2023"
+declare -A GEN_START=([2015]=20151020030813Z [2019]=20190701000000Z [2023]=20230716010104Z)
+declare -A GEN_END=([2015]=20251019145959Z [2019]=20290630145959Z [2023]=20330715145959Z)
+declare -A AUTH_ROOT_SERIAL=([2015]=01 [2019]=0191 [2023]=0231)
+declare -A SIGN_ROOT_SERIAL=([2015]=02 [2019]=0192 [2023]=0232)
+OTHER_ROOT_START=20140101000000Z; OTHER_ROOT_END=20491231235959Z
+OCSP_START=20230801000000Z; OCSP_END=20330715145959Z
+EE_START=20250101000000Z;   EE_END=20301231145959Z
 EXPIRED_START=20150101000000Z;  EXPIRED_END=20201231235959Z
 FUTURE_START=20400101000000Z;   FUTURE_END=20451231235959Z
-CRL_LAST=20250101000000Z;   CRL_NEXT=20361231000000Z
-REVOKED_AT=250601000000Z
+CRL_LAST=20241101000000Z;   CRL_NEXT=20361231000000Z
+REVOKED_AT=241001000000Z
 OCSP_URL=http://127.0.0.1:18888/
 CRL_BASE=http://127.0.0.1:18889
+HTTP_GEN=2023   # the card with HTTP pointers (00-ordinary) and the OCSP responder are under this one
 AUTH_POLICY=1.2.392.200149.8.5.1.3.30
 SIGN_POLICY=1.2.392.200149.8.5.1.1.20
-AUTH_ROOT_SUBJ="/C=JP/O=JPKI-TEST/OU=JPKI for user authentication/OU=Japan Agency for Local Authority Information Systems"
-SIGN_ROOT_SUBJ="/C=JP/O=JPKI-TEST/OU=JPKI for digital signature/OU=Japan Agency for Local Authority Information Systems"
+# Our own test organisation: same DN shape as J-LIS's (C, O, OU purpose, OU operator), names that
+# cannot be mistaken for J-LIS's production (O=JPKI) or test (O=JPKI-TEST) hierarchies.
+ORG="jpki-linux fixture"
+OPERATOR_OU="jpki-linux test data (not J-LIS)"
+AUTH_ROOT_SUBJ="/C=JP/O=$ORG/OU=JPKI for user authentication/OU=$OPERATOR_OU"
+SIGN_ROOT_SUBJ="/C=JP/O=$ORG/OU=JPKI for digital signature/OU=$OPERATOR_OU"
+# The DN as used inside extensions (openssl config syntax, comma separated, in DN order)
+AUTH_DIRNAME_SECT=dn_auth_root
+SIGN_DIRNAME_SECT=dn_sign_root
 OTHER_ROOT_SUBJ="/C=JP/O=OTHER-TEST/OU=Untrusted test root"
 
 if [[ $CHECK_ONLY == 0 ]]; then
@@ -69,8 +90,10 @@ newkey() { # path
 }
 pubkey() { openssl pkey -in "$1" -pubout -out "$2"; } # key, pub out
 
-for k in auth-root sign-root ocsp-signer; do newkey "$PKI/$k.test-key.pem"; done
-for k in expired-auth not-yet-valid-auth other-root other-ee wrong-keyusage-auth wrong-policy-auth; do
+for g in $GENS; do newkey "$PKI/auth-root-$g.test-key.pem"; newkey "$PKI/sign-root-$g.test-key.pem"; done
+newkey "$PKI/ocsp-signer.test-key.pem"
+for k in expired-auth not-yet-valid-auth other-root other-ee wrong-keyusage-auth wrong-policy-auth \
+         same-serial-2015-auth revoked-2015-auth forged-generation-auth; do
   newkey "$PKI/extra/$k.test-key.pem"
 done
 for k in text-cv-issuer visual-cv-issuer; do
@@ -120,16 +143,65 @@ CN = placeholder
 EOF
 
 cat > "$WORK/ext.cnf" <<EOF
+# Roots as J-LIS issues them (public 2015/2023 roots): no AKI, a subjectAltName DirName and a CRL
+# distribution point that is a DirName only (no URL).
+[ ext_root_auth ]
+basicConstraints       = critical, CA:TRUE
+keyUsage               = critical, keyCertSign, cRLSign
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = none
+subjectAltName         = dirName:san_auth_root
+crlDistributionPoints  = crldp_auth
+[ ext_root_sign ]
+basicConstraints       = critical, CA:TRUE
+keyUsage               = critical, keyCertSign, cRLSign
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = none
+subjectAltName         = dirName:san_sign_root
+crlDistributionPoints  = crldp_sign
 [ ext_root ]
 basicConstraints       = critical, CA:TRUE
 keyUsage               = critical, keyCertSign, cRLSign
 subjectKeyIdentifier   = hash
+authorityKeyIdentifier = none
+[ crldp_auth ]
+fullname = dirName:dn_auth_root
+[ crldp_sign ]
+fullname = dirName:dn_sign_root
+[ dn_auth_root ]
+C      = JP
+O      = $ORG
+0.OU   = JPKI for user authentication
+1.OU   = $OPERATOR_OU
+[ dn_sign_root ]
+C      = JP
+O      = $ORG
+0.OU   = JPKI for digital signature
+1.OU   = $OPERATOR_OU
+[ san_auth_root ]
+C      = JP
+O      = $ORG service
+0.OU   = $ORG user authentication
+1.OU   = $OPERATOR_OU
+[ san_sign_root ]
+C      = JP
+O      = $ORG service
+0.OU   = $ORG digital signature
+1.OU   = $OPERATOR_OU
+# End-entity auth certificate as issued: DirName CRL DP, no AIA.
 [ ext_auth_ee ]
 keyUsage               = critical, digitalSignature
 certificatePolicies    = $AUTH_POLICY
 subjectKeyIdentifier   = hash
 authorityKeyIdentifier = keyid
-crlDistributionPoints  = URI:$CRL_BASE/auth-root.crl
+crlDistributionPoints  = crldp_auth
+# The one card with HTTP pointers (CRL URL + OCSP AIA), for those code paths.
+[ ext_auth_ee_http ]
+keyUsage               = critical, digitalSignature
+certificatePolicies    = $AUTH_POLICY
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid
+crlDistributionPoints  = URI:$CRL_BASE/auth-root-$HTTP_GEN.crl
 authorityInfoAccess    = OCSP;URI:$OCSP_URL
 [ ext_ocsp ]
 basicConstraints       = critical, CA:FALSE
@@ -143,15 +215,13 @@ keyUsage               = critical, keyEncipherment, dataEncipherment
 certificatePolicies    = $AUTH_POLICY
 subjectKeyIdentifier   = hash
 authorityKeyIdentifier = keyid
-crlDistributionPoints  = URI:$CRL_BASE/auth-root.crl
-authorityInfoAccess    = OCSP;URI:$OCSP_URL
+crlDistributionPoints  = crldp_auth
 [ ext_wrong_policy ]
 keyUsage               = critical, digitalSignature
 certificatePolicies    = 1.2.392.200149.8.5.1.99.99
 subjectKeyIdentifier   = hash
 authorityKeyIdentifier = keyid
-crlDistributionPoints  = URI:$CRL_BASE/auth-root.crl
-authorityInfoAccess    = OCSP;URI:$OCSP_URL
+crlDistributionPoints  = crldp_auth
 [ ext_other_ee ]
 keyUsage               = critical, digitalSignature
 certificatePolicies    = $AUTH_POLICY
@@ -168,9 +238,11 @@ newca() { # name
   echo "unique_subject = no" > "$d/index.txt.attr"
   echo 01 > "$d/crlnumber"
 }
-newca auth; newca sign; newca other; newca selfsign
+for g in $GENS; do newca "auth-root-$g"; newca "sign-root-$g"; done
+newca other; newca selfsign; newca forged
 
-# issue <ca:auth|sign|other|selfsign> <serial-hex> <subject> <ext-section> <key> <start> <end> <out.pem> [extfile]
+# issue <ca> <serial-hex> <subject> <ext-section> <key> <start> <end> <out.pem> [extfile]
+#   ca: auth-root-<gen> | sign-root-<gen> | other | selfsign | forged
 issue() {
   local ca=$1 serial=$2 subj=$3 ext=$4 key=$5 start=$6 end=$7 out=$8 extfile=${9:-$WORK/ext.cnf}
   local d="$WORK/ca-$ca" csr="$WORK/req-$serial.csr"
@@ -178,10 +250,11 @@ issue() {
   echo "$serial" > "$d/serial"
   local cacert cakey extra=()
   case $ca in
-    auth)  cacert=$PKI/auth-root.pem;  cakey=$PKI/auth-root.test-key.pem ;;
-    sign)  cacert=$PKI/sign-root.pem;  cakey=$PKI/sign-root.test-key.pem ;;
+    auth-root-*|sign-root-*) cacert=$PKI/$ca.pem; cakey=$PKI/$ca.test-key.pem ;;
     other) cacert=$PKI/extra/other-root.pem; cakey=$PKI/extra/other-root.test-key.pem ;;
+    forged) cacert=$WORK/forged-ca.pem; cakey=$PKI/auth-root-2015.test-key.pem ;;
     selfsign) cacert=/dev/null; cakey=$key; extra=(-selfsign) ;;
+    *) die "unknown CA $ca" ;;
   esac
   CA_DIR=$d CA_CERT=$cacert CA_KEY=$cakey openssl ca -config "$WORK/ca.cnf" -batch -notext -utf8 \
     -preserveDN "${extra[@]}" -keyfile "$cakey" -in "$csr" -subj "$subj" -startdate "$start" \
@@ -195,28 +268,51 @@ if [[ $CHECK_ONLY == 0 ]]; then
 # ----------------------------------------------------------------------------------------------
 # Roots, OCSP signer, extra (negative) certificates
 # ----------------------------------------------------------------------------------------------
-log "roots"
-issue selfsign 01 "$AUTH_ROOT_SUBJ" ext_root "$PKI/auth-root.test-key.pem" $ROOT_START $ROOT_END "$PKI/auth-root.pem"
-issue selfsign 02 "$SIGN_ROOT_SUBJ" ext_root "$PKI/sign-root.test-key.pem" $ROOT_START $ROOT_END "$PKI/sign-root.pem"
-issue selfsign 03 "$OTHER_ROOT_SUBJ" ext_root "$PKI/extra/other-root.test-key.pem" $ROOT_START $ROOT_END "$PKI/extra/other-root.pem"
+log "roots (generations: $GENS)"
+for g in $GENS; do
+  issue selfsign "${AUTH_ROOT_SERIAL[$g]}" "$AUTH_ROOT_SUBJ" ext_root_auth "$PKI/auth-root-$g.test-key.pem" \
+    "${GEN_START[$g]}" "${GEN_END[$g]}" "$PKI/auth-root-$g.pem"
+  issue selfsign "${SIGN_ROOT_SERIAL[$g]}" "$SIGN_ROOT_SUBJ" ext_root_sign "$PKI/sign-root-$g.test-key.pem" \
+    "${GEN_START[$g]}" "${GEN_END[$g]}" "$PKI/sign-root-$g.pem"
+done
+issue selfsign 03 "$OTHER_ROOT_SUBJ" ext_root "$PKI/extra/other-root.test-key.pem" $OTHER_ROOT_START $OTHER_ROOT_END "$PKI/extra/other-root.pem"
+# A CA certificate that exists only here: the 2019 auth root's DN and SKI, but the 2015 root's key.
+# What it issues claims generation 2019 (AKI) and is signed by the 2015 key.
+SKI_2019=$(openssl x509 -in "$PKI/auth-root-2019.pem" -noout -ext subjectKeyIdentifier | tail -1 | tr -d ' :')
+printf '[ ext_forged ]\nbasicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\nsubjectKeyIdentifier = %s\nauthorityKeyIdentifier = none\n' \
+  "$SKI_2019" > "$WORK/forged.cnf"
+issue selfsign 0F "$AUTH_ROOT_SUBJ" ext_forged "$PKI/auth-root-2015.test-key.pem" \
+  "${GEN_START[2019]}" "${GEN_END[2019]}" "$WORK/forged-ca.pem" "$WORK/forged.cnf"
 
 log "OCSP signer"
-issue auth 0100 "/C=JP/O=JPKI-TEST/OU=JPKI for user authentication/CN=JPKI-TEST OCSP Responder" ext_ocsp \
-  "$PKI/ocsp-signer.test-key.pem" $EE_START $EE_END "$PKI/ocsp-signer.pem"
+issue "auth-root-$HTTP_GEN" 0100 "/C=JP/O=$ORG/OU=JPKI for user authentication/CN=$ORG OCSP Responder" ext_ocsp \
+  "$PKI/ocsp-signer.test-key.pem" $OCSP_START $OCSP_END "$PKI/ocsp-signer.pem"
 rm -f "$PKI/ocsp-signer.der"   # the format lists only the PEM
 
 log "extra certificates"
 X=$PKI/extra
-issue auth 2001 "/C=JP/CN=EXPIRED0000TESTAUTH0000A" ext_auth_ee "$X/expired-auth.test-key.pem" \
+A23=auth-root-2023
+issue $A23 2001 "/C=JP/CN=EXPIRED000TESTAUTH0000A" ext_auth_ee "$X/expired-auth.test-key.pem" \
   $EXPIRED_START $EXPIRED_END "$X/expired-auth.pem"
-issue auth 2002 "/C=JP/CN=NOTYETVALID0TESTAUTH000A" ext_auth_ee "$X/not-yet-valid-auth.test-key.pem" \
+issue $A23 2002 "/C=JP/CN=NOTYETVALIDTESTAUTH000A" ext_auth_ee "$X/not-yet-valid-auth.test-key.pem" \
   $FUTURE_START $FUTURE_END "$X/not-yet-valid-auth.pem"
-issue auth 2003 "/C=JP/CN=WRONGKU00000TESTAUTH000A" ext_wrong_ku "$X/wrong-keyusage-auth.test-key.pem" \
+issue $A23 2003 "/C=JP/CN=WRONGKU0000TESTAUTH000A" ext_wrong_ku "$X/wrong-keyusage-auth.test-key.pem" \
   $EE_START $EE_END "$X/wrong-keyusage-auth.pem"
-issue auth 2004 "/C=JP/CN=WRONGPOLICY0TESTAUTH000A" ext_wrong_policy "$X/wrong-policy-auth.test-key.pem" \
+issue $A23 2004 "/C=JP/CN=WRONGPOLICYTESTAUTH000A" ext_wrong_policy "$X/wrong-policy-auth.test-key.pem" \
   $EE_START $EE_END "$X/wrong-policy-auth.pem"
-issue other 2005 "/C=JP/CN=OTHERROOT000TESTAUTH000A" ext_other_ee "$X/other-ee.test-key.pem" \
+issue other 2005 "/C=JP/CN=OTHERROOT00TESTAUTH000A" ext_other_ee "$X/other-ee.test-key.pem" \
   $EE_START $EE_END "$X/other-ee.pem"
+# Same serial as 04-revoked's auth certificate (1041, revoked by the 2023 CRL), under 2015: good.
+issue auth-root-2015 1041 "/C=JP/CN=SAMESERIAL2015AUTH0000A" ext_auth_ee "$X/same-serial-2015-auth.test-key.pem" \
+  20200801000000Z 20250731145959Z "$X/same-serial-2015-auth.pem"
+# Same serial as 00-ordinary's auth certificate (1001, good under 2023), under 2015: revoked by the
+# 2015 CRL. A verifier that took the 2015 CRL for 00-ordinary would call 00-ordinary revoked.
+issue auth-root-2015 1001 "/C=JP/CN=REVOKED2015TESTAUTH000A" ext_auth_ee "$X/revoked-2015-auth.test-key.pem" \
+  20200801000000Z 20250731145959Z "$X/revoked-2015-auth.pem"
+# Claims generation 2019 (AKI = the 2019 root's SKI, issuer DN shared by all generations) but is
+# signed with the 2015 key.
+issue forged 2006 "/C=JP/CN=FORGEDGENERATIONAUTH00A" ext_auth_ee "$X/forged-generation-auth.test-key.pem" \
+  $EE_START $EE_END "$X/forged-generation-auth.pem"
 
 fi  # CHECK_ONLY (roots, extras)
 # ----------------------------------------------------------------------------------------------
@@ -229,45 +325,90 @@ CARDS = [
        atr="3BDA13FF8131FB468012392F31C173C601C03B",
        nameText="山田　太郎", address="東京都千代田区千代田試験町一丁目２番３号",
        pref="Tokyo-to", city="Chiyoda-ku", muni="13101",
-       birth="19800217", sex="1", expiry="20350217", securityCode="2285", myNumberBase="12345678901",
+       birth="19800217", sex="1", expiry="20350217", gen="2023", issued="20250310", http=True, securityCode="2285", myNumberBase="12345678901",
        pins=dict(auth="1234", sign="ABC123", text="1234", common="1234"), tries={}, revoked=False),
   dict(name="01-kanji-variant",
        description="name with variant kanji 髙/﨑/邊 (U+3000 between family and given name), address containing U+3000",
        atr="3BE000FF8131FE4514",
        nameText="髙橋　﨑邊", address="大阪府大阪市北区梅田試験一丁目４番５号　テストハイツ４０１号室",
        pref="Osaka-fu", city="Osaka-shi Kita-ku", muni="27127",
-       birth="19921103", sex="2", expiry="20341103", securityCode="4711", myNumberBase="27127000451",
+       birth="19921103", sex="2", expiry="20341103", gen="2023", issued="20250120", securityCode="4711", myNumberBase="27127000451",
        pins=dict(auth="5678", sign="XYZ789", text="5678", common="5678"), tries={}, revoked=False),
   dict(name="02-same-name-a",
        description="same-name pair, card A: identical name to 03-same-name-b, different birth date and My Number",
        atr="3BC5FF8131FB458073C6010000",
        nameText="佐藤　花子", address="神奈川県横浜市中区試験通一丁目１番１号",
        pref="Kanagawa-ken", city="Yokohama-shi Naka-ku", muni="14104",
-       birth="19750401", sex="2", expiry="20350401", securityCode="1357", myNumberBase="14104197504",
+       birth="19750401", sex="2", expiry="20350401", gen="2023", issued="20250415", securityCode="1357", myNumberBase="14104197504",
        pins=dict(auth="1111", sign="SATOA1", text="1111", common="1111"), tries={}, revoked=False),
   dict(name="03-same-name-b",
        description="same-name pair, card B: identical name to 02-same-name-a, different birth date and My Number",
        atr="3BF59100FF918171FE400042000100D1D6",
        nameText="佐藤　花子", address="神奈川県横浜市中区試験通二丁目２番２号",
        pref="Kanagawa-ken", city="Yokohama-shi Naka-ku", muni="14104",
-       birth="20030820", sex="2", expiry="20330820", securityCode="2468", myNumberBase="14104200308",
+       birth="20030820", sex="2", expiry="20330820", gen="2019", issued="20230905", securityCode="2468", myNumberBase="14104200308",
        pins=dict(auth="2222", sign="SATOB2", text="2222", common="2222"), tries={}, revoked=False),
   dict(name="04-revoked",
-       description="auth certificate revoked: listed in auth-root CRL and marked R in ocsp-index.txt",
+       description="auth certificate revoked: listed in the 2023 auth CRL and marked R in ocsp-index.txt",
        atr="3BF59100FF918171FE4000420001B3A115",
        nameText="鈴木　一郎", address="埼玉県さいたま市大宮区試験町三丁目３番３号",
        pref="Saitama-ken", city="Saitama-shi Omiya-ku", muni="11103",
-       birth="20010615", sex="1", expiry="20310615", securityCode="9090", myNumberBase="11103200106",
+       birth="20010615", sex="1", expiry="20330615", gen="2023", issued="20240201", securityCode="9090", myNumberBase="11103200106",
        pins=dict(auth="9876", sign="REVOKE1", text="9876", common="9876"), tries={}, revoked=True),
   dict(name="05-nearly-blocked",
        description="auth, sign and text PINs have 1 try left at power-up (others normal)",
        atr="3BDA13FF8131FB468012392F31C173C601C03B",
        nameText="田中　次郎", address="愛知県名古屋市中区試験町四丁目４番４号",
        pref="Aichi-ken", city="Nagoya-shi Naka-ku", muni="23106",
-       birth="19600120", sex="1", expiry="20340120", securityCode="8642", myNumberBase="23106196001",
+       birth="19600120", sex="1", expiry="20340120", gen="2023", issued="20240603", securityCode="8642", myNumberBase="23106196001",
        pins=dict(auth="2468", sign="NEAR88", text="2468", common="2468"),
        tries=dict(auth=1, sign=1, text=1), revoked=False),
+  dict(name="06-expired-in-grace",
+       description="auth and sign certificates expired 2025-04-20, 42 days before the reference date 2025-06-01 (within the 3-month grace); 2019 generation",
+       atr="3BDA13FF8131FB468012392F31C173C601C03B",
+       nameText="伊藤　恵子", address="千葉県千葉市中央区試験町五丁目５番５号",
+       pref="Chiba-ken", city="Chiba-shi Chuo-ku", muni="12101",
+       birth="19900420", sex="2", expiry="20300420", gen="2019", issued="20200601", securityCode="3141", myNumberBase="12101199004",
+       pins=dict(auth="3141", sign="GRACE06", text="3141", common="3141"), tries={}, revoked=False),
+  dict(name="07-expired-past-grace",
+       description="auth and sign certificates expired 2024-12-05, about 6 months before the reference date 2025-06-01 (past the 3-month grace); 2019 generation",
+       atr="3BC5FF8131FB458073C6010000",
+       nameText="渡辺　健", address="静岡県静岡市葵区試験町六丁目６番６号",
+       pref="Shizuoka-ken", city="Shizuoka-shi Aoi-ku", muni="22101",
+       birth="19851205", sex="1", expiry="20291205", gen="2019", issued="20200115", securityCode="5926", myNumberBase="22101198512",
+       pins=dict(auth="5926", sign="PAST07", text="5926", common="5926"), tries={}, revoked=False),
+  dict(name="08-face-auth-card",
+       description="顔認証マイナンバーカード: issued without any PIN and without a signing certificate (auth certificate only); 2023 generation",
+       atr="3BF59100FF918171FE400042000100D1D6",
+       nameText="中村　ミツ", address="京都府京都市上京区試験町七丁目７番７号",
+       pref="Kyoto-fu", city="Kyoto-shi Kamigyo-ku", muni="26102",
+       birth="19480303", sex="2", expiry="20340303", gen="2023", issued="20241001", securityCode="7788", myNumberBase="26102194803",
+       pins={}, tries={}, revoked=False, faceAuth=True),
+  dict(name="09-generation-2015",
+       description="ordinary card issued under the oldest (2015) root generation; certificates valid to 2025-09-30",
+       atr="3BE000FF8131FE4514",
+       nameText="小林　誠", address="北海道札幌市中央区試験町八丁目８番８号",
+       pref="Hokkaido", city="Sapporo-shi Chuo-ku", muni="01101",
+       birth="19700930", sex="1", expiry="20300930", gen="2015", issued="20201005", securityCode="6060", myNumberBase="01101197009",
+       pins=dict(auth="6060", sign="GEN2015", text="6060", common="6060"), tries={}, revoked=False),
 ]
+
+def nth_birthday_after(birth: str, issued: str, n: int) -> str:
+    """YYYYMMDD of the n-th birthday strictly after the issue date (29 Feb -> 28 Feb in other years)."""
+    import datetime
+    b, i = datetime.date(int(birth[:4]), int(birth[4:6]), int(birth[6:])), datetime.date(int(issued[:4]), int(issued[4:6]), int(issued[6:]))
+    def on(y):
+        try: return datetime.date(y, b.month, b.day)
+        except ValueError: return datetime.date(y, 2, 28)
+    y = i.year if on(i.year) > i else i.year + 1
+    return on(y + n - 1).strftime("%Y%m%d")
+
+GEN_START = {"2015": "20151020", "2019": "20190701", "2023": "20230716"}
+GEN_END = {"2015": "20251019", "2019": "20290630", "2023": "20330715"}
+for _c in CARDS:
+    # Card (physical) expiry: 10th birthday after issue for adults; certificates: 5th birthday.
+    assert _c["expiry"] == nth_birthday_after(_c["birth"], _c["issued"], 10), (_c["name"], nth_birthday_after(_c["birth"], _c["issued"], 10))
+    assert GEN_START[_c["gen"]] <= _c["issued"] and nth_birthday_after(_c["birth"], _c["issued"], 5) <= GEN_END[_c["gen"]], _c["name"]
 
 def my_number_check_digit(first11: str) -> int:
     """Check digit of a 12-digit My Number (個人番号), from its first 11 digits.
@@ -307,7 +448,7 @@ def derived(c: dict, index: int) -> dict:
     mn = c["myNumberBase"] + str(my_number_check_digit(c["myNumberBase"]))
     def opaque(salt):
         h = hashlib.sha256((c["name"] + salt).encode()).hexdigest().upper()
-        return h[:6] + "9E" + ("AGCIEG" if salt == "auth" else "SGNIEG") + "1322" + f"{index:04d}" + "3A"  # 23 chars
+        return h[:6] + "E9" + ("AGCIEG" if salt == "auth" else "SGNIEG") + "1322" + f"{index:04d}" + "A"  # 23 chars
     return dict(
         myNumber=mn,
         textB=era_yymmdd(c["birth"]) + c["expiry"][:4] + c["securityCode"],
@@ -317,6 +458,9 @@ def derived(c: dict, index: int) -> dict:
         signSerial=f"{0x1000 + 0x10 * index + 2:04X}",
         authCN=opaque("auth"), signCN=opaque("sign"),
         cardSerial=c["muni"] + "25" + f"{index + 1:08d}",
+        eeStart=c["issued"] + "010000Z",                                       # 10:00 JST on the issue day
+        eeEnd=nth_birthday_after(c["birth"], c["issued"], 5) + "145959Z",     # 23:59:59 JST on the 5th birthday
+        faceAuth=bool(c.get("faceAuth")),
     )
 PY
 
@@ -349,7 +493,9 @@ with open(f"{work}/cards.tsv", "w") as tsv, open(f"{work}/ext-cards.cnf", "w") a
     for i, c in enumerate(CARDS):
         d = derived(c, i)
         tsv.write("\t".join([c["name"], d["authSerial"], d["signSerial"], d["authCN"], d["signCN"],
-                             c["pref"], c["city"], "1" if c["revoked"] else "0"]) + "\n")
+                             c["pref"], c["city"], "1" if c["revoked"] else "0", c["gen"],
+                             "1" if c.get("http") else "0", "1" if d["faceAuth"] else "0",
+                             d["eeStart"], d["eeEnd"]]) + "\n")
         sec = "san_" + c["name"].replace("-", "_")
         ext.write(f"""
 [ ext_sign_{sec} ]
@@ -357,7 +503,7 @@ keyUsage               = critical, digitalSignature, nonRepudiation
 certificatePolicies    = 1.2.392.200149.8.5.1.1.20
 subjectKeyIdentifier   = hash
 authorityKeyIdentifier = keyid
-crlDistributionPoints  = URI:http://127.0.0.1:18889/sign-root.crl
+crlDistributionPoints  = {"URI:http://127.0.0.1:18889/sign-root-" + c["gen"] + ".crl" if c.get("http") else "crldp_sign"}
 subjectAltName         = @{sec}
 [ {sec} ]
 otherName.1 = 1.2.392.200149.8.5.5.1;FORMAT:UTF8,UTF8:{c['nameText']}
@@ -375,29 +521,36 @@ if [[ $CHECK_ONLY == 0 ]]; then
 # End-entity certificates of every card
 # ----------------------------------------------------------------------------------------------
 REVOKED_SERIAL=""
-while IFS=$'\t' read -r name aser sser acn scn pref city revoked; do
-  log "card $name: certificates"
+while IFS=$'\t' read -r name aser sser acn scn pref city revoked gen http face eestart eeend; do
+  log "card $name: certificates (generation $gen, valid $eestart - $eeend)"
   J="$CARDS/$name/jpki"
   mkdir -p "$J" "$CARDS/$name/text" "$CARDS/$name/visual" "$CARDS/$name/common"
-  newkey "$J/auth-key.test.pem"; newkey "$J/sign-key.test.pem"
+  newkey "$J/auth-key.test.pem"
   newkey "$CARDS/$name/text/ap-key.test.pem"; newkey "$CARDS/$name/visual/ap-key.test.pem"
-  issue auth "$aser" "/C=JP/CN=$acn" ext_auth_ee "$J/auth-key.test.pem" $EE_START $EE_END "$WORK/auth.pem"
+  ext=ext_auth_ee; [[ $http == 1 ]] && ext=ext_auth_ee_http
+  issue "auth-root-$gen" "$aser" "/C=JP/CN=$acn" $ext "$J/auth-key.test.pem" "$eestart" "$eeend" "$WORK/auth.pem"
   cp "$WORK/auth.der" "$J/000A.der"
-  sec="san_${name//-/_}"
-  issue sign "$sser" "/C=JP/L=$pref/L=$city/CN=$scn" "ext_sign_$sec" "$J/sign-key.test.pem" \
-    $EE_START $EE_END "$WORK/sign.pem" "$WORK/ext-cards.cnf"
-  cp "$WORK/sign.der" "$J/0001.der"
-  cp "$PKI/auth-root.der" "$J/000B.der"
-  cp "$PKI/sign-root.der" "$J/0002.der"
+  cp "$PKI/auth-root-$gen.der" "$J/000B.der"
+  if [[ $face == 1 ]]; then
+    # 顔認証マイナンバーカード: no signing certificate, no sign key, no sign CA certificate on the card.
+    rm -f "$J/0001.der" "$J/0002.der" "$J/sign-key.test.pem"
+  else
+    newkey "$J/sign-key.test.pem"
+    sec="san_${name//-/_}"
+    issue "sign-root-$gen" "$sser" "/C=JP/L=$pref/L=$city/CN=$scn" "ext_sign_$sec" "$J/sign-key.test.pem" \
+      "$eestart" "$eeend" "$WORK/sign.pem" "$WORK/ext-cards.cnf"
+    cp "$WORK/sign.der" "$J/0001.der"
+    cp "$PKI/sign-root-$gen.der" "$J/0002.der"
+  fi
   [[ $revoked == 1 ]] && REVOKED_SERIAL=$aser
 done < "$WORK/cards.tsv"
 [[ -n $REVOKED_SERIAL ]] || die "no revoked card"
 
 # ----------------------------------------------------------------------------------------------
-# Revocation, CRLs, OCSP index
+# Revocation, CRLs (one per root generation and purpose), OCSP index
 # ----------------------------------------------------------------------------------------------
-log "revoking auth serial $REVOKED_SERIAL; CRLs; OCSP index"
-python3 - "$WORK/ca-auth/index.txt" "$REVOKED_SERIAL" "$REVOKED_AT" <<'PY'
+revoke() { # ca serial
+  python3 - "$WORK/ca-$1/index.txt" "$2" "$REVOKED_AT" <<'PY'
 import sys
 path, serial, when = sys.argv[1:]
 lines, hit = [], 0
@@ -409,16 +562,20 @@ for line in open(path):
 assert hit == 1, "revoked serial not found in index"
 open(path, "w").write("\n".join(lines) + "\n")
 PY
-gencrl() { # ca name
+}
+log "revoking auth serial $REVOKED_SERIAL (2023) and 1001 (2015: extra/revoked-2015-auth); CRLs; OCSP index"
+revoke auth-root-2023 "$REVOKED_SERIAL"
+revoke auth-root-2015 1001
+gencrl() { # ca (auth-root-<gen> | sign-root-<gen>)
   local d="$WORK/ca-$1"
   echo 01 > "$d/crlnumber"
-  CA_DIR=$d CA_CERT=$PKI/$1-root.pem CA_KEY=$PKI/$1-root.test-key.pem openssl ca -config "$WORK/ca.cnf" \
+  CA_DIR=$d CA_CERT=$PKI/$1.pem CA_KEY=$PKI/$1.test-key.pem openssl ca -config "$WORK/ca.cnf" \
     -gencrl -crl_lastupdate $CRL_LAST -crl_nextupdate $CRL_NEXT -crlexts ext_crl \
-    -out "$PKI/$1-root.crl.pem" 2>"$WORK/crl.log" || { cat "$WORK/crl.log" >&2; die "gencrl $1"; }
-  openssl crl -in "$PKI/$1-root.crl.pem" -outform DER -out "$PKI/$1-root.crl.der"
+    -out "$PKI/$1.crl.pem" 2>"$WORK/crl.log" || { cat "$WORK/crl.log" >&2; die "gencrl $1"; }
+  openssl crl -in "$PKI/$1.crl.pem" -outform DER -out "$PKI/$1.crl.der"
 }
-gencrl auth; gencrl sign
-cp "$WORK/ca-auth/index.txt" "$PKI/ocsp-index.txt"
+for g in $GENS; do gencrl "auth-root-$g"; gencrl "sign-root-$g"; done
+cp "$WORK/ca-auth-root-$HTTP_GEN/index.txt" "$PKI/ocsp-index.txt"
 
 # ----------------------------------------------------------------------------------------------
 # Card files (EFs) — python assembles bytes, openssl makes every signature
@@ -655,27 +812,30 @@ for i, c in enumerate(CARDS):
     t = c["tries"]
     def pin(kind, value, mx):
         return {"value": value, "tries": t.get(kind, mx), "maxTries": mx}
+    pins = {}
+    if not d["faceAuth"]:  # a 顔認証マイナンバーカード has none of the PINs the holder chooses
+        pins.update(auth=pin("auth", c["pins"]["auth"], 3), sign=pin("sign", c["pins"]["sign"], 5),
+                    text=pin("text", c["pins"]["text"], 3))
+    pins.update(textA=pin("textA", d["myNumber"], 10), textB=pin("textB", d["textB"], 10),
+                visualBirth=pin("visualBirth", d["visualBirth"], 10), visualB=pin("visualB", d["textB"], 10),
+                visualA=pin("visualA", d["myNumber"], 10))
+    if not d["faceAuth"]:
+        pins["common"] = pin("common", c["pins"]["common"], 3)
     profile = {
         "name": c["name"], "description": c["description"], "atr": c["atr"],
-        "pins": {
-            "auth": pin("auth", c["pins"]["auth"], 3),
-            "sign": pin("sign", c["pins"]["sign"], 5),
-            "text": pin("text", c["pins"]["text"], 3),
-            "textA": pin("textA", d["myNumber"], 10),
-            "textB": pin("textB", d["textB"], 10),
-            "visualBirth": pin("visualBirth", d["visualBirth"], 10),
-            "visualB": pin("visualB", d["textB"], 10),
-            "visualA": pin("visualA", d["myNumber"], 10),
-            "common": pin("common", c["pins"]["common"], 3),
-        },
+        "pins": pins,
         "identity": {"myNumber": d["myNumber"], "name": c["nameText"], "address": c["address"],
                      "birthDate": c["birth"], "sex": c["sex"], "expiry": c["expiry"],
                      "securityCode": c["securityCode"], "municipalityCode": c["muni"],
                      "serial": d["cardSerial"]},
         "revoked": c["revoked"],
-        "certificates": {"authSerial": d["authSerial"], "signSerial": d["signSerial"],
-                         "authSubjectCN": d["authCN"], "signSubjectCN": d["signCN"]},
+        "certificates": {"generation": c["gen"], "authSerial": d["authSerial"], "authSubjectCN": d["authCN"],
+                         "notBefore": d["eeStart"], "notAfter": d["eeEnd"]},
     }
+    if d["faceAuth"]:
+        profile["faceAuth"] = True
+    else:
+        profile["certificates"].update(signSerial=d["signSerial"], signSubjectCN=d["signCN"])
     with open(os.path.join(base, "profile.json"), "w", encoding="utf-8") as f:
         json.dump(profile, f, ensure_ascii=False, indent=2)
         f.write("\n")
@@ -701,62 +861,133 @@ der_ok() { # every certificate DER starts 30 82 LL LL and LL LL + 4 == file size
   [[ ${hdr:0:4} == 3082 && $((16#${hdr:4:4} + 4)) == "$size" ]]
 }
 topem() { openssl x509 -inform DER -in "$1" -out "$2"; }
-# -attime: a fixed instant inside every EE's validity, so the checks do not depend on today's date
-AT=$(date -u -d 2026-06-01 +%s)
-V=(openssl verify -attime "$AT" -x509_strict)
+# -attime: the fixture reference date, so the checks do not depend on today's date
+REF=$(date -u -d "$REFERENCE_DATE" +%s)
+V=(openssl verify -attime "$REF" -x509_strict)
+ext_of() { openssl x509 -in "$1" -noout -ext "$2" 2>/dev/null; } # file ext-name
+ski_of() { ext_of "$1" subjectKeyIdentifier | tail -1 | tr -d ' :'; }
+aki_of() { ext_of "$1" authorityKeyIdentifier | sed -n 's/^ *\(keyid:\)\{0,1\}\([0-9A-F:]\{20,\}\).*/\2/p' | head -1 | tr -d ':'; }
+enddate_z() { # notAfter as YYYYMMDDhhmmssZ
+  date -u -d "$(openssl x509 -in "$1" -noout -enddate | cut -d= -f2)" +%Y%m%d%H%M%SZ
+}
 
 while IFS= read -r -d '' f; do check der_ok "$f"; done < <(find "$PKI" "$CARDS" -name '*.der' ! -name '*.crl.der' -print0)
-check cmp -s "$PKI/auth-root.der" <(openssl x509 -in "$PKI/auth-root.pem" -outform DER)
-check cmp -s "$PKI/sign-root.der" <(openssl x509 -in "$PKI/sign-root.pem" -outform DER)
-# unique serials over every certificate
-check test "$(find "$PKI" "$CARDS" -name '*.der' ! -name '*.crl.der' ! -name '000B.der' ! -name '0002.der' \
-  -exec openssl x509 -inform DER -noout -serial -in {} \; | sort | uniq -d | wc -l)" = 0
 
-check "${V[@]}" -CAfile "$PKI/auth-root.pem" "$PKI/auth-root.pem" >/dev/null
-check "${V[@]}" -CAfile "$PKI/sign-root.pem" "$PKI/sign-root.pem" >/dev/null
-check "${V[@]}" -CAfile "$PKI/auth-root.pem" -purpose ocsphelper "$PKI/ocsp-signer.pem" >/dev/null
-check openssl crl -in "$PKI/auth-root.crl.pem" -CAfile "$PKI/auth-root.pem" -noout 2>/dev/null
-check openssl crl -in "$PKI/sign-root.crl.pem" -CAfile "$PKI/sign-root.pem" -noout 2>/dev/null
+# Roots: one DN per purpose shared by every generation, a different key each, the J-LIS extension set.
+for p in auth sign; do
+  declare -A SEEN_SKI=()
+  first_dn=""
+  for g in $GENS; do
+    r=$PKI/$p-root-$g.pem
+    check cmp -s "$PKI/$p-root-$g.der" <(openssl x509 -in "$r" -outform DER)
+    check "${V[@]}" -CAfile "$r" "$r" >/dev/null
+    dn=$(openssl x509 -in "$r" -noout -subject -nameopt RFC2253)
+    check test "$dn" = "$(openssl x509 -in "$r" -noout -issuer -nameopt RFC2253 | sed 's/^issuer=/subject=/')"
+    [[ -z $first_dn ]] && first_dn=$dn
+    check test "$dn" = "$first_dn"                              # same DN across generations
+    check grep -q "O=$ORG," <<<"$dn"                             # our organisation, never J-LIS's
+    ski=$(ski_of "$r"); check test -n "$ski"
+    check test -z "${SEEN_SKI[$ski]:-}"; SEEN_SKI[$ski]=$g        # a different key per generation
+    check test -z "$(ext_of "$r" authorityKeyIdentifier)"        # no AKI on roots
+    check grep -q "critical" <(ext_of "$r" keyUsage); check grep -qx " *Certificate Sign, CRL Sign" <(ext_of "$r" keyUsage)
+    check grep -q "critical" <(ext_of "$r" basicConstraints); check grep -q "CA:TRUE" <(ext_of "$r" basicConstraints)
+    check grep -q "DirName:" <(ext_of "$r" subjectAltName)
+    check grep -q "DirName:" <(ext_of "$r" crlDistributionPoints)
+    check test -z "$(ext_of "$r" crlDistributionPoints | grep URI)"   # DirName only
+    start_y=$(date -u -d "$(openssl x509 -in "$r" -noout -startdate | cut -d= -f2)" +%Y)
+    end_y=$(date -u -d "$(openssl x509 -in "$r" -noout -enddate | cut -d= -f2)" +%Y)
+    check test "$start_y" = "$g"
+    check test $((end_y - start_y)) = 10                          # 10-year validity
+    c=$PKI/$p-root-$g.crl.pem
+    check openssl crl -in "$c" -CAfile "$r" -noout 2>/dev/null
+    check test "$(openssl crl -in "$c" -noout -text | grep -A1 'Authority Key Identifier' | tail -1 | tr -d ' :' | sed 's/^keyid//')" = "$ski"
+  done
+  unset SEEN_SKI
+done
+check "${V[@]}" -CAfile "$PKI/auth-root-$HTTP_GEN.pem" -purpose ocsphelper "$PKI/ocsp-signer.pem" >/dev/null
+# (issuer key, serial) unique over every certificate; serials repeat across generations on purpose
+check test "$(find "$PKI" "$CARDS" -name '*.der' ! -name '*.crl.der' ! -name '000B.der' ! -name '0002.der' ! -name '*-root-*.der' \
+  -exec sh -c 'for f; do echo "$(openssl x509 -inform DER -in "$f" -noout -ext authorityKeyIdentifier 2>/dev/null | tail -1 | tr -d " ") $(openssl x509 -inform DER -in "$f" -noout -serial)"; done' _ {} + \
+  | sort | uniq -d | wc -l)" = 0
 
-while IFS=$'\t' read -r name aser sser acn scn pref city revoked; do
+# Every generation of a purpose in one PEM bundle (self-check only; nothing committed bundles them)
+for p in auth sign; do
+  for g in $GENS; do cat "$PKI/$p-root-$g.pem"; done > "$WORK/$p-roots.pem"
+  for g in $GENS; do cat "$PKI/$p-root-$g.crl.pem"; done > "$WORK/$p-crls.pem"
+done
+ALL_AUTH=(-CAfile "$WORK/auth-roots.pem"); ALL_SIGN=(-CAfile "$WORK/sign-roots.pem")
+while IFS=$'\t' read -r name aser sser acn scn pref city revoked gen http face eestart eeend; do
   J="$CARDS/$name/jpki"
-  topem "$J/000A.der" "$WORK/a.pem"; topem "$J/0001.der" "$WORK/s.pem"
-  check cmp -s "$J/000B.der" "$PKI/auth-root.der"
-  check cmp -s "$J/0002.der" "$PKI/sign-root.der"
-  check "${V[@]}" -CAfile "$PKI/auth-root.pem" -policy_check -explicit_policy -policy 1.2.392.200149.8.5.1.3.30 "$WORK/a.pem" >/dev/null
-  check "${V[@]}" -CAfile "$PKI/sign-root.pem" -policy_check -explicit_policy -policy 1.2.392.200149.8.5.1.1.20 "$WORK/s.pem" >/dev/null
-  check "${V[@]}" -CAfile "$PKI/sign-root.pem" -crl_check -CRLfile "$PKI/sign-root.crl.pem" "$WORK/s.pem" >/dev/null
-  if [[ $revoked == 1 ]]; then
-    expect_fail "certificate revoked" "${V[@]}" -CAfile "$PKI/auth-root.pem" -crl_check -CRLfile "$PKI/auth-root.crl.pem" "$WORK/a.pem"
-    check grep -q "^R	.*	$aser	" "$PKI/ocsp-index.txt"
-  else
-    check "${V[@]}" -CAfile "$PKI/auth-root.pem" -crl_check -CRLfile "$PKI/auth-root.crl.pem" "$WORK/a.pem" >/dev/null
-    check grep -q "^V	.*	$aser	" "$PKI/ocsp-index.txt"
-  fi
-  # serials, subjects, key pairs
+  topem "$J/000A.der" "$WORK/a.pem"
+  check cmp -s "$J/000B.der" "$PKI/auth-root-$gen.der"
+  check test "$(aki_of "$WORK/a.pem")" = "$(ski_of "$PKI/auth-root-$gen.pem")"   # AKI names its generation
+  check test "${#acn}" = 23                                                       # 23-character auth CN
+  check test "$(enddate_z "$WORK/a.pem")" = "$eeend"                              # 5th birthday (see cards.py)
   check test "$(openssl x509 -in "$WORK/a.pem" -noout -serial)" = "serial=$aser"
-  check test "$(openssl x509 -in "$WORK/s.pem" -noout -serial)" = "serial=$sser"
   check test "$(openssl x509 -in "$WORK/a.pem" -noout -subject -nameopt RFC2253)" = "subject=CN=$acn,C=JP"
   check test "$(openssl x509 -in "$WORK/a.pem" -noout -pubkey)" = "$(openssl pkey -in "$J/auth-key.test.pem" -pubout)"
-  check test "$(openssl x509 -in "$WORK/s.pem" -noout -pubkey)" = "$(openssl pkey -in "$J/sign-key.test.pem" -pubout)"
-  # OCSP round trip without a server: request -> local responder -> check
-  openssl ocsp -no_nonce -issuer "$PKI/auth-root.pem" -cert "$WORK/a.pem" -reqout "$WORK/req.der" 2>/dev/null
-  openssl ocsp -index "$PKI/ocsp-index.txt" -CA "$PKI/auth-root.pem" -rsigner "$PKI/ocsp-signer.pem" \
-    -rkey "$PKI/ocsp-signer.test-key.pem" -reqin "$WORK/req.der" -respout "$WORK/resp.der" >/dev/null 2>&1
-  ocsp_out=$(openssl ocsp -respin "$WORK/resp.der" -issuer "$PKI/auth-root.pem" -CAfile "$PKI/auth-root.pem" \
-    -cert "$WORK/a.pem" -no_nonce 2>&1 || true)
-  if [[ $revoked == 1 ]]; then check grep -q "a.pem: revoked" <<<"$ocsp_out"; else check grep -q "a.pem: good" <<<"$ocsp_out"; fi
-  check grep -q "Response verify OK" <<<"$ocsp_out"
+  if [[ $http == 1 ]]; then
+    check grep -q "URI:$CRL_BASE/auth-root-$gen.crl" <(ext_of "$WORK/a.pem" crlDistributionPoints)
+    check grep -q "OCSP - URI:$OCSP_URL" <(ext_of "$WORK/a.pem" authorityInfoAccess)
+  else
+    check grep -q "DirName:" <(ext_of "$WORK/a.pem" crlDistributionPoints)
+    check test -z "$(ext_of "$WORK/a.pem" crlDistributionPoints | grep URI)"
+    check test -z "$(ext_of "$WORK/a.pem" authorityInfoAccess)"
+  fi
+  # inside its own validity (a day after issue) the chain builds to its generation among all anchors
+  AT_ISSUE=$(( $(date -u -d "${eestart:0:8}" +%s) + 86400 ))
+  check openssl verify -attime "$AT_ISSUE" -x509_strict "${ALL_AUTH[@]}" -policy_check -explicit_policy -policy $AUTH_POLICY "$WORK/a.pem" >/dev/null
+  if [[ $face == 1 ]]; then
+    check test ! -e "$J/0001.der"; check test ! -e "$J/0002.der"
+  else
+    topem "$J/0001.der" "$WORK/s.pem"
+    check cmp -s "$J/0002.der" "$PKI/sign-root-$gen.der"
+    check test "$(aki_of "$WORK/s.pem")" = "$(ski_of "$PKI/sign-root-$gen.pem")"
+    check test "$(enddate_z "$WORK/s.pem")" = "$eeend"
+    check test "$(openssl x509 -in "$WORK/s.pem" -noout -serial)" = "serial=$sser"
+    check test "$(openssl x509 -in "$WORK/s.pem" -noout -pubkey)" = "$(openssl pkey -in "$J/sign-key.test.pem" -pubout)"
+    check openssl verify -attime "$AT_ISSUE" -x509_strict "${ALL_SIGN[@]}" -policy_check -explicit_policy -policy $SIGN_POLICY "$WORK/s.pem" >/dev/null
+  fi
+  # at the reference date, with every generation's anchors and CRLs loaded
+  if [[ $(date -u -d "${eeend:0:8} ${eeend:8:2}:${eeend:10:2}:${eeend:12:2}" +%s) -lt $REF ]]; then
+    expect_fail "certificate has expired" "${V[@]}" "${ALL_AUTH[@]}" "$WORK/a.pem"
+  elif [[ $revoked == 1 ]]; then
+    expect_fail "certificate revoked" "${V[@]}" "${ALL_AUTH[@]}" -crl_check -CRLfile "$WORK/auth-crls.pem" "$WORK/a.pem"
+  else
+    check "${V[@]}" "${ALL_AUTH[@]}" -crl_check -CRLfile "$WORK/auth-crls.pem" "$WORK/a.pem" >/dev/null
+    [[ $face == 1 ]] || check "${V[@]}" "${ALL_SIGN[@]}" -crl_check -CRLfile "$WORK/sign-crls.pem" "$WORK/s.pem" >/dev/null
+  fi
+  if [[ $gen == "$HTTP_GEN" ]]; then
+    if [[ $revoked == 1 ]]; then check grep -q "^R	.*	$aser	" "$PKI/ocsp-index.txt"; else check grep -q "^V	.*	$aser	" "$PKI/ocsp-index.txt"; fi
+    # OCSP round trip without a server: request -> local responder -> check
+    R23=$PKI/auth-root-$HTTP_GEN.pem
+    openssl ocsp -no_nonce -issuer "$R23" -cert "$WORK/a.pem" -reqout "$WORK/req.der" 2>/dev/null
+    openssl ocsp -index "$PKI/ocsp-index.txt" -CA "$R23" -rsigner "$PKI/ocsp-signer.pem" \
+      -rkey "$PKI/ocsp-signer.test-key.pem" -reqin "$WORK/req.der" -respout "$WORK/resp.der" >/dev/null 2>&1
+    ocsp_out=$(openssl ocsp -respin "$WORK/resp.der" -issuer "$R23" -CAfile "$R23" \
+      -cert "$WORK/a.pem" -no_nonce 2>&1 || true)
+    if [[ $revoked == 1 ]]; then check grep -q "a.pem: revoked" <<<"$ocsp_out"; else check grep -q "a.pem: good" <<<"$ocsp_out"; fi
+    check grep -q "Response verify OK" <<<"$ocsp_out"
+  fi
 done < "$WORK/cards.tsv"
 
 # negative certificates fail for the intended reason
-check "${V[@]}" -CAfile "$PKI/extra/other-root.pem" "$PKI/extra/other-ee.pem" >/dev/null
-expect_fail "certificate has expired" openssl verify -CAfile "$PKI/auth-root.pem" "$PKI/extra/expired-auth.pem"
-expect_fail "certificate is not yet valid" openssl verify -CAfile "$PKI/auth-root.pem" "$PKI/extra/not-yet-valid-auth.pem"
-expect_fail "unable to get local issuer" openssl verify -CAfile "$PKI/auth-root.pem" "$PKI/extra/other-ee.pem"
-expect_fail "no explicit policy" "${V[@]}" -CAfile "$PKI/auth-root.pem" -policy_check -explicit_policy \
-  -policy 1.2.392.200149.8.5.1.3.30 "$PKI/extra/wrong-policy-auth.pem"
-check grep -q "Key Encipherment" <(openssl x509 -in "$PKI/extra/wrong-keyusage-auth.pem" -noout -ext keyUsage)
+X=$PKI/extra; A23=$PKI/auth-root-2023.pem
+check "${V[@]}" -CAfile "$X/other-root.pem" "$X/other-ee.pem" >/dev/null
+expect_fail "certificate has expired" "${V[@]}" -CAfile "$A23" "$X/expired-auth.pem"
+expect_fail "certificate is not yet valid" "${V[@]}" -CAfile "$A23" "$X/not-yet-valid-auth.pem"
+expect_fail "unable to get local issuer" "${V[@]}" "${ALL_AUTH[@]}" "$X/other-ee.pem"
+expect_fail "no explicit policy" "${V[@]}" -CAfile "$A23" -policy_check -explicit_policy \
+  -policy $AUTH_POLICY "$X/wrong-policy-auth.pem"
+check grep -q "Key Encipherment" <(ext_of "$X/wrong-keyusage-auth.pem" keyUsage)
+# generations: a certificate claiming 2019 (AKI) but signed with the 2015 key fails with every anchor
+check test "$(aki_of "$X/forged-generation-auth.pem")" = "$(ski_of "$PKI/auth-root-2019.pem")"
+expect_fail "certificate signature failure" "${V[@]}" "${ALL_AUTH[@]}" "$X/forged-generation-auth.pem"
+# same serial, other generation: each CRL revokes only its own generation's certificate
+check test "$(openssl x509 -in "$X/same-serial-2015-auth.pem" -noout -serial)" = "serial=1041"
+check "${V[@]}" "${ALL_AUTH[@]}" -crl_check -CRLfile "$WORK/auth-crls.pem" "$X/same-serial-2015-auth.pem" >/dev/null
+expect_fail "certificate revoked" "${V[@]}" "${ALL_AUTH[@]}" -crl_check -CRLfile "$WORK/auth-crls.pem" "$X/revoked-2015-auth.pem"
+check test "$(openssl x509 -in "$X/revoked-2015-auth.pem" -noout -serial)" = "serial=1001"
 
 # card byte layouts, digests and signatures
 python3 - "$WORK" "$PKI" "$CARDS" <<'PY' || FAILS=$((FAILS + 1))
@@ -843,10 +1074,17 @@ def check_card(i, c):
     ok(prof["pins"]["textA"]["value"] == mn == prof["pins"]["visualA"]["value"], "textA/visualA = My Number")
     ok(prof["pins"]["textB"]["value"] == era_yymmdd(c["birth"]) + c["expiry"][:4] + c["securityCode"], "textB")
     ok(len(prof["pins"]["textB"]["value"]) == 14 and prof["pins"]["visualB"] == prof["pins"]["textB"], "visualB")
-    ok(len(prof["pins"]["auth"]["value"]) == 4 and prof["pins"]["auth"]["value"].isdigit(), "auth PIN 4 digits")
-    sp = prof["pins"]["sign"]["value"]
-    ok(6 <= len(sp) <= 16 and sp.isalnum() and sp.upper() == sp and any(ch.isdigit() for ch in sp)
-       and any(ch.isalpha() for ch in sp), "sign password rule")
+    if d["faceAuth"]:
+        ok(prof.get("faceAuth") is True and not ({"auth", "sign", "text", "common"} & set(prof["pins"]))
+           and "signSerial" not in prof["certificates"], "face-auth card: no PIN, no sign certificate")
+    else:
+        ok("faceAuth" not in prof, "faceAuth only on the face-auth card")
+        ok(len(prof["pins"]["auth"]["value"]) == 4 and prof["pins"]["auth"]["value"].isdigit(), "auth PIN 4 digits")
+        sp = prof["pins"]["sign"]["value"]
+        ok(6 <= len(sp) <= 16 and sp.isalnum() and sp.upper() == sp and any(ch.isdigit() for ch in sp)
+           and any(ch.isalpha() for ch in sp), "sign password rule")
+    ok(prof["certificates"]["notAfter"] == nth_birthday_after(c["birth"], c["issued"], 5) + "145959Z", "EE ends on the 5th birthday after issue")
+    ok(c["expiry"] == nth_birthday_after(c["birth"], c["issued"], 10), "card expiry = 10th birthday after issue")
     ok("\u3000" in prof["identity"]["name"], "U+3000 in name")
     seen.setdefault(prof["identity"]["name"], []).append((prof["identity"]["birthDate"], mn))
     # JPKI
