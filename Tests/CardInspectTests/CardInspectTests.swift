@@ -202,6 +202,19 @@ struct CardInspectBenchTests {
         }
     }
 
+    @Test("verify: every root generation in the trust directory (one DN); a 2019 card is found by key")
+    func verifyGenerations() async throws {
+        // 03 is of the 2019 generation and valid today.
+        try await withCard("03-same-name-b") { _ in
+            let r = try await CLI.run(["verify", "--reader", "0", "--trust", CLI.pki, "--json"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let trust = r.json["trust"] as? [String: Any] ?? [:]
+            #expect((trust["anchors"] as? [String])?.count == 6 && (trust["crls"] as? [String])?.count == 6)
+        }
+        // 09 (2015 generation) verifies at the fixture reference date with `verify --at`: that
+        // option comes with the card-state work (branch states), which tests it.
+    }
+
     @Test("verify --with-pin: the card signs a challenge; the PIN never shows in the trace")
     func verifyWithPIN() async throws {
         try await withCard { card in

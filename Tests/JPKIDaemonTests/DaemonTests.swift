@@ -175,6 +175,13 @@ struct DaemonTests {
             let r = try http.request("POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"9876"}"#)
             #expect(r.status == 200 && r.json["verified"] as? Bool == false)
         }
+        // A card of the 2019 root generation (same DN as 2023, other key): the chain and the CRL
+        // are found by key among every configured generation.
+        try await withDaemon(card: "03-same-name-b", trust: true) { http, _, _ in
+            let session = try #require(try await waitForSession(http))
+            let r = try http.request("POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"2222"}"#)
+            #expect(r.status == 200 && r.json["verified"] as? Bool == true, "\(r.json)")
+        }
         try await withDaemon { http, _, _ in
             let session = try #require(try await waitForSession(http))
             let r = try http.request("POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"1234"}"#)

@@ -75,11 +75,14 @@ struct GenerationTests {
         let crls = Fixtures.generations.map { Fixtures.pki("auth-root-\($0).crl.pem") }
         let v = try fixtureVerifier(crls: crls)
         let at = Fixtures.referenceDate
-        // Serial 1001: good under 2023 (00-ordinary), revoked under 2015.
+        // Serial 1001: good under 2023 (00-ordinary) and 2019, revoked under 2015.
         let ordinary = v.verify(
             certificateDER: try Fixtures.cardData("00-ordinary", "jpki/000A.der"), purpose: .auth, at: at)
         #expect(ordinary.verdict, "\(ordinary.checks)")
         #expect(ordinary.check("crl")?.revocation == .good)
+        let good2019 = v.verify(
+            certificateDER: try Fixtures.data(Fixtures.pki("extra/same-serial-2019-auth.der")), purpose: .auth, at: at)
+        #expect(good2019.verdict, "\(good2019.checks)")
         let revoked2015 = v.verify(
             certificateDER: try Fixtures.data(Fixtures.pki("extra/revoked-2015-auth.der")), purpose: .auth, at: at)
         #expect(failureCode(revoked2015, "crl") == "revoked")

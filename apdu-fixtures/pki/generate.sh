@@ -93,7 +93,7 @@ pubkey() { openssl pkey -in "$1" -pubout -out "$2"; } # key, pub out
 for g in $GENS; do newkey "$PKI/auth-root-$g.test-key.pem"; newkey "$PKI/sign-root-$g.test-key.pem"; done
 newkey "$PKI/ocsp-signer.test-key.pem"
 for k in expired-auth not-yet-valid-auth other-root other-ee wrong-keyusage-auth wrong-policy-auth \
-         same-serial-2015-auth revoked-2015-auth forged-generation-auth; do
+         same-serial-2015-auth revoked-2015-auth forged-generation-auth same-serial-2019-auth; do
   newkey "$PKI/extra/$k.test-key.pem"
 done
 for k in text-cv-issuer visual-cv-issuer; do
@@ -309,6 +309,10 @@ issue auth-root-2015 1041 "/C=JP/CN=SAMESERIAL2015AUTH0000A" ext_auth_ee "$X/sam
 # 2015 CRL. A verifier that took the 2015 CRL for 00-ordinary would call 00-ordinary revoked.
 issue auth-root-2015 1001 "/C=JP/CN=REVOKED2015TESTAUTH000A" ext_auth_ee "$X/revoked-2015-auth.test-key.pem" \
   20200801000000Z 20250731145959Z "$X/revoked-2015-auth.pem"
+# Same serial as 00-ordinary's auth certificate (1001), under 2019, good and valid until 2029: with
+# its key it makes a second card with 00-ordinary's serial (registry keys must tell them apart).
+issue auth-root-2019 1001 "/C=JP/CN=SAMESERIAL2019AUTH0000A" ext_auth_ee "$X/same-serial-2019-auth.test-key.pem" \
+  20240601010000Z 20290601145959Z "$X/same-serial-2019-auth.pem"
 # Claims generation 2019 (AKI = the 2019 root's SKI, issuer DN shared by all generations) but is
 # signed with the 2015 key.
 issue forged 2006 "/C=JP/CN=FORGEDGENERATIONAUTH00A" ext_auth_ee "$X/forged-generation-auth.test-key.pem" \
@@ -988,6 +992,8 @@ check test "$(openssl x509 -in "$X/same-serial-2015-auth.pem" -noout -serial)" =
 check "${V[@]}" "${ALL_AUTH[@]}" -crl_check -CRLfile "$WORK/auth-crls.pem" "$X/same-serial-2015-auth.pem" >/dev/null
 expect_fail "certificate revoked" "${V[@]}" "${ALL_AUTH[@]}" -crl_check -CRLfile "$WORK/auth-crls.pem" "$X/revoked-2015-auth.pem"
 check test "$(openssl x509 -in "$X/revoked-2015-auth.pem" -noout -serial)" = "serial=1001"
+check test "$(openssl x509 -in "$X/same-serial-2019-auth.pem" -noout -serial)" = "serial=1001"
+check "${V[@]}" "${ALL_AUTH[@]}" -crl_check -CRLfile "$WORK/auth-crls.pem" "$X/same-serial-2019-auth.pem" >/dev/null
 
 # card byte layouts, digests and signatures
 python3 - "$WORK" "$PKI" "$CARDS" <<'PY' || FAILS=$((FAILS + 1))
