@@ -29,6 +29,13 @@ public struct CardProfile: Sendable {
     /// A 顔認証マイナンバーカード (face-authentication card, `"faceAuth": true` in `profile.json`):
     /// issued without any PIN the holder chooses (no `auth`, `sign`, `text`, `common` PIN) and
     /// without a signing certificate, sign key or sign CA certificate (no JPKI EF 0001/0002).
+    /// The simulator models it on the most likely behaviour, an **assumption** no public source
+    /// confirms (apdu-fixtures/README.md, "Card states"): the PIN EFs a holder would set (JPKI 0018
+    /// auth, 001B sign; text 0011; juki 001C), the sign certificate EF 0001 and the sign key EF
+    /// 001A do not exist — SELECT and READ by SFI answer 6A82, VERIFY by SFI 6A88 — and JPKI EF
+    /// 0008 reads `00 8F 00` (sign certificate absent, auth present) whatever the profile's file
+    /// says. The auth certificate and the text/visual APs with their 照合番号 keys stay as on any
+    /// card; the auth key is not assumed usable without a PIN (COMPUTE SIGNATURE answers 6982).
     public var isFaceAuthCard: Bool
     /// Identity values of `profile.json` (used for MF-level GET DATA: municipality code, expiry,
     /// serial). Never logged.
@@ -88,6 +95,10 @@ public struct CardProfile: Sendable {
         var files: [String: [UInt16: [UInt8]]] = [:]
         for ap in ["jpki", "text", "visual", "common"] {
             files[ap] = try Self.loadEFs(directory.appendingPathComponent(ap))
+        }
+        if faceAuth {
+            files["jpki"]?[0x0001] = nil
+            files["jpki"]?[0x0008] = [0x00, 0x8F, 0x00]
         }
         let requiredJPKI: [UInt16] =
             faceAuth ? [0x000A, 0x000B, 0x0006, 0x0008] : [0x0001, 0x0002, 0x000A, 0x000B, 0x0006, 0x0008]

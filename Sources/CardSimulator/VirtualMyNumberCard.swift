@@ -276,6 +276,14 @@ public final class VirtualMyNumberCard: VirtualCard, @unchecked Sendable {
             common[0x0001] = EF(content: .records(profile.commonRecords))
         }
         applications[.common] = Application(id: .common, aid: Self.commonAID, efs: common)
+
+        if profile.isFaceAuthCard {
+            // 顔認証マイナンバーカード (an assumption, see CardProfile.isFaceAuthCard): no PIN EFs a
+            // holder would set, no sign certificate or sign key.
+            for fid: UInt16 in [0x0001, 0x0018, 0x001A, 0x001B] { applications[.jpki]?.efs[fid] = nil }
+            applications[.text]?.efs[0x0011] = nil
+            applications[.juki]?.efs[0x001C] = nil
+        }
     }
 
     // MARK: Inspection and configuration

@@ -227,12 +227,18 @@ public enum JPKICommands {
 
     /// `SELECT <PIN EF>` + empty VERIFY `00 20 00 80` (case 1): the retry counter, spending no
     /// try. 63Cx → ``PINStatus/triesLeft(_:)`` (x = 0 → ``PINStatus/blocked``), 6983/6984 →
-    /// blocked, 9000 → ``PINStatus/verified`` (some cards, after a successful VERIFY).
+    /// blocked, 9000 → ``PINStatus/verified`` (some cards, after a successful VERIFY). A PIN EF
+    /// that answers SELECT with 6A82 → ``JPKIError/pinNotSet(_:)`` (no VERIFY is sent).
     /// The PIN's application must be selected.
     public static func pinStatus(_ kind: PINKind, on channel: CardChannel) throws(JPKIError)
         -> PINStatus
     {
-        try selectFile(kind.fileID, on: channel)
+        do throws(JPKIError) {
+            try selectFile(kind.fileID, on: channel)
+        } catch .fileNotFound {
+            // No PIN EF: a card issued without PINs (顔認証マイナンバーカード). No VERIFY is sent.
+            throw .pinNotSet(kind)
+        }
         let r = try send(channel, CommandAPDU(ins: 0x20, p1: 0x00, p2: 0x80))
         if let n = r.statusWord.retriesLeft { return n == 0 ? .blocked : .triesLeft(n) }
         switch r.statusWord.value {

@@ -28,15 +28,17 @@ public final class Daemon: Sendable {
         guard d.applications.contains(.jpki) else { throw JPKIError.notJPKICard }
         return CardBinding(
             authCertificateFingerprint: d.identity?.hex, cardType: d.cardType.code,
-            authCertificateDER: d.authCertificate)
+            authCertificateDER: d.authCertificate, authPINPresent: d.authPINPresent, modes: d.confirmationModes)
     }
 
     /// Starts everything; throws on a bad configuration or a socket that cannot be bound.
     /// `listenFD` is a socket passed by systemd socket activation (see ``Systemd``); without it
     /// the daemon creates `config.socket.path` itself. `readers` is where readers and cards come
     /// from: pcscd by default; tests pass simulated readers (CardSimulator's `SimulatedReaders`).
+    /// `clock` is the verification time of eligibility answers (tests pin it).
     public static func start(
-        config: DaemonConfig, logger: Logger, listenFD: CInt? = nil, readers: (any ReaderBackend)? = nil
+        config: DaemonConfig, logger: Logger, listenFD: CInt? = nil, readers: (any ReaderBackend)? = nil,
+        clock: @escaping @Sendable () -> Date = { Date() }
     ) async throws -> Daemon {
         // A client that goes away mid-response must never kill the process.
         signal(SIGPIPE, SIG_IGN)
@@ -53,7 +55,7 @@ public final class Daemon: Sendable {
         let api = DaemonAPI(
             supervisor: supervisor, bus: bus, roles: roles, audit: audit, config: config, logger: logger,
             verifier: verifier, integrity: try DaemonAPI.makeIntegrityVerifier(config.trust),
-            eligibility: eligibility, faceStore: faceStore)
+            eligibility: eligibility, faceStore: faceStore, clock: clock)
         guard let mode = config.socketMode else {
             throw ConfigError.invalid(field: "socket.mode", reason: "not an octal mode")
         }

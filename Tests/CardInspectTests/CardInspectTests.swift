@@ -13,6 +13,16 @@ func withCard(
     _ name: String = "00-ordinary", behaviour: CardBehaviour? = nil,
     _ body: (VirtualMyNumberCard) async throws -> Void
 ) async throws {
+    try await withCard(
+        try VirtualMyNumberCard.fixture(name, behaviour: behaviour),
+        authCertificate: try Data(contentsOf: CLI.fixture(name, "jpki/000A.der")),
+        body)
+}
+
+/// The same for a simulated card built by the test (e.g. from a modified profile copy).
+func withCard(
+    _ card: VirtualMyNumberCard, authCertificate expected: Data, _ body: (VirtualMyNumberCard) async throws -> Void
+) async throws {
     try await TestBench.exclusive {
         // Never talk to somebody else's card: the slot must be empty before the insertion,
         // and the card that appears must be this fixture (its auth certificate).
@@ -24,7 +34,6 @@ func withCard(
             if !empty { try await Task.sleep(for: .milliseconds(50)) }
         }
         try #require(empty, "slot 0 already holds a card that is not this test's")
-        let card = try VirtualMyNumberCard.fixture(name, behaviour: behaviour)
         let bridge = VPCDBridge(card: card, port: TestBench.slots[0].port)
         try bridge.start()
         defer {
@@ -40,7 +49,6 @@ func withCard(
         // SCARD_E_NOT_TRANSACTED; CardAccess retries that), so APDU counts below are exact.
         _ = try await CardAccess.open(slot0, trace: nil).run { try CardProbe.probe($0) }
         let inserted = try await CardAccess.open(slot0, trace: nil).withCard { try $0.identity() }
-        let expected = try Data(contentsOf: CLI.fixture(name, "jpki/000A.der"))
         try #require(inserted == CardIdentity(authCertificateDER: [UInt8](expected)), "another card is in slot 0")
         try await body(card)
         // The bridge is stopped by the defer; wait until pcscd sees the card gone so the next

@@ -511,6 +511,7 @@ struct ScriptedOperationTests {
                 (h("00A4020C02000A"), h(ok)),
                 (h("00B0000004"), Array(cert[0..<4]) + h(ok)),
                 (h("00B0000400040E"), Array(cert[4...]) + h(ok)),
+                (h("00A4020C020018"), h(ok)),
                 (h(selectText), h(ok)), (h(selectVisual), h(ok)),
                 (h("00A4040C0AD3921000310001010100"), h("6A82")),
                 (h("00A4040C0AD3921000310001010401"), h(ok)),
@@ -532,6 +533,7 @@ struct ScriptedOperationTests {
                 (h(selectJPKI), h(ok)), (h("00B0860020"), label + h(ok)),
                 (h("00B08A0004"), Array(cert[0..<4]) + h(ok)),
                 (h("00B08A0400040E"), Array(cert[4...]) + h(ok)),
+                (h("00A4020C020018"), h(ok)),
             ]))
         let channel = CardChannel(transport: t)
         let d = try MyNumberCard(channel: channel).detect(probing: [], addressBySFI: true)
@@ -539,7 +541,8 @@ struct ScriptedOperationTests {
         #expect(d.cardType == .myNumberCard)
         #expect(d.authCertificate == cert)
         #expect(d.identity == CardIdentity(authCertificateDER: cert))
-        #expect(channel.apduCount == 4)
+        #expect(d.authPINPresent == true)
+        #expect(channel.apduCount == 5)
     }
 
     /// A card that refuses SFI addressing gets SELECT + READ, with the same result.
@@ -553,6 +556,7 @@ struct ScriptedOperationTests {
                 (h("00A4020C02000A"), h(ok)),
                 (h("00B0000004"), Array(cert[0..<4]) + h(ok)),
                 (h("00B0000400040E"), Array(cert[4...]) + h(ok)),
+                (h("00A4020C020018"), h(ok)),
             ]))
         let d = try MyNumberCard(channel: CardChannel(transport: t)).detect(probing: [], addressBySFI: true)
         #expect(t.isComplete, "\(t.mismatches)")
@@ -567,6 +571,7 @@ struct ScriptedOperationTests {
                 (h("00A4020C02000A"), h(ok)),
                 (h("00B0000004"), Array(cert[0..<4]) + h(ok)),
                 (h("00B0000400040E"), Array(cert[4...]) + h(ok)),
+                (h("00A4020C020018"), h(ok)),
                 (h(selectText), h("6A82")), (h(selectVisual), h("6A82")),
                 (h("00A4040C0AD3921000310001010100"), h("6A82")),
                 (h("00A4040C0AD3921000310001010401"), h("6A82")),
