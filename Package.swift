@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "SmartCard", dependencies: ["CPCSCLite"]),
         // The hash-chained, signed, durable audit log (writer, verifier, report) of jpkid.
         .target(name: "AuditTrail", dependencies: ["COpenSSL"]),
-        .target(name: "JPKI", dependencies: ["SmartCard"]),
+        .target(name: "JPKI", dependencies: ["SmartCard", "COpenSSL"]),
         .target(name: "JPKIVerify", dependencies: ["COpenSSL", "SmartCard", "JPKI"]),
         .target(
             name: "CardSimulator", dependencies: ["SmartCard", "JPKI", "COpenSSL"],

@@ -8,8 +8,10 @@ JPKI_DEB_PACKAGES=(
   python3 procps curl                                      # test tools, the demo's client
   libopenjp2-7-dev libpng-dev                              # jpki-reception: JPEG 2000 face → PNG
   chromium chromium-driver python3-venv                    # browser tests (Selenium in a venv)
+  socat                                                    # API contract test: TCP → jpkid's Unix socket
 )
-# Selenium (PyPI) for the browser tests lives in this venv (scripts/install-deps makes it).
+# Selenium (PyPI) for the browser tests and schemathesis for the API contract test live in this
+# venv (scripts/install-deps makes it).
 JPKI_TEST_VENV=/opt/jpki-test-venv
 
 # Installed Debian packages among the list, one per line.
@@ -21,6 +23,7 @@ jpki_missing_packages() {
     grep -qx "$p" <<<"$installed" || echo "$p"
   done
   "$JPKI_TEST_VENV/bin/python" -c 'import selenium' 2>/dev/null || echo "selenium(venv $JPKI_TEST_VENV)"
+  "$JPKI_TEST_VENV/bin/python" -c 'import schemathesis' 2>/dev/null || echo "schemathesis(venv $JPKI_TEST_VENV)"
 }
 
 # Checks that Swift and every package are there. When something is missing: as root, installs it

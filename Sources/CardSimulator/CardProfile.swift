@@ -29,10 +29,20 @@ public struct CardProfile: Sendable {
     /// A 顔認証マイナンバーカード (face-authentication card, `"faceAuth": true` in `profile.json`):
     /// issued without any PIN the holder chooses (no `auth`, `sign`, `text`, `common` PIN) and
     /// without a signing certificate, sign key or sign CA certificate (no JPKI EF 0001/0002).
+    /// The simulator models it on the most likely behaviour, an **assumption** no public source
+    /// confirms (apdu-fixtures/README.md, "Card states"): the PIN EFs a holder would set (JPKI 0018
+    /// auth, 001B sign; text 0011; juki 001C), the sign certificate EF 0001 and the sign key EF
+    /// 001A do not exist — SELECT and READ by SFI answer 6A82, VERIFY by SFI 6A88 — and JPKI EF
+    /// 0008 reads `00 8F 00` (sign certificate absent, auth present) whatever the profile's file
+    /// says. The auth certificate and the text/visual APs with their 照合番号 keys stay as on any
+    /// card; the auth key is not assumed usable without a PIN (COMPUTE SIGNATURE answers 6982).
     public var isFaceAuthCard: Bool
     /// Identity values of `profile.json` (used for MF-level GET DATA: municipality code, expiry,
     /// serial). Never logged.
     var identity: [String: String]
+    /// Silicon-like behaviour asked for by `profile.json` (`"behaviour": "filler,eof6282"`;
+    /// absent = none). `jpki-sim --behaviour` overrides it.
+    public var behaviour: CardBehaviour
     /// Transparent EF contents per application directory (`jpki`, `text`, `visual`, `common`).
     var files: [String: [UInt16: [UInt8]]]
     /// Records of the 共通AP EF 0001 (record 1 first).
@@ -45,6 +55,7 @@ public struct CardProfile: Sendable {
         var atr: String
         var pins: [String: PIN]
         var identity: [String: String]?
+        var behaviour: String?
         var faceAuth: Bool?
     }
 
@@ -79,10 +90,15 @@ public struct CardProfile: Sendable {
         pins = decoded.pins
         isFaceAuthCard = faceAuth
         identity = decoded.identity ?? [:]
+        behaviour = try CardBehaviour(parsing: decoded.behaviour ?? "")
 
         var files: [String: [UInt16: [UInt8]]] = [:]
         for ap in ["jpki", "text", "visual", "common"] {
             files[ap] = try Self.loadEFs(directory.appendingPathComponent(ap))
+        }
+        if faceAuth {
+            files["jpki"]?[0x0001] = nil
+            files["jpki"]?[0x0008] = [0x00, 0x8F, 0x00]
         }
         let requiredJPKI: [UInt16] =
             faceAuth ? [0x000A, 0x000B, 0x0006, 0x0008] : [0x0001, 0x0002, 0x000A, 0x000B, 0x0006, 0x0008]

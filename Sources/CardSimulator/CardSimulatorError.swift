@@ -18,6 +18,8 @@ public enum CardSimulatorError: Error, Sendable, Equatable, CustomStringConverti
     case invalidFault(item: String, reason: String)
     /// A `--timing` profile name is unknown (the name and the valid ones).
     case invalidTiming(String, reason: String)
+    /// A `--behaviour` specification (or a profile's `behaviour`) is invalid (the item and why).
+    case invalidBehaviour(item: String, reason: String)
 
     /// A stable code for logs and APIs.
     public var code: String {
@@ -29,6 +31,7 @@ public enum CardSimulatorError: Error, Sendable, Equatable, CustomStringConverti
         case .invalidKey: "sim_invalid_key"
         case .invalidFault: "sim_invalid_fault"
         case .invalidTiming: "sim_invalid_timing"
+        case .invalidBehaviour: "sim_invalid_behaviour"
         }
     }
 
@@ -41,6 +44,7 @@ public enum CardSimulatorError: Error, Sendable, Equatable, CustomStringConverti
         case .invalidKey(let p): "invalid test key \(p)"
         case .invalidFault(let item, let reason): "invalid fault \"\(item)\": \(reason)"
         case .invalidTiming(let name, let reason): "invalid timing profile \"\(name)\": \(reason)"
+        case .invalidBehaviour(let item, let reason): "invalid behaviour \"\(item)\": \(reason)"
         }
     }
 }

@@ -1,4 +1,5 @@
 import COpenSSL
+import JPKI
 
 /// An RSA private test key of a simulated card, loaded from PEM, used through OpenSSL.
 final class RSAPrivateKey: @unchecked Sendable {
@@ -74,17 +75,8 @@ final class RSAPrivateKey: @unchecked Sendable {
     }
 }
 
-/// SHA-256 through OpenSSL.
-func sha256(_ data: [UInt8]) -> [UInt8] {
-    var out = [UInt8](repeating: 0, count: 32)
-    _ = out.withUnsafeMutableBufferPointer { buf in
-        SHA256(data, data.count, buf.baseAddress)
-    }
-    return out
-}
+/// SHA-256 (JPKI's digest vocabulary).
+func sha256(_ data: [UInt8]) -> [UInt8] { SHA256.hash(data) }
 
-/// DigestInfo prefix for SHA-256 (RFC 8017 §9.2 note 1).
-let sha256DigestInfoPrefix: [UInt8] = [
-    0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
-    0x00, 0x04, 0x20,
-]
+/// DigestInfo prefix for SHA-256 (JPKI's digest vocabulary).
+let sha256DigestInfoPrefix = DigestAlgorithm.sha256.derPrefix

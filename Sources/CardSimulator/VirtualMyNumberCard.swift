@@ -35,6 +35,10 @@ public enum SimulatedPIN: String, CaseIterable, Sendable, Hashable {
 /// COMPUTE DIGITAL SIGNATURE (`80 2A`, PKCS#1 v1.5 with OpenSSL over the given bytes), GET DATA,
 /// GET CHALLENGE, GET RESPONSE, plus ``FaultSpec`` fault injection.
 ///
+/// ``CardBehaviour`` (`behaviour`) turns on silicon-like answers: physical EF sizes with filler,
+/// 6282 at the end of a file, 9000 to the empty VERIFY once verified, PIN format checks, FCI,
+/// T=0-like 61xx/6Cxx. Without it, the choices below hold.
+///
 /// Choices where the facts leave room (see also the final section of FAULTS.md):
 /// - SELECT with P2=00 or 04 answers 9000 with no FCI, like P2=0C.
 /// - READ BINARY with Le larger than what is left of the file answers the remaining bytes with
@@ -63,6 +67,8 @@ public final class VirtualMyNumberCard: VirtualCard, @unchecked Sendable {
         var content: Content
         /// Any one of these verified opens the EF for reading; empty = free.
         var readAccess: [SimulatedPIN] = []
+        /// The EF's size with ``CardBehaviour/filler`` (transparent EFs; 0 otherwise).
+        var physicalSize = 0
     }
 
     enum AppID: Hashable { case jpki, text, visual, juki, common }
@@ -113,6 +119,7 @@ public final class VirtualMyNumberCard: VirtualCard, @unchecked Sendable {
     private var applications: [AppID: Application] = [:]
     private var pins: [SimulatedPIN: PINState] = [:]
     private var faultSpec: FaultSpec
+    private var behaviourSpec: CardBehaviour
     private var currentApp: AppID?
     private var currentEF: UInt16?
     private var verified: Set<SimulatedPIN> = []
@@ -127,11 +134,15 @@ public final class VirtualMyNumberCard: VirtualCard, @unchecked Sendable {
         try self.init(directory: directory, faults: FaultSpec())
     }
 
-    /// Loads a card profile directory with fault injection.
-    public init(directory: URL, faults: FaultSpec) throws(CardSimulatorError) {
+    /// Loads a card profile directory with fault injection and, optionally, silicon-like
+    /// behaviour (nil = the profile's `behaviour`, see ``CardBehaviour``).
+    public init(directory: URL, faults: FaultSpec, behaviour: CardBehaviour? = nil)
+        throws(CardSimulatorError)
+    {
         profile = try CardProfile(directory: directory)
         atr = profile.atr
         faultSpec = faults
+        behaviourSpec = behaviour ?? profile.behaviour
         buildApplications()
         resetSecurityState()
     }
@@ -140,7 +151,9 @@ public final class VirtualMyNumberCard: VirtualCard, @unchecked Sendable {
     /// (either the `apdu-fixtures` directory or its `cards` directory), else found by walking up
     /// from this source file, then from the working directory, to a directory holding
     /// `apdu-fixtures/cards`.
-    public static func fixture(_ name: String, faults: FaultSpec = FaultSpec())
+    public static func fixture(
+        _ name: String, faults: FaultSpec = FaultSpec(), behaviour: CardBehaviour? = nil
+    )
         throws(CardSimulatorError) -> VirtualMyNumberCard
     {
         guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else {
@@ -150,7 +163,7 @@ public final class VirtualMyNumberCard: VirtualCard, @unchecked Sendable {
         guard
             FileManager.default.fileExists(atPath: dir.appendingPathComponent("profile.json").path)
         else { throw .unknownFixture(name) }
-        return try VirtualMyNumberCard(directory: dir, faults: faults)
+        return try VirtualMyNumberCard(directory: dir, faults: faults, behaviour: behaviour)
     }
 
     /// Names of the fixture cards (sorted), or an empty list when none can be found.
@@ -214,7 +227,10 @@ public final class VirtualMyNumberCard: VirtualCard, @unchecked Sendable {
         func transparent(_ dir: String, access: [UInt16: [SimulatedPIN]]) -> [UInt16: EF] {
             var out: [UInt16: EF] = [:]
             for (fid, bytes) in profile.files[dir] ?? [:] {
-                out[fid] = EF(content: .transparent(bytes), readAccess: access[fid] ?? [])
+                out[fid] = EF(
+                    content: .transparent(bytes), readAccess: access[fid] ?? [],
+                    physicalSize: CardBehaviour.physicalSize(
+                        application: dir, fileID: fid, objectLength: bytes.count))
             }
             return out
         }
@@ -260,6 +276,14 @@ public final class VirtualMyNumberCard: VirtualCard, @unchecked Sendable {
             common[0x0001] = EF(content: .records(profile.commonRecords))
         }
         applications[.common] = Application(id: .common, aid: Self.commonAID, efs: common)
+
+        if profile.isFaceAuthCard {
+            // 顔認証マイナンバーカード (an assumption, see CardProfile.isFaceAuthCard): no PIN EFs a
+            // holder would set, no sign certificate or sign key.
+            for fid: UInt16 in [0x0001, 0x0018, 0x001A, 0x001B] { applications[.jpki]?.efs[fid] = nil }
+            applications[.text]?.efs[0x0011] = nil
+            applications[.juki]?.efs[0x001C] = nil
+        }
     }
 
     // MARK: Inspection and configuration
@@ -276,6 +300,12 @@ public final class VirtualMyNumberCard: VirtualCard, @unchecked Sendable {
 
     /// Command APDUs received so far (GET RESPONSE included).
     public var commandsReceived: Int { lock.withLock { commandCount } }
+
+    /// The active silicon-like behaviour; may be changed at any time.
+    public var behaviour: CardBehaviour {
+        get { lock.withLock { behaviourSpec } }
+        set { lock.withLock { behaviourSpec = newValue } }
+    }
 
     /// The active fault injection; may be changed at any time.
     public var faults: FaultSpec {
@@ -340,6 +370,15 @@ public final class VirtualMyNumberCard: VirtualCard, @unchecked Sendable {
             command.data.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
         }
         let (data, status) = execute(command)
+        if behaviourSpec.t0, !data.isEmpty {
+            // T=0: case 4 (and anything over 256 bytes) through GET RESPONSE; case 2 with the
+            // wrong Le gets 6Cxx.
+            if !apdu.data.isEmpty || data.count > 256 {
+                pending = (data[...], sw(status))
+                return [0x61, UInt8(min(data.count, spec.chunk61 ?? 256) & 0xFF)]
+            }
+            if let le = apdu.le, le != data.count { return [0x6C, UInt8(data.count & 0xFF)] }
+        }
         if spec.wrongLe, let le = apdu.le, !data.isEmpty, data.count <= 256, data.count != le {
             return [0x6C, UInt8(data.count & 0xFF)]
         }
@@ -463,7 +502,7 @@ public final class VirtualMyNumberCard: VirtualCard, @unchecked Sendable {
             currentApp = target
             currentEF = nil
             verified.removeAll()
-            return ([], 0x9000)
+            return (controlInformation(p2: c.p2, [(0x84, c.data)]), 0x9000)
         case 0x02:
             return selectEF(c)
         case 0x00:
@@ -480,11 +519,33 @@ public final class VirtualMyNumberCard: VirtualCard, @unchecked Sendable {
 
     private func selectEF(_ c: CommandAPDU) -> Answer {
         guard c.data.count == 2 else { return ([], 0x6700) }
-        guard [0x00, 0x0C].contains(c.p2) else { return ([], 0x6A86) }
+        // P2=04 (FCP) only where the card answers control information (`fci`).
+        let accepted: [UInt8] = behaviourSpec.fci ? [0x00, 0x04, 0x0C] : [0x00, 0x0C]
+        guard accepted.contains(c.p2) else { return ([], 0x6A86) }
         let fid = UInt16(c.data[0]) << 8 | UInt16(c.data[1])
-        guard let application = app, application.efs[fid] != nil else { return ([], 0x6A82) }
+        guard let application = app, let ef = application.efs[fid] else { return ([], 0x6A82) }
         currentEF = fid
-        return ([], 0x9000)
+        var items: [(UInt8, [UInt8])] = []
+        switch ef.content {
+        case .transparent(let bytes):
+            let size = behaviourSpec.filler ? ef.physicalSize : bytes.count
+            items = [(0x80, [UInt8(size >> 8), UInt8(size & 0xFF)]), (0x82, [0x01])]
+        case .records: items = [(0x82, [0x02])]
+        case .pin, .key: items = [(0x82, [0x11])]
+        }
+        items.append((0x83, [UInt8(fid >> 8), UInt8(fid & 0xFF)]))
+        return (controlInformation(p2: c.p2, items), 0x9000)
+    }
+
+    /// With ``CardBehaviour/fci``: the FCI (`6F`, P2=00) or FCP (`62`, P2=04) template of the
+    /// selected file; empty otherwise and for P2=0C. Items: `80` size (transparent EFs), `82`
+    /// file descriptor (01 transparent, 02 linear fixed, 11 internal EF: assumed), `83` FID,
+    /// `84` DF name. The exact templates of real cards are not public (assumed).
+    private func controlInformation(p2: UInt8, _ items: [(UInt8, [UInt8])]) -> [UInt8] {
+        guard behaviourSpec.fci, p2 == 0x00 || p2 == 0x04 else { return [] }
+        var body: [UInt8] = []
+        for (tag, value) in items { body += [tag, UInt8(value.count)] + value }
+        return [p2 == 0x00 ? 0x6F : 0x62, UInt8(body.count)] + body
     }
 
     // MARK: READ BINARY / READ RECORD
@@ -507,9 +568,14 @@ public final class VirtualMyNumberCard: VirtualCard, @unchecked Sendable {
         guard let ef = app?.efs[fid] else { return ([], 0x6986) }
         guard case .transparent(let bytes) = ef.content else { return ([], 0x6981) }
         guard readAllowed(ef) else { return ([], 0x6982) }
-        guard offset < bytes.count else { return ([], 0x6B00) }
-        let n = min(le, bytes.count - offset)
-        return (Array(bytes[offset..<offset + n]), 0x9000)
+        let size = behaviourSpec.filler ? max(ef.physicalSize, bytes.count) : bytes.count
+        guard offset < size else { return ([], 0x6B00) }
+        let n = min(le, size - offset)
+        var out: [UInt8] = []
+        out.reserveCapacity(n)
+        if offset < bytes.count { out += bytes[offset..<min(offset + n, bytes.count)] }
+        out += repeatElement(CardBehaviour.fillerByte, count: n - out.count)
+        return (out, le > n && behaviourSpec.endOfFile6282 ? 0x6282 : 0x9000)
     }
 
     private func readRecord(_ c: CommandAPDU) -> Answer {
@@ -549,10 +615,14 @@ public final class VirtualMyNumberCard: VirtualCard, @unchecked Sendable {
         }
         guard case .pin(let id) = ef.content, var state = pins[id] else { return ([], 0x6981) }
         if c.data.isEmpty {
-            // Counter query: never spends a try; always 63Cx (even when verified).
+            // Counter query: never spends a try; 63Cx (with `verified9000`: 9000 once verified).
+            if behaviourSpec.verifiedAnswers9000, verified.contains(id) { return ([], 0x9000) }
             return ([], 0x63C0 | UInt16(state.tries))
         }
         guard state.tries > 0 else { return ([], 0x6984) }
+        if behaviourSpec.checksPINFormat, let refusal = CardBehaviour.pinFormatStatus(c.data, for: id) {
+            return ([], refusal)
+        }
         if constantTimeEqual(c.data, state.value) {
             state.tries = state.maxTries
             pins[id] = state

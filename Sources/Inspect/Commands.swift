@@ -211,9 +211,11 @@ struct StatusCommand: AsyncParsableCommand {
         abstract: "Show the card: type, token label, which applications answer, certificate summary.")
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var time: TimeOptions
 
     func run() async throws {
         let spec = common.reader
+        let now = try time.date()
         try await Runner.execute(common) { (trace) throws(InspectError) in
             let access = try await CardAccess.open(spec, trace: trace)
             let (detection, certs) = try await access.withCard {
@@ -235,6 +237,18 @@ struct StatusCommand: AsyncParsableCommand {
                 "Applications",
                 present.joined(separator: " ")
                     + (missing.isEmpty ? "" : "  (missing: \(missing.joined(separator: " ")))"))
+            if detection.applications.contains(.jpki) {
+                info.add(
+                    "PIN",
+                    detection.authPINPresent == false
+                        ? "none: issued without PINs (顔認証マイナンバーカード) — face or visual confirmation only"
+                        : "auth PIN present")
+                info.add("Modes", detection.confirmationModes.joined(separator: " "))
+            }
+            let standing = certs[.auth].flatMap { try? CertificateInfo(der: Data($0)) }.map {
+                ExpiryPolicy.jpki.standing(of: $0, at: now)
+            }
+            if let standing { info.add("Auth certificate", StandingText.text(standing)) }
             var text = info.render()
             var certJSON: [JSON] = []
             if !certs.isEmpty {
@@ -251,6 +265,10 @@ struct StatusCommand: AsyncParsableCommand {
                 ("tokenLabel", .string(detection.tokenLabel)), ("cardId", .string(detection.identity?.hex)),
                 ("applications", .object(apps.map { ($0.rawValue, .bool(detection.applications.contains($0))) })),
                 ("certificates", .array(certJSON)),
+                ("authPINPresent", detection.authPINPresent.map { .bool($0) } ?? .null),
+                ("signCertificatePresent", detection.signCertificatePresent.map { .bool($0) } ?? .null),
+                ("modes", .array(detection.confirmationModes.map { .string($0) })),
+                ("authCertificateStanding", standing.map(StandingText.json) ?? .null),
             ])
             return Outcome(json: json, text: text)
         }
@@ -356,9 +374,12 @@ struct VerifyCommand: AsyncParsableCommand {
     @Flag(name: .customLong("with-pin"), help: "Also prove the card is present: the auth key signs a challenge.")
     var withPIN = false
 
+    @OptionGroup var time: TimeOptions
+
     func run() async throws {
         let spec = common.reader
         let (trustPath, withPIN, pinOptions) = (trust, self.withPIN, self.pinOptions)
+        let now = try time.date()
         try await Runner.execute(common) { (trace) throws(InspectError) in
             let trust = try TrustDirectory(path: trustPath)
             let verifier = try trust.verifier()
@@ -390,11 +411,12 @@ struct VerifyCommand: AsyncParsableCommand {
                     return (der, try JPKICommands.sign(.auth, digestInfo: digestInfo, on: channel))
                 }
                 report = c.verifyPresence(
-                    signature: Data(signature ?? []), authCertificateDER: Data(der), verifier: verifier)
+                    signature: Data(signature ?? []), authCertificateDER: Data(der), verifier: verifier, at: now)
             } else {
                 der = try await access.withCard { card in try card.readCertificate(.auth).value.der }
-                report = verifier.verify(certificateDER: Data(der), purpose: .auth)
+                report = verifier.verify(certificateDER: Data(der), purpose: .auth, at: now)
             }
+            let standing = (try? CertificateInfo(der: Data(der))).map { ExpiryPolicy.jpki.standing(of: $0, at: now) }
             let identity = CardIdentity(authCertificateDER: der)
             var head = TextTable()
             head.add("Reader", readerText(access))
@@ -403,6 +425,7 @@ struct VerifyCommand: AsyncParsableCommand {
             head.add("Certificate", "\(row[1])  \(row[2])  serial \(row[3])  valid until \(row[4])")
             head.add("Trust", "\(trust.path): \(trust.anchors.count) anchors, \(trust.crls.count) CRLs")
             if withPIN { head.add("Challenge", "32 random bytes, signed by the card's auth key") }
+            if let standing { head.add("Standing", StandingText.text(standing)) }
             let json = JSON.object([
                 ("reader", readerJSON(access)), ("cardId", .string(identity.hex)),
                 ("certificate", CertificateText.json(.auth, der: der, includeDER: false)),
@@ -417,6 +440,7 @@ struct VerifyCommand: AsyncParsableCommand {
                 ("challenge", .string(challenge.map { $0.bytes.base64EncodedString() })),
                 ("signature", .string(signature.map { Data($0).base64EncodedString() })),
                 ("report", ReportText.json(report)),
+                ("authCertificateStanding", standing.map(StandingText.json) ?? .null),
             ])
             return Outcome(
                 json: json, text: head.render() + "\n\n" + ReportText.text(report),
@@ -716,10 +740,10 @@ struct SignCommand: AsyncParsableCommand {
             let verifier = try trustPath.map { (p) throws(InspectError) in try TrustDirectory(path: p).verifier() }
             let digest = DigestAlgorithm.sha256.hash(content)
             let digestInfo: [UInt8]
-            do throws(JPKIVerifyError) {
-                digestInfo = [UInt8](try DigestAlgorithm.sha256.digestInfo(digest: digest))
+            do throws(JPKIError) {
+                digestInfo = try DigestInfo.encode(.sha256, digest: [UInt8](digest))
             } catch {
-                throw InspectError(.internalError, error.code, error.message)
+                throw InspectError(.internalError, error.code, error.description)
             }
             let access = try await CardAccess.open(spec, trace: trace)
             let (pin, allow) = try await Runner.obtainPIN(

@@ -194,7 +194,7 @@ public enum JPKICommands {
         guard (1...30).contains(sfi), (0...255).contains(offset) else { return nil }
         let r = try send(channel, CommandAPDU(ins: 0xB0, p1: 0x80 | sfi, p2: UInt8(offset), le: length))
         switch r.statusWord.value {
-        case 0x9000: return r.data
+        case 0x9000, 0x6282: return r.data
         case 0x6982: throw .pinRequired(nil)
         case let sw where sfiRefusals.contains(sw): return nil
         default: throw .unexpectedStatus(r.statusWord, operation: "READ BINARY (SFI \(sfi))")
@@ -227,12 +227,18 @@ public enum JPKICommands {
 
     /// `SELECT <PIN EF>` + empty VERIFY `00 20 00 80` (case 1): the retry counter, spending no
     /// try. 63Cx → ``PINStatus/triesLeft(_:)`` (x = 0 → ``PINStatus/blocked``), 6983/6984 →
-    /// blocked, 9000 → ``PINStatus/verified`` (some cards, after a successful VERIFY).
+    /// blocked, 9000 → ``PINStatus/verified`` (some cards, after a successful VERIFY). A PIN EF
+    /// that answers SELECT with 6A82 → ``JPKIError/pinNotSet(_:)`` (no VERIFY is sent).
     /// The PIN's application must be selected.
     public static func pinStatus(_ kind: PINKind, on channel: CardChannel) throws(JPKIError)
         -> PINStatus
     {
-        try selectFile(kind.fileID, on: channel)
+        do throws(JPKIError) {
+            try selectFile(kind.fileID, on: channel)
+        } catch .fileNotFound {
+            // No PIN EF: a card issued without PINs (顔認証マイナンバーカード). No VERIFY is sent.
+            throw .pinNotSet(kind)
+        }
         let r = try send(channel, CommandAPDU(ins: 0x20, p1: 0x00, p2: 0x80))
         if let n = r.statusWord.retriesLeft { return n == 0 ? .blocked : .triesLeft(n) }
         switch r.statusWord.value {
@@ -243,15 +249,17 @@ public enum JPKICommands {
     }
 
     /// The empty VERIFY by short file identifier, `00 20 00 80|SFI` (no SELECT): the retry
-    /// counter like ``pinStatus(_:on:)``, or nil when the card refuses SFI addressing
-    /// (``sfiRefusals``; it then gets the SELECT form). 9000 or any other status is an error: the
-    /// PIN is never sent after an answer that is not a counter.
+    /// counter like ``pinStatus(_:on:)`` (9000 → ``PINStatus/verified``, some cards once the PIN
+    /// is verified), or nil when the card refuses SFI addressing (``sfiRefusals``; it then gets
+    /// the SELECT form). Any other status is an error: the PIN is never sent after an answer that
+    /// is not a counter.
     public static func pinStatusBySFI(_ kind: PINKind, on channel: CardChannel) throws(JPKIError)
         -> PINStatus?
     {
         let r = try send(channel, CommandAPDU(ins: 0x20, p1: 0x00, p2: 0x80 | UInt8(kind.fileID & 0x1F)))
         if let n = r.statusWord.retriesLeft { return n == 0 ? .blocked : .triesLeft(n) }
         switch r.statusWord.value {
+        case 0x9000: return .verified
         case 0x6983, 0x6984: return .blocked
         case let sw where sfiRefusals.contains(sw): return nil
         default: throw .unexpectedStatus(r.statusWord, operation: "VERIFY (status, SFI) \(kind)")
@@ -282,9 +290,18 @@ public enum JPKICommands {
     /// Verifies a PIN without ever spending a try by accident:
     /// 1. checks the format (no APDU on failure);
     /// 2. reads the counter (SELECT PIN EF + empty VERIFY);
-    /// 3. refuses when blocked, when the counter is unknown, or when exactly one try is left and
-    ///    `allowLastTry` is false (nothing sent);
+    /// 3. refuses when blocked, or when exactly one try is left and `allowLastTry` is false
+    ///    (nothing sent);
     /// 4. sends the PIN once. Wrong → ``JPKIError/wrongPIN(_:triesLeft:)``.
+    ///
+    /// When the counter query answers 9000 (``PINStatus/verified``: some cards do once the PIN
+    /// was verified in this card session) the PIN is still sent, and nothing is refused: a
+    /// verified state means the last VERIFY succeeded, which resets the counter, so no try can be
+    /// at risk beyond the one a wrong PIN spends; and the card's leftover state — perhaps from
+    /// another client's operation — must never stand in for the PIN this caller gives (a correct
+    /// PIN spends nothing; a wrong one is ``JPKIError/wrongPIN(_:triesLeft:)`` as always).
+    /// Returns ``PINStatus/verified`` then. Assumption (no public source): JPKI cards reset the
+    /// retry counter on a successful VERIFY, as ISO/IEC 7816-4 cards do.
     /// The PIN's application must be selected. Returns the counter read before the VERIFY.
     @discardableResult
     public static func verifyPIN(
@@ -306,7 +323,7 @@ public enum JPKICommands {
         }
         switch status {
         case .blocked: throw .pinBlocked(kind)
-        case .verified: throw .pinCounterUnknown(kind)
+        case .verified: break
         case .triesLeft(let n):
             if n <= 1 && !allowLastTry { throw .lastTryRefused(kind) }
         }

@@ -15,12 +15,17 @@ public enum JPKIError: Error, Sendable, Equatable, CustomStringConvertible {
     case pinRequired(PINKind?)
     /// The PIN is blocked (63C0 / 6983 / 6984); nothing was sent that could spend a try.
     case pinBlocked(PINKind)
+    /// The card has no such PIN at all (its PIN EF answers SELECT with 6A82): a
+    /// 顔認証マイナンバーカード, issued without PINs (see ``CardDetection/authPINPresent``).
+    /// Refused before any VERIFY is sent; only face or visual confirmation works with this card.
+    case pinNotSet(PINKind)
     /// The PIN was wrong; this many tries remain.
     case wrongPIN(PINKind, triesLeft: Int)
     /// Exactly one try is left and the caller did not allow spending it; nothing was sent.
     case lastTryRefused(PINKind)
-    /// The retry counter could not be read (the card answered 9000 or an unknown status), so
-    /// the last-try guard cannot be applied; nothing was sent.
+    /// The retry counter could not be read, so the last-try guard cannot be applied; nothing was
+    /// sent. Kept for API stability: ``JPKICommands/verifyPIN(_:pin:allowLastTry:bySFI:on:)`` no
+    /// longer throws it (a 9000 answer to the counter query means "already verified", see there).
     case pinCounterUnknown(PINKind)
     /// The PIN does not have the required format; no APDU was sent.
     case invalidPINFormat(PINKind, reason: String)
@@ -56,6 +61,7 @@ public enum JPKIError: Error, Sendable, Equatable, CustomStringConvertible {
         case .fileNotFound: "file_not_found"
         case .pinRequired: "pin_required"
         case .pinBlocked: "pin_blocked"
+        case .pinNotSet: "pin_not_set"
         case .wrongPIN: "wrong_pin"
         case .lastTryRefused: "last_try_refused"
         case .pinCounterUnknown: "pin_counter_unknown"
@@ -81,6 +87,8 @@ public enum JPKIError: Error, Sendable, Equatable, CustomStringConvertible {
         case .fileNotFound(let fid): "EF \(fid.hex4) not found"
         case .pinRequired(let k): "PIN required" + (k.map { " (\($0))" } ?? "")
         case .pinBlocked(let k): "the \(k) PIN is blocked"
+        case .pinNotSet(let k):
+            "the card has no \(k) PIN (a card issued without PINs: face or visual confirmation only)"
         case .wrongPIN(let k, let n): "wrong \(k) PIN, \(n) tries left"
         case .lastTryRefused(let k):
             "only one \(k) PIN try is left; refused without trying (allow the last try explicitly)"

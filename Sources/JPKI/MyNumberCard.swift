@@ -62,6 +62,21 @@ public struct CardDetection: Sendable, Hashable {
     public var identity: CardIdentity?
     /// The auth certificate (DER) the identity was computed from.
     public var authCertificate: [UInt8]? = nil
+    /// Whether the JPKI AP has an auth PIN (EF 0018 answers SELECT with 9000), nil when not
+    /// probed (no JPKI AP). `false` is a 顔認証マイナンバーカード (issued without PINs and without
+    /// a signing certificate since 2023-12): every PIN operation is refused with
+    /// ``JPKIError/pinNotSet(_:)`` and only face or visual confirmation works.
+    public var authPINPresent: Bool? = nil
+    /// Whether the sign certificate EF (0001) exists; probed only on a card without an auth PIN
+    /// (an ordinary card pays no APDU for it), nil when not probed.
+    public var signCertificatePresent: Bool? = nil
+
+    /// The ways a person can be confirmed with this card: `["pin", "visual"]` for a card with an
+    /// auth PIN, `["visual"]` for a card without (顔認証マイナンバーカード), `[]` without JPKI AP.
+    public var confirmationModes: [String] {
+        guard applications.contains(.jpki) else { return [] }
+        return authPINPresent == false ? ["visual"] : ["pin", "visual"]
+    }
 }
 
 /// The kind of card, by its JPKI token label (never by ATR).
@@ -137,11 +152,24 @@ public struct MyNumberCard {
     public let channel: CardChannel
     /// Read options (extended length, header size).
     public var options: ReadOptions
+    /// Set when the caller already knows (from ``detect(probing:addressBySFI:)``'s
+    /// ``CardDetection/authPINPresent``) that the card has no PINs: every PIN operation then
+    /// throws ``JPKIError/pinNotSet(_:)`` before any APDU is sent. Without it, a PIN-less card
+    /// is found at the SELECT of its PIN EF (6A82), still before any VERIFY.
+    public var cardHasNoPIN: Bool
 
     /// Creates the facade.
-    public init(channel: CardChannel, options: ReadOptions = ReadOptions()) {
+    public init(channel: CardChannel, options: ReadOptions = ReadOptions(), cardHasNoPIN: Bool = false) {
         self.channel = channel
         self.options = options
+        self.cardHasNoPIN = cardHasNoPIN
+    }
+
+    /// Refuses a PIN operation on a card known to have no PINs, before any APDU. Only the PINs a
+    /// holder sets (auth, sign, text, juki) are absent; the 照合番号 keys derived from the card
+    /// face (text A/B, visual) are not PINs and stay usable.
+    func requirePIN(_ kind: PINKind) throws(JPKIError) {
+        if cardHasNoPIN, [.auth, .sign, .text, .juki].contains(kind) { throw .pinNotSet(kind) }
     }
 
     /// Per-operation state inside a transaction.
@@ -245,6 +273,8 @@ public struct MyNumberCard {
             var identity: CardIdentity?
             var certificate: [UInt8]?
             var type = CardType.notJPKI
+            var authPIN: Bool?
+            var signCertificate: Bool?
             do throws(JPKIError) {
                 try op.select(.jpki)
                 apps.insert(.jpki)
@@ -290,6 +320,21 @@ public struct MyNumberCard {
                         certificate = der
                     } catch .fileNotFound {}
                 }
+                // One SELECT tells a card issued without PINs (顔認証マイナンバーカード): its auth
+                // PIN EF does not exist (6A82 — an assumption, apdu-fixtures/README.md). Only then
+                // is the sign certificate EF probed too.
+                do throws(JPKIError) {
+                    try JPKICommands.selectFile(PINKind.auth.fileID, on: op.channel)
+                    authPIN = true
+                } catch .fileNotFound {
+                    authPIN = false
+                    do throws(JPKIError) {
+                        try JPKICommands.selectFile(JPKIFile.signCertificate, on: op.channel)
+                        signCertificate = true
+                    } catch .fileNotFound {
+                        signCertificate = false
+                    }
+                }
             }
             for ap in probing where ap != .jpki {
                 do throws(JPKIError) {
@@ -299,7 +344,7 @@ public struct MyNumberCard {
             }
             return CardDetection(
                 cardType: type, tokenLabel: label, applications: apps, identity: identity,
-                authCertificate: certificate)
+                authCertificate: certificate, authPINPresent: authPIN, signCertificatePresent: signCertificate)
         }
     }
 
@@ -320,7 +365,10 @@ public struct MyNumberCard {
     public func readCertificate(
         _ kind: JPKICertificateKind, signPIN: PIN? = nil, allowLastTry: Bool = false
     ) throws(JPKIError) -> CardResult<CertificateData> {
-        if kind == .sign, let signPIN { try Self.precheck(signPIN, .sign) }
+        if kind == .sign, let signPIN {
+            try Self.precheck(signPIN, .sign)
+            try requirePIN(.sign)
+        }
         return try run { (op) throws(JPKIError) in
             let auth = try op.readCertificate(.auth)
             let identity = CardIdentity(authCertificateDER: auth)
@@ -340,13 +388,20 @@ public struct MyNumberCard {
     public func readCertificates(signPIN: PIN? = nil, allowLastTry: Bool = false)
         throws(JPKIError) -> CardResult<[JPKICertificateKind: [UInt8]]>
     {
-        if let signPIN { try Self.precheck(signPIN, .sign) }
+        if let signPIN {
+            try Self.precheck(signPIN, .sign)
+            try requirePIN(.sign)
+        }
         return try run { (op) throws(JPKIError) in
             var out: [JPKICertificateKind: [UInt8]] = [:]
             let auth = try op.readCertificate(.auth)
             out[.auth] = auth
             out[.authCA] = try op.readCertificate(.authCA)
-            out[.signCA] = try op.readCertificate(.signCA)
+            // A card without signing certificate (顔認証マイナンバーカード) has no sign CA EF either:
+            // it is left out of the result.
+            do throws(JPKIError) {
+                out[.signCA] = try op.readCertificate(.signCA)
+            } catch .fileNotFound {}
             if let signPIN {
                 try op.verify(.sign, signPIN, allowLastTry: allowLastTry)
                 out[.sign] = try op.readCertificate(.sign)
@@ -409,6 +464,7 @@ public struct MyNumberCard {
         throws(JPKIError) -> CardResult<PINStatus>
     {
         try Self.precheck(pin, kind)
+        try requirePIN(kind)
         return try run { (op) throws(JPKIError) in
             let identity = try op.identity()
             try op.select(kind.application)
@@ -437,6 +493,7 @@ public struct MyNumberCard {
         throws(JPKIError) -> CardResult<SignedWithCertificate>
     {
         try Self.precheck(pin, JPKIKey.auth.pin)
+        try requirePIN(JPKIKey.auth.pin)
         guard (1...245).contains(digestInfo.count) else {
             throw .invalidDigest("DigestInfo must be 1-245 bytes")
         }
@@ -469,6 +526,7 @@ public struct MyNumberCard {
         digestInfo: [UInt8], pin: PIN, allowLastTry: Bool = false, expecting boundCertificate: [UInt8]? = nil
     ) throws(JPKIError) -> [UInt8] {
         try Self.precheck(pin, JPKIKey.auth.pin)
+        try requirePIN(JPKIKey.auth.pin)
         guard (1...245).contains(digestInfo.count) else {
             throw .invalidDigest("DigestInfo must be 1-245 bytes")
         }
@@ -547,6 +605,7 @@ public struct MyNumberCard {
         throws(JPKIError) -> CardResult<[UInt8]>
     {
         try Self.precheck(pin, key.pin)
+        try requirePIN(key.pin)
         guard (1...245).contains(digestInfo.count) else {
             throw .invalidDigest("DigestInfo must be 1-245 bytes")
         }
@@ -566,6 +625,7 @@ public struct MyNumberCard {
     {
         try Self.require(kind, in: [.text, .textB])
         try Self.precheck(pin, kind)
+        try requirePIN(kind)
         return try run { (op) throws(JPKIError) in
             let identity = try op.identity()
             try op.verify(kind, pin, allowLastTry: allowLastTry)
@@ -581,6 +641,7 @@ public struct MyNumberCard {
     {
         try Self.require(kind, in: [.text, .textA])
         try Self.precheck(pin, kind)
+        try requirePIN(kind)
         return try run { (op) throws(JPKIError) in
             let identity = try op.identity()
             try op.verify(kind, pin, allowLastTry: allowLastTry)
@@ -602,6 +663,7 @@ public struct MyNumberCard {
         throws(JPKIError) -> CardResult<TextAPData>
     {
         try Self.precheck(pin, .text)
+        try requirePIN(.text)
         return try run { (op) throws(JPKIError) in
             let identity = try op.identity()
             try op.verify(.text, pin, allowLastTry: allowLastTry)
@@ -647,6 +709,7 @@ public struct MyNumberCard {
     {
         try Self.require(kind, in: [.visualA, .visualB])
         try Self.precheck(key, kind)
+        try requirePIN(kind)
         return try run { (op) throws(JPKIError) in
             let identity = try op.identity()
             try op.verify(kind, key, allowLastTry: allowLastTry)

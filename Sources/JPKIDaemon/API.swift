@@ -29,13 +29,18 @@ public struct DaemonAPI: APIResponder {
     let streams: PerPeerCounter
     /// Face-reader results of provider `oqs` (nil: the intake is off).
     let faceStore: OQSFaceResults?
+    /// The verification time of eligibility answers (certificate validity, grace period, the
+    /// checked day); `Date()` except in tests, which pin it so that no test rots with real time.
+    let clock: @Sendable () -> Date
 
     /// Creates the API.
     public init(
         supervisor: ReaderSupervisor, bus: EventBus, roles: RoleMap, audit: AuditLog, config: DaemonConfig,
         logger: Logger, verifier: CertificateVerifier?, integrity: APIntegrityVerifier? = nil,
-        eligibility: EligibilityService? = nil, faceStore: OQSFaceResults? = nil
+        eligibility: EligibilityService? = nil, faceStore: OQSFaceResults? = nil,
+        clock: @escaping @Sendable () -> Date = { Date() }
     ) {
+        self.clock = clock
         self.eligibility = eligibility
         self.faceStore = faceStore
         self.supervisor = supervisor
@@ -165,7 +170,7 @@ public struct DaemonAPI: APIResponder {
         let rest = Array(parts.dropFirst())
         let method = r.method
         func allow(_ m: HTTPMethod) throws {
-            guard method == m else { throw APIError.methodNotAllowed }
+            guard method == m else { throw APIError.methodNotAllowed(allowed: [m.rawValue]) }
         }
         switch rest.count {
         case 1 where rest[0] == "health":
@@ -267,7 +272,10 @@ public struct DaemonAPI: APIResponder {
             let supervisor = self.supervisor
             result = try await withDeadline(seconds: config.limits.operationTimeoutSeconds) {
                 try await supervisor.withSession(id) { channel, session in
-                    let result = try body(MyNumberCard(channel: channel))
+                    // A card bound without PIN (顔認証マイナンバーカード): the library refuses every
+                    // PIN operation before any APDU.
+                    let result = try body(
+                        MyNumberCard(channel: channel, cardHasNoPIN: session.identity.authPINPresent == false))
                     guard result.card.hex == session.identity.authCertificateFingerprint else {
                         throw APIError.sessionEnded
                     }
@@ -296,9 +304,18 @@ public struct DaemonAPI: APIResponder {
             try card.channel.transaction { _ in
                 let auth = try card.readCertificate(.auth)
                 let authCA = try card.readCertificate(.authCA)
-                let signCA = try card.readCertificate(.signCA)
-                guard authCA.card == auth.card, signCA.card == auth.card else { throw APIError.sessionEnded }
-                return CardResult(value: [auth.value, authCA.value, signCA.value], card: auth.card)
+                // A card without signing certificate (顔認証マイナンバーカード) has no sign CA EF.
+                let signCA: CardResult<CertificateData>?
+                do {
+                    signCA = try card.readCertificate(.signCA)
+                } catch JPKIError.fileNotFound {
+                    signCA = nil
+                }
+                guard authCA.card == auth.card, signCA.map({ $0.card == auth.card }) ?? true else {
+                    throw APIError.sessionEnded
+                }
+                return CardResult(
+                    value: [auth.value, authCA.value] + (signCA.map { [$0.value] } ?? []), card: auth.card)
             }
         }
         struct Cert: Encodable {
@@ -378,9 +395,10 @@ public struct DaemonAPI: APIResponder {
             throw APIError(500, "internal_error", "challenge length")
         }
         let report: VerificationReport
+        let now = clock()
         if let verifier {
             report = cc.verifyPresence(
-                signature: Data(signature), authCertificateDER: Data(certificate), verifier: verifier)
+                signature: Data(signature), authCertificateDER: Data(certificate), verifier: verifier, at: now)
         } else {
             report = cc.verify(signature: Data(signature), authCertificateDER: Data(certificate))
         }
@@ -398,14 +416,21 @@ public struct DaemonAPI: APIResponder {
             var certificate: String
             var verified: Bool
             var chainChecked: Bool
+            var certificateStanding: String?
             var verification: VerificationReport
+        }
+        // Where the certificate stands (an expired one in its grace period still proves
+        // possession, but `verified` stays false: only eligibility forgives the expiry).
+        let standing = (try? CertificateInfo(der: Data(certificate))).map {
+            ExpiryPolicy.jpki.standing(of: $0, at: now)
         }
         return .json(
             Body(
                 session: session.id, card: session.identity.authCertificateFingerprint,
                 challenge: Data(challenge).base64EncodedString(), algorithm: "RSASSA-PKCS1-v1_5-SHA256",
                 signature: Data(signature).base64EncodedString(), certificate: Data(certificate).base64EncodedString(),
-                verified: verified, chainChecked: verifier != nil, verification: report))
+                verified: verified, chainChecked: verifier != nil, certificateStanding: standing?.code,
+                verification: report))
     }
 
     /// Possession proof in one card transaction: the auth PIN unlocks a PKCS#1 v1.5 signature
@@ -570,7 +595,17 @@ public struct DaemonAPI: APIResponder {
         switch e {
         case .wrongPIN(_, let n):
             APIError(401, "wrong_pin", "wrong PIN", details: ["triesLeft": String(n)])
+        case .pinBlocked(.auth):
+            // The card still confirms the person by the face: staff compare it (mode visual).
+            APIError(
+                423, "pin_blocked",
+                "the auth PIN is blocked; it is reset at the municipal office — use visual confirmation",
+                details: ["alternative": "visual"])
         case .pinBlocked: APIError(423, "pin_blocked", "the PIN is blocked; it is reset at the municipal office")
+        case .pinNotSet:
+            APIError(
+                422, "pin_not_set", "the card was issued without PINs (顔認証マイナンバーカード): use visual confirmation",
+                details: ["alternative": "visual"])
         case .lastTryRefused:
             APIError(428, "last_try_refused", "one try is left; resend with allowLastTry to use it")
         case .invalidPINFormat(_, let reason): APIError(400, "invalid_pin_format", reason)

@@ -9,6 +9,8 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
     public var message: String
     /// Extra fields (e.g. `retriesLeft`), numbers or short strings only.
     public var details: [String: String]
+    /// For 405: the methods the endpoint answers, sent as the `Allow` header (RFC 9110 §15.5.6).
+    public var allow: [String] = []
 
     /// Creates an error.
     public init(_ status: Int, _ code: String, _ message: String, details: [String: String] = [:]) {
@@ -31,8 +33,14 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
     }
     /// Unknown route.
     public static let notFound = APIError(404, "not_found", "no such endpoint")
-    /// Wrong method.
-    public static let methodNotAllowed = APIError(405, "method_not_allowed", "method not allowed on this endpoint")
+    /// Wrong method; `allowed` goes into the `Allow` header.
+    public static func methodNotAllowed(allowed: [String]) -> APIError {
+        var e = APIError(
+            405, "method_not_allowed",
+            "method not allowed on this endpoint; allowed: \(allowed.joined(separator: ", "))")
+        e.allow = allowed
+        return e
+    }
     /// Body is not valid JSON of the expected shape.
     public static func badRequest(_ message: String) -> APIError { APIError(400, "bad_request", message) }
     /// Body too large.

@@ -4,12 +4,12 @@ import JPKI
 import Logging
 import SmartCard
 
-/// The running daemon: PC/SC monitor → reader supervisor → HTTP API on the Unix socket.
+/// The running daemon: reader backend (pcscd) → reader supervisor → HTTP API on the Unix socket.
 public final class Daemon: Sendable {
     /// The effective configuration.
     public let config: DaemonConfig
     let server: HTTPServer
-    let monitor: PCSCMonitor
+    let backend: any ReaderBackend
     let supervisor: ReaderSupervisor
     let runTask: Task<Void, Never>
     /// ``MemoryTrimmer`` (cancelled at shutdown).
@@ -28,28 +28,34 @@ public final class Daemon: Sendable {
         guard d.applications.contains(.jpki) else { throw JPKIError.notJPKICard }
         return CardBinding(
             authCertificateFingerprint: d.identity?.hex, cardType: d.cardType.code,
-            authCertificateDER: d.authCertificate)
+            authCertificateDER: d.authCertificate, authPINPresent: d.authPINPresent, modes: d.confirmationModes)
     }
 
     /// Starts everything; throws on a bad configuration or a socket that cannot be bound.
     /// `listenFD` is a socket passed by systemd socket activation (see ``Systemd``); without it
-    /// the daemon creates `config.socket.path` itself.
-    public static func start(config: DaemonConfig, logger: Logger, listenFD: CInt? = nil) async throws -> Daemon {
+    /// the daemon creates `config.socket.path` itself. `readers` is where readers and cards come
+    /// from: pcscd by default; tests pass simulated readers (CardSimulator's `SimulatedReaders`).
+    /// `clock` is the verification time of eligibility answers (tests pin it).
+    public static func start(
+        config: DaemonConfig, logger: Logger, listenFD: CInt? = nil, readers: (any ReaderBackend)? = nil,
+        clock: @escaping @Sendable () -> Date = { Date() }
+    ) async throws -> Daemon {
         // A client that goes away mid-response must never kill the process.
         signal(SIGPIPE, SIG_IGN)
         let roles = try RoleMap(config.roles)
         let audit = try AuditLog(config: config, createKey: true)
         for note in audit.writer.notes { logger.error("audit log", metadata: ["note": "\(note)"]) }
         let bus = EventBus()
+        let backend = readers ?? PCSCReaderBackend()
         let supervisor = ReaderSupervisor(
-            bus: bus, ignoredReaders: config.ignoreReaders, logger: logger, identify: identifyCard)
+            bus: bus, backend: backend, ignoredReaders: config.ignoreReaders, logger: logger, identify: identifyCard)
         let verifier = try DaemonAPI.makeVerifier(config.trust)
         let eligibility = EligibilityService(configuration: config.eligibility, logger: logger)
         let faceStore: OQSFaceResults? = config.eligibility.provider == .oqs ? OQSFaceResults() : nil
         let api = DaemonAPI(
             supervisor: supervisor, bus: bus, roles: roles, audit: audit, config: config, logger: logger,
             verifier: verifier, integrity: try DaemonAPI.makeIntegrityVerifier(config.trust),
-            eligibility: eligibility, faceStore: faceStore)
+            eligibility: eligibility, faceStore: faceStore, clock: clock)
         guard let mode = config.socketMode else {
             throw ConfigError.invalid(field: "socket.mode", reason: "not an octal mode")
         }
@@ -62,8 +68,7 @@ public final class Daemon: Sendable {
                 // audited like the API's, rate-limited per uid by the audit log.
                 Task { await audit.recordRefusal(method: method, path: path, peer: peer, code: code) }
             })
-        let monitor = PCSCMonitor()
-        let task = Task { await supervisor.run(monitor.events) }
+        let task = Task { await supervisor.run() }
         let trimTask = Task { await MemoryTrimmer.run(server: server, bus: bus) }
         let faceIntake = faceStore.flatMap { store in
             startFaceIntake(
@@ -74,12 +79,12 @@ public final class Daemon: Sendable {
             "jpkid listening",
             metadata: ["socket": "\(config.socket.path)", "activation": "\(listenFD == nil ? "own" : "systemd")"])
         return Daemon(
-            config: config, server: server, monitor: monitor, supervisor: supervisor, runTask: task,
+            config: config, server: server, backend: backend, supervisor: supervisor, runTask: task,
             trimTask: trimTask, eligibility: eligibility, faceIntake: faceIntake, audit: audit)
     }
 
     private init(
-        config: DaemonConfig, server: HTTPServer, monitor: PCSCMonitor, supervisor: ReaderSupervisor,
+        config: DaemonConfig, server: HTTPServer, backend: any ReaderBackend, supervisor: ReaderSupervisor,
         runTask: Task<Void, Never>, trimTask: Task<Void, Never>, eligibility: EligibilityService,
         faceIntake: OQSFaceIntake?, audit: AuditLog
     ) {
@@ -89,7 +94,7 @@ public final class Daemon: Sendable {
         self.faceIntake = faceIntake
         self.config = config
         self.server = server
-        self.monitor = monitor
+        self.backend = backend
         self.supervisor = supervisor
         self.runTask = runTask
     }
@@ -97,7 +102,7 @@ public final class Daemon: Sendable {
     /// Stops accepting, disconnects cards and removes the socket.
     public func shutdown() async {
         await server.shutdown()
-        monitor.stop()
+        backend.stop()
         trimTask.cancel()
         await runTask.value
         await supervisor.shutdown()
@@ -110,23 +115,25 @@ public final class Daemon: Sendable {
 
 /// Gives memory back after busy periods. glibc's allocator keeps what a burst of connections,
 /// card sessions and event streams freed in its per-thread arenas, so jpkid's RSS stayed at
-/// its high-water mark after load (38 → 62 MiB after a swap torture). Every few seconds, when
-/// connections or card events happened since the last look and no connection is open now,
-/// `malloc_trim(0)` returns the free pages to the kernel (a few milliseconds of CPU, never on
-/// a request's path).
+/// its high-water mark after load (38 → 62 MiB after a swap torture). Every few seconds it
+/// looks at the daemon's activity (connections accepted, requests begun, card events); after a
+/// busy period, the first look that finds an interval without any activity calls
+/// `malloc_trim(0)`, which returns the free pages to the kernel (a few milliseconds of CPU, never
+/// on a request's path). Open connections do not hold it back: a reception page keeps its
+/// event stream open all day, and idle keep-alive connections cost nothing to trim under.
 enum MemoryTrimmer {
     static func run(server: HTTPServer, bus: EventBus, interval: Duration = .seconds(5)) async {
-        var seen: (UInt64, UInt64) = (0, 0)
+        var seen: (UInt64, UInt64, UInt64) = (0, 0, 0)
         var pending = false
         while !Task.isCancelled {
             try? await Task.sleep(for: interval)
             let activity = server.activity
-            let now = (activity.accepted, bus.sequence)
+            let now = (activity.accepted, activity.requests, bus.sequence)
             if now != seen {
+                // Busy: trim once this activity has stopped for a whole interval.
                 seen = now
                 pending = true
-            }
-            if pending && activity.open == 0 {
+            } else if pending {
                 _ = trim?(0)
                 pending = false
             }

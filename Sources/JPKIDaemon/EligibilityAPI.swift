@@ -90,6 +90,26 @@ extension DaemonAPI {
             mode = config.eligibility.mode
         }
         let allow = req.allowLastTry ?? false
+        let now = clock()
+        let policy = ExpiryPolicy.jpki
+
+        // The card's state decides the mode, before anything is sent to the card: a card whose
+        // auth certificate expired more than the grace period ago is refused (no PIN spent), a
+        // card without PIN (顔認証マイナンバーカード) gets 422 pin_not_set in pin mode.
+        if let bound = try? await supervisor.session(id) {
+            if let der = bound.identity.authCertificateDER, let info = try? CertificateInfo(der: Data(der)),
+                case .expiredPastGrace(let notAfter, let ended) = policy.standing(of: info, at: now)
+            {
+                await recordFailure(
+                    "eligibility", peer: peer, session: id, reader: bound.reader, outcome: "auth_certificate_expired")
+                throw Self.pastGrace(notAfter: notAfter, ended: ended, policy: policy)
+            }
+            if mode == .pin, bound.identity.authPINPresent == false {
+                await recordFailure(
+                    "eligibility", peer: peer, session: id, reader: bound.reader, outcome: "pin_not_set")
+                throw Self.map(JPKIError.pinNotSet(.auth))
+            }
+        }
 
         let report: VerificationReport
         let certificateDER: [UInt8]
@@ -104,7 +124,8 @@ extension DaemonAPI {
             guard let cc = try? CardChallenge(bytes: Data(challenge)) else {
                 throw APIError(500, "internal_error", "challenge length")
             }
-            report = cc.verifyPresence(signature: Data(signature), authCertificateDER: Data(cert), verifier: verifier)
+            report = cc.verifyPresence(
+                signature: Data(signature), authCertificateDER: Data(cert), verifier: verifier, at: now)
             certificateDER = cert
             session = s
         case .visual:
@@ -117,15 +138,38 @@ extension DaemonAPI {
                 let c = try card.readCertificate(.auth)
                 return CardResult(value: c.value.der, card: c.card)
             }
-            report = verifier.verify(certificateDER: Data(cert), purpose: .auth)
+            report = verifier.verify(certificateDER: Data(cert), purpose: .auth, at: now)
             certificateDER = cert
             session = s
         }
 
-        let day = CalendarDate.today()
+        let day = CalendarDate.today(now: now)
         let result: EligibilityResult
         var cardKey: CardKey?
-        if report.verdict {
+        // The certificate's standing: a warning when it ends within 3 months; after expiry, a
+        // verification whose only failure is that expiry is accepted during the grace period
+        // (qualification data still answered, flagged), and refused after it.
+        let standing = (try? CertificateInfo(der: Data(certificateDER))).map { policy.standing(of: $0, at: now) }
+        var grace: GracePeriod?
+        var expiryWarning: ExpiryWarning?
+        var accepted = report.verdict
+        switch standing {
+        case .expiringSoon(let notAfter, let from)?:
+            expiryWarning = ExpiryWarning(
+                code: "auth_certificate_expiring", notAfter: notAfter.formatted(.iso8601),
+                expiresOn: policy.day(notAfter), warningFrom: policy.day(from))
+        case .expiredInGrace(let notAfter, let ends)? where report.verdictForgivingEndEntityExpiry:
+            accepted = true
+            grace = GracePeriod(
+                code: "expired_auth_certificate_grace", notAfter: notAfter.formatted(.iso8601),
+                endsOn: policy.day(ends), endsAt: ends.formatted(.iso8601))
+        case .expiredPastGrace(let notAfter, let ended)? where report.verdictForgivingEndEntityExpiry:
+            await recordFailure(
+                "eligibility", peer: peer, session: id, reader: session.reader, outcome: "auth_certificate_expired")
+            throw Self.pastGrace(notAfter: notAfter, ended: ended, policy: policy)
+        default: break
+        }
+        if accepted {
             let info: CertificateInfo
             let key: CardKey
             do {
@@ -167,13 +211,50 @@ extension DaemonAPI {
             var checkedOn: String
             var record: InsuranceRecord?
             var terminal: OQSResultInfo?
+            var certificateStanding: String?
+            var grace: GracePeriod?
+            var expiryWarning: ExpiryWarning?
             var verification: VerificationReport
         }
         return .json(
             Body(
                 session: session.id, card: session.identity.authCertificateFingerprint, mode: mode.rawValue,
                 status: result.status.rawValue, checkedOn: result.checkedOn.description, record: result.record,
-                terminal: result.terminal, verification: report))
+                terminal: result.terminal, certificateStanding: standing?.code, grace: grace,
+                expiryWarning: expiryWarning, verification: report))
+    }
+
+    /// The grace period an answer was given in: the auth certificate expired less than 3
+    /// calendar months ago (``JPKIVerify/ExpiryPolicy``); the qualification data is answered.
+    struct GracePeriod: Encodable {
+        /// Stable flag: `expired_auth_certificate_grace`.
+        var code: String
+        /// The certificate's notAfter (ISO 8601).
+        var notAfter: String
+        /// The last day of the grace period (`yyyy-MM-dd`, Japan).
+        var endsOn: String
+        /// The end of the grace period (ISO 8601).
+        var endsAt: String
+    }
+
+    /// The auth certificate ends within 3 calendar months: the holder should renew it.
+    struct ExpiryWarning: Encodable {
+        /// Stable code: `auth_certificate_expiring`.
+        var code: String
+        /// The certificate's notAfter (ISO 8601).
+        var notAfter: String
+        /// Its day (`yyyy-MM-dd`, Japan).
+        var expiresOn: String
+        /// The day the warning period began (`yyyy-MM-dd`, Japan).
+        var warningFrom: String
+    }
+
+    /// 422 `auth_certificate_expired`: the grace period after expiry is over.
+    static func pastGrace(notAfter: Date, ended: Date, policy: ExpiryPolicy) -> APIError {
+        APIError(
+            422, "auth_certificate_expired",
+            "the auth certificate expired more than 3 months ago: renew it at the municipal office",
+            details: ["notAfter": notAfter.formatted(.iso8601), "graceEndedOn": policy.day(ended)])
     }
 
     static func map(_ e: EligibilityError) -> APIError {

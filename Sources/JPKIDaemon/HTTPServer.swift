@@ -46,9 +46,11 @@ public struct APIResponse: Sendable {
             }
             var error: Inner
         }
-        return json(
+        var response = json(
             Body(error: .init(code: e.code, message: e.message, details: e.details.isEmpty ? nil : e.details)),
             status: HTTPResponseStatus(statusCode: e.status))
+        if !e.allow.isEmpty { response.headers.add(name: "allow", value: e.allow.joined(separator: ", ")) }
+        return response
     }
 
     /// Raw bytes with a content type.
@@ -119,7 +121,8 @@ public final class HTTPServer: Sendable {
                             connections: connections, admit: admit, refused: refused,
                             makeHandler: {
                                 HTTPConnectionHandler(
-                                    responder: responder, limits: limits, logger: logger, peer: $0, refused: refused)
+                                    responder: responder, limits: limits, logger: logger, peer: $0, refused: refused,
+                                    tally: connections)
                             }
                         ))
                 }
@@ -180,8 +183,8 @@ public final class HTTPServer: Sendable {
         self.ownsSocketFile = ownsSocketFile
     }
 
-    /// Connections accepted so far (monotonic) and open now.
-    public var activity: (accepted: UInt64, open: Int) { connections.activity }
+    /// Connections accepted and requests begun so far (both monotonic), and connections open now.
+    public var activity: (accepted: UInt64, requests: UInt64, open: Int) { connections.activity }
 
     /// Stops accepting, closes the socket file and the event loops.
     public func shutdown() async {
@@ -334,6 +337,7 @@ final class ConnectionCounter: Sendable {
         var total = 0
         var byUID: [UInt32: Int] = [:]
         var accepted: UInt64 = 0
+        var requests: UInt64 = 0
     }
     private let counts = Mutex(Counts())
     let limit: Int
@@ -352,8 +356,12 @@ final class ConnectionCounter: Sendable {
             return .acquired
         }
     }
-    /// Connections accepted so far (monotonic) and open now.
-    var activity: (accepted: UInt64, open: Int) { counts.withLock { ($0.accepted, $0.total) } }
+    /// Connections accepted and requests begun so far (both monotonic), and connections open now.
+    var activity: (accepted: UInt64, requests: UInt64, open: Int) {
+        counts.withLock { ($0.accepted, $0.requests, $0.total) }
+    }
+    /// Counts a request whose head arrived (for ``HTTPServer/activity``).
+    func noteRequest() { counts.withLock { $0.requests &+= 1 } }
     func release(uid: UInt32) {
         counts.withLock {
             $0.total -= 1
@@ -382,16 +390,18 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private var heartbeat: RepeatedTask?
     private var inFlight = false
     private let refused: RefusalHook?
+    private let tally: ConnectionCounter?
 
     init(
         responder: any APIResponder, limits: DaemonConfig.Limits, logger: Logger, peer: PeerCredentials?,
-        refused: RefusalHook? = nil
+        refused: RefusalHook? = nil, tally: ConnectionCounter? = nil
     ) {
         self.responder = responder
         self.limits = limits
         self.logger = logger
         self.peer = peer
         self.refused = refused
+        self.tally = tally
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -433,6 +443,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let h):
+            tally?.noteRequest()
             head = h
             body = []
             rejected = false

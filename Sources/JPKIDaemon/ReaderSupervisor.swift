@@ -3,13 +3,15 @@ import JPKI
 import Logging
 import SmartCard
 
-/// Owns the readers: follows the PC/SC monitor, keeps one connection (and so one serial worker
-/// thread) per card, creates a card session on each insertion and ends it on removal.
+/// Owns the readers: follows the reader backend's events (pcscd through ``PCSCReaderBackend``,
+/// or simulated readers in tests), keeps one connection (and so one serial worker thread) per
+/// card, creates a card session on each insertion and ends it on removal.
 ///
 /// Card operations go through ``withSession(_:_:)``: they run on the reader's thread inside
-/// one transaction, and before anything is returned the card is re-checked (SCardStatus on the
-/// session's own handle, which pcsc-lite invalidates on removal, and the same ATR) and the session
-/// must still be the reader's current one. A swap at any point gives ``APIError/sessionEnded``.
+/// one transaction, and before anything is returned the card is re-checked (presence on the
+/// session's own handle — SCardStatus, which pcsc-lite invalidates on removal — and the same ATR)
+/// and the session must still be the reader's current one. A swap at any point gives
+/// ``APIError/sessionEnded``.
 public actor ReaderSupervisor {
     /// Card state of one reader.
     public enum CardState: String, Codable, Sendable {
@@ -32,7 +34,7 @@ public actor ReaderSupervisor {
         var state: CardState = .empty
         var atr: [UInt8] = []
         var session: CardSession?
-        var card: PCSCCard?
+        var card: (any ReaderConnection)?
         var error: String?
     }
 
@@ -48,18 +50,23 @@ public actor ReaderSupervisor {
     private let identify: CardIdentifier
     private let logger: Logger
     private let ignored: Set<String>
+    private let backend: any ReaderBackend
 
-    /// Creates a supervisor.
-    public init(bus: EventBus, ignoredReaders: [String] = [], logger: Logger, identify: @escaping CardIdentifier) {
+    /// Creates a supervisor over `backend`'s readers.
+    public init(
+        bus: EventBus, backend: any ReaderBackend, ignoredReaders: [String] = [], logger: Logger,
+        identify: @escaping CardIdentifier
+    ) {
         self.bus = bus
+        self.backend = backend
         self.identify = identify
         self.logger = logger
         self.ignored = Set(ignoredReaders)
     }
 
-    /// Follows the monitor's events until its stream ends.
-    public func run(_ events: AsyncStream<PCSCEvent>) async {
-        for await event in events {
+    /// Follows the backend's events until its stream ends.
+    public func run() async {
+        for await event in backend.events {
             handle(event)
         }
         await shutdown()
@@ -85,7 +92,7 @@ public actor ReaderSupervisor {
         throw ended[id] != nil ? .sessionEnded : .sessionNotFound
     }
 
-    func handle(_ event: PCSCEvent) {
+    func handle(_ event: ReaderEvent) {
         switch event {
         case .readerAdded(let name):
             guard !ignored.contains(name) else { return }
@@ -117,10 +124,10 @@ public actor ReaderSupervisor {
             readers[name]!.error = nil
             logger.info("card removed", metadata: ["reader": "\(name)"])
             bus.publish("card-removed", reader: name, session: endedID)
-        case .serviceUnavailable(let error):
+        case .serviceUnavailable(let code):
             if serviceUp {
-                logger.warning("pcscd unavailable", metadata: ["error": "\(error.name)"])
-                bus.publish("service-unavailable", error: error.name)
+                logger.warning("pcscd unavailable", metadata: ["error": "\(code)"])
+                bus.publish("service-unavailable", error: code)
             }
             serviceUp = false
         case .serviceRestored:
@@ -140,7 +147,7 @@ public actor ReaderSupervisor {
             pruneEnded()
         }
         if let card = r.card {
-            Task { await card.disconnect() }
+            Task { await card.close() }
         }
         r.session = nil
         r.card = nil
@@ -164,13 +171,13 @@ public actor ReaderSupervisor {
     /// Transient PC/SC failures right after insertion (the reader still settling:
     /// SCARD_E_NOT_TRANSACTED, a reset) are retried a few times.
     private func connectAndIdentify(reader: String, generation: UInt64, previous: String?) async throws -> (
-        PCSCCard, CardBinding, [UInt8]
+        any ReaderConnection, CardBinding, [UInt8]
     ) {
         let identify = self.identify
-        @Sendable func read(_ card: PCSCCard) async throws -> (CardBinding, [UInt8]) {
-            try await card.perform { channel in
+        @Sendable func read(_ card: any ReaderConnection) async throws -> (CardBinding, [UInt8]) {
+            try await card.run { channel in
                 let identity = try identify(channel)
-                let status = try card.syncStatus()
+                let status = try card.presence()
                 guard status.isPresent else { throw SmartCardError.cardRemoved }
                 return (identity, status.atr)
             }
@@ -178,17 +185,17 @@ public actor ReaderSupervisor {
         var attempt = 0
         while true {
             attempt += 1
-            let card = try await PCSCCard.connect(reader: reader)
+            let card = try await backend.connect(reader: reader)
             do {
                 var (identity, atr) = try await read(card)
                 if let previous, identity.authCertificateFingerprint != previous {
                     logger.info("card swapped without a removal event: resetting it", metadata: ["reader": "\(reader)"])
-                    try await card.reconnect(initialization: .reset)
+                    try await card.resetCard()
                     (identity, atr) = try await read(card)
                 }
                 return (card, identity, atr)
             } catch {
-                await card.disconnect()
+                await card.close()
                 guard Self.isTransient(error), attempt < 5, readers[reader]?.generation == generation else {
                     throw error
                 }
@@ -218,7 +225,7 @@ public actor ReaderSupervisor {
             let (card, identity, atr) = try await connectAndIdentify(
                 reader: reader, generation: generation, previous: previous)
             guard readers[reader]?.generation == generation else {
-                await card.disconnect()
+                await card.close()
                 return
             }
             let session = CardSession(
@@ -263,7 +270,7 @@ public actor ReaderSupervisor {
         let atr = r.atr
         let result: T
         do {
-            result = try await card.perform { channel in
+            result = try await card.run { channel in
                 let value: T
                 do {
                     value = try body(channel, session)
@@ -271,13 +278,13 @@ public actor ReaderSupervisor {
                     // A failure while the card was being pulled can look like anything (an
                     // empty response, a transport error): if the handle says the card is gone,
                     // that is what the client is told.
-                    guard let status = try? card.syncStatus(), status.isPresent, status.atr == atr else {
+                    guard let status = try? card.presence(), status.isPresent, status.atr == atr else {
                         throw SmartCardError.cardRemoved
                     }
                     throw error
                 }
                 // Re-check the card before anything leaves the reader thread.
-                let status = try card.syncStatus()
+                let status = try card.presence()
                 guard status.isPresent, status.atr == atr else { throw SmartCardError.cardRemoved }
                 return value
             }

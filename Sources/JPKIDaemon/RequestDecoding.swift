@@ -17,6 +17,27 @@ enum RequestDecoding {
         var visualConfirmed: Bool?
         /// Eligibility: `"pin"` or `"visual"`, one of `eligibility.modes` (default `eligibility.mode`).
         var mode: String?
+
+        enum CodingKeys: String, CodingKey {
+            case pin, allowLastTry, challenge, myNumber, keyKind, visualConfirmed, mode
+        }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            // An explicit null is refused, not read as "absent": docs/openapi.yaml types every
+            // field, and a client that sends `"allowLastTry": null` has a bug worth a 400.
+            for key in c.allKeys where try c.decodeNil(forKey: key) {
+                throw DecodingError.valueNotFound(
+                    Any.self, .init(codingPath: [key], debugDescription: "\(key.stringValue) is null"))
+            }
+            pin = try c.decodeIfPresent(String.self, forKey: .pin)
+            allowLastTry = try c.decodeIfPresent(Bool.self, forKey: .allowLastTry)
+            challenge = try c.decodeIfPresent(String.self, forKey: .challenge)
+            myNumber = try c.decodeIfPresent(Bool.self, forKey: .myNumber)
+            keyKind = try c.decodeIfPresent(String.self, forKey: .keyKind)
+            visualConfirmed = try c.decodeIfPresent(Bool.self, forKey: .visualConfirmed)
+            mode = try c.decodeIfPresent(String.self, forKey: .mode)
+        }
     }
 
     /// Splits a request target into the path and the query parameters (percent-decoded).

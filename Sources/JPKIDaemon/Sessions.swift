@@ -12,16 +12,27 @@ public struct CardBinding: Sendable, Equatable, Codable {
     /// possession proof (signature over a fresh challenge) that verifies against it proves the
     /// operation ran on this card without reading the certificate again.
     public var authCertificateDER: [UInt8]?
+    /// Whether the card has an auth PIN (``JPKI/CardDetection/authPINPresent``); `false` is a
+    /// 顔認証マイナンバーカード: PIN operations are refused (422 `pin_not_set`) before any APDU.
+    public var authPINPresent: Bool?
+    /// The eligibility modes this card allows: `["pin", "visual"]`, or `["visual"]` for a card
+    /// without PIN (``JPKI/CardDetection/confirmationModes``); the configuration may allow fewer.
+    public var modes: [String]?
 
     private enum CodingKeys: String, CodingKey {
-        case authCertificateFingerprint, cardType
+        case authCertificateFingerprint, cardType, authPINPresent, modes
     }
 
     /// Creates an identity.
-    public init(authCertificateFingerprint: String?, cardType: String, authCertificateDER: [UInt8]? = nil) {
+    public init(
+        authCertificateFingerprint: String?, cardType: String, authCertificateDER: [UInt8]? = nil,
+        authPINPresent: Bool? = nil, modes: [String]? = nil
+    ) {
         self.authCertificateFingerprint = authCertificateFingerprint
         self.cardType = cardType
         self.authCertificateDER = authCertificateDER
+        self.authPINPresent = authPINPresent
+        self.modes = modes
     }
 }
 

@@ -356,20 +356,35 @@ public final class CertificateVerifier: @unchecked Sendable {
         info: CertificateInfo, chain: [CertificateInfo], openSSLTimeErrors: [Int32], at time: Date
     ) -> VerificationCheck {
         let certs = chain.isEmpty ? [info] : chain
+        // Every depth is checked; an expired end entity (depth 0) is reported as such (detail
+        // `depth 0`, which a grace period may forgive) only when no CA certificate has a problem.
+        var endEntityExpired = false
         for (i, c) in certs.enumerated() {
             if time < c.notBefore {
                 return VerificationCheck(
                     id: "validity",
                     outcome: .failed(
                         code: "not_yet_valid", message: "certificate at depth \(i) is not yet valid"
-                    ))
+                    ), detail: "depth \(i)")
             }
             if time > c.notAfter {
+                if i == 0 {
+                    endEntityExpired = true
+                    continue
+                }
                 return VerificationCheck(
                     id: "validity",
                     outcome: .failed(
-                        code: "expired", message: "certificate at depth \(i) has expired"))
+                        code: "expired", message: "certificate at depth \(i) has expired"), detail: "depth \(i)")
             }
+        }
+        if endEntityExpired {
+            // OpenSSL's time errors then say the same (depth 0 expired); any other one is a problem.
+            let other = openSSLTimeErrors.contains { $0 != X509_V_ERR_CERT_HAS_EXPIRED }
+            return VerificationCheck(
+                id: "validity",
+                outcome: .failed(code: "expired", message: "certificate at depth 0 has expired"),
+                detail: other ? "depth 0 and chain time errors" : "depth 0")
         }
         if let e = openSSLTimeErrors.first {
             let code =

@@ -187,18 +187,6 @@ func oidString(_ obj: OpaquePointer?) -> String {
         decoding: buf.prefix(Int(min(n, 127))).map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
-/// SHA-256/384/512 digests through EVP.
-enum Digest {
-    static func sha256(_ d: Data) -> Data { hash(d, EVP_sha256()) }
-    static func hash(_ d: Data, _ md: OpaquePointer?) -> Data {
-        var out = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
-        var len: UInt32 = 0
-        let ok = d.withUnsafeBytes { EVP_Digest($0.baseAddress, $0.count, &out, &len, md, nil) }
-        guard ok == 1 else { return Data() }
-        return Data(out.prefix(Int(len)))
-    }
-}
-
 /// Reads a whole file (typed error with the path only).
 func readFile(_ url: URL) throws(JPKIVerifyError) -> Data {
     do { return try Data(contentsOf: url) } catch { throw .fileUnreadable(path: url.path) }

@@ -1,67 +1,6 @@
 import COpenSSL
 import Foundation
-
-/// Digest algorithms accepted for document signatures.
-public enum DigestAlgorithm: String, Sendable, Codable, CaseIterable {
-    /// SHA-256.
-    case sha256
-    /// SHA-384.
-    case sha384
-    /// SHA-512.
-    case sha512
-
-    /// Digest length in bytes.
-    public var length: Int {
-        switch self {
-        case .sha256: 32
-        case .sha384: 48
-        case .sha512: 64
-        }
-    }
-
-    var md: OpaquePointer? {
-        switch self {
-        case .sha256: EVP_sha256()
-        case .sha384: EVP_sha384()
-        case .sha512: EVP_sha512()
-        }
-    }
-
-    /// DER DigestInfo prefix (RFC 8017 §9.2 note 1).
-    var digestInfoPrefix: [UInt8] {
-        switch self {
-        case .sha256:
-            [
-                0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                0x01,
-                0x05, 0x00, 0x04, 0x20,
-            ]
-        case .sha384:
-            [
-                0x30, 0x41, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                0x02,
-                0x05, 0x00, 0x04, 0x30,
-            ]
-        case .sha512:
-            [
-                0x30, 0x51, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                0x03,
-                0x05, 0x00, 0x04, 0x40,
-            ]
-        }
-    }
-
-    /// Hashes `data`.
-    public func hash(_ data: Data) -> Data { Digest.hash(data, md) }
-
-    /// DER DigestInfo for a digest of this algorithm (what the card is asked to sign).
-    public func digestInfo(digest: Data) throws(JPKIVerifyError) -> Data {
-        guard digest.count == length else {
-            throw .invalidArgument("digest length \(digest.count) != \(length)")
-        }
-        return Data(digestInfoPrefix) + digest
-    }
-}
+import JPKI
 
 /// RSA PKCS#1 v1.5 signature verification with OpenSSL EVP.
 enum RSAVerify {
@@ -74,7 +13,7 @@ enum RSAVerify {
         guard let mdctx = EVP_MD_CTX_new() else { return false }
         defer { EVP_MD_CTX_free(mdctx) }
         var pctx: OpaquePointer? = nil
-        guard EVP_DigestVerifyInit(mdctx, &pctx, digest.md, nil, key.ptr) == 1, let pctx,
+        guard EVP_DigestVerifyInit(mdctx, &pctx, digest.evpMD, nil, key.ptr) == 1, let pctx,
             EVP_PKEY_CTX_set_rsa_padding(pctx, copenssl_rsa_pkcs1_padding()) == 1
         else {
             _ = drainOpenSSLErrors()
@@ -95,7 +34,7 @@ enum RSAVerify {
     static func verifyDigest(
         _ digestValue: Data, signature: Data, key: PKeyBox, digest: DigestAlgorithm
     ) -> Bool {
-        guard digestValue.count == digest.length, let md = digest.md else { return false }
+        guard digestValue.count == digest.digestLength, let md = digest.evpMD else { return false }
         return verifyRawPKCS1(digestValue, signature: signature, key: key, digestType: md)
     }
 
@@ -145,7 +84,7 @@ public struct CardChallenge: Sendable, Equatable {
 
     /// DigestInfo(SHA-256(challenge)): the 51 bytes the card signs (it adds PKCS#1 v1.5 padding).
     public var digestInfo: Data {
-        Data(DigestAlgorithm.sha256.digestInfoPrefix) + DigestAlgorithm.sha256.hash(bytes)
+        Data(DigestInfo.sha256(ofChallenge: [UInt8](bytes)))
     }
 
     /// Verifies the card's RSA PKCS#1 v1.5 SHA-256 signature over the challenge with the auth
@@ -197,7 +136,7 @@ public enum DocumentSignature {
     ) -> VerificationReport {
         let check: VerificationCheck
         do {
-            guard digest.count == algorithm.length else {
+            guard digest.count == algorithm.digestLength else {
                 throw JPKIVerifyError.invalidArgument(
                     "digest length does not match \(algorithm.rawValue)")
             }

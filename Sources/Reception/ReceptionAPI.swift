@@ -122,16 +122,19 @@ actor ReceptionAPI {
         var out: [String: Any] = [
             "session": s, "reader": sj["reader"] ?? "", "cardType": identity["cardType"] ?? "",
         ]
+        // The modes the card allows (["visual"] for a card without PIN, 顔認証マイナンバーカード).
+        if let modes = identity["modes"] as? [String] { out["modes"] = modes }
         if let list = certs.json["certificates"] as? [[String: Any]],
             let auth = list.first(where: { $0["kind"] as? String == "auth" }),
             let b64 = auth["der"] as? String, let der = Data(base64Encoded: b64),
             let info = try? CertificateInfo(der: der)
         {
-            let now = Date()
-            let soon = Calendar(identifier: .gregorian).date(byAdding: .month, value: 3, to: now) ?? now
+            // The same rule as jpkid's eligibility answers (JPKIVerify.ExpiryPolicy: 3 calendar
+            // months, Japan time).
+            let standing = ExpiryPolicy.jpki.standing(of: info, at: Date())
             out["certificate"] = [
-                "notAfter": Self.day(info.notAfter), "expired": info.notAfter < now,
-                "expiresWithin3Months": info.notAfter >= now && info.notAfter < soon,
+                "notAfter": Self.day(info.notAfter), "expired": info.notAfter < Date(),
+                "expiresWithin3Months": standing.code == "expiring_soon", "standing": standing.code,
             ]
         }
         if let auth = (pins.json["pins"] as? [String: Any])?["auth"] as? [String: Any] {

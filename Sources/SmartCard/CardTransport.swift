@@ -102,11 +102,15 @@ public final class CardChannel {
     private func roundTrip(_ command: CommandAPDU, sensitivity: Sensitivity)
         throws(SmartCardError) -> ResponseAPDU
     {
-        let bytes: [UInt8]
+        var bytes: [UInt8]
         do {
             bytes = try command.encoded()
         } catch {
             throw .format(error)
+        }
+        // A command whose data is secret (VERIFY's PIN) leaves no copy in its encoded form either.
+        defer {
+            if sensitivity.contains(.commandData) { for i in bytes.indices { bytes[i] = 0 } }
         }
         trace?.recordCommand(command, encoded: bytes, sensitivity: sensitivity)
         apduCount += 1

@@ -3,7 +3,7 @@ import CardSimulator
 import Dispatch
 import Foundation
 
-/// `jpki-sim --card DIR [--vpcd HOST:PORT] [--fault SPEC] [--timing PROFILE]`: a simulated My
+/// `jpki-sim --card DIR [--vpcd HOST:PORT] [--fault SPEC] [--timing PROFILE] [--behaviour SPEC]`: a simulated My
 /// Number card inserted into vpcd (vsmartcard's virtual reader in pcscd). SIGTERM/SIGINT remove the card and exit 0.
 struct JPKISim: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,7 +17,14 @@ struct JPKISim: ParsableCommand {
             garbage:N, truncate:N (see Sources/CardSimulator/FAULTS.md). \
             Timing PROFILE: none (default, no delay), contact (T=1 reader, 38.4 kbit/s; contact:9600), contactless \
             (ISO 14443 Type B, 424 kbit/s; contactless:106|212|424) — every answer is delayed as \
-            a real card and reader would (see Sources/CardSimulator/TIMING.md).
+            a real card and reader would (see Sources/CardSimulator/TIMING.md). \
+            Behaviour SPEC (comma-separated; default: the profile's "behaviour", else none): \
+            filler (EFs have their physical size, FF filler after the object; past the EF's end \
+            6B00), eof6282 (a READ running past the end answers 6282), verified9000 (the empty \
+            VERIFY answers 9000 once the PIN is verified), pinformat (VERIFY checks length and \
+            characters: 6700 / 6A80, no try spent), fci (SELECT P2=00/04 answers FCI/FCP), t0 \
+            (61xx / 6Cxx as a T=0 transport gives them); silicon = all of them; none = off \
+            (see Sources/CardSimulator/FAULTS.md).
             """)
 
     @Option(name: .long, help: "Card profile directory or fixture name (e.g. 00-ordinary).")
@@ -32,12 +39,19 @@ struct JPKISim: ParsableCommand {
     @Option(name: .long, help: "Card + reader timing: none, contact[:9600], contactless[:106|212|424].")
     var timing: String = "none"
 
+    @Option(
+        name: .long,
+        help: "Silicon-like behaviour: silicon, none, or filler,eof6282,verified9000,pinformat,fci,t0.")
+    var behaviour: String?
+
     func run() throws {
         let faults: FaultSpec
         let profile: CardTimingProfile
+        let behaviourSpec: CardBehaviour?
         do {
             faults = try FaultSpec(parsing: fault)
             profile = try CardTimingProfile(parsing: timing)
+            behaviourSpec = try behaviour.map { spec throws(CardSimulatorError) in try CardBehaviour(parsing: spec) }
         } catch {
             throw ValidationError(error.description)
         }
@@ -57,9 +71,9 @@ struct JPKISim: ParsableCommand {
                 || FileManager.default.fileExists(atPath: card, isDirectory: &isDir)
             {
                 simulated = try VirtualMyNumberCard(
-                    directory: URL(fileURLWithPath: card), faults: faults)
+                    directory: URL(fileURLWithPath: card), faults: faults, behaviour: behaviourSpec)
             } else {
-                simulated = try VirtualMyNumberCard.fixture(card, faults: faults)
+                simulated = try VirtualMyNumberCard.fixture(card, faults: faults, behaviour: behaviourSpec)
             }
         } catch {
             FileHandle.standardError.write(
@@ -95,6 +109,7 @@ struct JPKISim: ParsableCommand {
         // Only the profile name and the address: no PINs, no identity data.
         let faultNote =
             (faults.isEmpty ? "" : " with faults \(faults)") + (profile.isInstant ? "" : ", timing \(profile)")
+            + (simulated.behaviour.isEmpty ? "" : ", behaviour \(simulated.behaviour)")
         FileHandle.standardError.write(
             Data(
                 "jpki-sim: card \(simulated.profile.name) inserted at \(host):\(port)\(faultNote)\n"

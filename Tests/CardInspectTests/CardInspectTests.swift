@@ -10,7 +10,18 @@ import Testing
 /// Inserts a fixture card into slot 0 ("Virtual PCD 00 00") for the duration of `body`, holding
 /// the bench lock, and always removes it.
 func withCard(
-    _ name: String = "00-ordinary", _ body: (VirtualMyNumberCard) async throws -> Void
+    _ name: String = "00-ordinary", behaviour: CardBehaviour? = nil,
+    _ body: (VirtualMyNumberCard) async throws -> Void
+) async throws {
+    try await withCard(
+        try VirtualMyNumberCard.fixture(name, behaviour: behaviour),
+        authCertificate: try Data(contentsOf: CLI.fixture(name, "jpki/000A.der")),
+        body)
+}
+
+/// The same for a simulated card built by the test (e.g. from a modified profile copy).
+func withCard(
+    _ card: VirtualMyNumberCard, authCertificate expected: Data, _ body: (VirtualMyNumberCard) async throws -> Void
 ) async throws {
     try await TestBench.exclusive {
         // Never talk to somebody else's card: the slot must be empty before the insertion,
@@ -23,7 +34,6 @@ func withCard(
             if !empty { try await Task.sleep(for: .milliseconds(50)) }
         }
         try #require(empty, "slot 0 already holds a card that is not this test's")
-        let card = try VirtualMyNumberCard.fixture(name)
         let bridge = VPCDBridge(card: card, port: TestBench.slots[0].port)
         try bridge.start()
         defer {
@@ -39,7 +49,6 @@ func withCard(
         // SCARD_E_NOT_TRANSACTED; CardAccess retries that), so APDU counts below are exact.
         _ = try await CardAccess.open(slot0, trace: nil).run { try CardProbe.probe($0) }
         let inserted = try await CardAccess.open(slot0, trace: nil).withCard { try $0.identity() }
-        let expected = try Data(contentsOf: CLI.fixture(name, "jpki/000A.der"))
         try #require(inserted == CardIdentity(authCertificateDER: [UInt8](expected)), "another card is in slot 0")
         try await body(card)
         // The bridge is stopped by the defer; wait until pcscd sees the card gone so the next
@@ -233,6 +242,40 @@ struct CardInspectBenchTests {
             #expect(r.stderr.contains("> 0020008004********"))
             #expect(!r.stderr.contains("31323334"))
             #expect(card.triesLeft(.auth) == 3)
+        }
+    }
+
+    /// card-inspect against each silicon-like option of the card (and all of them):
+    /// certificates with the sign password, PIN status, verify with the auth PIN.
+    @Test(
+        "certs, pin-status and verify --with-pin against each card behaviour",
+        arguments: CardBehaviour.itemNames + ["silicon"])
+    func behaviours(spec: String) async throws {
+        let expected = try CardBehaviour(parsing: spec)
+        try await withCard(behaviour: expected) { card in
+            let certs = try await CLI.run(
+                ["certs", "--reader", "0", "--sign", "--pin-stdin", "--json"], stdin: "ABC123\n")
+            #expect(certs.status == 0, "\(spec): \(certs.stderr)")
+            let list = certs.json["certificates"] as? [[String: Any]] ?? []
+            for (kind, file) in [("auth", "000A"), ("auth-ca", "000B"), ("sign", "0001"), ("sign-ca", "0002")] {
+                let entry = list.first { $0["kind"] as? String == kind }
+                #expect(
+                    Data(base64Encoded: entry?["der"] as? String ?? "")
+                        == (try Data(contentsOf: CLI.fixture("00-ordinary", "jpki/\(file).der"))), "\(spec) \(kind)")
+            }
+            let pins = try await CLI.run(["pin-status", "--reader", "0", "--json"])
+            #expect(pins.status == 0, "\(spec): \(pins.stderr)")
+            let auth = (pins.json["pins"] as? [[String: Any]] ?? []).first { $0["pin"] as? String == "auth" }
+            #expect(auth?["triesLeft"] as? Int == 3, "\(spec)")
+            let verify = try await CLI.run(
+                ["verify", "--reader", "0", "--trust", CLI.pki, "--with-pin", "--pin-stdin", "--json"], stdin: "1234\n")
+            #expect(verify.status == 0, "\(spec): \(verify.stderr)")
+            let checks = (verify.json["report"] as? [String: Any])?["checks"] as? [[String: Any]] ?? []
+            #expect(
+                checks.contains { $0["id"] as? String == "challengeSignature" && $0["outcome"] as? String == "passed" },
+                "\(spec)")
+            #expect(card.triesLeft(.auth) == 3 && card.triesLeft(.sign) == 5)
+            #expect(card.behaviour == expected)
         }
     }
 

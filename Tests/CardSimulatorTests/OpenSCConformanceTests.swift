@@ -118,6 +118,39 @@ struct OpenSCConformanceTests {
         }
     }
 
+    /// OpenSC against the silicon-like card (every ``CardBehaviour`` item at once), inserted by
+    /// the jpki-sim executable with `--behaviour silicon`: the certificate read and the PIN
+    /// counters are the same as with the convenient card.
+    @Test func silicon() async throws {
+        let binary = try Self.jpkiSimPath()
+        try await TestBench.exclusive {
+            let process = Process()
+            process.executableURL = binary
+            process.arguments = [
+                "--card", "00-ordinary", "--vpcd", "127.0.0.1:\(Self.slot.port)", "--behaviour", "silicon",
+            ]
+            let err = Pipe()
+            process.standardError = err
+            try process.run()
+            defer { if process.isRunning { process.interrupt() } }
+            #expect(try await TestBench.waitUntil(timeout: .seconds(10)) { try Self.cardPresent() })
+            let read = try Self.pkcs15(["--read-certificate", "01"])
+            let pins = try Self.pkcs15(["--list-pins"])
+            process.terminate()
+            process.waitUntilExit()
+            let log = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(log.contains("behaviour \(CardBehaviour.silicon)"), "\(log)")
+            try await Self.waitForRemoval()
+            #expect(read.status == 0, "\(read.stderr)")
+            let pem = read.stdout
+            let begin = try #require(pem.range(of: "-----BEGIN CERTIFICATE-----"))
+            let end = try #require(pem.range(of: "-----END CERTIFICATE-----"))
+            let base64 = pem[begin.upperBound..<end.lowerBound].filter { !$0.isWhitespace }
+            #expect([UInt8](try #require(Data(base64Encoded: String(base64)))) == (try Sim.file("jpki/000A.der")))
+            #expect(pins.stdout.contains("Tries left     : 3") && pins.stdout.contains("Tries left     : 5"))
+        }
+    }
+
     @Test func listPINs() async throws {
         let card = try Sim.card()
         let out = try await Self.withInserted(card) { try Self.pkcs15(["--list-pins"]) }

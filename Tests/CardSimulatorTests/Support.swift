@@ -81,7 +81,8 @@ enum Sim {
         return "002000" + p2 + lc(data) + data
     }
 
-    /// SHA-256 DigestInfo of `message`.
+    /// SHA-256 DigestInfo of `message`, written out here on purpose: the oracle for the
+    /// simulator's signatures must not be the builder (JPKI's `DigestInfo`) the simulator uses.
     static func digestInfo(_ message: [UInt8]) -> [UInt8] {
         var hash = [UInt8](repeating: 0, count: 32)
         _ = hash.withUnsafeMutableBufferPointer { SHA256(message, message.count, $0.baseAddress) }

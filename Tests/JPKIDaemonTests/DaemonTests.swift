@@ -69,12 +69,14 @@ struct DaemonTests {
     func withDaemon(
         card name: String = "00-ordinary", myNumber: Bool = false, roles: [Role] = Role.allCases,
         trust: Bool = false, faults: String? = nil, operationTimeout: Double? = nil,
+        behaviour: CardBehaviour? = nil,
         _ body: (UnixHTTP, VPCDBridge, DaemonConfig) async throws -> Void
     ) async throws {
         try await TestBench.exclusive {
             var (cfg, _) = Self.config(myNumber: myNumber, roles: roles, trust: trust)
             if let operationTimeout { cfg.limits.operationTimeoutSeconds = operationTimeout }
-            let card = try VirtualMyNumberCard.fixture(name, faults: try FaultSpec(parsing: faults ?? ""))
+            let card = try VirtualMyNumberCard.fixture(
+                name, faults: try FaultSpec(parsing: faults ?? ""), behaviour: behaviour)
             try await Self.running(cfg) {
                 try await Self.inserted(card) { bridge in
                     let http = UnixHTTP(path: cfg.socket.path)
@@ -116,7 +118,9 @@ struct DaemonTests {
             let auth = (pins.json["pins"] as? [String: Any])?["auth"] as? [String: Any]
             #expect(auth?["triesLeft"] as? Int == 3)
             #expect(try http.request("GET", "/v1/nothing").status == 404)
-            #expect(try http.request("DELETE", "/v1/readers").status == 405)
+            let wrongMethod = try http.request("DELETE", "/v1/readers")
+            #expect(wrongMethod.status == 405 && wrongMethod.headers["allow"] == "GET")
+            #expect(try http.request("GET", "/v1/sessions/\(session)/authenticate").headers["allow"] == "POST")
             #expect(
                 try http.request("GET", "/v1/sessions/00112233445566778899AABBCCDDEEFF").errorCode
                     == "session_not_found")
@@ -187,6 +191,37 @@ struct DaemonTests {
             let r = try http.request("POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"1234"}"#)
             // Without configured anchors the card is never reported verified.
             #expect(r.status == 200 && r.json["verified"] as? Bool == false && r.json["chainChecked"] as? Bool == false)
+        }
+    }
+
+    /// jpkid against each silicon-like option of the card (and all of them): certificates,
+    /// PIN status and a verified possession proof, through the real pcscd + vpcd.
+    @Test(
+        "certificates, pin-status and authenticate against each card behaviour",
+        arguments: CardBehaviour.itemNames + ["silicon"])
+    func behaviours(spec: String) async throws {
+        let expected = try CardBehaviour(parsing: spec)
+        try await withDaemon(trust: true, behaviour: expected) { http, bridge, _ in
+            let session = try #require(try await waitForSession(http))
+            let certs = try http.request("GET", "/v1/sessions/\(session)/certificates")
+            let list = certs.json["certificates"] as? [[String: Any]] ?? []
+            #expect(certs.status == 200 && list.count == 3, "\(spec)")
+            let fixtureDER = try Data(contentsOf: try fixtureFile("00-ordinary", "jpki/000A.der"))
+            #expect(list.first?["der"] as? String == fixtureDER.base64EncodedString(), "\(spec)")
+            let pins = try http.request("GET", "/v1/sessions/\(session)/pin-status")
+            let auth = (pins.json["pins"] as? [String: Any])?["auth"] as? [String: Any]
+            #expect(auth?["triesLeft"] as? Int == 3, "\(spec)")
+            let challenge = Data((0..<32).map { UInt8($0 ^ 0x5A) })
+            let r = try http.request(
+                "POST", "/v1/sessions/\(session)/authenticate",
+                body: #"{"pin":"1234","challenge":"\#(challenge.base64EncodedString())"}"#)
+            #expect(r.status == 200 && r.json["verified"] as? Bool == true, "\(spec): \(r.body.count)")
+            let sig = Data(base64Encoded: r.json["signature"] as? String ?? "") ?? Data()
+            #expect(try verifyWithOpenSSL(signature: sig, challenge: challenge, card: "00-ordinary"))
+            let wrong = try http.request("POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"9999"}"#)
+            #expect(wrong.errorCode == "wrong_pin", "\(spec)")
+            let sim = try #require(bridge.card as? VirtualMyNumberCard)
+            #expect(sim.triesLeft(.auth) == 2 && sim.behaviour == expected)
         }
     }
 

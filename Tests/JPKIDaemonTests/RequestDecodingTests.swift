@@ -55,5 +55,12 @@ struct RequestDecodingTests {
         #expect(req.pin == nil && req.allowLastTry == true)
         #expect(pin?.count == 4)
         pin?.wipe()
+        // An explicit null is refused (the document types every field), absent is fine.
+        for body in [#"{"pin":"1234","allowLastTry":null}"#, #"{"pin":null}"#, #"{"mode":null}"#] {
+            #expect(throws: APIError.self, "\(body)") { try RequestDecoding.pinRequest(Array(body.utf8)) }
+        }
+        let (noFlag, pin2) = try RequestDecoding.pinRequest(Array(#"{"pin":"1234","unknown":null}"#.utf8))
+        #expect(noFlag.allowLastTry == nil && pin2?.count == 4)
+        pin2?.wipe()
     }
 }

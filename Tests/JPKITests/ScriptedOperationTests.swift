@@ -244,12 +244,25 @@ struct ScriptedOperationTests {
         }
     }
 
-    @Test func verifyUnknownCounterSendsNothing() throws {
-        let (channel, t) = scripted([("00A4020C020018", ok), ("00200080", ok)])
-        #expect(throws: JPKIError.pinCounterUnknown(.auth)) {
-            try JPKICommands.verifyPIN(.auth, pin: PIN("1234"), allowLastTry: false, on: channel)
-        }
+    /// A card that answers the counter query 9000 has the PIN verified already (some cards do
+    /// after a successful VERIFY in the same session): the PIN is not sent, nothing is spent.
+    @Test func verifyAlreadyVerifiedStillSendsThePIN() throws {
+        // 9000 to the counter query: not refused, and the PIN is checked by the card all the same.
+        let (channel, t) = scripted([("00A4020C020018", ok), ("00200080", ok), ("002000800431323334", ok)])
+        #expect(try JPKICommands.verifyPIN(.auth, pin: PIN("1234"), allowLastTry: false, on: channel) == .verified)
         #expect(t.isComplete)
+        // By SFI: the counter query by SFI answering 9000 means the same.
+        let (bySFI, t2) = scripted([("00200098", ok), ("002000980431323334", ok)])
+        #expect(
+            try JPKICommands.verifyPIN(.auth, pin: PIN("1234"), allowLastTry: false, bySFI: true, on: bySFI)
+                == .verified)
+        #expect(t2.isComplete)
+        // A wrong PIN on a verified card is the card's to refuse.
+        let (wrong, t3) = scripted([("00A4020C020018", ok), ("00200080", ok), ("002000800439393939", "63C2")])
+        #expect(throws: JPKIError.wrongPIN(.auth, triesLeft: 2)) {
+            try JPKICommands.verifyPIN(.auth, pin: PIN("9999"), allowLastTry: false, on: wrong)
+        }
+        #expect(t3.isComplete)
     }
 
     @Test func wrongPINReportsRemainingTries() throws {
@@ -556,6 +569,7 @@ struct ScriptedOperationTests {
                 (h("00A4020C02000A"), h(ok)),
                 (h("00B0000004"), Array(cert[0..<4]) + h(ok)),
                 (h("00B0000400040E"), Array(cert[4...]) + h(ok)),
+                (h("00A4020C020018"), h(ok)),
                 (h(selectText), h(ok)), (h(selectVisual), h(ok)),
                 (h("00A4040C0AD3921000310001010100"), h("6A82")),
                 (h("00A4040C0AD3921000310001010401"), h(ok)),
@@ -577,6 +591,7 @@ struct ScriptedOperationTests {
                 (h(selectJPKI), h(ok)), (h("00B0860020"), label + h(ok)),
                 (h("00B08A0004"), Array(cert[0..<4]) + h(ok)),
                 (h("00B08A0400040E"), Array(cert[4...]) + h(ok)),
+                (h("00A4020C020018"), h(ok)),
             ]))
         let channel = CardChannel(transport: t)
         let d = try MyNumberCard(channel: channel).detect(probing: [], addressBySFI: true)
@@ -584,7 +599,8 @@ struct ScriptedOperationTests {
         #expect(d.cardType == .myNumberCard)
         #expect(d.authCertificate == cert)
         #expect(d.identity == CardIdentity(authCertificateDER: cert))
-        #expect(channel.apduCount == 4)
+        #expect(d.authPINPresent == true)
+        #expect(channel.apduCount == 5)
     }
 
     /// A card that refuses SFI addressing gets SELECT + READ, with the same result.
@@ -598,6 +614,7 @@ struct ScriptedOperationTests {
                 (h("00A4020C02000A"), h(ok)),
                 (h("00B0000004"), Array(cert[0..<4]) + h(ok)),
                 (h("00B0000400040E"), Array(cert[4...]) + h(ok)),
+                (h("00A4020C020018"), h(ok)),
             ]))
         let d = try MyNumberCard(channel: CardChannel(transport: t)).detect(probing: [], addressBySFI: true)
         #expect(t.isComplete, "\(t.mismatches)")
@@ -612,6 +629,7 @@ struct ScriptedOperationTests {
                 (h("00A4020C02000A"), h(ok)),
                 (h("00B0000004"), Array(cert[0..<4]) + h(ok)),
                 (h("00B0000400040E"), Array(cert[4...]) + h(ok)),
+                (h("00A4020C020018"), h(ok)),
                 (h(selectText), h("6A82")), (h(selectVisual), h("6A82")),
                 (h("00A4040C0AD3921000310001010100"), h("6A82")),
                 (h("00A4040C0AD3921000310001010401"), h("6A82")),

@@ -13,8 +13,11 @@ struct SimCard {
     let identity: [String: String]
     let pins: [String: String]
 
-    init(_ name: String, extended: Bool = true, faults: FaultSpec = FaultSpec()) throws {
-        sim = try VirtualMyNumberCard.fixture(name, faults: faults)
+    init(
+        _ name: String, extended: Bool = true, faults: FaultSpec = FaultSpec(),
+        behaviour: CardBehaviour? = nil
+    ) throws {
+        sim = try VirtualMyNumberCard.fixture(name, faults: faults, behaviour: behaviour)
         transport = InProcessTransport(card: sim, supportsExtendedLength: extended)
         channel = CardChannel(transport: transport)
         dir = try VirtualMyNumberCard.fixturesCardsDirectory().appendingPathComponent(name)
@@ -114,11 +117,14 @@ struct SimulatorTests {
         #expect(det.tokenLabel == "JPKIAPICCTOKEN2")
         #expect(det.applications == Set(JPKIApplication.allCases))
         #expect(det.identity?.fingerprint == SHA256.hash(try c.file("jpki/000A.der")))
-        #expect(n == 10)
+        #expect(det.authPINPresent == true && det.signCertificatePresent == nil)
+        #expect(det.confirmationModes == ["pin", "visual"])
+        #expect(n == 11)
         print("APDU count detect: \(n)")
     }
 
-    /// jpkid's identification at insertion probes no other application: 6 APDUs, same binding.
+    /// jpkid's identification at insertion probes no other application: 7 APDUs (one SELECT of
+    /// the auth PIN EF tells a card without PIN), same binding.
     @Test func detectionWithoutProbes() throws {
         let c = try SimCard("00-ordinary")
         var d: CardDetection?
@@ -128,13 +134,13 @@ struct SimulatorTests {
         #expect(det.applications == [.jpki])
         #expect(det.identity?.fingerprint == SHA256.hash(try c.file("jpki/000A.der")))
         #expect(det.authCertificate == (try c.file("jpki/000A.der")))
-        // jpkid's identification on the simulated card: by SFI, 4 APDUs.
+        // jpkid's identification on the simulated card: by SFI, 5 APDUs.
         let c2 = try SimCard("00-ordinary")
         var d2: CardDetection?
         let n2 = try c2.count { d2 = try c2.card.detect(probing: [], addressBySFI: true) }
         #expect(d2 == det)
-        #expect(n2 == 4)
-        #expect(n == 6)
+        #expect(n2 == 5)
+        #expect(n == 7)
     }
 
     @Test func pinStatusSpendsNoTry() throws {

@@ -46,7 +46,7 @@ struct SimulatorTests {
         let signCert = Data(try #require(certs[.sign]))
         let digest = DigestAlgorithm.sha384.hash(Data("document".utf8))
         let sig = try c.signWithSignKey(
-            digestInfo: [UInt8](try DigestAlgorithm.sha384.digestInfo(digest: digest)),
+            digestInfo: try DigestInfo.encode(.sha384, digest: [UInt8](digest)),
             pin: PIN("ABC123"))
         let report = DocumentSignature.verify(
             digest: digest, algorithm: .sha384, signature: Data(sig.value),

@@ -298,6 +298,14 @@ class ReceptionBrowserTests(unittest.TestCase):
         self.assertEqual(p.find_element(By.CSS_SELECTOR, ".status").get_attribute("data-status"), "unknown_card")
         remove_and_wait(card)
 
+    def test_5d_face_auth_card_offers_visual_only(self):
+        card = self.use("08-face-auth-card")  # 顔認証マイナンバーカード: no PIN, modes [visual]
+        p = panel()
+        self.assertTrue(p.find_elements(By.CSS_SELECTOR, ".no-pin"))
+        self.assertFalse(p.find_element(By.CSS_SELECTOR, ".mode-pin").is_enabled())
+        self.assertTrue(p.find_element(By.CSS_SELECTOR, ".mode-visual").is_enabled())
+        remove_and_wait(card)
+
     def test_5c_idle_timeout_clears(self):
         # scripts/browser-test starts jpki-reception with --idle-seconds 6.
         card = self.use("00-ordinary")

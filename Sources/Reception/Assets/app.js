@@ -18,6 +18,7 @@ const TEXT = {
     times: "回", blocked: "ロック中",
     chooseMode: "確認方法を選んでください", modePin: "暗証番号", modeVisual: "目視確認",
     pinBlockedOffer: "暗証番号がロックされています。目視確認で受付できます",
+    noPinOffer: "暗証番号のないカード（顔認証マイナンバーカード）です。目視確認で受付できます",
     enterPin: "患者さんに 4 桁の暗証番号を入力していただいてください",
     enterKey: "カード表面の 照合番号B（生年月日6桁・有効期限の西暦4桁・セキュリティコード4桁）を入力してください",
     send: "確定", clear: "訂正", cancel: "やめる", back: "戻る",
@@ -82,6 +83,7 @@ const TEXT = {
     times: "", blocked: "blocked",
     chooseMode: "Choose how to confirm", modePin: "PIN", modeVisual: "Visual check",
     pinBlockedOffer: "The PIN is blocked. Use the visual check instead",
+    noPinOffer: "This card has no PIN (face-authentication card). Use the visual check",
     enterPin: "Ask the patient to enter the 4-digit PIN",
     enterKey: "Enter 照合番号B from the card face (birth date 6 digits, expiry year 4, security code 4)",
     send: "Enter", clear: "Delete", cancel: "Cancel", back: "Back",
@@ -406,8 +408,11 @@ class Panel {
       case "checking": add(this.cardInfo(m.card), el("p", { class: "big", text: t("checking") })); break;
       case "card": {
         add(this.cardInfo(m.card));
-        const blocked = m.card && m.card.pin && m.card.pin.blocked;
-        if (blocked) add(el("p", { class: "warn pin-blocked", text: t("pinBlockedOffer") }));
+        // A card without PIN (顔認証マイナンバーカード: modes ["visual"]) is treated like a blocked one.
+        const noPin = !!(m.card && Array.isArray(m.card.modes) && !m.card.modes.includes("pin"));
+        const blocked = noPin || (m.card && m.card.pin && m.card.pin.blocked);
+        if (noPin) add(el("p", { class: "warn no-pin", text: t("noPinOffer") }));
+        else if (blocked) add(el("p", { class: "warn pin-blocked", text: t("pinBlockedOffer") }));
         add(el("p", { text: t("chooseMode") }),
           el("div", { class: "row" },
             el("button", { type: "button", class: "primary mode-pin", disabled: blocked, text: t("modePin"),

@@ -1,0 +1,174 @@
+import CardSimulator
+import Foundation
+import JPKI
+import JPKIDaemon
+import Logging
+import SmartCard
+import TestBench
+import Testing
+
+/// jpkid in-process against simulated readers (CardSimulator's `SimulatedReaders` behind the
+/// daemon's reader seam): no pcscd, no vpcd, no polling — every step waits for the daemon's own
+/// event on `/v1/events`. The pcscd + vpcd suites (`DaemonTests`) stay as the integration tier.
+@Suite("jpkid in-process, simulated readers (no pcscd)")
+struct InProcessDaemonTests {
+    static let reader = "Simulated Reader 0"
+
+    /// A daemon over simulated readers, an event stream opened before anything is inserted,
+    /// and the readers to insert cards into.
+    struct Harness {
+        let readers: SimulatedReaders
+        let http: UnixHTTP
+        let events: EventReader
+        let config: DaemonConfig
+    }
+
+    static func withHarness(trust: Bool = false, _ body: (Harness) async throws -> Void) async throws {
+        var (cfg, _) = DaemonTests.config(trust: trust)
+        cfg.limits.maxBodyBytes = 4096
+        let readers = SimulatedReaders(readers: [reader])
+        let daemon = try await Daemon.start(config: cfg, logger: Logger(label: "in-process"), readers: readers)
+        do {
+            let http = UnixHTTP(path: cfg.socket.path)
+            let events = try await blocking { try EventReader(http: http) }
+            defer { events.close() }
+            // The reader is known once its event arrived (the stream starts after it: ask).
+            _ = try await blocking { try http.request("GET", "/v1/readers") }
+            try await body(Harness(readers: readers, http: http, events: events, config: cfg))
+        } catch {
+            await daemon.shutdown()
+            throw error
+        }
+        await daemon.shutdown()
+    }
+
+    /// Inserts `card` and returns the new session, from its `card-inserted` event.
+    static func insert(_ card: String, _ h: Harness) async throws -> (session: String, event: [String: Any]) {
+        h.readers.insert(try VirtualMyNumberCard.fixture(card), into: reader)
+        let event = try #require(try await h.events.next("card-inserted"))
+        return (try #require(event["session"] as? String, "\(event)"), event)
+    }
+
+    static func request(_ h: Harness, _ method: String, _ target: String, body: String? = nil) async throws
+        -> UnixHTTP.Response
+    {
+        try await blocking { try h.http.request(method, target, body: body) }
+    }
+
+    @Test("insert → session facts, certificates, PIN status, authenticate; remove → 409")
+    func lifecycle() async throws {
+        try await Self.withHarness(trust: true) { h in
+            let (session, event) = try await Self.insert("00-ordinary", h)
+            let atr = try profileATR("00-ordinary")
+            #expect(event["atr"] as? String == atr && event["reader"] as? String == Self.reader)
+            let readers = try await Self.request(h, "GET", "/v1/readers")
+            let entry = (readers.json["readers"] as? [[String: Any]])?.first
+            #expect(entry?["session"] as? String == session && entry?["atr"] as? String == atr)
+            #expect(entry?["state"] as? String == "ready" && entry?["cardType"] as? String == "my-number-card")
+            let certs = try await Self.request(h, "GET", "/v1/sessions/\(session)/certificates")
+            #expect((certs.json["certificates"] as? [Any])?.count == 3, "\(certs.text)")
+            let pins = try await Self.request(h, "GET", "/v1/sessions/\(session)/pin-status")
+            #expect(((pins.json["pins"] as? [String: Any])?["auth"] as? [String: Any])?["triesLeft"] as? Int == 3)
+            let auth = try await Self.request(
+                h, "POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"1234"}"#)
+            #expect(auth.status == 200 && auth.json["verified"] as? Bool == true, "\(auth.text)")
+            let wrong = try await Self.request(
+                h, "POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"9999"}"#)
+            #expect(wrong.status == 401 && wrong.json["error"].flatMap { ($0 as? [String: Any])?["details"] } != nil)
+            let method = try await Self.request(h, "DELETE", "/v1/sessions/\(session)/certificates")
+            #expect(method.status == 405 && method.headers["allow"] == "GET")
+
+            h.readers.remove(from: Self.reader)
+            let removed = try #require(try await h.events.next("card-removed"))
+            #expect(removed["session"] as? String == session)
+            let after = try await Self.request(h, "GET", "/v1/sessions/\(session)/certificates")
+            #expect(after.status == 409 && after.errorCode == "card_session_ended")
+        }
+    }
+
+    @Test("a swap nobody reported: the old session answers 409, the new one every fact of the new card")
+    func unnoticedSwap() async throws {
+        try await Self.withHarness { h in
+            let (old, _) = try await Self.insert("00-ordinary", h)
+            h.readers.swapUnnoticed(try VirtualMyNumberCard.fixture("02-same-name-a"), in: Self.reader)
+            let stale = try await Self.request(h, "GET", "/v1/sessions/\(old)/certificates")
+            #expect(stale.status == 409 && stale.errorCode == "card_session_ended", "\(stale.text)")
+            // The supervisor ends the old session and identifies the card (resetting it, since
+            // the reader service still holds the old card's ATR).
+            let removed = try #require(try await h.events.next("card-removed"))
+            #expect(removed["session"] as? String == old)
+            let inserted = try #require(try await h.events.next("card-inserted"))
+            let new = try #require(inserted["session"] as? String)
+            let atr = try profileATR("02-same-name-a")
+            #expect(new != old && inserted["atr"] as? String == atr, "\(inserted)")
+            let session = try await Self.request(h, "GET", "/v1/sessions/\(new)")
+            #expect(session.json["atr"] as? String == atr)
+            let fingerprint = SHA256.hash(
+                Array(try Data(contentsOf: try fixtureFile("02-same-name-a", "jpki/000A.der"))))
+            let identity = session.json["identity"] as? [String: Any]
+            #expect(
+                (identity?["authCertificateFingerprint"] as? String)?.uppercased() == fingerprint.hexString.uppercased()
+            )
+            let entry = (try await Self.request(h, "GET", "/v1/readers").json["readers"] as? [[String: Any]])?.first
+            #expect(entry?["atr"] as? String == atr && entry?["session"] as? String == new)
+        }
+    }
+
+    @Test("a PIN is never sent to a card that replaced the session's card unnoticed")
+    func unnoticedSwapBeforePIN() async throws {
+        try await Self.withHarness(trust: true) { h in
+            let (old, _) = try await Self.insert("00-ordinary", h)
+            let other = try VirtualMyNumberCard.fixture("02-same-name-a")
+            h.readers.swapUnnoticed(other, in: Self.reader)
+            let auth = try await Self.request(h, "POST", "/v1/sessions/\(old)/authenticate", body: #"{"pin":"1111"}"#)
+            #expect(auth.status == 409 && auth.errorCode == "card_session_ended", "\(auth.text)")
+            #expect(other.triesLeft(.auth) == 3, "the other card never saw the old session's PIN")
+        }
+    }
+}
+
+/// Reads server-sent events from `/v1/events` (blocking reads: call through `blocking`).
+final class EventReader: @unchecked Sendable {
+    private let fd: Int32
+    private var text = ""
+
+    init(http: UnixHTTP) throws {
+        fd = try http.connect()
+        _ = http.send(fd, Array("GET /v1/events HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8))
+    }
+
+    /// The data of the next event of `type` (earlier events of other types are skipped); nil
+    /// when the stream ends or 10 s pass. Reads on a thread of its own.
+    func next(_ type: String) async throws -> [String: Any]? {
+        try await blocking { try self.read(type).map { JSONBox($0) } }?.value
+    }
+
+    private func read(_ type: String) throws -> [String: Any]? {
+        var buf = [UInt8](repeating: 0, count: 8192)
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            while let range = text.range(of: "\n\n") {
+                let block = String(text[..<range.lowerBound])
+                text.removeSubrange(..<range.upperBound)
+                guard block.contains("event: \(type)\n"),
+                    let line = block.split(separator: "\n").first(where: { $0.hasPrefix("data: ") })
+                else { continue }
+                return try JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as? [String: Any]
+            }
+            var tv = timeval(tv_sec: 1, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            let n = recv(fd, &buf, buf.count, 0)
+            if n == 0 { return nil }
+            if n > 0 { text += String(decoding: buf[0..<n], as: UTF8.self) }
+        }
+        return nil
+    }
+
+    func close() { _ = Glibc.close(fd) }
+}
+
+/// Carries a JSON object across a `blocking` boundary.
+struct JSONBox: @unchecked Sendable {
+    let value: [String: Any]
+    init(_ value: [String: Any]) { self.value = value }
+}
