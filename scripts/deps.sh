@@ -3,7 +3,7 @@
 JPKI_DEB_PACKAGES=(
   pcscd libpcsclite-dev vsmartcard-vpcd opensc pcsc-tools # the PC/SC stack and the simulated reader
   libssl-dev openssl pkg-config                            # OpenSSL (COpenSSL, fixtures); pkg-config for SwiftPM
-  libsqlite3-dev postgresql                                # eligibility registries (tests start a PostgreSQL)
+  libsqlite3-dev sqlite3 postgresql                        # eligibility registries (tests start a PostgreSQL)
   libxml2                                                  # FoundationXML (the oqs provider parses XML with it)
   python3 procps curl                                      # test tools, the demo's client
   libopenjp2-7-dev libpng-dev                              # jpki-reception: JPEG 2000 face → PNG

@@ -5,7 +5,7 @@ import Foundation
 ///
 /// Cards are named in the log two ways: daemon lines carry `card`, the SHA-256 fingerprint of
 /// the auth certificate (hex); registry and eligibility lines carry `cardKey`/`card` objects
-/// `{issuer, serial}` and, when the certificate was at hand, `cardFingerprint`. A line that
+/// `{issuerKeyID, serial, issuer}` (older logs: `{issuer, serial}`) and, when the certificate was at hand, `cardFingerprint`. A line that
 /// names both ties them together, and a `registry-link` line ties a card to a `record`; the
 /// report follows those ties, so asking by serial also finds accesses logged by fingerprint.
 public enum AuditReport {
@@ -107,7 +107,12 @@ public enum AuditReport {
         for key in ["card", "cardKey"] {
             if let s = l.fields[key] as? String, s.count == 64 { fps.insert(s.lowercased()) }
             if let o = l.fields[key] as? [String: any Sendable], let serial = o["serial"] as? String {
-                if issuer == nil || issuer == (o["issuer"] as? String) { serials.insert(normalize(serial: serial)) }
+                if issuer == nil || issuer == (o["issuer"] as? String)
+                    || (issuer.map { i in i.allSatisfy { $0.isHexDigit || $0 == ":" } } == true
+                        && issuer?.uppercased().filter({ $0.isHexDigit }) == (o["issuerKeyID"] as? String))
+                {
+                    serials.insert(normalize(serial: serial))
+                }
             }
         }
         if let s = l.fields["cardFingerprint"] as? String { fps.insert(s.lowercased()) }

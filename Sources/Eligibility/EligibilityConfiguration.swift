@@ -132,8 +132,26 @@ public struct EligibilityConfiguration: Codable, Sendable, Equatable {
     /// The modes a request may choose (``modes``, or just ``mode``).
     public var allowedModes: [Mode] { modes ?? [mode] }
 
+    /// The configured auth anchors' key ids by subject DN (``CardKey/anchorKeyIDs(_:)``), which
+    /// resolve registry links written before issuer keys when the store opens. Not part of the
+    /// `eligibility` section: the daemon fills it in from `trust.authAnchors`.
+    public var anchorKeyIDs: [String: [String]] = [:]
+
     /// Creates the defaults.
     public init() {}
+
+    /// Writes the `eligibility` section (``anchorKeyIDs`` comes from `trust`: not written).
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: AnyKey.self)
+        try c.encode(provider, forKey: AnyKey("provider"))
+        try c.encode(sqlitePath, forKey: AnyKey("sqlitePath"))
+        try c.encodeIfPresent(postgresURL, forKey: AnyKey("postgresURL"))
+        try c.encodeIfPresent(httpURL, forKey: AnyKey("httpURL"))
+        try c.encode(timeoutSeconds, forKey: AnyKey("timeoutSeconds"))
+        try c.encode(mode, forKey: AnyKey("mode"))
+        try c.encodeIfPresent(oqs, forKey: AnyKey("oqs"))
+        try c.encodeIfPresent(modes, forKey: AnyKey("modes"))
+    }
 
     static let keys: Set<String> = [
         "provider", "sqlitePath", "postgresURL", "httpURL", "timeoutSeconds", "mode", "modes", "oqs",
@@ -217,17 +235,25 @@ public struct EligibilityConfiguration: Codable, Sendable, Equatable {
         -> any RegistryStore
     {
         if let p = problems().first { throw p }
+        let store: any RegistryStore
         switch registryKind {
         case .sqlite:
-            return try SQLiteRegistry(path: sqlitePath, timeoutSeconds: timeoutSeconds)
+            store = try SQLiteRegistry(path: sqlitePath, timeoutSeconds: timeoutSeconds)
         case .postgres:
-            return try await PostgresRegistry(
+            store = try await PostgresRegistry(
                 url: postgresURL ?? "", timeoutSeconds: timeoutSeconds, logger: logger)
         case .http:
             throw .unsupported("the http provider is read-only: administer the registry at the gateway")
         case .oqs:
             throw .configuration(field: "eligibility.oqs.registry", reason: "must be sqlite or postgres")
         }
+        if !anchorKeyIDs.isEmpty {
+            do { try await store.resolveLegacyLinks(anchors: anchorKeyIDs) } catch {
+                await store.shutdown()
+                throw error
+            }
+        }
+        return store
     }
 
     /// The registry that holds the card links: `provider`, or for `oqs` its `oqs.registry`.

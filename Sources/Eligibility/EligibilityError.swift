@@ -20,6 +20,10 @@ public enum EligibilityError: Error, Sendable, Equatable, CustomStringConvertibl
     case configuration(field: String, reason: String)
     /// The operation is not offered by this provider (e.g. registry administration over HTTP).
     case unsupported(String)
+    /// The registry links this card's issuer DN and serial only (a link written before issuer
+    /// keys), and several configured anchors share that DN: which card it meant is unknown.
+    /// Link the card again (`jpkid registry link`); `jpkid registry legacy` lists such links.
+    case relinkRequired(String)
     /// The qualification-check terminal bridge (provider `oqs`) failed; the code is the bridge's.
     case terminal(OQSError)
 
@@ -35,6 +39,7 @@ public enum EligibilityError: Error, Sendable, Equatable, CustomStringConvertibl
         case .alreadyLinked: "already_linked"
         case .configuration: "eligibility_config_invalid"
         case .unsupported: "unsupported"
+        case .relinkRequired: "card_relink_required"
         case .terminal(let e): e.code
         }
     }
@@ -50,6 +55,7 @@ public enum EligibilityError: Error, Sendable, Equatable, CustomStringConvertibl
         case .alreadyLinked(let id): "card already linked to record \(id)"
         case .configuration(let f, let r): "eligibility config field \(f): \(r)"
         case .unsupported(let m): "unsupported: \(m)"
+        case .relinkRequired(let m): "card must be linked again (issuer name shared by several anchors): \(m)"
         case .terminal(let e): e.description
         }
     }

@@ -46,6 +46,16 @@ public protocol RegistryStore: EligibilityProvider {
     func apply(
         _ changes: [RegistryChange], beforeCommit: @escaping @Sendable ([RegistryChangeOutcome]) throws -> Void
     ) async throws(EligibilityError) -> [RegistryChangeOutcome]
+    /// Links written before issuer keys (schema v1) that are not resolved yet, by DN and serial.
+    func legacyLinks() async throws(EligibilityError) -> [LegacyCardLink]
+    /// Gives every legacy link whose DN exactly one configured anchor has that anchor's key id
+    /// (`anchors`: DN in RFC 2253 → the key ids of the configured auth anchors with that DN).
+    /// A resolved link that would duplicate an existing key link to the same record is dropped;
+    /// one to another record stays legacy. Returns the links still unresolved, each with
+    /// ``LegacyCardLink/matchingAnchors`` set. Idempotent; jpkid runs it at start and before
+    /// every `jpkid registry` command.
+    @discardableResult
+    func resolveLegacyLinks(anchors: [String: [String]]) async throws(EligibilityError) -> [LegacyCardLink]
 }
 
 extension EligibilityProvider {

@@ -3,8 +3,9 @@ import JPKIVerify
 
 /// Looks records up at an external gateway over plain HTTP (contract: docs/eligibility-http.md).
 ///
-/// `POST <httpURL>` with `{"issuer":"…","serial":"…"}` → `200 {"record":{…}}` (linked) or
-/// `200 {"record":null}` / `404` (not linked). Anything else is `registry_error`; no answer in
+/// `POST <httpURL>` with `{"issuerKeyID":"…","serial":"…","issuer":"…"}` → `200 {"record":{…}}` (linked) or
+/// `200 {"record":null}` / `404` (not linked); `409 {"error":{"code":"card_relink_required"}}` is
+/// ``EligibilityError/relinkRequired(_:)``. Anything else is `registry_error`; no answer in
 /// time is `registry_timeout`; a refused connection is `registry_unavailable`.
 public struct HTTPEligibilityProvider: EligibilityProvider {
     /// The endpoint.
@@ -22,8 +23,9 @@ public struct HTTPEligibilityProvider: EligibilityProvider {
     }
 
     struct Request: Encodable {
-        var issuer: String
+        var issuerKeyID: String
         var serial: String
+        var issuer: String?
     }
 
     struct Response: Decodable {
@@ -36,7 +38,8 @@ public struct HTTPEligibilityProvider: EligibilityProvider {
     public func record(for key: CardKey) async throws(EligibilityError) -> InsuranceRecord? {
         let body: Data
         do {
-            body = try JSONEncoder().encode(Request(issuer: key.issuer, serial: key.serial))
+            body = try JSONEncoder().encode(
+                Request(issuerKeyID: key.issuerKeyID, serial: key.serial, issuer: key.issuer))
         } catch {
             throw .backend("cannot encode the request")
         }
@@ -63,6 +66,9 @@ public struct HTTPEligibilityProvider: EligibilityProvider {
         case .failure(let f): throw .backend("gateway: \(f.message)")
         }
         if answer.status == 404 { return nil }
+        if answer.status == 409, String(decoding: answer.body, as: UTF8.self).contains("\"card_relink_required\"") {
+            throw .relinkRequired("gateway: card \(key)")
+        }
         guard answer.status == 200 else { throw .backend("gateway answered HTTP \(answer.status)") }
         let data = answer.body
         let decoded: Response

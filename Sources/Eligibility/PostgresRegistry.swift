@@ -189,9 +189,18 @@ public final class PostgresRegistry: RegistryStore {
             let rows = try await client.query(
                 """
                 SELECT \(unescaped: Self.recordColumns) FROM card_links l JOIN insurance_records r ON r.id = l.record_id
-                WHERE l.issuer = \(key.issuer) AND l.serial = \(key.serial)
+                WHERE l.issuer_key_id = \(key.issuerKeyID) AND l.serial = \(key.serial)
                 """, logger: logger)
             for try await c in rows.decode(RecordColumns.self) { return try Self.record(c).1 }
+            // A v1 link no single anchor resolved (see SQLiteRegistry.record(for:)).
+            for try await n in try await client.query(
+                """
+                SELECT count(*) FROM card_links WHERE issuer_key_id IS NULL AND serial = \(key.serial)
+                  AND (\(key.issuer)::text IS NULL OR issuer = \(key.issuer))
+                """, logger: logger
+            ).decode(Int64.self) where n > 0 {
+                throw EligibilityError.relinkRequired("card \(key)")
+            }
             return nil
         }
     }
@@ -223,29 +232,46 @@ public final class PostgresRegistry: RegistryStore {
         let logger = self.logger
         try await run { client in
             try await client.withTransaction(logger: logger) { conn in
-                var exists = false
-                for try await _ in try await conn.query(
-                    "SELECT id FROM insurance_records WHERE id = \(recordID) FOR UPDATE", logger: logger
-                ).decode(Int64.self) { exists = true }
-                guard exists else { throw EligibilityError.notFound("record \(recordID)") }
-                var existing: Int64?
-                for try await id in try await conn.query(
-                    "SELECT record_id FROM card_links WHERE issuer = \(key.issuer) AND serial = \(key.serial) FOR UPDATE",
-                    logger: logger
-                ).decode(Int64.self) { existing = id }
-                if let existing {
-                    if existing == recordID { return }
-                    guard replace else { throw EligibilityError.alreadyLinked(recordID: existing) }
-                    try await conn.query(
-                        "UPDATE card_links SET record_id = \(recordID), linked_at = \(RegistrySchema.now()) WHERE issuer = \(key.issuer) AND serial = \(key.serial)",
-                        logger: logger)
-                } else {
-                    try await conn.query(
-                        "INSERT INTO card_links (issuer, serial, record_id, linked_at) VALUES (\(key.issuer), \(key.serial), \(recordID), \(RegistrySchema.now()))",
-                        logger: logger)
+                if let other = try await Self.link(conn, key, recordID, replace: replace, logger: logger) {
+                    throw EligibilityError.alreadyLinked(recordID: other)
                 }
             }
         }
+    }
+
+    /// Links in `conn`'s transaction; returns the other record when refused (linked elsewhere, no replace).
+    static func link(_ conn: PostgresConnection, _ key: CardKey, _ id: Int64, replace: Bool, logger: Logger)
+        async throws -> Int64?
+    {
+        var exists = false
+        for try await _ in try await conn.query(
+            "SELECT id FROM insurance_records WHERE id = \(id) FOR UPDATE", logger: logger
+        ).decode(Int64.self) { exists = true }
+        guard exists else { throw EligibilityError.notFound("record \(id)") }
+        var existing: Int64?
+        for try await e in try await conn.query(
+            "SELECT record_id FROM card_links WHERE issuer_key_id = \(key.issuerKeyID) AND serial = \(key.serial) FOR UPDATE",
+            logger: logger
+        ).decode(Int64.self) { existing = e }
+        if let existing, existing != id, !replace { return existing }
+        if existing == nil {
+            try await conn.query(
+                """
+                INSERT INTO card_links (issuer_key_id, serial, issuer, record_id, linked_at)
+                VALUES (\(key.issuerKeyID), \(key.serial), \(key.issuer), \(id), \(RegistrySchema.now()))
+                """,
+                logger: logger)
+        } else if existing != id {
+            try await conn.query(
+                "UPDATE card_links SET record_id = \(id), linked_at = \(RegistrySchema.now()) WHERE issuer_key_id = \(key.issuerKeyID) AND serial = \(key.serial)",
+                logger: logger)
+        }
+        if let issuer = key.issuer {
+            try await conn.query(
+                "DELETE FROM card_links WHERE issuer_key_id IS NULL AND issuer = \(issuer) AND serial = \(key.serial) AND record_id = \(id)",
+                logger: logger)
+        }
+        return nil
     }
 
     @discardableResult
@@ -253,7 +279,7 @@ public final class PostgresRegistry: RegistryStore {
         let logger = self.logger
         return try await run { client in
             let rows = try await client.query(
-                "DELETE FROM card_links WHERE issuer = \(key.issuer) AND serial = \(key.serial) RETURNING record_id",
+                "DELETE FROM card_links WHERE issuer_key_id = \(key.issuerKeyID) AND serial = \(key.serial) RETURNING record_id",
                 logger: logger)
             for try await id in rows.decode(Int64.self) { return id }
             throw EligibilityError.notFound("no link for card \(key)")
@@ -295,34 +321,15 @@ public final class PostgresRegistry: RegistryStore {
                         out.append(.saved(recordID: id))
                     case .link(let key, let recordID, let replace):
                         guard let id = recordID ?? last else { throw EligibilityError.notFound("no record to link to") }
-                        var exists = false
-                        for try await _ in try await conn.query(
-                            "SELECT id FROM insurance_records WHERE id = \(id) FOR UPDATE", logger: logger
-                        ).decode(Int64.self) { exists = true }
-                        guard exists else { throw EligibilityError.notFound("record \(id)") }
-                        var existing: Int64?
-                        for try await e in try await conn.query(
-                            "SELECT record_id FROM card_links WHERE issuer = \(key.issuer) AND serial = \(key.serial) FOR UPDATE",
-                            logger: logger
-                        ).decode(Int64.self) { existing = e }
-                        if let existing, existing != id, !replace {
-                            out.append(.linkRefused(key, recordID: id, linkedTo: existing))
+                        if let other = try await Self.link(conn, key, id, replace: replace, logger: logger) {
+                            out.append(.linkRefused(key, recordID: id, linkedTo: other))
                             continue
-                        }
-                        if existing == nil {
-                            try await conn.query(
-                                "INSERT INTO card_links (issuer, serial, record_id, linked_at) VALUES (\(key.issuer), \(key.serial), \(id), \(RegistrySchema.now()))",
-                                logger: logger)
-                        } else if existing != id {
-                            try await conn.query(
-                                "UPDATE card_links SET record_id = \(id), linked_at = \(RegistrySchema.now()) WHERE issuer = \(key.issuer) AND serial = \(key.serial)",
-                                logger: logger)
                         }
                         out.append(.linked(key, recordID: id))
                     case .unlink(let key):
                         var id: Int64?
                         for try await v in try await conn.query(
-                            "DELETE FROM card_links WHERE issuer = \(key.issuer) AND serial = \(key.serial) RETURNING record_id",
+                            "DELETE FROM card_links WHERE issuer_key_id = \(key.issuerKeyID) AND serial = \(key.serial) RETURNING record_id",
                             logger: logger
                         ).decode(Int64.self) { id = v }
                         guard let id else { throw EligibilityError.notFound("no link for card \(key)") }
@@ -352,10 +359,11 @@ public final class PostgresRegistry: RegistryStore {
         let logger = self.logger
         return try await run { client in
             var cards: [Int64: [CardKey]] = [:]
-            for try await (id, issuer, serial) in try await client.query(
-                "SELECT record_id, issuer, serial FROM card_links ORDER BY issuer, serial", logger: logger
-            ).decode((Int64, String, String).self) {
-                cards[id, default: []].append(try CardKey(issuer: issuer, serial: serial))
+            for try await (id, keyID, issuer, serial) in try await client.query(
+                "SELECT record_id, issuer_key_id, issuer, serial FROM card_links WHERE issuer_key_id IS NOT NULL ORDER BY issuer_key_id, serial",
+                logger: logger
+            ).decode((Int64, String, String?, String).self) {
+                cards[id, default: []].append(try CardKey(issuerKeyID: keyID, serial: serial, issuer: issuer))
             }
             var out: [RegistryEntry] = []
             for try await c in try await client.query(
@@ -377,10 +385,69 @@ public final class PostgresRegistry: RegistryStore {
             ).decode(RecordColumns.self) { found = try Self.record(c) }
             guard let found else { return nil }
             var cards: [CardKey] = []
-            for try await (issuer, serial) in try await client.query(
-                "SELECT issuer, serial FROM card_links WHERE record_id = \(id) ORDER BY issuer, serial", logger: logger
-            ).decode((String, String).self) { cards.append(try CardKey(issuer: issuer, serial: serial)) }
+            for try await (keyID, issuer, serial) in try await client.query(
+                "SELECT issuer_key_id, issuer, serial FROM card_links WHERE record_id = \(id) AND issuer_key_id IS NOT NULL ORDER BY issuer_key_id, serial",
+                logger: logger
+            ).decode((String, String?, String).self) {
+                cards.append(try CardKey(issuerKeyID: keyID, serial: serial, issuer: issuer))
+            }
             return RegistryEntry(id: found.0, record: found.1, cards: cards)
+        }
+    }
+
+    static func legacy(_ conn: PostgresConnection, logger: Logger) async throws -> [LegacyCardLink] {
+        var out: [LegacyCardLink] = []
+        for try await (issuer, serial, id) in try await conn.query(
+            "SELECT issuer, serial, record_id FROM card_links WHERE issuer_key_id IS NULL ORDER BY issuer, serial",
+            logger: logger
+        ).decode((String, String, Int64).self) {
+            out.append(LegacyCardLink(issuer: issuer, serial: serial, recordID: id))
+        }
+        return out
+    }
+
+    public func legacyLinks() async throws(EligibilityError) -> [LegacyCardLink] {
+        let logger = self.logger
+        return try await run { client in
+            try await client.withConnection { conn in try await Self.legacy(conn, logger: logger) }
+        }
+    }
+
+    @discardableResult
+    public func resolveLegacyLinks(anchors: [String: [String]]) async throws(EligibilityError) -> [LegacyCardLink] {
+        let normalized = try RegistrySchema.normalize(anchors: anchors)
+        let logger = self.logger
+        return try await run { client in
+            try await client.withTransaction(logger: logger) { conn in
+                var left: [LegacyCardLink] = []
+                for var l in try await Self.legacy(conn, logger: logger) {
+                    let ids = normalized[l.issuer] ?? []
+                    l.matchingAnchors = ids.count
+                    guard ids.count == 1, let id = ids.first else {
+                        left.append(l)
+                        continue
+                    }
+                    var existing: Int64?
+                    for try await e in try await conn.query(
+                        "SELECT record_id FROM card_links WHERE issuer_key_id = \(id) AND serial = \(l.serial) FOR UPDATE",
+                        logger: logger
+                    ).decode(Int64.self) { existing = e }
+                    if let existing {
+                        if existing == l.recordID {
+                            try await conn.query(
+                                "DELETE FROM card_links WHERE issuer_key_id IS NULL AND issuer = \(l.issuer) AND serial = \(l.serial)",
+                                logger: logger)
+                        } else {
+                            left.append(l)
+                        }
+                        continue
+                    }
+                    try await conn.query(
+                        "UPDATE card_links SET issuer_key_id = \(id) WHERE issuer_key_id IS NULL AND issuer = \(l.issuer) AND serial = \(l.serial)",
+                        logger: logger)
+                }
+                return left
+            }
         }
     }
 }

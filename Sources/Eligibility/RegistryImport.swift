@@ -8,21 +8,28 @@ import Foundation
 ///
 /// | column | required | meaning |
 /// |---|---|---|
-/// | `issuer` | with `serial` | auth certificate issuer DN (RFC 2253, as `openssl x509 -issuer -nameopt RFC2253`) |
-/// | `serial` | with `issuer` | auth certificate serial (hex; normalized, see ``CardKey``) |
+/// | `issuerKeyID` | with `serial` (or `issuer`) | the auth certificate's authority key identifier (hex, colons allowed: `openssl x509 -noout -ext authorityKeyIdentifier`) |
+/// | `issuer` | no (a label; or instead of `issuerKeyID`, see below) | auth certificate issuer DN (RFC 2253, as `openssl x509 -issuer -nameopt RFC2253`) |
+/// | `serial` | with `issuerKeyID` or `issuer` | auth certificate serial (hex; normalized, see ``CardKey``) |
 /// | `insurerNumber`, `symbol`, `number`, `branch` | yes (`symbol` may be empty) | the qualification |
 /// | `name`, `nameKana` | `name` | insured person |
 /// | `birthDate`, `validFrom`, `validTo` | not `validTo` | `yyyy-MM-dd` |
 /// | `copaymentRatio` | yes | 0, 10, 20 or 30 (percent) |
 /// | `status` | no (default `active`) | `active` or `lost` |
 ///
-/// A row with `issuer`/`serial` empty only stores the record (link it later with
+/// A row with `issuerKeyID`/`issuer`/`serial` empty only stores the record (link it later with
 /// `jpkid registry link`). Each bad row is reported with its line, column and reason; the valid
 /// rows are imported.
+///
+/// Files written before issuer keys (`issuer`,`serial` without `issuerKeyID`) still import: a
+/// row's key id is taken from the configured auth anchors (`anchors`, DN → key ids) when exactly
+/// one anchor has its DN; when several do (J-LIS root generations share one DN) or none, the row
+/// is rejected with a reason naming the `issuerKeyID` column.
 public enum RegistryCSV {
     /// The known columns.
     public static let columns = [
-        "issuer", "serial", "insurerNumber", "symbol", "number", "branch", "name", "nameKana", "birthDate",
+        "issuerKeyID", "issuer", "serial", "insurerNumber", "symbol", "number", "branch", "name", "nameKana",
+        "birthDate",
         "copaymentRatio", "validFrom", "validTo", "status",
     ]
     static let required: Set<String> = [
@@ -137,7 +144,9 @@ public enum RegistryCSV {
     }
 
     /// Parses CSV text into valid rows and row errors (nothing is written).
-    public static func parse(_ text: String) -> (rows: [Row], errors: [RowError], dataRows: Int) {
+    public static func parse(_ text: String, anchors: [String: [String]] = [:]) -> (
+        rows: [Row], errors: [RowError], dataRows: Int
+    ) {
         let all: [(line: Int, fields: [String])]
         do { all = try records(text) } catch { return ([], [error], 0) }
         guard let header = all.first else {
@@ -154,8 +163,13 @@ public enum RegistryCSV {
         for n in required.sorted() where !names.contains(n) {
             errors.append(RowError(line: header.line, column: n, reason: "missing column"))
         }
-        if names.contains("issuer") != names.contains("serial") {
-            errors.append(RowError(line: header.line, column: nil, reason: "issuer and serial go together"))
+        if (names.contains("issuer") || names.contains("issuerKeyID")) != names.contains("serial") {
+            errors.append(
+                RowError(line: header.line, column: nil, reason: "serial goes with issuerKeyID (or issuer)"))
+        }
+        let anchorIDs: [String: [String]]
+        do { anchorIDs = try RegistrySchema.normalize(anchors: anchors) } catch {
+            return ([], [RowError(line: 0, column: nil, reason: "\(error)")], all.count - 1)
         }
         if !errors.isEmpty { return ([], errors, all.count - 1) }
         var rows: [Row] = []
@@ -168,7 +182,7 @@ public enum RegistryCSV {
             var v: [String: String] = [:]
             for (n, f) in zip(names, r.fields) { v[n] = f.trimmingCharacters(in: .whitespaces) }
             do {
-                rows.append(try row(v, line: r.line))
+                rows.append(try row(v, line: r.line, anchors: anchorIDs))
             } catch {
                 errors.append(error)
             }
@@ -176,7 +190,7 @@ public enum RegistryCSV {
         return (rows, errors, all.count - 1)
     }
 
-    static func row(_ v: [String: String], line: Int) throws(RowError) -> Row {
+    static func row(_ v: [String: String], line: Int, anchors: [String: [String]]) throws(RowError) -> Row {
         func fail(_ column: String, _ reason: String) -> RowError {
             RowError(line: line, column: column, reason: reason)
         }
@@ -186,12 +200,26 @@ public enum RegistryCSV {
         for c in required where c != "symbol" && (v[c] ?? "").isEmpty { throw fail(c, "empty") }
         var key: CardKey?
         let issuer = v["issuer"] ?? ""
+        var keyID = v["issuerKeyID"] ?? ""
         let serial = v["serial"] ?? ""
-        if !issuer.isEmpty || !serial.isEmpty {
-            if issuer.isEmpty { throw fail("issuer", "empty while serial is set") }
-            if serial.isEmpty { throw fail("serial", "empty while issuer is set") }
-            do { key = try CardKey(issuer: issuer, serial: serial) } catch {
-                if case .invalidKey(let m) = error { throw fail(m.contains("serial") ? "serial" : "issuer", m) }
+        if !issuer.isEmpty || !keyID.isEmpty || !serial.isEmpty {
+            if keyID.isEmpty && issuer.isEmpty { throw fail("issuerKeyID", "empty while serial is set") }
+            if serial.isEmpty { throw fail("serial", "empty while the issuer is set") }
+            if keyID.isEmpty {
+                let ids = anchors[issuer] ?? []
+                guard ids.count == 1 else {
+                    throw fail(
+                        "issuerKeyID",
+                        ids.isEmpty
+                            ? "no configured anchor has this issuer DN: give issuerKeyID"
+                            : "\(ids.count) configured anchors share this issuer DN: give issuerKeyID")
+                }
+                keyID = ids[0]
+            }
+            do { key = try CardKey(issuerKeyID: keyID, serial: serial, issuer: issuer.isEmpty ? nil : issuer) } catch {
+                if case .invalidKey(let m) = error {
+                    throw fail(m.contains("serial") ? "serial" : m.contains("key id") ? "issuerKeyID" : "issuer", m)
+                }
                 throw fail("serial", "\(error)")
             }
         }
@@ -225,10 +253,10 @@ public enum RegistryCSV {
     /// inside it with the report and each change's outcome (where the audit lines are made
     /// durable); when it throws, nothing is imported.
     public static func importCSV(
-        _ text: String, into store: any RegistryStore, replaceLinks: Bool = false,
+        _ text: String, into store: any RegistryStore, replaceLinks: Bool = false, anchors: [String: [String]] = [:],
         beforeCommit: @escaping @Sendable (Report, [RegistryChangeOutcome]) throws -> Void = { _, _ in }
     ) async throws(EligibilityError) -> Report {
-        let (rows, errors, count) = parse(text)
+        let (rows, errors, count) = parse(text, anchors: anchors)
         var changes: [RegistryChange] = []
         var lineOfChange: [Int] = []
         for row in rows {

@@ -5,8 +5,11 @@ import Foundation
 ///
 /// - `insurance_records`: one row per qualification, unique by (insurer_number, symbol, number,
 ///   branch); dates are `yyyy-MM-dd` text in both databases.
-/// - `card_links`: (issuer, serial) of an auth certificate → record id; a card links to at most
-///   one record, a record may have several cards (renewed card).
+/// - `card_links`: (issuer_key_id, serial) of an auth certificate → record id; a card links to
+///   at most one record, a record may have several cards (renewed card). `issuer` is the DN label.
+///   Since `v2-issuer-key`: rows written by v1 keep their DN with `issuer_key_id` NULL ("legacy"
+///   links) until ``RegistryStore/resolveLegacyLinks(anchors:)`` fills it in from the configured
+///   anchors (exactly one anchor with that DN); unique per key for resolved rows, per DN for legacy.
 enum RegistrySchema {
     struct Migration {
         let id: String
@@ -76,8 +79,65 @@ enum RegistrySchema {
                 )
                 """,
                 "CREATE INDEX card_links_record ON card_links(record_id)",
-            ])
+            ]),
+        // Issuer keys (issue 15): J-LIS root generations share one DN. SQLite cannot drop a
+        // primary key: the table is rebuilt (GRDB runs each migration in one transaction).
+        Migration(
+            id: "v2-issuer-key",
+            sqlite: [
+                """
+                CREATE TABLE card_links_v2 (
+                  issuer_key_id TEXT,
+                  serial TEXT NOT NULL,
+                  issuer TEXT,
+                  record_id INTEGER NOT NULL REFERENCES insurance_records(id) ON DELETE CASCADE,
+                  linked_at TEXT NOT NULL,
+                  CHECK (issuer_key_id IS NOT NULL OR issuer IS NOT NULL)
+                )
+                """,
+                """
+                INSERT INTO card_links_v2 (issuer_key_id, serial, issuer, record_id, linked_at)
+                  SELECT NULL, serial, issuer, record_id, linked_at FROM card_links
+                """,
+                "DROP TABLE card_links",
+                "ALTER TABLE card_links_v2 RENAME TO card_links",
+                "CREATE UNIQUE INDEX card_links_key ON card_links(issuer_key_id, serial) WHERE issuer_key_id IS NOT NULL",
+                "CREATE UNIQUE INDEX card_links_legacy ON card_links(issuer, serial) WHERE issuer_key_id IS NULL",
+                "CREATE INDEX card_links_record ON card_links(record_id)",
+            ],
+            postgres: [
+                "ALTER TABLE card_links ADD COLUMN issuer_key_id TEXT",
+                "ALTER TABLE card_links DROP CONSTRAINT card_links_pkey",
+                "ALTER TABLE card_links ALTER COLUMN issuer DROP NOT NULL",
+                """
+                ALTER TABLE card_links ADD CONSTRAINT card_links_named
+                  CHECK (issuer_key_id IS NOT NULL OR issuer IS NOT NULL)
+                """,
+                "CREATE UNIQUE INDEX card_links_key ON card_links(issuer_key_id, serial) WHERE issuer_key_id IS NOT NULL",
+                "CREATE UNIQUE INDEX card_links_legacy ON card_links(issuer, serial) WHERE issuer_key_id IS NULL",
+            ]),
     ]
+
+    /// The v1 DDL of `card_links` (SQLite), for tests that write an old registry.
+    static var v1SQLite: [String] { migrations[0].sqlite }
+    /// The v1 DDL (PostgreSQL).
+    static var v1Postgres: [String] { migrations[0].postgres }
+
+    /// Normalizes the anchors map of ``RegistryStore/resolveLegacyLinks(anchors:)``: DN trimmed,
+    /// key ids normalized and deduplicated.
+    static func normalize(anchors: [String: [String]]) throws(EligibilityError) -> [String: [String]] {
+        var out: [String: [String]] = [:]
+        for (dn, ids) in anchors {
+            let d = dn.trimmingCharacters(in: .whitespacesAndNewlines)
+            var set: [String] = out[d] ?? []
+            for i in ids {
+                let n = try CardKey.normalize(keyID: i)
+                if !set.contains(n) { set.append(n) }
+            }
+            out[d] = set
+        }
+        return out
+    }
 
     static func now() -> String { Date().formatted(.iso8601) }
 }

@@ -83,9 +83,20 @@ public final class SQLiteRegistry: RegistryStore {
                 db,
                 sql: """
                     SELECT r.* FROM card_links l JOIN insurance_records r ON r.id = l.record_id
-                    WHERE l.issuer = ? AND l.serial = ?
-                    """, arguments: [key.issuer, key.serial])
-            return try row.map(Self.record)
+                    WHERE l.issuer_key_id = ? AND l.serial = ?
+                    """, arguments: [key.issuerKeyID, key.serial])
+            if let row { return try Self.record(row) }
+            // A v1 link with this DN (or, without a DN label, this serial) that no single anchor
+            // resolved: it may be this card or a same-serial card of another root generation.
+            let legacy =
+                try Int.fetchOne(
+                    db,
+                    sql: """
+                        SELECT count(*) FROM card_links WHERE issuer_key_id IS NULL AND serial = ?
+                          AND (? IS NULL OR issuer = ?)
+                        """, arguments: [key.serial, key.issuer, key.issuer]) ?? 0
+            if legacy > 0 { throw EligibilityError.relinkRequired("card \(key)") }
+            return nil
         }
     }
 
@@ -128,18 +139,26 @@ public final class SQLiteRegistry: RegistryStore {
         guard try Bool.fetchOne(db, sql: "SELECT 1 FROM insurance_records WHERE id = ?", arguments: [recordID]) != nil
         else { throw EligibilityError.notFound("record \(recordID)") }
         if let existing = try Int64.fetchOne(
-            db, sql: "SELECT record_id FROM card_links WHERE issuer = ? AND serial = ?",
-            arguments: [key.issuer, key.serial])
+            db, sql: "SELECT record_id FROM card_links WHERE issuer_key_id = ? AND serial = ?",
+            arguments: [key.issuerKeyID, key.serial])
         {
             if existing == recordID { return }
             guard replace else { throw EligibilityError.alreadyLinked(recordID: existing) }
             try db.execute(
-                sql: "UPDATE card_links SET record_id = ?, linked_at = ? WHERE issuer = ? AND serial = ?",
-                arguments: [recordID, RegistrySchema.now(), key.issuer, key.serial])
+                sql: "UPDATE card_links SET record_id = ?, linked_at = ? WHERE issuer_key_id = ? AND serial = ?",
+                arguments: [recordID, RegistrySchema.now(), key.issuerKeyID, key.serial])
         } else {
             try db.execute(
-                sql: "INSERT INTO card_links (issuer, serial, record_id, linked_at) VALUES (?, ?, ?, ?)",
-                arguments: [key.issuer, key.serial, recordID, RegistrySchema.now()])
+                sql:
+                    "INSERT INTO card_links (issuer_key_id, serial, issuer, record_id, linked_at) VALUES (?, ?, ?, ?, ?)",
+                arguments: [key.issuerKeyID, key.serial, key.issuer, recordID, RegistrySchema.now()])
+        }
+        // A v1 link of this DN and serial to the same record is this link, now by key.
+        if let issuer = key.issuer {
+            try db.execute(
+                sql:
+                    "DELETE FROM card_links WHERE issuer_key_id IS NULL AND issuer = ? AND serial = ? AND record_id = ?",
+                arguments: [issuer, key.serial, recordID])
         }
     }
 
@@ -151,11 +170,12 @@ public final class SQLiteRegistry: RegistryStore {
     static func unlink(_ db: Database, _ key: CardKey) throws -> Int64 {
         guard
             let id = try Int64.fetchOne(
-                db, sql: "SELECT record_id FROM card_links WHERE issuer = ? AND serial = ?",
-                arguments: [key.issuer, key.serial])
+                db, sql: "SELECT record_id FROM card_links WHERE issuer_key_id = ? AND serial = ?",
+                arguments: [key.issuerKeyID, key.serial])
         else { throw EligibilityError.notFound("no link for card \(key)") }
         try db.execute(
-            sql: "DELETE FROM card_links WHERE issuer = ? AND serial = ?", arguments: [key.issuer, key.serial])
+            sql: "DELETE FROM card_links WHERE issuer_key_id = ? AND serial = ?",
+            arguments: [key.issuerKeyID, key.serial])
         return id
     }
 
@@ -194,10 +214,13 @@ public final class SQLiteRegistry: RegistryStore {
     public func list() async throws(EligibilityError) -> [RegistryEntry] {
         try await read { db in
             let links = try Row.fetchAll(
-                db, sql: "SELECT record_id, issuer, serial FROM card_links ORDER BY issuer, serial")
+                db,
+                sql:
+                    "SELECT record_id, issuer_key_id, issuer, serial FROM card_links WHERE issuer_key_id IS NOT NULL ORDER BY issuer_key_id, serial"
+            )
             var cards: [Int64: [CardKey]] = [:]
             for l in links {
-                cards[l["record_id"], default: []].append(try CardKey(issuer: l["issuer"], serial: l["serial"]))
+                cards[l["record_id"], default: []].append(try Self.key(l))
             }
             return try Row.fetchAll(db, sql: "SELECT * FROM insurance_records ORDER BY id").map { row in
                 let id: Int64 = row["id"]
@@ -211,10 +234,61 @@ public final class SQLiteRegistry: RegistryStore {
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM insurance_records WHERE id = ?", arguments: [id])
             else { return nil }
             let cards = try Row.fetchAll(
-                db, sql: "SELECT issuer, serial FROM card_links WHERE record_id = ? ORDER BY issuer, serial",
+                db,
+                sql:
+                    "SELECT issuer_key_id, issuer, serial FROM card_links WHERE record_id = ? AND issuer_key_id IS NOT NULL ORDER BY issuer_key_id, serial",
                 arguments: [id]
-            ).map { l in try CardKey(issuer: l["issuer"], serial: l["serial"]) }
+            ).map { l in try Self.key(l) }
             return RegistryEntry(id: id, record: try Self.record(row), cards: cards)
+        }
+    }
+
+    static func key(_ l: Row) throws -> CardKey {
+        try CardKey(issuerKeyID: l["issuer_key_id"] as String, serial: l["serial"], issuer: l["issuer"])
+    }
+
+    public func legacyLinks() async throws(EligibilityError) -> [LegacyCardLink] {
+        try await read { db in try Self.legacy(db) }
+    }
+
+    static func legacy(_ db: Database) throws -> [LegacyCardLink] {
+        try Row.fetchAll(
+            db,
+            sql: "SELECT issuer, serial, record_id FROM card_links WHERE issuer_key_id IS NULL ORDER BY issuer, serial"
+        ).map { LegacyCardLink(issuer: $0["issuer"], serial: $0["serial"], recordID: $0["record_id"]) }
+    }
+
+    @discardableResult
+    public func resolveLegacyLinks(anchors: [String: [String]]) async throws(EligibilityError) -> [LegacyCardLink] {
+        let normalized = try RegistrySchema.normalize(anchors: anchors)
+        return try await write { db in
+            var left: [LegacyCardLink] = []
+            for var l in try Self.legacy(db) {
+                let ids = normalized[l.issuer] ?? []
+                l.matchingAnchors = ids.count
+                guard ids.count == 1, let id = ids.first else {
+                    left.append(l)
+                    continue
+                }
+                if let existing = try Int64.fetchOne(
+                    db, sql: "SELECT record_id FROM card_links WHERE issuer_key_id = ? AND serial = ?",
+                    arguments: [id, l.serial])
+                {
+                    if existing == l.recordID {
+                        try db.execute(
+                            sql: "DELETE FROM card_links WHERE issuer_key_id IS NULL AND issuer = ? AND serial = ?",
+                            arguments: [l.issuer, l.serial])
+                    } else {
+                        left.append(l)
+                    }
+                    continue
+                }
+                try db.execute(
+                    sql:
+                        "UPDATE card_links SET issuer_key_id = ? WHERE issuer_key_id IS NULL AND issuer = ? AND serial = ?",
+                    arguments: [id, l.issuer, l.serial])
+            }
+            return left
         }
     }
 }

@@ -116,13 +116,15 @@ public enum CertificateText {
         if let info = try? CertificateInfo(der: Data(der)) {
             pairs += [
                 ("subject", .string(info.subject.rfc2253)), ("issuer", .string(info.issuer.rfc2253)),
-                ("serial", .string(info.serialNumberHex)), ("notBefore", .string(iso8601(info.notBefore))),
-                ("notAfter", .string(iso8601(info.notAfter))),
+                ("serial", .string(info.serialNumberHex)),
+                // The issuer's key (AKI): with `serial`, the registry's card key (CSV `issuerKeyID`).
+                ("issuerKeyID", info.authorityKeyIdentifier.map { .string(hex(Array($0)).uppercased()) } ?? .null),
+                ("notBefore", .string(iso8601(info.notBefore))), ("notAfter", .string(iso8601(info.notAfter))),
                 ("sha256", .string(hex(Array(info.sha256Fingerprint)))),
             ]
         } else {
             pairs += [
-                ("subject", .null), ("issuer", .null), ("serial", .null), ("notBefore", .null),
+                ("subject", .null), ("issuer", .null), ("serial", .null), ("issuerKeyID", .null), ("notBefore", .null),
                 ("notAfter", .null), ("sha256", .string(hex(SHA256.hash(der)))),
             ]
         }

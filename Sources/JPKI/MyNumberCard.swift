@@ -514,13 +514,16 @@ public struct MyNumberCard {
     /// SFI (`00 20 00 98`, `80 2A 00 97`) = 4; a card that refuses SFI addressing gets the SELECT
     /// forms (6 APDUs; 9 with the certificate read).
     ///
-    /// `expecting` (the start of the certificate the caller bound the card to) is compared with
-    /// the same bytes of the card's auth certificate — one short READ BINARY, by SFI where the card
-    /// answers so — **before** the PIN is sent: another card gets ``JPKIError/cardChanged`` and
-    /// never sees the PIN. 40 bytes cover the DER header and the serial number; two certificates
-    /// alike that far (same serial under another issuer) are told apart only by the signature.
+    /// `expecting` (the auth certificate the caller bound the card to, DER) is compared with the
+    /// card's **before** the PIN is sent: another card gets ``JPKIError/cardChanged`` and never
+    /// sees the PIN. Compared: 32 bytes from the middle of the certificate's subject public key —
+    /// the card's own key, which no other card has, not even a same-serial card issued under
+    /// another root generation with the same issuer DN (J-LIS 2015/2019/2023) — read with
+    /// SELECT EF 000A + one short READ BINARY at that offset (2 APDUs, 32 bytes; by SFI in one
+    /// when the key starts within the first 256 bytes). Only when `expecting` does not parse as
+    /// a certificate are its first (up to 40) bytes compared instead (header + serial, by SFI).
     public func signWithAuthKeyCheckedByCaller(
-        digestInfo: [UInt8], pin: PIN, allowLastTry: Bool = false, expecting certificatePrefix: [UInt8]? = nil
+        digestInfo: [UInt8], pin: PIN, allowLastTry: Bool = false, expecting boundCertificate: [UInt8]? = nil
     ) throws(JPKIError) -> [UInt8] {
         try Self.precheck(pin, JPKIKey.auth.pin)
         try requirePIN(JPKIKey.auth.pin)
@@ -530,22 +533,63 @@ public struct MyNumberCard {
         return try run { (op) throws(JPKIError) in
             // By SFI (no SELECTs) where the card answers so, else the SELECT forms.
             try op.select(JPKIKey.auth.pin.application)
-            if let certificatePrefix, !certificatePrefix.isEmpty {
-                let n = min(certificatePrefix.count, 255)
+            if let boundCertificate, !boundCertificate.isEmpty {
+                let window =
+                    Self.publicKeyWindow(boundCertificate) ?? (offset: 0, length: min(boundCertificate.count, 40))
+                let expected = Array(boundCertificate[window.offset..<(window.offset + window.length)])
                 let sfi = UInt8(JPKIFile.authCertificate & 0x1F)
-                let head: [UInt8]
-                if let bySFI = try JPKICommands.readBinaryBySFI(sfi: sfi, offset: 0, length: n, on: op.channel) {
-                    head = bySFI
-                } else {
-                    try JPKICommands.selectFile(JPKIFile.authCertificate, on: op.channel)
-                    head = try JPKICommands.readBinary(offset: 0, length: n, on: op.channel).data
+                var read: [UInt8]?
+                if window.offset <= 255 {
+                    read = try JPKICommands.readBinaryBySFI(
+                        sfi: sfi, offset: window.offset, length: window.length, on: op.channel)
                 }
-                guard head == Array(certificatePrefix.prefix(n)) else { throw .cardChanged }
+                if read == nil {
+                    try JPKICommands.selectFile(JPKIFile.authCertificate, on: op.channel)
+                    read = try JPKICommands.readBinary(offset: window.offset, length: window.length, on: op.channel)
+                        .data
+                }
+                guard read == expected else { throw .cardChanged }
             }
             try JPKICommands.verifyPIN(
                 JPKIKey.auth.pin, pin: pin, allowLastTry: allowLastTry, bySFI: true, on: op.channel)
             return try JPKICommands.sign(.auth, digestInfo: digestInfo, bySFI: true, on: op.channel)
         }
+    }
+
+    /// Where, in a DER certificate, 32 bytes from the middle of the subjectPublicKey BIT STRING
+    /// lie (the whole key when shorter); nil when the bytes are not a certificate.
+    static func publicKeyWindow(_ der: [UInt8]) -> (offset: Int, length: Int)? {
+        /// (tag, content start, content end) of the TLV at `i`, within `end`.
+        func tlv(_ i: Int, _ end: Int) -> (tag: UInt8, start: Int, end: Int)? {
+            guard i + 2 <= end else { return nil }
+            let tag = der[i]
+            var len = Int(der[i + 1])
+            var start = i + 2
+            if len & 0x80 != 0 {
+                let n = len & 0x7F
+                guard (1...3).contains(n), start + n <= end else { return nil }
+                len = der[start..<(start + n)].reduce(0) { $0 << 8 | Int($1) }
+                start += n
+            }
+            guard start + len <= end else { return nil }
+            return (tag, start, start + len)
+        }
+        guard let cert = tlv(0, der.count), cert.tag == 0x30, let tbs = tlv(cert.start, cert.end), tbs.tag == 0x30
+        else { return nil }
+        var i = tbs.start
+        guard let first = tlv(i, tbs.end) else { return nil }
+        if first.tag == 0xA0 { i = first.end }  // [0] version
+        // serial, signature, issuer, validity, subject
+        for _ in 0..<5 {
+            guard let e = tlv(i, tbs.end) else { return nil }
+            i = e.end
+        }
+        guard let spki = tlv(i, tbs.end), spki.tag == 0x30, let alg = tlv(spki.start, spki.end),
+            let bits = tlv(alg.end, spki.end), bits.tag == 0x03, bits.end > bits.start
+        else { return nil }
+        let size = bits.end - bits.start
+        let length = min(32, size)
+        return (bits.start + (size - length) / 2, length)
     }
 
     /// Verifies the sign password and signs `digestInfo` with the sign key (EF 001A).

@@ -449,17 +449,17 @@ public struct DaemonAPI: APIResponder {
             // signature itself — it must verify against that certificate's key, which only the
             // session's card holds (and the reader thread re-checks presence and ATR). This saves
             // reading the certificate again (~0.33 s on a contact reader, bench/run's floor).
-            // Before the PIN goes out, the start of the card's certificate (header + serial, one
-            // short read) must be the bound one's: another card in the reader never sees the PIN.
+            // Before the PIN goes out, the card's certificate must carry the bound one's public
+            // key (32 bytes of it, SELECT + one short read): another card in the reader — even one
+            // with the same serial under another root generation — never sees the PIN.
             // Both checks run on the reader thread inside the operation, so a mismatch ends the
             // session there (and the card is identified afresh).
             let identity = CardIdentity(authCertificateDER: der)
-            let prefix = Array(der.prefix(40))
             let (signature, session) = try await cardOperation(operation, session: id, peer: peer) { card in
                 let sig: [UInt8]
                 do {
                     sig = try card.signWithAuthKeyCheckedByCaller(
-                        digestInfo: digestInfo, pin: pin, allowLastTry: allowLastTry, expecting: prefix)
+                        digestInfo: digestInfo, pin: pin, allowLastTry: allowLastTry, expecting: der)
                 } catch JPKIError.cardChanged {
                     throw APIError.sessionEnded
                 }

@@ -1,5 +1,6 @@
 import Eligibility
 import Foundation
+import JPKIVerify
 
 /// The daemon's configuration, read from a JSON file. Every field has a documented default, so
 /// `{}` is a valid configuration (socket in /run/jpkid, root may do everything, My Number off).
@@ -130,7 +131,19 @@ public struct DaemonConfig: Codable, Sendable, Equatable {
         }
         let problems = config.problems()
         if let first = problems.first { throw first }
-        return config
+        var resolved = config
+        resolved.eligibility.anchorKeyIDs = config.authAnchorKeyIDs
+        return resolved
+    }
+
+    /// The auth anchors' key ids by DN (unreadable files give none: the verifier reports them).
+    public var authAnchorKeyIDs: [String: [String]] {
+        CardKey.anchorKeyIDs(authAnchorCertificates)
+    }
+
+    /// The configured auth anchors, parsed (empty when unreadable: the verifier reports that).
+    public var authAnchorCertificates: [CertificateInfo] {
+        (try? CertificateInfo.load(files: trust.authAnchors.map { URL(fileURLWithPath: $0) })) ?? []
     }
 
     /// Semantic problems (bad mode, unknown revocation policy, missing files …).

@@ -64,7 +64,7 @@ extension DaemonAPI {
     /// `POST /v1/sessions/{s}/eligibility`: proves the card (PIN + fresh challenge signed by the
     /// auth key, or — in `visual` mode — staff confirmation), verifies the auth certificate (chain,
     /// revocation) and the signature with OpenSSL, then asks the registry by the certificate's
-    /// issuer + serial. Only the auth certificate is used; the My Number is never read. The answer
+    /// issuer key + serial. Only the auth certificate is used; the My Number is never read. The answer
     /// is bound to the session and its card; a card swapped at any point gives 409.
     func eligibility(_ id: String, _ r: APIRequest, peer: PeerCredentials) async throws -> APIResponse {
         guard let eligibility else { throw APIError(503, "eligibility_disabled", "no eligibility registry") }
@@ -174,7 +174,11 @@ extension DaemonAPI {
             let key: CardKey
             do {
                 info = try CertificateInfo(der: Data(certificateDER))
-                key = try CardKey(issuer: info.issuer.rfc2253, serial: info.serialNumberHex)
+                // By the issuer's key (J-LIS root generations share one DN); the anchors are read
+                // only for a certificate without an authority key identifier.
+                key = try CardKey(
+                    authCertificate: info,
+                    anchors: info.authorityKeyIdentifier == nil ? config.authAnchorCertificates : [])
             } catch {
                 throw APIError(502, "card_error", "the auth certificate cannot be parsed")
             }
@@ -266,6 +270,11 @@ extension DaemonAPI {
             }
         case .timeout: APIError(504, e.code, "the eligibility registry did not answer in time")
         case .unavailable: APIError(503, e.code, "the eligibility registry is unavailable")
+        case .relinkRequired:
+            APIError(
+                409, e.code,
+                "the registry links this card by issuer name only, which several root generations share: link the card again"
+            )
         default: APIError(502, e.code, "the eligibility registry answered unexpectedly")
         }
     }

@@ -120,6 +120,13 @@ public struct CertificateInfo: Sendable, Codable, Equatable {
     public let publicKey: RSAPublicKeyInfo?
     /// JPKI sign-certificate identity (subjectAltName otherNames), nil when none are present.
     public let signIdentity: SignCertificateIdentity?
+    /// authorityKeyIdentifier keyIdentifier (the issuer's key), nil when absent.
+    public let authorityKeyIdentifier: Data?
+    /// subjectKeyIdentifier (this certificate's key), nil when absent.
+    public let subjectKeyIdentifier: Data?
+    /// SHA-1 over the subjectPublicKey BIT STRING contents (RFC 5280 §4.2.1.2 method 1): the
+    /// key identifier computed from the key itself, whatever the certificate says.
+    public let publicKeySHA1: Data
     /// Whether subject == issuer (self-issued).
     public var isSelfIssued: Bool { subject.der == issuer.der }
 
@@ -127,6 +134,15 @@ public struct CertificateInfo: Sendable, Codable, Equatable {
     public init(der: Data) throws(JPKIVerifyError) {
         let box = try X509Box.parse(der: der)
         try self.init(box: box, der: der)
+    }
+
+    /// Every certificate of PEM/DER files or directories (as trust anchors are configured).
+    public static func load(files: [URL]) throws(JPKIVerifyError) -> [CertificateInfo] {
+        var out: [CertificateInfo] = []
+        for box in try CertificateLoader.certificates(at: files) {
+            out.append(try CertificateInfo(box: box, der: box.der))
+        }
+        return out
     }
 
     /// Parses the first certificate of a PEM text.
@@ -255,6 +271,19 @@ public struct CertificateInfo: Sendable, Codable, Equatable {
         }
 
         signIdentity = try SignCertificateIdentity.extract(from: x)
+
+        func octets(_ o: UnsafePointer<ASN1_OCTET_STRING>?) -> Data? {
+            guard let o, let p = ASN1_STRING_get0_data(o) else { return nil }
+            return Data(bytes: p, count: Int(ASN1_STRING_length(o)))
+        }
+        authorityKeyIdentifier = octets(X509_get0_authority_key_id(x))
+        subjectKeyIdentifier = octets(X509_get0_subject_key_id(x))
+        var kd = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var kdLen: UInt32 = 0
+        guard X509_pubkey_digest(x, EVP_sha1(), &kd, &kdLen) == 1 else {
+            throw .openSSL(function: "X509_pubkey_digest", detail: drainOpenSSLErrors())
+        }
+        publicKeySHA1 = Data(kd.prefix(Int(kdLen)))
     }
 
     static func name(_ n: OpaquePointer) throws(JPKIVerifyError) -> DistinguishedName {

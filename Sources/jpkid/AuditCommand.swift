@@ -91,7 +91,7 @@ struct AuditCommand: AsyncParsableCommand {
                 "The card: its auth certificate's SHA-256 fingerprint (64 hex digits) or serial number (hex).")
         var card: String?
 
-        @Option(help: "With a serial: the auth certificate issuer DN (RFC 2253).")
+        @Option(help: "With a serial: the auth certificate issuer DN (RFC 2253) or issuer key id (hex).")
         var issuer: String?
 
         @Option(help: "The registry record id.")

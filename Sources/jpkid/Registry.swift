@@ -14,8 +14,8 @@ import Synchronization
 struct RegistryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "registry",
-        abstract: "Administer the eligibility registry (マイナ保険証): import, list, link, unlink.",
-        subcommands: [Import.self, List.self, Link.self, Unlink.self, ReferenceNumbers.self])
+        abstract: "Administer the eligibility registry (マイナ保険証): import, list, link, unlink, legacy.",
+        subcommands: [Import.self, List.self, Link.self, Unlink.self, Legacy.self, ReferenceNumbers.self])
 }
 
 /// The options every registry subcommand takes.
@@ -198,7 +198,10 @@ extension RegistryCommand {
             let report: RegistryCSV.Report
             do {
                 // One transaction: every valid row, and their audit lines written before COMMIT.
-                report = try await RegistryCSV.importCSV(text, into: store, replaceLinks: replace) {
+                // Old files (issuer DN, no issuerKeyID) resolve through the configured auth anchors.
+                report = try await RegistryCSV.importCSV(
+                    text, into: store, replaceLinks: replace, anchors: cfg.eligibility.anchorKeyIDs
+                ) {
                     report, outcomes in
                     var lines = audit.entries(outcomes)
                     lines.append(
@@ -273,21 +276,25 @@ extension RegistryCommand {
                 rows.append([
                     String(e.id), r.insurerNumber, r.symbol, r.number, r.branch, r.name, r.birthDate.description,
                     String(r.copaymentRatio), r.validFrom.description, r.validTo?.description ?? "-", r.status.rawValue,
-                    e.cards.isEmpty ? "-" : e.cards.map(\.serial).joined(separator: " "),
+                    e.cards.isEmpty ? "-" : e.cards.map(\.description).joined(separator: " "),
                 ])
             }
             print(Table.render(rows))
         }
     }
 
-    /// `jpkid registry unlink --issuer DN --serial HEX`.
+    /// `jpkid registry unlink --issuer-key-id HEX --serial HEX` (or `--issuer DN` when exactly one
+    /// configured auth anchor has that DN).
     struct Unlink: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Remove a card's link (the record stays).")
 
         @OptionGroup var options: RegistryOptions
 
-        @Option(help: "Auth certificate issuer DN (RFC 2253).")
-        var issuer: String
+        @Option(help: "The auth certificate's authority key identifier (hex, colons allowed).")
+        var issuerKeyID: String?
+
+        @Option(help: "Auth certificate issuer DN (RFC 2253): instead of --issuer-key-id when one anchor has it.")
+        var issuer: String?
 
         @Option(help: "Auth certificate serial number (hex).")
         var serial: String
@@ -295,7 +302,10 @@ extension RegistryCommand {
         func run() async throws {
             let cfg = try options.load()
             let key: CardKey
-            do { key = try CardKey(issuer: issuer, serial: serial) } catch {
+            do {
+                key = try RegistryOptions.key(
+                    issuerKeyID: issuerKeyID, issuer: issuer, serial: serial, anchors: cfg.eligibility.anchorKeyIDs)
+            } catch {
                 fail("\(error.code): \(error)")
                 throw ExitCode(64)
             }
@@ -307,7 +317,7 @@ extension RegistryCommand {
                 }
                 await audit.committed()
                 if case .unlinked(_, let id) = outcomes.first {
-                    print("unlinked card \(key.serial) from record \(id)")
+                    print("unlinked card \(key) from record \(id)")
                 }
             } catch {
                 let code = audit.code(error)
@@ -317,6 +327,62 @@ extension RegistryCommand {
                 throw ExitCode(1)
             }
             await store.shutdown()
+        }
+    }
+}
+
+extension RegistryOptions {
+    /// A card key from options: the key id, or the DN when exactly one configured anchor has it.
+    static func key(issuerKeyID: String?, issuer: String?, serial: String, anchors: [String: [String]])
+        throws(EligibilityError) -> CardKey
+    {
+        if let issuerKeyID { return try CardKey(issuerKeyID: issuerKeyID, serial: serial, issuer: issuer) }
+        guard let issuer else { throw .invalidKey("give --issuer-key-id (or --issuer)") }
+        let ids = anchors[issuer.trimmingCharacters(in: .whitespaces)] ?? []
+        guard ids.count == 1 else {
+            throw .invalidKey("\(ids.count) configured auth anchors have this issuer DN: give --issuer-key-id")
+        }
+        return try CardKey(issuerKeyID: ids[0], serial: serial, issuer: issuer)
+    }
+}
+
+extension RegistryCommand {
+    /// `jpkid registry legacy [--json]`: links written before issuer keys that the configured
+    /// anchors do not resolve (their DN is shared by several anchors, or by none). Eligibility
+    /// for such a DN and serial answers `card_relink_required` until the card is linked again.
+    struct Legacy: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List card links by issuer name only that need the card linked again.")
+
+        @OptionGroup var options: RegistryOptions
+
+        @Flag(help: "Print JSON (an array of {issuer, serial, recordID, matchingAnchors}).")
+        var json = false
+
+        func run() async throws {
+            let cfg = try options.load()
+            let store = try await options.store(cfg)
+            let links: [LegacyCardLink]
+            do {
+                links = try await store.resolveLegacyLinks(anchors: cfg.eligibility.anchorKeyIDs)
+            } catch {
+                fail("\(error.code): \(error)")
+                await store.shutdown()
+                throw ExitCode(1)
+            }
+            await store.shutdown()
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                print(String(decoding: try encoder.encode(links), as: UTF8.self))
+                return
+            }
+            var rows = [["record", "serial", "anchors", "issuer"]]
+            for l in links {
+                rows.append([String(l.recordID), l.serial, String(l.matchingAnchors ?? 0), l.issuer])
+            }
+            print(Table.render(rows))
+            print("\(links.count) link(s) need the card linked again (jpkid registry link)")
         }
     }
 }

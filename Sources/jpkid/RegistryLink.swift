@@ -158,7 +158,7 @@ extension RegistryCommand {
             let key: CardKey
             do {
                 info = try CertificateInfo(der: Data(certificate))
-                key = try CardKey(issuer: info.issuer.rfc2253, serial: info.serialNumberHex)
+                key = try CardKey(authCertificate: info, anchors: cfg.authAnchorCertificates)
             } catch {
                 await audit.failed("registry-link", outcome: "verification_failed")
                 fail("verification_failed: the auth certificate does not parse")
@@ -185,7 +185,7 @@ extension RegistryCommand {
                 await store.shutdown()
                 switch outcomes.last {
                 case .linked(_, let id):
-                    print("linked card \(key.serial) (\(key.issuer)) to record \(id)")
+                    print("linked card \(key) (\(key.issuer ?? "")) to record \(id)")
                 case .linkRefused(_, let id, let other):
                     fail("already_linked: the card is linked to record \(other), not \(id) (use --replace)")
                     throw ExitCode(1)

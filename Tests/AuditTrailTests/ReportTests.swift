@@ -75,4 +75,31 @@ struct ReportTests {
         nobody.serials = ["9999"]
         #expect(AuditReport.select(files: [path], query: nobody).isEmpty)
     }
+
+    /// Two cards with one serial and one DN under two root generations: the key id tells their
+    /// lines apart (`--issuer KEYID`), the DN does not.
+    @Test func issuerKeyIDSeparatesGenerations() async throws {
+        struct GenKey: Encodable {
+            var issuerKeyID: String
+            var serial = "1001"
+            var issuer = "O=jpki-linux fixture,C=JP"
+        }
+        struct GenLine: Encodable {
+            var time = "2026-05-01T10:00:00Z"
+            var operation = "eligibility"
+            var outcome = "ok"
+            var cardKey: GenKey
+        }
+        let dir = try tempDir("report-generations")
+        let w = try AuditWriter(path: dir + "/audit.jsonl", signer: nil)
+        try await w.append(entry: GenLine(cardKey: GenKey(issuerKeyID: "1B996B31")))
+        try await w.append(entry: GenLine(outcome: "not_eligible", cardKey: GenKey(issuerKeyID: "847D3B4D")))
+        await w.close()
+        var q = AuditReport.Query()
+        q.serials = ["1001"]
+        q.issuer = "84:7d:3b:4d"
+        #expect(AuditReport.select(files: [dir + "/audit.jsonl"], query: q).map(\.outcome) == ["not_eligible"])
+        q.issuer = "O=jpki-linux fixture,C=JP"
+        #expect(AuditReport.select(files: [dir + "/audit.jsonl"], query: q).count == 2)
+    }
 }

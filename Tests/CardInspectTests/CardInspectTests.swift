@@ -162,6 +162,18 @@ struct CardInspectBenchTests {
             #expect(signed.status == 0, "\(signed.stderr)")
             let list = signed.json["certificates"] as? [[String: Any]] ?? []
             #expect(list.map { $0["kind"] as? String } == ["auth", "auth-ca", "sign", "sign-ca"])
+            // The auth certificate's issuer key (the registry's card key with its serial) is the
+            // AKI openssl reads from the same file.
+            let akiText = try runProgram(
+                "/usr/bin/openssl",
+                [
+                    "x509", "-inform", "DER", "-noout", "-ext", "authorityKeyIdentifier", "-in",
+                    CLI.fixture("00-ordinary", "jpki/000A.der").path,
+                ])
+            let aki = akiText.stdout.split(separator: "\n").last.map {
+                $0.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: ":", with: "")
+            }
+            #expect(list.first?["issuerKeyID"] as? String == aki && aki?.count == 40)
             let sign = try #require(list.first { $0["kind"] as? String == "sign" })
             #expect(
                 Data(base64Encoded: sign["der"] as? String ?? "")

@@ -23,7 +23,7 @@ final class FakeGateway: @unchecked Sendable {
                 if self.path != "/v1/lookup" or self.headers.get("Content-Type") != "application/json":
                     return self.answer(400, {"error": "bad request"})
                 req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                if set(req) != {"issuer", "serial"} or req["issuer"] != "O=jpki-linux fixture,C=JP":
+                if set(req) != {"issuerKeyID", "issuer", "serial"} or req["issuer"] != "O=jpki-linux fixture,C=JP" or req["issuerKeyID"] != "0A0B0C0D":
                     return self.answer(400, {"error": "bad body"})
                 s = req["serial"]
                 if s == "1001": return self.answer(200, {"record": RECORD})
@@ -31,6 +31,7 @@ final class FakeGateway: @unchecked Sendable {
                 if s == "1021": return self.answer(404, {"error": "not found"})
                 if s == "1031": return self.answer(500, {"error": "boom"})
                 if s == "1041": return self.answer(200, "not json")
+                if s == "1071": return self.answer(409, {"error": {"code": "card_relink_required"}})
                 if s == "1051": return self.answer(200, {"record": dict(RECORD, copaymentRatio=25)})
                 if s == "1061":
                     time.sleep(3)
@@ -86,7 +87,7 @@ final class FakeGateway: @unchecked Sendable {
 @Suite("HTTP gateway provider", .serialized)
 struct HTTPProviderTests {
     func key(_ serial: String) throws(EligibilityError) -> CardKey {
-        try CardKey(issuer: "O=jpki-linux fixture,C=JP", serial: serial)
+        try CardKey(issuerKeyID: "0a:0b:0c:0d", serial: serial, issuer: "O=jpki-linux fixture,C=JP")
     }
 
     @Test func contract() async throws {
@@ -109,6 +110,8 @@ struct HTTPProviderTests {
                 #expect(error.code == "registry_error", "serial \(serial)")
             }
         }
+        let relink = await #expect(throws: EligibilityError.self) { try await provider.record(for: try key("1071")) }
+        #expect(relink?.code == "card_relink_required")
     }
 
     @Test func slowGatewayIsTimeout() async throws {

@@ -156,17 +156,43 @@ struct MatchingTests {
 
 @Suite("CSV parsing")
 struct CSVTests {
+    @Test func issuerKeyIDColumn() {
+        let text =
+            "issuerKeyID,serial,insurerNumber,symbol,number,branch,name,birthDate,copaymentRatio,validFrom\n"
+            + "keyid:0A:0B:0C:0D,1001,06139991,,1,00,A,1980-02-17,30,2024-04-01\n"
+            + "0A0B0C0E,1001,06139991,,2,00,B,1980-02-17,30,2024-04-01\n"
+            + "0A0,1001,06139991,,3,00,C,1980-02-17,30,2024-04-01"
+        let (rows, errors, _) = RegistryCSV.parse(text)
+        #expect(rows.map(\.key?.issuerKeyID) == ["0A0B0C0D", "0A0B0C0E"])
+        #expect(rows[0].key != rows[1].key)
+        #expect(errors.map(\.column) == ["issuerKeyID"])
+    }
+
     let header = "issuer,serial,insurerNumber,symbol,number,branch,name,birthDate,copaymentRatio,validFrom"
 
     @Test func demoFileParses() throws {
         let text = try String(
             contentsOf: packageRoot.appendingPathComponent("apdu-fixtures/registry/demo.csv"), encoding: .utf8)
-        let (rows, errors, count) = RegistryCSV.parse(text)
+        let (rows, errors, count) = RegistryCSV.parse(text, anchors: [fixtureAuthIssuer: [fixtureAuthKeyID]])
         #expect(errors == [])
         #expect(count == 10)
         #expect(
             rows.compactMap(\.key?.serial) == ["1001", "1011", "1021", "1031", "1041", "1061", "1071", "1081", "1091"])
         #expect(rows.allSatisfy { $0.key == nil || $0.key?.issuer == fixtureAuthIssuer })
+        // Three root generations: the key ids are those of the cards' own certificates.
+        #expect(Set(rows.compactMap(\.key?.issuerKeyID)).count == 3)
+        #expect(rows.first?.key?.issuerKeyID == fixtureAuthKeyID)
+        // The same file in the old format (no issuerKeyID): with one anchor for the DN every row
+        // resolves to it; with two generations sharing the DN, keyed rows name the column to add.
+        let old = text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            line.hasPrefix("#") || line.isEmpty ? String(line) : String(line.drop { $0 != "," }.dropFirst())
+        }.joined(separator: "\n")
+        #expect(RegistryCSV.parse(old, anchors: fixtureAnchors).rows.count == 10)
+        let ambiguous = RegistryCSV.parse(old, anchors: [fixtureAuthIssuer: ["0A0B0C0D", "0A0B0C0E"]])
+        #expect(ambiguous.rows.count == 1)
+        #expect(ambiguous.errors.count == 9)
+        #expect(ambiguous.errors.first?.column == "issuerKeyID")
+        #expect(ambiguous.errors.first?.reason == "2 configured anchors share this issuer DN: give issuerKeyID")
         #expect(rows[1].record.name == "高橋　崎辺")
         #expect(rows[3].record.status == .lost)
         #expect(rows[5].key == nil)
@@ -178,7 +204,7 @@ struct CSVTests {
             + "\"O=A,\"\"B\"\",C=JP\",0a,06139991,\"x,y\",1,00,\"山田\n太郎\",1980-02-17,30,2024-04-01\r\n"
             + "# another comment\r\n"
             + ",,06139991,,2,00,山田　花子,1980-02-17,10,2024-04-01"
-        let (rows, errors, count) = RegistryCSV.parse(text)
+        let (rows, errors, count) = RegistryCSV.parse(text, anchors: ["O=A,\"B\",C=JP": ["0A0B0C0D"]])
         #expect(errors == [])
         #expect(count == 2)
         #expect(rows.count == 2)
@@ -216,7 +242,7 @@ struct CSVTests {
         #expect(rows.isEmpty)
         #expect(errors.contains { $0.column == "nmae" && $0.reason == "unknown column" })
         #expect(errors.contains { $0.column == "name" && $0.reason == "missing column" })
-        #expect(errors.contains { $0.reason == "issuer and serial go together" })
+        #expect(errors.contains { $0.reason == "serial goes with issuerKeyID (or issuer)" })
         #expect(RegistryCSV.parse("").errors.first?.reason == "no header line")
         #expect(RegistryCSV.parse(header + "\n\"unterminated").errors.first?.reason == "unterminated quoted field")
     }

@@ -17,13 +17,22 @@ struct CardKeyTests {
             try CardKey.normalize(serial: "-1A")
         }
         #expect(throws: EligibilityError.invalidKey("empty serial")) { try CardKey.normalize(serial: " ") }
-        #expect(throws: EligibilityError.invalidKey("empty issuer")) { try CardKey(issuer: "  ", serial: "1") }
+        #expect(throws: EligibilityError.invalidKey("empty issuer")) {
+            try CardKey(issuerKeyID: "0A0B0C0D", serial: "1", issuer: "  ")
+        }
+        #expect(try CardKey.normalize(keyID: "keyid:0a:0b:0c:0d") == "0A0B0C0D")
+        #expect(throws: EligibilityError.invalidKey("issuer key id must be 4 to 64 bytes")) {
+            try CardKey.normalize(keyID: "0A0")
+        }
     }
 
-    @Test func issuerIsExact() throws {
-        let a = try CardKey(issuer: " O=JPKI,C=JP ", serial: "1")
+    /// The identity is the issuer's key: the DN is a label (same DN, other key = other card).
+    @Test func identityIsTheIssuerKey() throws {
+        let a = try CardKey(issuerKeyID: "0A0B0C0D", serial: "1", issuer: " O=JPKI,C=JP ")
         #expect(a.issuer == "O=JPKI,C=JP")
-        #expect(a != (try CardKey(issuer: "o=jpki,c=jp", serial: "1")))
+        #expect(a == (try CardKey(issuerKeyID: "0a0b0c0d", serial: "01", issuer: "o=other")))
+        #expect(a != (try CardKey(issuerKeyID: "0A0B0C0E", serial: "1", issuer: "O=JPKI,C=JP")))
+        #expect(a.description == "1@keyid:0A0B0C0D")
     }
 
     /// The key built from CertificateInfo equals the one openssl prints (what the CSV holds).
@@ -31,24 +40,48 @@ struct CardKeyTests {
     func keyFromCertificateMatchesOpenSSL(_ card: String, _ serial: String) throws {
         let path = packageRoot.appendingPathComponent("apdu-fixtures/cards/\(card)/jpki/000A.der")
         let info = try CertificateInfo(der: try Data(contentsOf: path))
-        let key = try CardKey(issuer: info.issuer.rfc2253, serial: info.serialNumberHex)
+        let key = try CardKey(authCertificate: info)
         let out = try runProgram(
             "/usr/bin/openssl",
-            ["x509", "-inform", "DER", "-in", path.path, "-noout", "-issuer", "-serial", "-nameopt", "RFC2253"])
+            [
+                "x509", "-inform", "DER", "-in", path.path, "-noout", "-issuer", "-serial", "-nameopt", "RFC2253",
+                "-ext", "authorityKeyIdentifier",
+            ])
         #expect(out.status == 0)
         let lines = out.stdout.split(separator: "\n").map(String.init)
         let issuer = try #require(lines.first { $0.hasPrefix("issuer=") }).dropFirst("issuer=".count)
         let ser = try #require(lines.first { $0.hasPrefix("serial=") })
-        #expect(key == (try CardKey(issuer: String(issuer), serial: ser)))
+        let aki = try #require(lines.firstIndex { $0.contains("Authority Key Identifier") })
+        let keyID = lines[aki + 1].trimmingCharacters(in: .whitespaces)
+        let expected = try CardKey(issuerKeyID: keyID, serial: ser, issuer: String(issuer))
+        #expect(key == expected)
+        #expect(key.issuer == expected.issuer)
         #expect(key.serial == serial)
-        #expect(key.issuer == fixtureAuthIssuer)
+        #expect(key.issuerKeyID == fixtureAuthKeyID)
+    }
+
+    /// Without an AKI the key id comes from the one anchor with the issuer DN; with two, none.
+    @Test func keyWithoutAKIComesFromTheOneAnchor() throws {
+        let g = try SameDNGenerations.make()
+        let info = try CertificateInfo(der: g.noAKICard)
+        let key = try CardKey(authCertificate: info, anchors: [g.root2023])
+        #expect(
+            key.issuerKeyID == g.root2023.subjectKeyIdentifier.map { $0.map { String(format: "%02X", $0) }.joined() })
+        #expect(throws: EligibilityError.self) {
+            try CardKey(authCertificate: info, anchors: [g.root2019, g.root2023])
+        }
     }
 
     @Test func codableValidates() throws {
-        let k = try JSONDecoder().decode(CardKey.self, from: Data(#"{"issuer":"C=JP","serial":"00ab"}"#.utf8))
+        let k = try JSONDecoder().decode(
+            CardKey.self, from: Data(#"{"issuerKeyID":"0a0b0c0d","issuer":"C=JP","serial":"00ab"}"#.utf8))
         #expect(k.serial == "AB")
+        #expect(k.issuerKeyID == "0A0B0C0D")
         #expect(throws: DecodingError.self) {
-            try JSONDecoder().decode(CardKey.self, from: Data(#"{"issuer":"C=JP","serial":"zz"}"#.utf8))
+            try JSONDecoder().decode(CardKey.self, from: Data(#"{"issuerKeyID":"0a0b0c0d","serial":"zz"}"#.utf8))
+        }
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder().decode(CardKey.self, from: Data(#"{"issuer":"C=JP","serial":"ab"}"#.utf8))
         }
     }
 }

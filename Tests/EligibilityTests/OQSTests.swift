@@ -12,7 +12,7 @@ import Testing
 @Suite("OQS terminal bridge")
 struct OQSTests {
     static let institution = "1311111111"
-    let key = try! CardKey(issuer: fixtureAuthIssuer, serial: "1001")
+    let key = try! CardKey(issuerKeyID: fixtureAuthKeyID, serial: "1001", issuer: fixtureAuthIssuer)
     let day = date("2026-11-30")
 
     static func fixture() throws -> FakeOQSTerminal.Fixture {
@@ -41,7 +41,9 @@ struct OQSTests {
         #expect(cfg.problems().isEmpty)
         let store = try await cfg.makeStore()
         let id = try await store.upsert(sampleRecord(number: number))
-        try await store.link(try CardKey(issuer: fixtureAuthIssuer, serial: "1001"), recordID: id, replace: false)
+        try await store.link(
+            try CardKey(issuerKeyID: fixtureAuthKeyID, serial: "1001", issuer: fixtureAuthIssuer), recordID: id,
+            replace: false)
         let provider = try #require(try await cfg.makeProvider() as? OQSEligibilityProvider)
         return (provider, fake, folder)
     }
@@ -89,7 +91,8 @@ struct OQSTests {
     func unlinked() async throws {
         let (provider, fake, _) = try await Self.setUp(number: "1001")
         defer { fake.stop() }
-        let r = try await provider.check(try CardKey(issuer: fixtureAuthIssuer, serial: "BEEF"), on: day)
+        let r = try await provider.check(
+            try CardKey(issuerKeyID: fixtureAuthKeyID, serial: "BEEF", issuer: fixtureAuthIssuer), on: day)
         await provider.shutdown()
         #expect(r.status == .unknownCard && fake.received.isEmpty)
     }

@@ -1,5 +1,6 @@
 import Eligibility
 import Foundation
+import JPKIVerify
 import TestBench
 import Testing
 
@@ -40,8 +41,8 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible {
 
 @Suite("Registry providers (SQLite and PostgreSQL)")
 struct ProviderTests {
-    let key = try! CardKey(issuer: fixtureAuthIssuer, serial: "1001")
-    let otherKey = try! CardKey(issuer: fixtureAuthIssuer, serial: "1011")
+    let key = try! CardKey(issuerKeyID: fixtureAuthKeyID, serial: "1001", issuer: fixtureAuthIssuer)
+    let otherKey = try! CardKey(issuerKeyID: fixtureAuthKeyID, serial: "1011", issuer: fixtureAuthIssuer)
 
     @Test(arguments: Backend.allCases)
     func emptyRegistryKnowsNoCard(_ backend: Backend) async throws {
@@ -62,9 +63,14 @@ struct ProviderTests {
         #expect(try await store.record(for: key) == record)
         #expect(try await store.record(for: otherKey) == nil)
         // The key is normalized: leading zeros and lower case find the same link.
-        #expect(try await store.record(for: try CardKey(issuer: fixtureAuthIssuer, serial: "0x001001")) == record)
-        // A different issuer with the same serial is a different card.
-        #expect(try await store.record(for: try CardKey(issuer: "O=Other,C=JP", serial: "1001")) == nil)
+        #expect(
+            try await store.record(
+                for: try CardKey(issuerKeyID: fixtureAuthKeyID, serial: "0x001001", issuer: fixtureAuthIssuer))
+                == record)
+        // A different issuer key with the same serial (and DN) is a different card.
+        #expect(
+            try await store.record(
+                for: try CardKey(issuerKeyID: "0A0B0C0D", serial: "1001", issuer: fixtureAuthIssuer)) == nil)
         let result = try await store.check(key, on: date("2026-11-23"))
         #expect(result.status == .eligible)
         #expect(result.record == record)
@@ -178,24 +184,31 @@ struct ProviderTests {
         let store = try await backend.makeStore()
         let text = try String(
             contentsOf: packageRoot.appendingPathComponent("apdu-fixtures/registry/demo.csv"), encoding: .utf8)
-        let report = try await RegistryCSV.importCSV(text, into: store)
+        let report = try await RegistryCSV.importCSV(text, into: store, anchors: fixtureAnchors)
         #expect(report.errors == [])
         #expect(report.rows == 10)
         #expect(report.recordsSaved == 10)
         #expect(report.cardsLinked == 9)
         // Importing again changes nothing (same qualifications, same links).
-        let again = try await RegistryCSV.importCSV(text, into: store)
+        let again = try await RegistryCSV.importCSV(text, into: store, anchors: fixtureAnchors)
         #expect(again.errors == [])
         #expect(try await store.list().count == 10)
         let day = date("2026-11-23")
         let expected: [(String, EligibilityStatus)] = [
-            ("1001", .eligible), ("1011", .eligible), ("1021", .expired), ("1031", .notEligible),
-            ("1041", .eligible), ("1051", .unknownCard), ("1061", .eligible), ("1071", .eligible),
-            ("1081", .eligible), ("1091", .eligible),
+            ("00-ordinary", .eligible), ("01-kanji-variant", .eligible), ("02-same-name-a", .expired),
+            ("03-same-name-b", .notEligible), ("04-revoked", .eligible), ("05-nearly-blocked", .unknownCard),
+            ("06-expired-in-grace", .eligible), ("07-expired-past-grace", .eligible),
+            ("08-face-auth-card", .eligible), ("09-generation-2015", .eligible),
         ]
-        for (serial, status) in expected {
-            let result = try await store.check(try CardKey(issuer: fixtureAuthIssuer, serial: serial), on: day)
-            #expect(result.status == status, "serial \(serial)")
+        for (card, status) in expected {
+            // Each card's own key (its certificate's AKI: cards of three root generations).
+            let der = try Data(
+                contentsOf: packageRoot.appendingPathComponent("apdu-fixtures/cards/\(card)/jpki/000A.der"))
+            let key = try CardKey(authCertificate: try CertificateInfo(der: der))
+            #expect(try await store.check(key, on: day).status == status, "card \(card)")
+            // The same serial under another generation's key is another card.
+            let other = try CardKey(issuerKeyID: "0A0B0C0D", serial: key.serial, issuer: key.issuer)
+            #expect(try await store.check(other, on: day).status == .unknownCard)
         }
         await store.shutdown()
     }
@@ -211,7 +224,7 @@ struct ProviderTests {
             "\(fixtureAuthIssuer)",1021,06139991,A,4,00,山田　三郎,1980-02-17,30,2024-04-01,,active
             "\(fixtureAuthIssuer)",1001,06139991,A,5,00,山田　四郎,1980-02-17,30,2024-04-01,,active
             """
-        let report = try await RegistryCSV.importCSV(csv, into: store)
+        let report = try await RegistryCSV.importCSV(csv, into: store, anchors: fixtureAnchors)
         #expect(report.rows == 5)
         #expect(report.rowsRejected == 2)
         #expect(report.linksRefused == 1)
@@ -219,8 +232,14 @@ struct ProviderTests {
         #expect(report.cardsLinked == 2)
         #expect(report.errors.map(\.line) == [3, 4, 6])
         #expect(report.errors.map(\.column) == ["serial", "birthDate", "serial"])
-        #expect(try await store.record(for: try CardKey(issuer: fixtureAuthIssuer, serial: "1001"))?.number == "1")
-        #expect(try await store.record(for: try CardKey(issuer: fixtureAuthIssuer, serial: "1021"))?.number == "4")
+        #expect(
+            try await store.record(
+                for: try CardKey(issuerKeyID: fixtureAuthKeyID, serial: "1001", issuer: fixtureAuthIssuer))?.number
+                == "1")
+        #expect(
+            try await store.record(
+                for: try CardKey(issuerKeyID: fixtureAuthKeyID, serial: "1021", issuer: fixtureAuthIssuer))?.number
+                == "4")
         await store.shutdown()
     }
 }
@@ -254,7 +273,7 @@ struct PostgresSpecificTests {
             return out
         }
         let id = try await stores[0].upsert(sampleRecord())
-        let k = try CardKey(issuer: fixtureAuthIssuer, serial: "1001")
+        let k = try CardKey(issuerKeyID: fixtureAuthKeyID, serial: "1001", issuer: fixtureAuthIssuer)
         try await stores[1].link(k, recordID: id, replace: false)
         #expect(try await stores[3].record(for: k) == sampleRecord())
         for s in stores { await s.shutdown() }

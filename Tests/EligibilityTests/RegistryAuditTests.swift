@@ -7,10 +7,11 @@ import Testing
 extension RegistryCommandTests {
     /// A CSV of `n` rows, each with a card to link.
     func bigCSV(_ dir: URL, rows n: Int) throws -> String {
-        var text = "issuer,serial,insurerNumber,symbol,number,branch,name,birthDate,copaymentRatio,validFrom\n"
+        var text =
+            "issuerKeyID,issuer,serial,insurerNumber,symbol,number,branch,name,birthDate,copaymentRatio,validFrom\n"
         for i in 0..<n {
             text +=
-                "\"\(fixtureAuthIssuer)\",\(String(0x10_0000 + i, radix: 16)),06139991,,\(i),00,試験　\(i),1980-02-17,30,2024-04-01\n"
+                "\(fixtureAuthKeyID),\"\(fixtureAuthIssuer)\",\(String(0x10_0000 + i, radix: 16)),06139991,,\(i),00,試験　\(i),1980-02-17,30,2024-04-01\n"
         }
         let path = dir.appendingPathComponent("big-\(n).csv").path
         try Data(text.utf8).write(to: URL(fileURLWithPath: path))
@@ -28,7 +29,9 @@ extension RegistryCommandTests {
         try await withSmallTmpfs { tmpfs in
             let s = try setup()
             let cfg = s.dir.appendingPathComponent("tmpfs-audit.json").path
-            let json: [String: Any] = ["auditLog": tmpfs + "/audit.jsonl", "eligibility": ["sqlitePath": s.sqlite]]
+            let json: [String: Any] = [
+                "auditLog": tmpfs + "/audit.jsonl", "eligibility": ["sqlitePath": s.sqlite], "trust": fixtureTrust,
+            ]
             try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: cfg))
             let demo = packageRoot.appendingPathComponent("apdu-fixtures/registry/demo.csv").path
             #expect(try jpkid(["registry", "import", demo, "--config", cfg]).status == 0)
@@ -42,7 +45,9 @@ extension RegistryCommandTests {
             let imp = try jpkid(["registry", "import", try bigCSV(s.dir, rows: 50), "--replace", "--config", cfg])
             #expect(imp.status == 1)
             #expect(imp.stderr.contains("audit_unavailable") && imp.stderr.contains("nothing was imported"))
-            let unlink = ["registry", "unlink", "--issuer", fixtureAuthIssuer, "--serial", "1001", "--config", cfg]
+            let unlink = [
+                "registry", "unlink", "--issuer-key-id", fixtureAuthKeyID, "--serial", "1001", "--config", cfg,
+            ]
             let un = try jpkid(unlink)
             #expect(un.status == 1)
             #expect(un.stderr.contains("audit_unavailable"))
@@ -51,7 +56,9 @@ extension RegistryCommandTests {
             #expect(!list.stdout.contains("山田"), "nothing shown without its audit line")
             #expect(try await recordCount(s) == 10)
             let store = try SQLiteRegistry(path: s.sqlite)
-            #expect(try await store.record(for: try CardKey(issuer: fixtureAuthIssuer, serial: "1001")) != nil)
+            #expect(
+                try await store.record(
+                    for: try CardKey(issuerKeyID: fixtureAuthKeyID, serial: "1001", issuer: fixtureAuthIssuer)) != nil)
             await store.shutdown()
             // Space back: the same commands go through, no partial line was left behind.
             try FileManager.default.removeItem(atPath: filler)
@@ -66,7 +73,9 @@ extension RegistryCommandTests {
         let s = try setup()
         let demo = packageRoot.appendingPathComponent("apdu-fixtures/registry/demo.csv").path
         #expect(try jpkid(["registry", "import", demo, "--config", s.config]).status == 0)
-        let unlink = ["registry", "unlink", "--issuer", fixtureAuthIssuer, "--serial", "1001", "--config", s.config]
+        let unlink = [
+            "registry", "unlink", "--issuer-key-id", fixtureAuthKeyID, "--serial", "1001", "--config", s.config,
+        ]
         #expect(try jpkid(unlink).status == 0)
         let ok = try jpkid(["audit", "verify", "--config", s.config])
         #expect(ok.status == 0, "\(ok.stderr)")

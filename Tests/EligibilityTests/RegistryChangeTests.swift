@@ -34,7 +34,7 @@ extension ProviderTests {
         guard case .saved(let c) = again[0] else { return }
         #expect(again[1] == .linkRefused(key, recordID: c, linkedTo: a))
         await #expect(throws: EligibilityError.self) {
-            try await store.apply([.unlink(key), .unlink(try CardKey(issuer: "O=None,C=JP", serial: "1"))]) { _ in }
+            try await store.apply([.unlink(key), .unlink(try CardKey(issuerKeyID: "0A0B0C0D", serial: "1"))]) { _ in }
         }
         #expect(try await store.record(for: key)?.number == "1", "the first unlink was rolled back")
         #expect(try await store.apply([.unlink(key)]) { _ in } == [.unlinked(key, recordID: a)])

@@ -67,7 +67,7 @@ struct RegistryCommandTests {
         try FileManager.default.createDirectory(
             at: folder.appendingPathComponent("req"), withIntermediateDirectories: true)
         let json: [String: Any] = [
-            "auditLog": s.audit,
+            "auditLog": s.audit, "trust": fixtureTrust,
             "eligibility": [
                 "provider": "oqs", "sqlitePath": s.sqlite,
                 "oqs": ["folder": folder.path, "medicalInstitutionCode": "1311111111"],
@@ -116,12 +116,17 @@ struct RegistryCommandTests {
         #expect(table.stdout.contains("高橋　崎辺"))
         #expect(table.stdout.split(separator: "\n").count == 11)
 
-        let un = try jpkid([
+        // By DN alone the card is ambiguous (three generations share it); by key id it is one.
+        let byDN = try jpkid([
             "registry", "unlink", "--issuer", fixtureAuthIssuer, "--serial", "1001", "--config", s.config,
+        ])
+        #expect(byDN.status == 64 && byDN.stderr.contains("3 configured auth anchors"), "\(byDN.stderr)")
+        let un = try jpkid([
+            "registry", "unlink", "--issuer-key-id", fixtureAuthKeyID, "--serial", "1001", "--config", s.config,
         ])
         #expect(un.status == 0, "\(un.stderr)")
         let again = try jpkid([
-            "registry", "unlink", "--issuer", fixtureAuthIssuer, "--serial", "1001", "--config", s.config,
+            "registry", "unlink", "--issuer-key-id", fixtureAuthKeyID, "--serial", "1001", "--config", s.config,
         ])
         #expect(again.status == 1)
         #expect(again.stderr.contains("not_found"))
@@ -211,7 +216,10 @@ struct RegistryCommandTests {
         let store = try SQLiteRegistry(path: s.sqlite)
         let entries = try await store.list()
         #expect(entries.count == 1)
-        #expect(entries.first?.cards == [try CardKey(issuer: fixtureAuthIssuer, serial: "1001")])
+        #expect(
+            entries.first?.cards == [
+                try CardKey(issuerKeyID: fixtureAuthKeyID, serial: "1001", issuer: fixtureAuthIssuer)
+            ])
         let lines = try auditLines(s)
         let links = lines.filter { ($0["operation"] as? String) == "registry-link" }
         #expect(links.compactMap { $0["outcome"] as? String } == ["ok", "wrong_pin", "verification_failed"])

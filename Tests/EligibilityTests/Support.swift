@@ -1,5 +1,6 @@
 import Eligibility
 import Foundation
+import JPKIVerify
 import TestBench
 import Testing
 
@@ -33,6 +34,26 @@ func temporaryDirectory(_ tag: String) throws -> URL {
 /// The issuer DN of every fixture card's auth certificate (test PKI).
 let fixtureAuthIssuer =
     "OU=jpki-linux test data (not J-LIS),OU=JPKI for user authentication,O=jpki-linux fixture,C=JP"
+
+/// The issuer key id of the fixture cards' auth certificates (card 00's AKI).
+let fixtureAuthKeyID: String = {
+    let der = try! Data(
+        contentsOf: packageRoot.appendingPathComponent("apdu-fixtures/cards/00-ordinary/jpki/000A.der"))
+    return try! CardKey(authCertificate: try! CertificateInfo(der: der)).issuerKeyID
+}()
+
+/// An anchors map with one key for the fixture DN (as a registry with one root generation has),
+/// for old-format (DN only) CSVs.
+var fixtureAnchors: [String: [String]] { [fixtureAuthIssuer: [fixtureAuthKeyID]] }
+
+/// A config `trust` section with the fixture auth roots (three generations, one DN).
+var fixtureTrust: [String: Any] {
+    [
+        "authAnchors": ["2015", "2019", "2023"].map {
+            packageRoot.appendingPathComponent("apdu-fixtures/pki/auth-root-\($0).pem").path
+        }
+    ]
+}
 
 func date(_ s: String) -> CalendarDate { try! CalendarDate(s) }
 

@@ -20,7 +20,7 @@ struct EligibilityFlowTests {
 
     static func key(_ card: String) throws -> CardKey {
         let info = try CertificateInfo(der: try Data(contentsOf: try fixtureFile(card, "jpki/000A.der")))
-        return try CardKey(issuer: info.issuer.rfc2253, serial: info.serialNumberHex)
+        return try CardKey(authCertificate: info)
     }
 
     static func record(number: String, name: String, birth: String, validTo: String? = nil, lost: Bool = false)

@@ -1,5 +1,8 @@
+import CardSimulator
+import Foundation
 import JPKI
 import SmartCard
+import TestBench
 import Testing
 
 /// Exact APDU bytes and counts of each operation, against a scripted card.
@@ -336,34 +339,89 @@ struct ScriptedOperationTests {
         #expect(t.isComplete, "\(t.mismatches)")
     }
 
-    /// With the expected certificate's start given, the card's certificate is checked first (one
-    /// short READ by SFI): the same card goes on to VERIFY and SIGN; another card gets
-    /// `cardChanged` and never receives the PIN (the script ends before any VERIFY).
+    /// With the bound certificate given, the card's certificate is checked first: 32 bytes from
+    /// the middle of its public key (where `openssl asn1parse` puts the BIT STRING: an
+    /// independent parse), by SELECT EF 000A + one READ. The same card goes on to VERIFY and SIGN;
+    /// a card with the SAME serial and issuer DN but another key (a card of another root
+    /// generation) gets `cardChanged` and never receives the PIN: its script ends before any
+    /// VERIFY. The first 40 bytes — what the check compared before — are equal for both.
     @Test func signWithAuthKeyCheckedByCallerChecksTheCardBeforeThePIN() throws {
         let di = DigestInfo.sha256(ofChallenge: Array("challenge".utf8))
         let signature = [UInt8](repeating: 0x5A, count: 256)
-        let expected = h("3082040E308202F6A00302010202021001300000000000000000000000000000000000000000")
+        let dir = try VirtualMyNumberCard.fixturesCardsDirectory().appendingPathComponent("00-ordinary")
+        let path = dir.appendingPathComponent("jpki/000A.der")
+        let bound = [UInt8](try Data(contentsOf: path))
+        // "  271:d=3  hl=4 l= 271 prim: BIT STRING" (the first one: the subject public key).
+        let parsed = try runProgram("/usr/bin/openssl", ["asn1parse", "-inform", "DER", "-in", path.path])
+        let line = try #require(parsed.stdout.split(separator: "\n").first { $0.contains("BIT STRING") })
+        let numbers = line.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+        let (start, length) = (numbers[0] + numbers[2], numbers[3])
+        let offset = start + (length - 32) / 2
+        let window = Array(bound[offset..<(offset + 32)])
+        let read = h("00B0") + [UInt8(offset >> 8), UInt8(offset & 0xFF), 0x20]
         let same = ScriptedTransport(
             steps([
                 (h("00A4040C0AD392F000260100000001"), h(ok)),
-                (h("00B08A0026"), Array(expected.prefix(38)) + h(ok)),
+                (h("00A4020C02000A"), h(ok)),
+                (read, window + h(ok)),
                 (h("00200098"), h("63C3")),
                 (h("002000980431323334"), h(ok)),
                 (h("802A009733") + di + [0x00], signature + h(ok)),
             ]))
-        let sig = try MyNumberCard(channel: CardChannel(transport: same)).signWithAuthKeyCheckedByCaller(
-            digestInfo: di, pin: PIN("1234"), expecting: Array(expected.prefix(38)))
+        let channel = CardChannel(transport: same)
+        let sig = try MyNumberCard(channel: channel).signWithAuthKeyCheckedByCaller(
+            digestInfo: di, pin: PIN("1234"), expecting: bound)
         #expect(sig == signature && same.isComplete, "\(same.mismatches)")
-        var other = Array(expected.prefix(38))
-        other[16] ^= 0x01  // another serial
+        #expect(channel.apduCount == 6)
+        // Another generation's card: same header, serial and DN; its own key.
+        var other = bound
+        for i in (start + 8)..<(start + length - 8) { other[i] ^= 0x5C }
+        #expect(Array(other.prefix(40)) == Array(bound.prefix(40)))
         let changed = ScriptedTransport(
             steps([
                 (h("00A4040C0AD392F000260100000001"), h(ok)),
-                (h("00B08A0026"), other + h(ok)),
+                (h("00A4020C02000A"), h(ok)),
+                (read, Array(other[offset..<(offset + 32)]) + h(ok)),
             ]))
         #expect(throws: JPKIError.cardChanged) {
             try MyNumberCard(channel: CardChannel(transport: changed)).signWithAuthKeyCheckedByCaller(
-                digestInfo: di, pin: PIN("1234"), expecting: Array(expected.prefix(38)))
+                digestInfo: di, pin: PIN("1234"), expecting: bound)
+        }
+        #expect(changed.isComplete, "\(changed.mismatches)")
+        #expect(!changed.sent.contains { $0.count > 1 && $0[1] == 0x20 }, "no VERIFY reached the other card")
+    }
+
+    /// What the key check costs on a real card's clock (`jpki-sim --timing` model): the 40-byte
+    /// header read by SFI it replaces vs SELECT EF + a 32-byte read, next to the whole proof
+    /// (SELECT AP, counter query, VERIFY, SIGN). The extra must stay a small part of the proof.
+    @Test(arguments: [CardTimingProfile.contact, CardTimingProfile.contactless()])
+    func keyCheckCostOnTheTimingModel(_ profile: CardTimingProfile) {
+        func t(_ c: String, _ r: [UInt8]) -> Duration { profile.exchangeTime(command: h(c), response: r) }
+        let header = t("00B08A0028", [UInt8](repeating: 0x30, count: 40) + h(ok))
+        let key = t("00A4020C02000A", h(ok)) + t("00B0018A20", [UInt8](repeating: 0x30, count: 32) + h(ok))
+        let proof =
+            t("00A4040C0AD392F000260100000001", h(ok)) + t("00200098", h("63C3"))
+            + t("002000980431323334", h(ok))
+            + profile.exchangeTime(
+                command: h("802A009733") + [UInt8](repeating: 1, count: 51) + [0],
+                response: [UInt8](repeating: 0x5A, count: 256) + h(ok))
+        let extra = key - header
+        print("key check (\(profile.name)): header \(header), key \(key), extra \(extra), proof \(proof + key)")
+        #expect(extra > .zero)
+        #expect(extra * 20 < proof, "the key check stays under 5 % of the possession proof")
+    }
+
+    /// Bytes that do not parse as a certificate: their first 40 are compared (by SFI).
+    @Test func signWithAuthKeyCheckedByCallerUnparsedExpectation() throws {
+        let expected = h("3082040E308202F6A00302010202021001300000000000000000000000000000000000000000")
+        let changed = ScriptedTransport(
+            steps([
+                (h("00A4040C0AD392F000260100000001"), h(ok)),
+                (h("00B08A0026"), Array(expected.prefix(37)) + [0x01] + h(ok)),
+            ]))
+        #expect(throws: JPKIError.cardChanged) {
+            try MyNumberCard(channel: CardChannel(transport: changed)).signWithAuthKeyCheckedByCaller(
+                digestInfo: [1, 2, 3], pin: PIN("1234"), expecting: Array(expected.prefix(38)))
         }
         #expect(changed.isComplete, "\(changed.mismatches)")
     }

@@ -1,0 +1,39 @@
+import Foundation
+import JPKIVerify
+
+extension CardKey {
+    /// The key of an auth certificate (parsed; verify it first).
+    ///
+    /// The issuer key id is the certificate's authorityKeyIdentifier keyIdentifier. Without one,
+    /// it is the key id of the configured anchor that issued it — the anchors (of `anchors`)
+    /// whose subject is the certificate's issuer DN: exactly one must be there, and its
+    /// subjectKeyIdentifier (or, without one, the SHA-1 of its key) is used. Several same-DN
+    /// anchors and no AKI is ``EligibilityError/invalidKey(_:)``: which generation issued the
+    /// card would be a guess. (J-LIS end-entity certificates carry an AKI; this is a fallback.)
+    public init(authCertificate info: CertificateInfo, anchors: [CertificateInfo] = []) throws(EligibilityError) {
+        let issuer = info.issuer.rfc2253
+        if let aki = info.authorityKeyIdentifier, !aki.isEmpty {
+            try self.init(issuerKeyID: aki, serial: info.serialNumberHex, issuer: issuer)
+            return
+        }
+        let candidates = anchors.filter { $0.subject.der == info.issuer.der }
+        guard candidates.count == 1, let anchor = candidates.first else {
+            throw .invalidKey(
+                "no authority key identifier, and \(candidates.count) configured anchors have the issuer DN")
+        }
+        try self.init(
+            issuerKeyID: anchor.subjectKeyIdentifier ?? anchor.publicKeySHA1, serial: info.serialNumberHex,
+            issuer: issuer)
+    }
+
+    /// The anchors map for ``RegistryStore/resolveLegacyLinks(anchors:)`` and the CSV import:
+    /// subject DN (RFC 2253) → key ids (SKI, or SHA-1 of the key) of the given anchors.
+    public static func anchorKeyIDs(_ anchors: [CertificateInfo]) -> [String: [String]] {
+        var out: [String: [String]] = [:]
+        for a in anchors {
+            let id = (a.subjectKeyIdentifier ?? a.publicKeySHA1).map { String(format: "%02X", $0) }.joined()
+            if !(out[a.subject.rfc2253] ?? []).contains(id) { out[a.subject.rfc2253, default: []].append(id) }
+        }
+        return out
+    }
+}
