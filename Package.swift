@@ -118,6 +118,9 @@ let package = Package(
                 "JPKIDaemon", "JPKI", "JPKIVerify", "SmartCard", "CardSimulator", "TestBench", "Eligibility",
                 "OQSFakeTerminal",
                 "AuditTrail",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]),
         .testTarget(
             name: "PCSCIntegrationTests",

@@ -121,8 +121,7 @@ public final class HTTPServer: Sendable {
                             connections: connections, admit: admit, refused: refused,
                             makeHandler: {
                                 HTTPConnectionHandler(
-                                    responder: responder, limits: limits, logger: logger, peer: $0, refused: refused,
-                                    tally: connections)
+                                    responder: responder, limits: limits, logger: logger, peer: $0, refused: refused)
                             }
                         ))
                 }
@@ -246,19 +245,24 @@ final class AdmissionHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let admit: @Sendable (PeerCredentials) -> Bool
     private let refused: RefusalHook?
     private let makeHandler: (PeerCredentials) -> HTTPConnectionHandler
+    private let credentials: (any Channel) -> PeerCredentials?
 
+    /// `credentials` reads the peer (SO_PEERCRED by default; tests of the handler on an
+    /// `EmbeddedChannel`, which has no socket, pass their own).
     init(
         connections: ConnectionCounter, admit: @escaping @Sendable (PeerCredentials) -> Bool, refused: RefusalHook?,
+        credentials: @escaping (any Channel) -> PeerCredentials? = AdmissionHandler.peerCredentials(of:),
         makeHandler: @escaping (PeerCredentials) -> HTTPConnectionHandler
     ) {
         self.connections = connections
         self.admit = admit
         self.refused = refused
+        self.credentials = credentials
         self.makeHandler = makeHandler
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        let peer = Self.peerCredentials(of: context.channel)
+        let peer = credentials(context.channel)
         guard let peer, admit(peer) else {
             refused?("CONNECT", "", peer, APIError.unknownPeer.code)
             refuse(context, .unknownPeer)
@@ -281,7 +285,9 @@ final class AdmissionHandler: ChannelInboundHandler, RemovableChannelHandler {
         do {
             let pipeline = context.pipeline.syncOperations
             try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
-            try pipeline.addHandler(makeHandler(peer))
+            let handler = makeHandler(peer)
+            handler.tally = connections
+            try pipeline.addHandler(handler)
         } catch {
             context.close(promise: nil)
             return
@@ -390,18 +396,18 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private var heartbeat: RepeatedTask?
     private var inFlight = false
     private let refused: RefusalHook?
-    private let tally: ConnectionCounter?
+    /// Counts the requests begun (set by ``AdmissionHandler`` to the daemon's counter).
+    var tally: ConnectionCounter?
 
     init(
         responder: any APIResponder, limits: DaemonConfig.Limits, logger: Logger, peer: PeerCredentials?,
-        refused: RefusalHook? = nil, tally: ConnectionCounter? = nil
+        refused: RefusalHook? = nil
     ) {
         self.responder = responder
         self.limits = limits
         self.logger = logger
         self.peer = peer
         self.refused = refused
-        self.tally = tally
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
