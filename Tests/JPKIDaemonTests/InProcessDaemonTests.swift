@@ -23,17 +23,18 @@ struct InProcessDaemonTests {
         let config: DaemonConfig
     }
 
-    static func withHarness(trust: Bool = false, _ body: (Harness) async throws -> Void) async throws {
+    static func withHarness(
+        trust: Bool = false, at time: Date? = nil, _ body: (Harness) async throws -> Void
+    ) async throws {
         var (cfg, _) = DaemonTests.config(trust: trust)
         cfg.limits.maxBodyBytes = 4096
         let readers = SimulatedReaders(readers: [reader])
-        let daemon = try await Daemon.start(config: cfg, logger: Logger(label: "in-process"), readers: readers)
+        let daemon = try await Daemon.start(
+            config: cfg, logger: Logger(label: "in-process"), readers: readers, clock: { time ?? Date() })
         do {
             let http = UnixHTTP(path: cfg.socket.path)
             let events = try await blocking { try EventReader(http: http) }
             defer { events.close() }
-            // The reader is known once its event arrived (the stream starts after it: ask).
-            _ = try await blocking { try http.request("GET", "/v1/readers") }
             try await body(Harness(readers: readers, http: http, events: events, config: cfg))
         } catch {
             await daemon.shutdown()
@@ -127,14 +128,57 @@ struct InProcessDaemonTests {
     }
 }
 
+extension InProcessDaemonTests {
+    /// The fixture reference date (apdu-fixtures/README.md): every generation's root was valid.
+    static let referenceDate = Date(timeIntervalSince1970: 1_748_736_000)  // 2025-06-01T00:00:00Z
+
+    /// Card 09 was issued under the 2015 root, which shares its DN with the 2019 and 2023 roots
+    /// and expired on 2025-10-19 (as J-LIS's did): jpkid builds its chain to the 2015 anchor by key
+    /// identifier and verifies it at a time the root was valid — and not today.
+    @Test("a card of the 2015 generation: verified at the fixture date, not after its root expired")
+    func generation2015() async throws {
+        let profile =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: try fixtureFile("09-generation-2015", "profile.json"))) as? [String: Any]
+        let pin = try #require(((profile?["pins"] as? [String: Any])?["auth"] as? [String: Any])?["value"] as? String)
+        for (time, verified) in [(Self.referenceDate, true), (Date(), false)] {
+            try await Self.withHarness(trust: true, at: time) { h in
+                let (session, _) = try await Self.insert("09-generation-2015", h)
+                let auth = try await Self.request(
+                    h, "POST", "/v1/sessions/\(session)/authenticate", body: "{\"pin\":\"\(pin)\"}")
+                #expect(auth.status == 200 && auth.json["verified"] as? Bool == verified, "\(time): \(auth.text)")
+                // Chain by key identifier to the 2015 anchor either way; today its root (depth 1)
+                // has expired.
+                let checks = (auth.json["verification"] as? [String: Any])?["checks"] as? [[String: Any]] ?? []
+                func outcome(_ id: String) -> [String: Any]? {
+                    checks.first { $0["id"] as? String == id }?["outcome"] as? [String: Any]
+                }
+                #expect(outcome("chain")?["passed"] != nil, "\(checks)")
+                let expired = (outcome("validity")?["failed"] as? [String: Any])?["code"] as? String == "expired"
+                #expect(expired == !verified, "\(checks)")
+            }
+        }
+    }
+}
+
 /// Reads server-sent events from `/v1/events` (blocking reads: call through `blocking`).
 final class EventReader: @unchecked Sendable {
     private let fd: Int32
     private var text = ""
 
+    /// Opens the stream and returns once the daemon has subscribed it (its first chunk, the
+    /// `retry:` line, is written after the subscription): no event after this can be missed.
     init(http: UnixHTTP) throws {
         fd = try http.connect()
         _ = http.send(fd, Array("GET /v1/events HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8))
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while !text.contains("retry:") {
+            let n = recv(fd, &buf, buf.count, 0)
+            guard n > 0 else { throw POSIXError(.ETIMEDOUT) }
+            text += String(decoding: buf[0..<n], as: UTF8.self)
+        }
     }
 
     /// The data of the next event of `type` (earlier events of other types are skipped); nil
