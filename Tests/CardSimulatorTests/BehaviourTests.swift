@@ -202,9 +202,13 @@ struct BehaviourTests {
         #expect(Sim.send(card, "00A4040C0A" + Sim.jpkiAID) == "9000")
         #expect(Sim.send(card, "00A404000A" + Sim.jpkiAID) == "6F0C840A" + Sim.jpkiAID + "9000")
         #expect(Sim.send(card, "00A404040A" + Sim.jpkiAID) == "620C840A" + Sim.jpkiAID + "9000")
-        // EF: size (80), descriptor (82), FID (83).
-        #expect(Sim.send(card, "00A4020002000A") == "6F0B" + "80020412" + "820101" + "8302000A" + "9000")
-        #expect(Sim.send(card, "00A4020402000A") == "620B" + "80020412" + "820101" + "8302000A" + "9000")
+        // EF: size (80: the certificate's length, from the fixture file), descriptor (82), FID (83).
+        let certificate = try Data(
+            contentsOf: try VirtualMyNumberCard.fixturesCardsDirectory().appendingPathComponent(
+                "00-ordinary/jpki/000A.der"))
+        let size = String(format: "%04X", certificate.count)
+        #expect(Sim.send(card, "00A4020002000A") == "6F0B" + "8002" + size + "820101" + "8302000A" + "9000")
+        #expect(Sim.send(card, "00A4020402000A") == "620B" + "8002" + size + "820101" + "8302000A" + "9000")
         #expect(Sim.send(card, "00A4020C02000A") == "9000")
         #expect(Sim.send(card, "00A40200020018") == "6F07" + "820111" + "83020018" + "9000")
         #expect(Sim.send(plain, "00A40200020018") == "9000")
