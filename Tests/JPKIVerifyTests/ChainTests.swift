@@ -236,25 +236,9 @@ struct ChainTests {
     func staleCRL() throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
-        try Data().write(to: dir.appendingPathComponent("index.txt"))
-        try Data("01\n".utf8).write(to: dir.appendingPathComponent("crlnumber"))
-        let conf = """
-            [ca]
-            default_ca = d
-            [d]
-            database = \(dir.path)/index.txt
-            crlnumber = \(dir.path)/crlnumber
-            default_md = sha256
-            """
-        try Data(conf.utf8).write(to: dir.appendingPathComponent("ca.cnf"))
-        let crl = dir.appendingPathComponent("stale.crl.pem")
-        try openssl([
-            "ca", "-gencrl", "-config", dir.appendingPathComponent("ca.cnf").path, "-keyfile",
-            Fixtures.pki("auth-root-2023.test-key.pem").path,
-            "-cert", Fixtures.pki("auth-root-2023.pem").path, "-out", crl.path, "-crl_lastupdate",
-            "20250101000000Z",
-            "-crl_nextupdate", "20250301000000Z",
-        ])
+        let crl = try makeCRL(
+            in: dir, name: "stale.crl.pem", root: "auth-root-2023", lastUpdate: "20250101000000Z",
+            nextUpdate: "20250301000000Z")
         let der = try Fixtures.cardData("00-ordinary", "jpki/000A.der")
         let hard = try fixtureVerifier(crls: [crl]).verify(
             certificateDER: der, purpose: .auth, at: Fixtures.midValidity)

@@ -112,27 +112,10 @@ struct GenerationTests {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         let subject = "/C=JP/CN=SAMESERIAL2015AUTH0000A"
-        try Data("R\t300101000000Z\t241115000000Z,superseded\t1041\tunknown\t\(subject)\n".utf8)
-            .write(to: dir.appendingPathComponent("index.txt"))
-        try Data("01\n".utf8).write(to: dir.appendingPathComponent("crlnumber"))
-        let conf = """
-            [ca]
-            default_ca = d
-            [d]
-            database = \(dir.path)/index.txt
-            crlnumber = \(dir.path)/crlnumber
-            default_md = sha256
-            [crlext]
-            authorityKeyIdentifier = keyid
-            """
-        try Data(conf.utf8).write(to: dir.appendingPathComponent("ca.cnf"))
-        let crl = dir.appendingPathComponent("other-2015.crl.pem")
-        try openssl([
-            "ca", "-gencrl", "-config", dir.appendingPathComponent("ca.cnf").path, "-keyfile",
-            Fixtures.pki("auth-root-2015.test-key.pem").path, "-cert", Fixtures.pki("auth-root-2015.pem").path,
-            "-crlexts", "crlext", "-out", crl.path, "-crl_lastupdate", "20241201000000Z", "-crl_nextupdate",
-            "20361231000000Z",
-        ])
+        let crl = try makeCRL(
+            in: dir, name: "other-2015.crl.pem",
+            index: "R\t300101000000Z\t241115000000Z,superseded\t1041\tunknown\t\(subject)\n", root: "auth-root-2015",
+            lastUpdate: "20241201000000Z", nextUpdate: "20361231000000Z", withAKI: true)
         let v = try fixtureVerifier(crls: [crl, Fixtures.pki("auth-root-2023.crl.pem")])
         let r = v.verify(
             certificateDER: try Fixtures.cardData("04-revoked", "jpki/000A.der"), purpose: .auth,

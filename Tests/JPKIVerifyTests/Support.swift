@@ -228,3 +228,34 @@ final class OCSPResponder {
 
     deinit { stop() }
 }
+
+/// Issues a CRL with `openssl ca -gencrl` in `dir`: `index` is the CA database (one
+/// `R<TAB>expiry<TAB>revoked[,reason]<TAB>serial<TAB>unknown<TAB>subject` line per revoked
+/// certificate, empty for none), signed by the fixture root `root` (e.g. `auth-root-2023`),
+/// valid from `lastUpdate` to `nextUpdate` (`YYYYMMDDHHMMSSZ`), with an AKI when `withAKI`.
+func makeCRL(
+    in dir: URL, name: String, index: String = "", root: String, lastUpdate: String, nextUpdate: String,
+    withAKI: Bool = false
+) throws -> URL {
+    try Data(index.utf8).write(to: dir.appendingPathComponent("index.txt"))
+    try Data("01\n".utf8).write(to: dir.appendingPathComponent("crlnumber"))
+    let conf = """
+        [ca]
+        default_ca = d
+        [d]
+        database = \(dir.path)/index.txt
+        crlnumber = \(dir.path)/crlnumber
+        default_md = sha256
+        [crlext]
+        authorityKeyIdentifier = keyid
+        """
+    try Data(conf.utf8).write(to: dir.appendingPathComponent("ca.cnf"))
+    let crl = dir.appendingPathComponent(name)
+    try openssl(
+        [
+            "ca", "-gencrl", "-config", dir.appendingPathComponent("ca.cnf").path, "-keyfile",
+            Fixtures.pki("\(root).test-key.pem").path, "-cert", Fixtures.pki("\(root).pem").path, "-out", crl.path,
+            "-crl_lastupdate", lastUpdate, "-crl_nextupdate", nextUpdate,
+        ] + (withAKI ? ["-crlexts", "crlext"] : []))
+    return crl
+}
