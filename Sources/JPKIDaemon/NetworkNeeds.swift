@@ -39,7 +39,13 @@ public struct SandboxNetwork: Sendable, Equatable {
                 allowed = true
             }
         }
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net")) ?? []
+        // /proc/self/net/dev lists this process's network namespace (/sys/class/net shows the
+        // namespace /sys was mounted in, which PrivateNetwork= does not remount).
+        let dev = (try? String(contentsOfFile: "/proc/self/net/dev", encoding: .utf8)) ?? ""
+        let names = dev.split(separator: "\n").dropFirst(2).compactMap { line -> String? in
+            guard let colon = line.firstIndex(of: ":") else { return nil }
+            return line[..<colon].trimmingCharacters(in: .whitespaces)
+        }
         return SandboxNetwork(inetSocketsAllowed: allowed, interfaces: names.sorted())
     }
 

@@ -47,3 +47,15 @@ struct JournalLogTests {
         #expect(JournalLog.priority(.warning) == 4 && JournalLog.priority(.notice) == 5)
     }
 }
+
+@Suite("peer credentials: supplementary groups from /proc/PID/status")
+struct SupplementaryGroupsTests {
+    @Test("every group of this process is read, the first one too (the line is 'Groups:\\t…')")
+    func ownGroups() throws {
+        let count = getgroups(0, nil)
+        var groups = [gid_t](repeating: 0, count: Int(max(count, 0)))
+        try #require(getgroups(count, &groups) == count)
+        let read = PeerCredentials(pid: getpid(), uid: getuid(), gid: getgid()).supplementaryGroups
+        #expect(Set(read) == Set(groups.map { UInt32($0) }))
+    }
+}
