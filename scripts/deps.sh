@@ -8,6 +8,7 @@ JPKI_DEB_PACKAGES=(
   python3 procps curl                                      # test tools, the demo's client
   libopenjp2-7-dev libpng-dev                              # jpki-reception: JPEG 2000 face → PNG
   chromium chromium-driver python3-venv                    # browser tests (Selenium in a venv)
+  dpkg-dev lintian systemd                                 # scripts/package (dpkg-shlibdeps, lintian), install test (systemd-analyze, sysusers)
 )
 # Selenium (PyPI) for the browser tests lives in this venv (scripts/install-deps makes it).
 JPKI_TEST_VENV=/opt/jpki-test-venv
