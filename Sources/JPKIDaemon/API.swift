@@ -29,6 +29,8 @@ public struct DaemonAPI: APIResponder {
     let streams: PerPeerCounter
     /// Face-reader results of provider `oqs` (nil: the intake is off).
     let faceStore: OQSFaceResults?
+    /// Operator metrics (`GET /v1/metrics`).
+    public let metrics = DaemonMetrics()
 
     /// Creates the API.
     public init(
@@ -78,7 +80,7 @@ public struct DaemonAPI: APIResponder {
         ("GET", "/v1/sessions/{session}/pin-status"), ("POST", "/v1/sessions/{session}/authenticate"),
         ("POST", "/v1/sessions/{session}/identity"), ("POST", "/v1/sessions/{session}/face"),
         ("POST", "/v1/sessions/{session}/eligibility"), ("GET", "/v1/oqs/face-results"),
-        ("GET", "/v1/oqs/face-results/{id}"),
+        ("GET", "/v1/oqs/face-results/{id}"), ("GET", "/v1/metrics"),
     ]
 
     /// `GET /v1/readers` for a peer with the status role, answered on the connection's event
@@ -88,10 +90,22 @@ public struct DaemonAPI: APIResponder {
     public func respondOnEventLoop(to r: APIRequest) -> APIResponse? {
         guard r.method == .GET, r.path == "/v1/readers", let peer = r.peer, roles.roles(for: peer).contains(.status)
         else { return nil }
-        return supervisor.board.response()
+        let response = supervisor.board.response()
+        metrics.request(path: r.path, status: Int(response.status.code), seconds: nil)
+        return response
     }
 
     public func respond(to request: APIRequest) async -> APIResponse {
+        let start = ContinuousClock.now
+        let response = await respondUnmeasured(to: request)
+        let elapsed = ContinuousClock.now - start
+        metrics.request(
+            path: request.path, status: Int(response.status.code),
+            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        return response
+    }
+
+    func respondUnmeasured(to request: APIRequest) async -> APIResponse {
         let mark = AuditMark()
         let e: APIError
         do {
@@ -182,6 +196,16 @@ public struct DaemonAPI: APIResponder {
             try allow(.GET)
             try need(.status)
             return supervisor.board.response()
+        case 1 where rest[0] == "metrics":
+            try allow(.GET)
+            try need(.status)
+            let readers = await supervisor.snapshot()
+            metrics.state(
+                readers: readers.count, sessions: readers.filter { $0.session != nil }.count,
+                auditWritable: audit.writer.lastFailure == nil)
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Type", value: "text/plain; version=0.0.4; charset=utf-8")
+            return APIResponse(status: .ok, headers: headers, body: .bytes(metrics.render()))
         case 1 where rest[0] == "events":
             try allow(.GET)
             try need(.status)
