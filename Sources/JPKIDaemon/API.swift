@@ -152,7 +152,9 @@ public struct DaemonAPI: APIResponder {
         do {
             try await audit.record(
                 operation, peer: peer, session: session, reader: reader, card: card, cardKey: cardKey, outcome: outcome)
+            metrics.cardOperation(operation, outcome: outcome, audited: true)
         } catch {
+            metrics.cardOperation(operation, outcome: outcome, audited: false)
             logger.error("audit log unavailable: disclosure refused", metadata: ["error": "\(error)"])
             throw APIError.auditUnavailable
         }
@@ -164,7 +166,10 @@ public struct DaemonAPI: APIResponder {
         outcome: String
     ) async {
         AuditMark.current?.recorded.store(true, ordering: .relaxed)
-        try? await audit.record(operation, peer: peer, session: session, reader: reader, card: card, outcome: outcome)
+        let written =
+            (try? await audit.record(
+                operation, peer: peer, session: session, reader: reader, card: card, outcome: outcome)) != nil
+        metrics.cardOperation(operation, outcome: outcome, audited: written)
     }
 
     func route(_ r: APIRequest) async throws -> APIResponse {

@@ -51,6 +51,37 @@ public final class DaemonMetrics: Sendable {
         }
     }
 
+    /// A code as a label value: lower-case letters, digits, `_` and `-`, at most 40 characters;
+    /// anything else becomes `other` (labels must never carry free text).
+    public static func code(_ value: String) -> String {
+        let ok =
+            !value.isEmpty && value.count <= 40
+            && value.unicodeScalars.allSatisfy {
+                ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" || $0 == "-"
+            }
+        return ok ? value : "other"
+    }
+
+    /// One card operation that left an audit line (`operation` and `outcome` are codes), and
+    /// whether the line was written.
+    public func cardOperation(_ operation: String, outcome: String, audited: Bool) {
+        Counter(
+            label: "jpkid_card_operations_total",
+            dimensions: [("operation", Self.code(operation)), ("outcome", Self.code(outcome))], factory: factory
+        ).increment()
+        Counter(
+            label: "jpkid_audit_writes_total", dimensions: [("result", audited ? "ok" : "failed")], factory: factory
+        )
+        .increment()
+    }
+
+    /// One eligibility provider lookup: its duration and outcome (`ok` or the error code).
+    public func providerLookup(seconds: Double, outcome: String) {
+        Timer(label: "jpkid_provider_duration_seconds", factory: factory).recordSeconds(seconds)
+        Counter(label: "jpkid_provider_lookups_total", dimensions: [("outcome", Self.code(outcome))], factory: factory)
+            .increment()
+    }
+
     /// Readers, open card sessions and whether the audit log is writable, as of now.
     public func state(readers: Int, sessions: Int, auditWritable: Bool) {
         Gauge(label: "jpkid_readers", factory: factory).record(readers)

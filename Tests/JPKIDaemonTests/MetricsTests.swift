@@ -17,6 +17,16 @@ struct MetricsLabelTests {
         #expect(DaemonMetrics.routeTemplate("/v1/sessions/X/123456789012") == "other")
         #expect(DaemonMetrics.routeTemplate("/etc/passwd") == "other")
     }
+
+    @Test("operation and outcome labels are codes; free text becomes other")
+    func codes() {
+        #expect(DaemonMetrics.code("card_session_ended") == "card_session_ended")
+        #expect(DaemonMetrics.code("eligibility-visual") == "eligibility-visual")
+        #expect(DaemonMetrics.code("佐藤 花子") == "other")
+        #expect(DaemonMetrics.code("Eligible") == "other")
+        #expect(DaemonMetrics.code(String(repeating: "a", count: 41)) == "other")
+        #expect(DaemonMetrics.code("") == "other")
+    }
 }
 
 extension DaemonTests {
@@ -36,6 +46,8 @@ extension DaemonTests {
             #expect(text.contains("jpkid_readers 2"))
             #expect(text.contains("jpkid_sessions 1"))
             #expect(text.contains("jpkid_audit_writable 1"))
+            #expect(text.contains(#"jpkid_audit_writes_total{result="ok"}"#))
+            #expect(text.contains(#"jpkid_card_operations_total{operation="pin-status",outcome="ok"} 1"#))
             // No identifier or personal data in any label value.
             #expect(!text.contains(session))
             #expect(!text.contains("E5") && !text.contains("山田"))
@@ -44,9 +56,12 @@ extension DaemonTests {
                 line.split(separator: "\"").enumerated().filter { $0.offset % 2 == 1 }.map { String($0.element) }
             }
             let allowed = Set(DaemonAPI.routes.map(\.path) + ["other"])
+            // Every label value is a route template, a number (status, bucket) or a code.
             for value in labels {
-                #expect(
-                    allowed.contains(value) || Int(value) != nil || Double(value) != nil || value == "+Inf", "\(value)")
+                let fine =
+                    allowed.contains(value) || Double(value) != nil || value == "+Inf"
+                    || DaemonMetrics.code(value) == value
+                #expect(fine, "label value \(value)")
             }
         }
     }
