@@ -9,6 +9,7 @@ JPKI_DEB_PACKAGES=(
   libopenjp2-7-dev libpng-dev                              # jpki-reception: JPEG 2000 face → PNG
   chromium chromium-driver python3-venv                    # browser tests (Selenium in a venv)
   socat                                                    # API contract test: TCP → jpkid's Unix socket
+  dpkg-dev lintian systemd                                 # scripts/package (dpkg-shlibdeps, lintian), install test (systemd-analyze, sysusers)
 )
 # Selenium (PyPI) for the browser tests and schemathesis for the API contract test live in this
 # venv (scripts/install-deps makes it).

@@ -22,7 +22,7 @@ public struct CardInspect: AsyncParsableCommand {
         subcommands: [
             ReadersCommand.self, WatchCommand.self, StatusCommand.self, CertsCommand.self,
             VerifyCommand.self, PINStatusCommand.self, IdentityCommand.self, FaceCommand.self,
-            SignCommand.self,
+            SignCommand.self, DoctorCommand.self,
         ])
 
     /// Creates the root command.

@@ -32,6 +32,8 @@ public struct DaemonAPI: APIResponder {
     /// The verification time of eligibility answers (certificate validity, grace period, the
     /// checked day); `Date()` except in tests, which pin it so that no test rots with real time.
     let clock: @Sendable () -> Date
+    /// Operator metrics (`GET /v1/metrics`).
+    public let metrics = DaemonMetrics()
 
     /// Creates the API.
     public init(
@@ -83,7 +85,7 @@ public struct DaemonAPI: APIResponder {
         ("GET", "/v1/sessions/{session}/pin-status"), ("POST", "/v1/sessions/{session}/authenticate"),
         ("POST", "/v1/sessions/{session}/identity"), ("POST", "/v1/sessions/{session}/face"),
         ("POST", "/v1/sessions/{session}/eligibility"), ("GET", "/v1/oqs/face-results"),
-        ("GET", "/v1/oqs/face-results/{id}"),
+        ("GET", "/v1/oqs/face-results/{id}"), ("GET", "/v1/metrics"),
     ]
 
     /// `GET /v1/readers` for a peer with the status role, answered on the connection's event
@@ -93,10 +95,22 @@ public struct DaemonAPI: APIResponder {
     public func respondOnEventLoop(to r: APIRequest) -> APIResponse? {
         guard r.method == .GET, r.path == "/v1/readers", let peer = r.peer, roles.roles(for: peer).contains(.status)
         else { return nil }
-        return supervisor.board.response()
+        let response = supervisor.board.response()
+        metrics.request(path: r.path, status: Int(response.status.code), seconds: nil)
+        return response
     }
 
     public func respond(to request: APIRequest) async -> APIResponse {
+        let start = ContinuousClock.now
+        let response = await respondUnmeasured(to: request)
+        let elapsed = ContinuousClock.now - start
+        metrics.request(
+            path: request.path, status: Int(response.status.code),
+            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        return response
+    }
+
+    func respondUnmeasured(to request: APIRequest) async -> APIResponse {
         let mark = AuditMark()
         let e: APIError
         do {
@@ -143,7 +157,9 @@ public struct DaemonAPI: APIResponder {
         do {
             try await audit.record(
                 operation, peer: peer, session: session, reader: reader, card: card, cardKey: cardKey, outcome: outcome)
+            metrics.cardOperation(operation, outcome: outcome, audited: true)
         } catch {
+            metrics.cardOperation(operation, outcome: outcome, audited: false)
             logger.error("audit log unavailable: disclosure refused", metadata: ["error": "\(error)"])
             throw APIError.auditUnavailable
         }
@@ -155,7 +171,10 @@ public struct DaemonAPI: APIResponder {
         outcome: String
     ) async {
         AuditMark.current?.recorded.store(true, ordering: .relaxed)
-        try? await audit.record(operation, peer: peer, session: session, reader: reader, card: card, outcome: outcome)
+        let written =
+            (try? await audit.record(
+                operation, peer: peer, session: session, reader: reader, card: card, outcome: outcome)) != nil
+        metrics.cardOperation(operation, outcome: outcome, audited: written)
     }
 
     func route(_ r: APIRequest) async throws -> APIResponse {
@@ -187,6 +206,16 @@ public struct DaemonAPI: APIResponder {
             try allow(.GET)
             try need(.status)
             return supervisor.board.response()
+        case 1 where rest[0] == "metrics":
+            try allow(.GET)
+            try need(.status)
+            let readers = await supervisor.snapshot()
+            metrics.state(
+                readers: readers.count, sessions: readers.filter { $0.session != nil }.count,
+                auditWritable: audit.writer.lastFailure == nil)
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Type", value: "text/plain; version=0.0.4; charset=utf-8")
+            return APIResponse(status: .ok, headers: headers, body: .bytes(metrics.render()))
         case 1 where rest[0] == "events":
             try allow(.GET)
             try need(.status)

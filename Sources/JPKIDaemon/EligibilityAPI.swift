@@ -183,9 +183,16 @@ extension DaemonAPI {
                 throw APIError(502, "card_error", "the auth certificate cannot be parsed")
             }
             cardKey = key
+            let started = ContinuousClock.now
+            func elapsed() -> Double {
+                let d = ContinuousClock.now - started
+                return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+            }
             do {
                 result = try await eligibility.check(key, on: day)
+                metrics.providerLookup(seconds: elapsed(), outcome: "ok")
             } catch {
+                metrics.providerLookup(seconds: elapsed(), outcome: error.code)
                 await recordFailure("eligibility", peer: peer, session: id, reader: session.reader, outcome: error.code)
                 throw Self.map(error)
             }

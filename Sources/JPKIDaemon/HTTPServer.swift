@@ -105,8 +105,10 @@ public final class HTTPServer: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-        // Remove a stale socket, but never a live one.
-        if FileManager.default.fileExists(atPath: path) {
+        // Remove a stale socket, but never a live one — and never the one systemd passed
+        // (`listenFD`): jpkid may not be able to connect to it (socket mode 0660 for
+        // jpkid-clients), which must not make it look stale and unlinked.
+        if listenFD == nil, FileManager.default.fileExists(atPath: path) {
             if Self.isLive(path) { throw APIError(500, "socket_in_use", "another process serves \(path)") }
             unlink(path)
         }

@@ -26,7 +26,8 @@ public struct PeerCredentials: Sendable, Hashable, Codable {
     public var supplementaryGroups: [UInt32] {
         guard let s = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return [] }
         for line in s.split(separator: "\n") where line.hasPrefix("Groups:") {
-            return line.dropFirst(7).split(separator: " ").compactMap { UInt32($0) }
+            // "Groups:\t995 1000 " — a tab before the first id: split on both.
+            return line.dropFirst(7).split(whereSeparator: { $0 == " " || $0 == "\t" }).compactMap { UInt32($0) }
         }
         return []
     }

@@ -39,20 +39,33 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(2)
         }
         if let socket { cfg.socket.path = socket }
+        // The configuration may need the network that this process's sandbox (jpkid.service
+        // without its network drop-in) does not give it: say so now, not per request later.
+        let networkProblem = cfg.networkProblem(in: SandboxNetwork.probe())
         if checkConfig {
-            let problems = cfg.problems()
+            let problems = cfg.problems() + (networkProblem.map { [$0] } ?? [])
             for p in problems { FileHandle.standardError.write(Data("jpkid: \(p)\n".utf8)) }
             if !problems.isEmpty { throw ExitCode(2) }
             print("configuration OK")
             return
         }
         let level = Logger.Level(rawValue: cfg.logLevel) ?? .info
+        // Under systemd (stderr is the journal): one line per event, syslog priority, no timestamp.
+        let journal = JournalLog.isJournalStream()
         LoggingSystem.bootstrap { label in
+            if journal {
+                var h = JournalLogHandler.standardError(label: label)
+                h.logLevel = level
+                return h
+            }
             var h = StreamLogHandler.standardError(label: label)
             h.logLevel = level
             return h
         }
         let logger = Logger(label: "jpkid")
+        if let networkProblem {
+            logger.error("configuration needs the network", metadata: ["problem": "\(networkProblem)"])
+        }
         let daemon: Daemon
         do {
             let listenFD = try Systemd.takeListenSocket()
