@@ -40,7 +40,7 @@ struct CardStateTests {
         }
     }
 
-    @Test("06 and 07 at the fixture reference date: in grace, past grace")
+    @Test("06, 07 and 09 at the fixture reference date: in grace, past grace, the 2015 generation valid")
     func fixtures() async throws {
         let reference = "2025-06-01T00:00:00Z"
         try await withCard("06-expired-in-grace") { _ in
@@ -52,6 +52,16 @@ struct CardStateTests {
             let r = try await CLI.run(["verify", "--reader", "0", "--trust", CLI.pki, "--json", "--at", reference])
             #expect(r.status == 11, "\(r.stderr)")
             #expect((r.json["authCertificateStanding"] as? [String: Any])?["code"] as? String == "expired_past_grace")
+        }
+        // 09, issued under the 2015 root (same DN as 2019's and 2023's): verified at the reference
+        // date through the 2015 anchor, and not today (that root expired on 2025-10-19).
+        try await withCard("09-generation-2015") { _ in
+            let then = try await CLI.run(["verify", "--reader", "0", "--trust", CLI.pki, "--json", "--at", reference])
+            #expect(then.status == 0, "\(then.stdout) \(then.stderr)")
+            let standing = (then.json["authCertificateStanding"] as? [String: Any])?["code"] as? String
+            #expect(standing == "valid" || standing == "expiring_soon", "\(then.stdout)")
+            let now = try await CLI.run(["verify", "--reader", "0", "--trust", CLI.pki, "--json"])
+            #expect(now.status != 0, "\(now.stdout)")
         }
     }
 
