@@ -310,7 +310,7 @@ final class AdmissionHandler: ChannelInboundHandler, RemovableChannelHandler {
         let cred: EventLoopFuture<PeerCred> = provider.unsafeGetSocketOption(
             level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
         var result: PeerCredentials?
-        cred.whenSuccess { result = PeerCredentials(pid: $0.pid, uid: $0.uid, gid: $0.gid) }
+        cred.assumeIsolated().whenSuccess { result = PeerCredentials(pid: $0.pid, uid: $0.uid, gid: $0.gid) }
         return result
     }
 
@@ -396,6 +396,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private var timer: Scheduled<Void>?
     private var streaming: Task<Void, Never>?
     private var heartbeat: RepeatedTask?
+    /// Unread bytes of the event stream at the last heartbeat (event loop only).
+    private var previousUnread = 0
     private var inFlight = false
     private let refused: RefusalHook?
     /// Counts the requests begun (set by ``AdmissionHandler`` to the daemon's counter).
@@ -579,7 +581,6 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private func startHeartbeat(context: ChannelHandlerContext) {
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let interval = TimeAmount.milliseconds(Int64(max(0.01, limits.eventHeartbeatSeconds) * 1000))
-        var previousUnread = 0
         heartbeat = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { task in
             let (_, context) = bound.value
             guard context.channel.isActive else {
@@ -590,13 +591,13 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             Self.unreadBytes(context.channel).whenSuccess { unread in
                 let (handler, context) = bound.value
                 guard context.channel.isActive else { return }
-                if let unread, unread > 0, previousUnread > 0, unread >= previousUnread {
+                if let unread, unread > 0, handler.previousUnread > 0, unread >= handler.previousUnread {
                     handler.logger.notice("event stream closed: the client stopped reading")
                     task.cancel()
                     context.close(promise: nil)
                     return
                 }
-                previousUnread = unread ?? 0
+                handler.previousUnread = unread ?? 0
                 var buffer = context.channel.allocator.buffer(capacity: 16)
                 buffer.writeString(": heartbeat\n\n")
                 context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
