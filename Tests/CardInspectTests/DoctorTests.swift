@@ -26,7 +26,7 @@ struct FakeDoctorEnvironment: DoctorEnvironment {
     var now = Date(timeIntervalSince1970: 1_795_000_000)  // 2026-11-18
 
     static let pem = try! String(
-        contentsOf: CLI.packageRoot.appendingPathComponent("apdu-fixtures/pki/auth-root.pem"), encoding: .utf8)
+        contentsOf: CLI.packageRoot.appendingPathComponent("apdu-fixtures/pki/auth-root-2023.pem"), encoding: .utf8)
 
     init() {
         files["/etc/jpkid/jpkid.json"] = Data(#"{"trust":{"authAnchors":["/etc/jpkid/auth-root.pem"]}}"#.utf8)
