@@ -96,10 +96,7 @@ public struct CardProfile: Sendable {
         for ap in ["jpki", "text", "visual", "common"] {
             files[ap] = try Self.loadEFs(directory.appendingPathComponent(ap))
         }
-        if faceAuth {
-            files["jpki"]?[0x0001] = nil
-            files["jpki"]?[0x0008] = [0x00, 0x8F, 0x00]
-        }
+        if faceAuth { files["jpki"]?[0x0001] = nil }
         let requiredJPKI: [UInt16] =
             faceAuth ? [0x000A, 0x000B, 0x0006, 0x0008] : [0x0001, 0x0002, 0x000A, 0x000B, 0x0006, 0x0008]
         for fid in requiredJPKI where files["jpki"]?[fid] == nil {

@@ -765,7 +765,9 @@ for i, c in enumerate(CARDS):
 
     # --- JPKI AP ---
     w("jpki/0006.bin", b"JPKIAPICCTOKEN2".ljust(32, b" ") + bytes(128))
-    w("jpki/0008.bin", bytes([0x8F, 0x8F, 0x00]))
+    # EF 0008: which keys exist (8F: auth and sign). A 顔認証マイナンバーカード has no sign key:
+    # 00 8F 00 (an assumption, apdu-fixtures/README.md "Card states").
+    w("jpki/0008.bin", bytes([0x00 if d["faceAuth"] else 0x8F, 0x8F, 0x00]))
 
     # --- text AP (券面入力補助AP) ---
     text_key = os.path.join(base, "text", "ap-key.test.pem")
@@ -1095,7 +1097,7 @@ def check_card(i, c):
     seen.setdefault(prof["identity"]["name"], []).append((prof["identity"]["birthDate"], mn))
     # JPKI
     ok(len(r("jpki/0006.bin")) == 160 and r("jpki/0006.bin")[:32] == b"JPKIAPICCTOKEN2" + b" " * 17, "0006")
-    ok(r("jpki/0008.bin") == b"\x8F\x8F\x00", "0008")
+    ok(r("jpki/0008.bin") == (b"\x00\x8F\x00" if d["faceAuth"] else b"\x8F\x8F\x00"), "0008")
     # text AP
     e1, e2, e3, e4, e5 = (r(f"text/000{n}.bin") for n in range(1, 6))
     ok(len(e1) == 17 and e1[:3] == b"\xFF\x10\x0C" and e1[3:15] == mn.encode() and e1[15:] == b"\xFF\xFF", "text 0001")
