@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "SmartCard", targets: ["SmartCard"]),
+        .library(name: "SmartCardPCSC", targets: ["SmartCardPCSC"]),
         .library(name: "JPKI", targets: ["JPKI"]),
         .library(name: "JPKIVerify", targets: ["JPKIVerify"]),
         .library(name: "CardSimulator", targets: ["CardSimulator"]),
@@ -38,7 +39,10 @@ let package = Package(
         .systemLibrary(
             name: "CPNG", pkgConfig: "libpng",
             providers: [.apt(["libpng-dev"])]),
-        .target(name: "SmartCard", dependencies: ["CPCSCLite"]),
+        // The backend-neutral core: APDU codec, CardChannel, transports, the reader seam, errors.
+        .target(name: "SmartCard"),
+        // The PC/SC backend (pcsc-lite): the only target that links CPCSCLite.
+        .target(name: "SmartCardPCSC", dependencies: ["SmartCard", "CPCSCLite"]),
         // The hash-chained, signed, durable audit log (writer, verifier, report) of jpkid.
         .target(name: "AuditTrail", dependencies: ["COpenSSL"]),
         .target(name: "JPKI", dependencies: ["SmartCard", "COpenSSL"]),
@@ -57,6 +61,7 @@ let package = Package(
         .target(
             name: "JPKIDaemon",
             dependencies: [
+                "SmartCardPCSC",
                 "SmartCard", "JPKI", "JPKIVerify", "Eligibility", "AuditTrail",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -69,6 +74,7 @@ let package = Package(
         .executableTarget(
             name: "jpkid",
             dependencies: [
+                "SmartCardPCSC",
                 "JPKIDaemon", "Eligibility", "JPKI", "JPKIVerify", "SmartCard", "AuditTrail",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
@@ -76,6 +82,7 @@ let package = Package(
         .target(
             name: "Inspect",
             dependencies: [
+                "SmartCardPCSC",
                 "SmartCard", "JPKI", "JPKIVerify",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
@@ -107,6 +114,7 @@ let package = Package(
         .executableTarget(
             name: "jpki-bench",
             dependencies: [
+                "SmartCardPCSC",
                 "SmartCard", "JPKI", "JPKIVerify", "CardSimulator", "AuditTrail",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
@@ -114,11 +122,12 @@ let package = Package(
         .target(name: "TestBench"),
         // Test support: a stand-in for the qualification-check terminal's folder (not a product).
         .target(name: "OQSFakeTerminal", dependencies: ["Eligibility"]),
-        .testTarget(name: "SmartCardTests", dependencies: ["SmartCard"]),
+        .testTarget(name: "SmartCardTests", dependencies: ["SmartCardPCSC", "SmartCard"]),
         .testTarget(name: "AuditTrailTests", dependencies: ["AuditTrail", "TestBench"]),
         .testTarget(
             name: "JPKIDaemonTests",
             dependencies: [
+                "SmartCardPCSC",
                 "JPKIDaemon", "JPKI", "JPKIVerify", "SmartCard", "CardSimulator", "TestBench", "Eligibility",
                 "OQSFakeTerminal",
                 "AuditTrail",
@@ -128,21 +137,23 @@ let package = Package(
             ]),
         .testTarget(
             name: "PCSCIntegrationTests",
-            dependencies: ["SmartCard", "CardSimulator", "TestBench"]),
+            dependencies: ["SmartCardPCSC", "SmartCard", "CardSimulator", "TestBench"]),
         .testTarget(
             name: "CardSimulatorTests",
             dependencies: ["CardSimulator", "SmartCard", "JPKI", "TestBench", "COpenSSL"]),
         .testTarget(
-            name: "JPKITests", dependencies: ["JPKI", "SmartCard", "CardSimulator", "TestBench"]),
+            name: "JPKITests", dependencies: ["SmartCardPCSC", "JPKI", "SmartCard", "CardSimulator", "TestBench"]),
         .testTarget(
             name: "EligibilityTests",
             dependencies: [
+                "SmartCardPCSC",
                 "Eligibility", "JPKIDaemon", "JPKIVerify", "JPKI", "SmartCard", "CardSimulator", "TestBench",
                 "OQSFakeTerminal",
             ]),
         .testTarget(
             name: "FaultSoakTests",
             dependencies: [
+                "SmartCardPCSC",
                 "JPKIDaemon", "JPKI", "JPKIVerify", "SmartCard", "CardSimulator", "TestBench",
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -159,7 +170,7 @@ let package = Package(
             ]),
         .testTarget(
             name: "CardInspectTests",
-            dependencies: ["Inspect", "card-inspect", "CardSimulator", "SmartCard", "TestBench"]),
+            dependencies: ["SmartCardPCSC", "Inspect", "card-inspect", "CardSimulator", "SmartCard", "TestBench"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,6 +1,7 @@
 import Foundation
 import JPKI
 import SmartCard
+import SmartCardPCSC
 import Synchronization
 
 /// The readers PC/SC reports, in its order (the order `--reader INDEX` counts in).

@@ -3,6 +3,7 @@ import Foundation
 import JPKI
 import JPKIVerify
 import SmartCard
+import SmartCardPCSC
 
 /// `card-inspect`: look at My Number cards and readers. The subcommand names are a contract.
 public struct CardInspect: AsyncParsableCommand {

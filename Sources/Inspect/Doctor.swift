@@ -3,6 +3,7 @@ import Foundation
 import JPKI
 import JPKIVerify
 import SmartCard
+import SmartCardPCSC
 
 /// The checks of `card-inspect doctor`, in the order they run. The exit status of the command is
 /// the ``exitStatus`` of the first check that fails (0 when none fails).

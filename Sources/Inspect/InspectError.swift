@@ -1,6 +1,7 @@
 import JPKI
 import JPKIVerify
 import SmartCard
+import SmartCardPCSC
 
 /// The exit statuses of `card-inspect` (**contract**: documented in `--help` and the README).
 public enum ExitStatus: Int32, Sendable, CaseIterable {
@@ -106,8 +107,8 @@ public struct InspectError: Error, Sendable, Equatable, CustomStringConvertible 
         switch e {
         case .cardRemoved:
             return InspectError(.noCard, "card_removed", "the card was removed during the operation")
-        case .pcsc(let p):
-            return from(p, reader: reader)
+        case .service(let p):
+            return from(PCSCError(rc: p.status, function: p.function), reader: reader)
         default:
             return InspectError(.cardError, e.code, "card communication failed: \(e)")
         }
@@ -119,7 +120,8 @@ public struct InspectError: Error, Sendable, Equatable, CustomStringConvertible 
         case .transport(let t):
             return from(t, reader: reader)
         case .notJPKICard, .applicationNotFound(.jpki):
-            return InspectError(.cardError, "not_a_jpki_card", "the card has no JPKI application (not a My Number card)")
+            return InspectError(
+                .cardError, "not_a_jpki_card", "the card has no JPKI application (not a My Number card)")
         case .invalidPINFormat(let k, let reason):
             return InspectError(
                 .invalidPINFormat, e.code, "invalid \(PINLabels.english(k)) format: \(reason); the PIN was not sent")

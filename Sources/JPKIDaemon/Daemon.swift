@@ -3,6 +3,7 @@ import Foundation
 import JPKI
 import Logging
 import SmartCard
+import SmartCardPCSC
 
 /// The running daemon: reader backend (pcscd) → reader supervisor → HTTP API on the Unix socket.
 public final class Daemon: Sendable {

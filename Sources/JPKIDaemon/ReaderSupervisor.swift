@@ -3,7 +3,7 @@ import JPKI
 import Logging
 import SmartCard
 
-/// Owns the readers: follows the reader backend's events (pcscd through ``PCSCReaderBackend``,
+/// Owns the readers: follows the reader backend's events (pcscd through `PCSCReaderBackend`,
 /// or simulated readers in tests), keeps one connection (and so one serial worker thread) per
 /// card, creates a card session on each insertion and ends it on removal.
 ///
@@ -204,21 +204,15 @@ public actor ReaderSupervisor {
         }
     }
 
-    /// Whether `error` is a PC/SC answer meaning "the reader is still settling", however it
-    /// was wrapped on its way up (PCSCError, SmartCardError, JPKIError).
+    /// Whether `error` is a reader-service answer meaning "the reader is still settling"
+    /// (the backend says which are), however it was wrapped on its way up.
     static func isTransient(_ error: any Error) -> Bool {
         switch error {
-        case let e as PCSCError: transientRCs.contains(e.rc)
-        case SmartCardError.pcsc(let e): transientRCs.contains(e.rc)
-        case JPKIError.transport(.pcsc(let e)): transientRCs.contains(e.rc)
+        case SmartCardError.service(let e): e.isTransient
+        case JPKIError.transport(.service(let e)): e.isTransient
         default: false
         }
     }
-
-    /// PC/SC answers that mean "the reader is still settling": try again.
-    private static let transientRCs: Set<UInt32> = [
-        PCSCError.eNotTransacted, PCSCError.wResetCard, PCSCError.eSharingViolation,
-    ]
 
     private func identifyCard(reader: String, generation: UInt64, previous: String? = nil) async {
         do {
@@ -251,7 +245,6 @@ public actor ReaderSupervisor {
 
     static func code(of error: any Error) -> String {
         if let e = error as? SmartCardError { return e.code }
-        if let e = error as? PCSCError { return e.name }
         if let e = error as? any CodedError { return e.code }
         if let e = error as? JPKIError { return e.code }
         return "card_error"
@@ -292,9 +285,6 @@ public actor ReaderSupervisor {
             // Any transport-level failure (removed, reset, an empty or garbled response while
             // the card was being pulled) means the card can no longer be proven to be the
             // session's: the session ends; a card still present is identified afresh.
-            endIfCurrent(reader: reader, generation: generation)
-            throw APIError.sessionEnded
-        } catch is PCSCError {
             endIfCurrent(reader: reader, generation: generation)
             throw APIError.sessionEnded
         } catch JPKIError.transport {

@@ -30,8 +30,8 @@ public enum APDUFormatError: Error, Sendable, Hashable {
 public enum SmartCardError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A command could not be encoded or a response could not be decoded.
     case format(APDUFormatError)
-    /// A PC/SC call failed.
-    case pcsc(PCSCError)
+    /// The reader service behind the transport failed (PC/SC: a call's return code).
+    case service(ReaderServiceError)
     /// The card was removed or reset during the exchange.
     case cardRemoved
     /// The card kept answering 61xx/6Cxx past the limits (a broken or hostile card).
@@ -43,7 +43,7 @@ public enum SmartCardError: Error, Sendable, Equatable, CustomStringConvertible 
     public var code: String {
         switch self {
         case .format(let e): e.code
-        case .pcsc(let e): e.name
+        case .service(let e): e.name
         case .cardRemoved: "card_removed"
         case .chainingLimitExceeded: "chaining_limit_exceeded"
         case .transport: "transport_failure"
@@ -53,10 +53,35 @@ public enum SmartCardError: Error, Sendable, Equatable, CustomStringConvertible 
     public var description: String {
         switch self {
         case .format(let e): "malformed APDU: \(e)"
-        case .pcsc(let e): e.description
+        case .service(let e): e.description
         case .cardRemoved: "the card was removed"
         case .chainingLimitExceeded: "the card exceeded the response chaining limits"
         case .transport(let m): "transport failure: \(m)"
         }
     }
+}
+
+/// A failure of the reader service behind a transport, in backend-neutral terms (the PC/SC backend
+/// makes these from pcsc-lite's return codes), so that the layers above the core never name a
+/// backend's types.
+public struct ReaderServiceError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// Stable name (PC/SC: pcsc-lite's, e.g. `SCARD_E_NO_SERVICE`).
+    public let name: String
+    /// The backend's numeric status (PC/SC: the return code).
+    public let status: UInt32
+    /// What failed (PC/SC: the function).
+    public let function: String
+    /// Whether trying again shortly may succeed (the reader still settling after an insertion,
+    /// a reset by another application, another application's transaction).
+    public let isTransient: Bool
+
+    /// Creates an error.
+    public init(name: String, status: UInt32, function: String, isTransient: Bool) {
+        self.name = name
+        self.status = status
+        self.function = function
+        self.isTransient = isTransient
+    }
+
+    public var description: String { "\(function): \(name) (0x\(String(status, radix: 16, uppercase: true)))" }
 }

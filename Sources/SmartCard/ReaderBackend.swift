@@ -30,7 +30,7 @@ public struct CardPresence: Sendable, Hashable {
 }
 
 /// A connection to the card in one reader: the seam between the daemon's reader supervision and
-/// a backend (``PCSCCard`` for pcscd; `SimulatedReaders` in CardSimulator for in-process tests).
+/// a backend (`PCSCCard` in SmartCardPCSC for pcscd; `SimulatedReaders` in CardSimulator for in-process tests).
 public protocol ReaderConnection: AnyObject, Sendable {
     /// Runs `body` inside one exclusive card transaction, on the connection's own thread (never
     /// on the caller's: a card operation blocks).
@@ -44,7 +44,7 @@ public protocol ReaderConnection: AnyObject, Sendable {
 }
 
 /// Where readers, cards and connections come from: the seam that lets the daemon run against
-/// pcscd (``PCSCReaderBackend``) or against simulated readers in-process, without pcscd.
+/// pcscd (`PCSCReaderBackend`, SmartCardPCSC) or against simulated readers in-process, without pcscd.
 public protocol ReaderBackend: AnyObject, Sendable {
     /// The events, in order, from the state when watching started. The stream ends after
     /// ``stop()``.

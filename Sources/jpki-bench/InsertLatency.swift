@@ -2,6 +2,7 @@ import ArgumentParser
 import CardSimulator
 import Foundation
 import SmartCard
+import SmartCardPCSC
 import Synchronization
 
 /// `jpki-bench insert-latency`: the clinic flow timed end to end. Each iteration inserts a

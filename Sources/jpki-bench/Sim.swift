@@ -3,6 +3,7 @@ import CardSimulator
 import Dispatch
 import Foundation
 import SmartCard
+import SmartCardPCSC
 import Synchronization
 
 /// `jpki-bench sim`: like `jpki-sim --card NAME [--timing PROFILE]`, plus counters kept on the

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SmartCard
+import SmartCardPCSC
 
 /// `jpki-bench transmit`: the same loop as `bench/raw_transmit.c`, through our stack —
 /// `PCSCCard.perform` (one transaction, reader thread) and `CardChannel.send` (encode, transmit,

@@ -3,6 +3,7 @@ import Foundation
 import JPKI
 import JPKIVerify
 import SmartCard
+import SmartCardPCSC
 
 /// `jpki-bench verify`: what `card-inspect verify` does, through the library directly — connect,
 /// read the auth certificate by its exact DER length (one transaction), verify it with OpenSSL

@@ -5,6 +5,7 @@ import JPKI
 import JPKIDaemon
 import JPKIVerify
 import SmartCard
+import SmartCardPCSC
 
 extension RegistryCommand {
     /// `jpkid registry link`: 保険証利用登録. Reads the card's auth certificate, verifies the auth

@@ -5,6 +5,7 @@ import Testing
 
 @testable import Inspect
 @testable import SmartCard
+@testable import SmartCardPCSC
 
 /// A stand-in for the machine: every input of the doctor's checks, healthy by default; each test
 /// breaks one.

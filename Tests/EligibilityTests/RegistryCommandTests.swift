@@ -3,6 +3,7 @@ import Eligibility
 import Foundation
 import JPKIDaemon
 import SmartCard
+import SmartCardPCSC
 import TestBench
 import Testing
 

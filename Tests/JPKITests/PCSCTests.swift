@@ -2,6 +2,7 @@ import CardSimulator
 import Foundation
 import JPKI
 import SmartCard
+import SmartCardPCSC
 import TestBench
 import Testing
 

@@ -1,6 +1,7 @@
 import CardSimulator
 import Foundation
 import SmartCard
+import SmartCardPCSC
 import TestBench
 import Testing
 

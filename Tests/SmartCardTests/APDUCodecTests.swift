@@ -1,6 +1,7 @@
 import Testing
 
 @testable import SmartCard
+@testable import SmartCardPCSC
 
 @Suite("APDU codec")
 struct APDUCodecTests {
@@ -142,7 +143,9 @@ struct APDUCodecTests {
         #expect(PCSCError(rc: 0x8010_0069, function: "f").name == "SCARD_W_REMOVED_CARD")
         #expect(PCSCError(rc: 0x8010_002E, function: "f").name == "SCARD_E_NO_READERS_AVAILABLE")
         #expect(PCSCError(rc: 0x8010_0099, function: "f").name == "SCARD_0x80100099")
-        #expect(SmartCardError.pcsc(PCSCError(rc: 0x8010_000B, function: "f")).code == "SCARD_E_SHARING_VIOLATION")
+        let busy = PCSCError(rc: 0x8010_000B, function: "f").serviceError
+        #expect(SmartCardError.service(busy).code == "SCARD_E_SHARING_VIOLATION" && busy.isTransient)
+        #expect(!PCSCError(rc: PCSCError.eNoService, function: "f").serviceError.isTransient)
     }
 }
 

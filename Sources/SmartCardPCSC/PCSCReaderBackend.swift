@@ -1,3 +1,5 @@
+import SmartCard
+
 /// The PC/SC backend of the daemon's reader seam: events from ``PCSCMonitor``, connections are
 /// ``PCSCCard``s (shared mode, T=0 or T=1).
 public final class PCSCReaderBackend: ReaderBackend {
@@ -28,8 +30,13 @@ public final class PCSCReaderBackend: ReaderBackend {
         }
     }
 
+    /// Connects; a PC/SC failure comes as ``SmartCardError/service(_:)`` (backend-neutral).
     public func connect(reader: String) async throws -> any ReaderConnection {
-        try await PCSCCard.connect(reader: reader)
+        do {
+            return try await PCSCCard.connect(reader: reader)
+        } catch {
+            throw SmartCardError.service(error.serviceError)
+        }
     }
 
     public func stop() { monitor.stop() }
@@ -42,12 +49,22 @@ extension PCSCCard: ReaderConnection {
 
     /// SCardStatus on this handle: pcsc-lite invalidates a handle whose card was removed.
     public func presence() throws -> CardPresence {
-        let status = try syncStatus()
-        return CardPresence(isPresent: status.isPresent, atr: status.atr)
+        do {
+            let status = try syncStatus()
+            return CardPresence(isPresent: status.isPresent, atr: status.atr)
+        } catch {
+            throw SmartCardError.service(error.serviceError)
+        }
     }
 
     /// SCardReconnect with SCARD_RESET_CARD.
-    public func resetCard() async throws { try await reconnect(initialization: .reset) }
+    public func resetCard() async throws {
+        do {
+            try await reconnect(initialization: .reset)
+        } catch {
+            throw SmartCardError.service(error.serviceError)
+        }
+    }
 
     public func close() async { await disconnect() }
 }

@@ -1,5 +1,6 @@
 import CPCSCLite
 import Foundation
+import SmartCard
 
 /// A PC/SC resource-manager context with its own thread, for reader listing and status queries.
 /// Card I/O uses ``PCSCCard``, which has a context per reader so readers never wait on each other.

@@ -1,5 +1,6 @@
 import CPCSCLite
 import Foundation
+import SmartCard
 import Synchronization
 
 /// A change seen by ``PCSCMonitor``.

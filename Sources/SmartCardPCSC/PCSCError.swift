@@ -1,3 +1,5 @@
+import SmartCard
+
 /// A failed PC/SC call: the return code and its pcsc-lite name (e.g. `SCARD_E_NO_SERVICE`).
 public struct PCSCError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The 32-bit return code.
@@ -15,6 +17,14 @@ public struct PCSCError: Error, Sendable, Hashable, CustomStringConvertible {
     public var name: String { pcscErrorNames[rc] ?? "SCARD_0x" + String(rc, radix: 16, uppercase: true) }
 
     public var description: String { "\(function): \(name) (0x\(String(rc, radix: 16, uppercase: true)))" }
+
+    /// The backend-neutral form the layers above the core see.
+    public var serviceError: ReaderServiceError {
+        ReaderServiceError(name: name, status: rc, function: function, isTransient: Self.transient.contains(rc))
+    }
+
+    /// Answers that mean "the reader is still settling, try again shortly".
+    static let transient: Set<UInt32> = [eNotTransacted, wResetCard, eSharingViolation]
 
     /// `SCARD_F_INTERNAL_ERROR`.
     public static let fInternalError: UInt32 = 0x8010_0001

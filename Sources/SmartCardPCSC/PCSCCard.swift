@@ -1,5 +1,6 @@
 import CPCSCLite
 import Foundation
+import SmartCard
 
 /// How a connection shares the card (SCARD_SHARE_*).
 public enum ShareMode: Sendable {
@@ -144,7 +145,9 @@ public final class PCSCCard: CardTransport, @unchecked Sendable {
     // MARK: CardTransport (call on the reader thread only)
 
     public func transmit(_ command: [UInt8]) throws(SmartCardError) -> [UInt8] {
-        guard connected else { throw .pcsc(PCSCError(rc: PCSCError.eInvalidHandle, function: "SCardTransmit")) }
+        guard connected else {
+            throw .service(PCSCError(rc: PCSCError.eInvalidHandle, function: "SCardTransmit").serviceError)
+        }
         var length = DWORD(receiveBuffer.count)
         let pci = activeProtocol == .t0 ? cpcsc_pci_t0() : cpcsc_pci_t1()
         let handle = self.handle
@@ -160,7 +163,7 @@ public final class PCSCCard: CardTransport, @unchecked Sendable {
             {
                 throw .cardRemoved
             }
-            throw .pcsc(error)
+            throw .service(error.serviceError)
         }
         // Copy the response out, then wipe what it occupied (responses may hold personal data).
         let count = min(Int(length), receiveBuffer.count)
@@ -178,14 +181,14 @@ public final class PCSCCard: CardTransport, @unchecked Sendable {
             if error.rc == PCSCError.wRemovedCard || error.rc == PCSCError.wResetCard {
                 throw .cardRemoved
             }
-            throw .pcsc(error)
+            throw .service(error.serviceError)
         }
     }
 
     public func endTransaction() throws(SmartCardError) {
         let rc = SCardEndTransaction(handle, DWORD(SCARD_LEAVE_CARD))
         if rc != SCARD_S_SUCCESS {
-            throw .pcsc(PCSCError(rc: UInt32(truncatingIfNeeded: rc), function: "SCardEndTransaction"))
+            throw .service(PCSCError(rc: UInt32(truncatingIfNeeded: rc), function: "SCardEndTransaction").serviceError)
         }
     }
 
