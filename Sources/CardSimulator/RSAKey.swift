@@ -1,5 +1,4 @@
 import COpenSSL
-import JPKI
 
 /// An RSA private test key of a simulated card, loaded from PEM, used through OpenSSL.
 final class RSAPrivateKey: @unchecked Sendable {
@@ -74,9 +73,3 @@ final class RSAPrivateKey: @unchecked Sendable {
         return Array(out[..<length])
     }
 }
-
-/// SHA-256 (JPKI's digest vocabulary).
-func sha256(_ data: [UInt8]) -> [UInt8] { SHA256.hash(data) }
-
-/// DigestInfo prefix for SHA-256 (JPKI's digest vocabulary).
-let sha256DigestInfoPrefix = DigestAlgorithm.sha256.derPrefix

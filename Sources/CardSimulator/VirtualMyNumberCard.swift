@@ -1,4 +1,5 @@
 import Foundation
+import JPKI
 import SmartCard
 
 /// The PINs (key references with a retry counter) of the simulated card.
@@ -718,15 +719,16 @@ public final class VirtualMyNumberCard: VirtualCard, @unchecked Sendable {
         case 0x00:
             guard c.data.count <= key.modulusBytes - 11 else { return ([], 0x6700) }
             signature = key.signPKCS1Raw(c.data)
-        case 0x01: signature = key.signPKCS1Raw(sha256(c.data))
+        case 0x01: signature = key.signPKCS1Raw(SHA256.hash(c.data))
         case 0x02:
-            guard c.data.count == 32 else { return ([], 0x6700) }
-            signature = key.signPKCS1Raw(sha256DigestInfoPrefix + c.data)
-        case 0x03: signature = key.signPKCS1Raw(sha256DigestInfoPrefix + sha256(c.data))
+            // A SHA-256 digest (32 bytes) to be wrapped in its DigestInfo.
+            guard let digestInfo = try? DigestInfo.encode(.sha256, digest: c.data) else { return ([], 0x6700) }
+            signature = key.signPKCS1Raw(digestInfo)
+        case 0x03: signature = key.signPKCS1Raw(DigestInfo.of(message: c.data))
         case 0x04:
             guard c.data.count == 32 else { return ([], 0x6700) }
             signature = key.signPSS(sha256Hash: c.data)
-        case 0x05: signature = key.signPSS(sha256Hash: sha256(c.data))
+        case 0x05: signature = key.signPSS(sha256Hash: SHA256.hash(c.data))
         default: return ([], 0x6A86)
         }
         guard let signature else { return ([], 0x6F00) }
