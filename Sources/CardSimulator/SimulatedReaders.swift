@@ -28,8 +28,8 @@ public final class SimulatedReaders: ReaderBackend, @unchecked Sendable {
     /// The slots, guarded by `stateLock` (they hold non-Sendable card objects).
     private var slots: [String: Slot] = [:]
     private let stateLock = NSLock()
-    /// Serialises card access per reader (the card objects are not thread-safe).
-    private let cardLock = NSLock()
+    /// Serialises card access (the card objects are not thread-safe).
+    fileprivate let cardLock = NSLock()
     public let events: AsyncStream<ReaderEvent>
     private let continuation: AsyncStream<ReaderEvent>.Continuation
 
@@ -112,16 +112,6 @@ public final class SimulatedReaders: ReaderBackend, @unchecked Sendable {
         withState { $0[reader]?.atr = card.atr }
     }
 
-    fileprivate func exchange(_ card: any VirtualCard, _ command: [UInt8]) -> [UInt8]? {
-        card.process(command)
-    }
-
-    fileprivate func withCardLock<T>(_ body: () throws -> T) rethrows -> T {
-        cardLock.lock()
-        defer { cardLock.unlock() }
-        return try body()
-    }
-
     /// One connection: a transport to whatever card the reader holds while the connection's
     /// generation is current.
     private final class Connection: ReaderConnection, CardTransport, @unchecked Sendable {
@@ -140,7 +130,7 @@ public final class SimulatedReaders: ReaderBackend, @unchecked Sendable {
 
         func transmit(_ command: [UInt8]) throws(SmartCardError) -> [UInt8] {
             guard !closed, let card = readers.card(reader, generation: generation),
-                let response = readers.exchange(card, command)
+                let response = card.process(command)
             else { throw .cardRemoved }
             return response
         }
@@ -150,7 +140,7 @@ public final class SimulatedReaders: ReaderBackend, @unchecked Sendable {
                 queue.async {
                     continuation.resume(
                         returning: Result {
-                            try self.readers.withCardLock {
+                            try self.readers.cardLock.withLock {
                                 try CardChannel(transport: self).transaction(body)
                             }
                         })
