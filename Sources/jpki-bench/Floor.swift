@@ -29,12 +29,7 @@ struct Floor: ParsableCommand {
     @Option(help: "The card's auth PIN (a fixture's test PIN).") var pin = "1234"
 
     func run() throws {
-        let profile: CardTimingProfile
-        do {
-            profile = try CardTimingProfile(parsing: timing)
-        } catch {
-            throw ValidationError(error.description)
-        }
+        let profile = try timingProfile(timing)
         let clock = ManualCardClock()
         let timed = TimedCard(try VirtualMyNumberCard.fixture(card), profile: profile, clock: clock)
         timed.powerOn()

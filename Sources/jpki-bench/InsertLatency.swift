@@ -58,12 +58,7 @@ struct InsertLatency: AsyncParsableCommand {
 
     func measure(detected: Detections) throws -> [String: Any] {
         let events = try EventStream(socket: socket)
-        let profile: CardTimingProfile
-        do {
-            profile = try CardTimingProfile(parsing: timing)
-        } catch {
-            throw ValidationError(error.description)
-        }
+        let profile = try timingProfile(timing)
         let simulated = TimedCard(try VirtualMyNumberCard.fixture(card), profile: profile)
         var totals: [Double] = []
         var toDetection: [Double] = []

@@ -23,12 +23,7 @@ struct CountingSim: ParsableCommand {
     var timing = "none"
 
     func run() throws {
-        let profile: CardTimingProfile
-        do {
-            profile = try CardTimingProfile(parsing: timing)
-        } catch {
-            throw ValidationError(error.description)
-        }
+        let profile = try timingProfile(timing)
         let counting = TimedCard(try VirtualMyNumberCard.fixture(card), profile: profile)
         let bridge = VPCDBridge(card: counting, port: port)
         var mask = sigset_t()
@@ -136,5 +131,14 @@ struct WaitSession: ParsableCommand {
         }
         note("timeout waiting for a session in \(reader)")
         throw ExitCode(1)
+    }
+}
+
+/// A `--timing PROFILE` option's value as a profile; a bad one is the option's validation error.
+func timingProfile(_ spec: String) throws -> CardTimingProfile {
+    do {
+        return try CardTimingProfile(parsing: spec)
+    } catch {
+        throw ValidationError(error.description)
     }
 }
