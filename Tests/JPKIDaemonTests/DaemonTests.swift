@@ -500,17 +500,21 @@ func profileATR(_ card: String) throws -> String {
 
 /// Reads an SSE stream (blocking, up to 10 s) until an event of `type` for `session` arrives;
 /// returns its data object.
+/// The data of a server-sent event block if it is of `type` (nil for another type).
+func eventData(_ block: String, type: String) throws -> [String: Any]? {
+    guard block.contains("event: \(type)\n"),
+        let line = block.split(separator: "\n").first(where: { $0.hasPrefix("data: ") })
+    else { return nil }
+    return try JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as? [String: Any]
+}
+
 func readEvent(_ fd: Int32, type: String, session: String) throws -> [String: Any]? {
     var text = ""
     var buf = [UInt8](repeating: 0, count: 8192)
     let deadline = Date().addingTimeInterval(10)
     while Date() < deadline {
-        for block in text.components(separatedBy: "\n\n") where block.contains("event: \(type)\n") {
-            guard let line = block.split(separator: "\n").first(where: { $0.hasPrefix("data: ") }),
-                let json = try JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as? [String: Any],
-                json["session"] as? String == session
-            else { continue }
-            return json
+        for block in text.components(separatedBy: "\n\n") {
+            if let json = try eventData(block, type: type), json["session"] as? String == session { return json }
         }
         let n = recv(fd, &buf, buf.count, 0)
         if n <= 0 { return nil }

@@ -194,10 +194,7 @@ final class EventReader: @unchecked Sendable {
             while let range = text.range(of: "\n\n") {
                 let block = String(text[..<range.lowerBound])
                 text.removeSubrange(..<range.upperBound)
-                guard block.contains("event: \(type)\n"),
-                    let line = block.split(separator: "\n").first(where: { $0.hasPrefix("data: ") })
-                else { continue }
-                return try JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as? [String: Any]
+                if let json = try eventData(block, type: type) { return json }
             }
             var tv = timeval(tv_sec: 1, tv_usec: 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
