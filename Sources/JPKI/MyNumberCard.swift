@@ -559,20 +559,10 @@ public struct MyNumberCard {
     /// Where, in a DER certificate, 32 bytes from the middle of the subjectPublicKey BIT STRING
     /// lie (the whole key when shorter); nil when the bytes are not a certificate.
     static func publicKeyWindow(_ der: [UInt8]) -> (offset: Int, length: Int)? {
-        /// (tag, content start, content end) of the TLV at `i`, within `end`.
-        func tlv(_ i: Int, _ end: Int) -> (tag: UInt8, start: Int, end: Int)? {
-            guard i + 2 <= end else { return nil }
-            let tag = der[i]
-            var len = Int(der[i + 1])
-            var start = i + 2
-            if len & 0x80 != 0 {
-                let n = len & 0x7F
-                guard (1...3).contains(n), start + n <= end else { return nil }
-                len = der[start..<(start + n)].reduce(0) { $0 << 8 | Int($1) }
-                start += n
-            }
-            guard start + len <= end else { return nil }
-            return (tag, start, start + len)
+        /// (tag, content start, content end) of the TLV at `i`, which must lie within `end`.
+        func tlv(_ i: Int, _ end: Int) -> (tag: UInt32, start: Int, end: Int)? {
+            guard i < end, let h = try? BERTLV.parseHeader(der, at: i), i + h.totalLength <= end else { return nil }
+            return (h.tag, i + h.headerLength, i + h.totalLength)
         }
         guard let cert = tlv(0, der.count), cert.tag == 0x30, let tbs = tlv(cert.start, cert.end), tbs.tag == 0x30
         else { return nil }
