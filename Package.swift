@@ -53,7 +53,7 @@ let package = Package(
         .target(
             name: "Eligibility",
             dependencies: [
-                "JPKI", "JPKIVerify",
+                "SmartCard", "JPKI", "JPKIVerify",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),

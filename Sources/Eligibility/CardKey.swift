@@ -1,4 +1,5 @@
 import Foundation
+import SmartCard
 
 /// The lookup key of the registry: the card's **auth certificate** (利用者証明用), identified by
 /// its issuer's **key** and its serial number. The My Number is never used.
@@ -47,7 +48,7 @@ public struct CardKey: Sendable, Hashable, Codable, CustomStringConvertible {
     /// Creates a key from the raw key identifier bytes (AKI keyIdentifier, SKI or SHA-1).
     public init(issuerKeyID: Data, serial: String, issuer: String? = nil) throws(EligibilityError) {
         try self.init(
-            issuerKeyID: issuerKeyID.map { String(format: "%02X", $0) }.joined(), serial: serial, issuer: issuer)
+            issuerKeyID: issuerKeyID.hexString, serial: serial, issuer: issuer)
     }
 
     /// Normalizes a key identifier: `keyid:` prefix, `:` and spaces removed, upper case; 4–64

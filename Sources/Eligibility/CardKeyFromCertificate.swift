@@ -1,5 +1,6 @@
 import Foundation
 import JPKIVerify
+import SmartCard
 
 extension CardKey {
     /// The key of an auth certificate (parsed; verify it first).
@@ -31,7 +32,7 @@ extension CardKey {
     public static func anchorKeyIDs(_ anchors: [CertificateInfo]) -> [String: [String]] {
         var out: [String: [String]] = [:]
         for a in anchors {
-            let id = (a.subjectKeyIdentifier ?? a.publicKeySHA1).map { String(format: "%02X", $0) }.joined()
+            let id = (a.subjectKeyIdentifier ?? a.publicKeySHA1).hexString
             if !(out[a.subject.rfc2253] ?? []).contains(id) { out[a.subject.rfc2253, default: []].append(id) }
         }
         return out
