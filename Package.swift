@@ -40,11 +40,13 @@ let package = Package(
             name: "CPNG", pkgConfig: "libpng",
             providers: [.apt(["libpng-dev"])]),
         // The backend-neutral core: APDU codec, CardChannel, transports, the reader seam, errors.
-        .target(name: "SmartCard"),
+        // The one error-code protocol (`CodedError`) every module's errors conform to.
+        .target(name: "StableCodes"),
+        .target(name: "SmartCard", dependencies: ["StableCodes"]),
         // The PC/SC backend (pcsc-lite): the only target that links CPCSCLite.
         .target(name: "SmartCardPCSC", dependencies: ["SmartCard", "CPCSCLite"]),
         // The hash-chained, signed, durable audit log (writer, verifier, report) of jpkid.
-        .target(name: "AuditTrail", dependencies: ["COpenSSL"]),
+        .target(name: "AuditTrail", dependencies: ["StableCodes", "COpenSSL"]),
         .target(name: "JPKI", dependencies: ["SmartCard", "COpenSSL"]),
         .target(name: "JPKIVerify", dependencies: ["COpenSSL", "SmartCard", "JPKI"]),
         .target(

@@ -1,5 +1,7 @@
+import StableCodes
+
 /// Errors of the audit trail. ``code`` is stable (it appears in API answers and exit messages).
-public enum AuditError: Error, Sendable, Equatable, CustomStringConvertible {
+public enum AuditError: Error, CodedError, Sendable, Equatable, CustomStringConvertible {
     /// A line could not be made durable (disk full, read-only, permission…): whatever it would
     /// have recorded must be refused.
     case unavailable(path: String, reason: String)

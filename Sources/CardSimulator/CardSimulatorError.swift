@@ -1,8 +1,10 @@
+import StableCodes
+
 /// Errors of the card simulator: loading a card profile, locating fixtures, parsing fault specs.
 ///
 /// Every case has a stable ``code``. Messages never contain PINs or identity data: they name
 /// files and fields, not values.
-public enum CardSimulatorError: Error, Sendable, Equatable, CustomStringConvertible {
+public enum CardSimulatorError: Error, CodedError, Sendable, Equatable, CustomStringConvertible {
     /// No `apdu-fixtures/cards` directory could be found (neither `JPKI_FIXTURES` nor a package
     /// root above the source file or the working directory).
     case fixturesNotFound(String)

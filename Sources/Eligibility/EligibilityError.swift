@@ -1,7 +1,8 @@
 import Foundation
+import StableCodes
 
 /// An eligibility failure with a stable ``code``. Messages never carry names, birth dates or PINs.
-public enum EligibilityError: Error, Sendable, Equatable, CustomStringConvertible {
+public enum EligibilityError: Error, CodedError, Sendable, Equatable, CustomStringConvertible {
     /// The registry (SQLite file, PostgreSQL server, HTTP gateway) cannot be reached or opened.
     case unavailable(String)
     /// The registry answered, but not as expected (SQL error, bad gateway answer, schema problem).

@@ -2,6 +2,7 @@ import JPKI
 import JPKIVerify
 import SmartCard
 import SmartCardPCSC
+import StableCodes
 
 /// The exit statuses of `card-inspect` (**contract**: documented in `--help` and the README).
 public enum ExitStatus: Int32, Sendable, CaseIterable {
@@ -62,7 +63,7 @@ public enum ExitStatus: Int32, Sendable, CaseIterable {
 
 /// A failure of a `card-inspect` command: exit status, stable code and a one-line English
 /// message. Never carries a PIN, a My Number or identity data.
-public struct InspectError: Error, Sendable, Equatable, CustomStringConvertible {
+public struct InspectError: Error, CodedError, Sendable, Equatable, CustomStringConvertible {
     /// The process exit status.
     public var status: ExitStatus
     /// A stable machine-readable code (e.g. `wrong_pin`, `reader_not_found`).

@@ -1,5 +1,7 @@
+import StableCodes
+
 /// Why bytes are not valid BER-TLV. Every parser entry point throws only this.
-public enum BERTLVError: Error, Sendable, Hashable, CustomStringConvertible {
+public enum BERTLVError: Error, CodedError, Sendable, Hashable, CustomStringConvertible {
     /// No bytes where a TLV is expected.
     case empty
     /// The input ends inside a tag.

@@ -1,8 +1,9 @@
 import SmartCard
+import StableCodes
 
 /// Every failure of the JPKI card layer. `code` is a stable string for logs and APIs; no case
 /// ever carries a PIN, My Number or identity field.
-public enum JPKIError: Error, Sendable, Equatable, CustomStringConvertible {
+public enum JPKIError: Error, CodedError, Sendable, Equatable, CustomStringConvertible {
     /// The transport or channel failed (card removed, PC/SC error, malformed APDU).
     case transport(SmartCardError)
     /// The JPKI AP is not on the card: not a My Number / 住基 card.

@@ -1,6 +1,8 @@
+import StableCodes
+
 /// An error answered to an API client: HTTP status + stable code + message. Messages never
 /// contain PINs, My Numbers or identity values.
-public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
+public struct APIError: Error, CodedError, Sendable, Equatable, CustomStringConvertible {
     /// HTTP status.
     public var status: Int
     /// Stable machine-readable code.

@@ -1,6 +1,7 @@
 import Eligibility
 import Foundation
 import JPKIVerify
+import StableCodes
 
 /// The daemon's configuration, read from a JSON file. Every field has a documented default, so
 /// `{}` is a valid configuration (socket in /run/jpkid, root may do everything, My Number off).
@@ -344,7 +345,7 @@ extension KeyedDecodingContainer where Key == DynamicKey {
 }
 
 /// A configuration problem, with the field it concerns.
-public enum ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
+public enum ConfigError: Error, CodedError, Sendable, Equatable, CustomStringConvertible {
     /// The file could not be read.
     case unreadable(path: String, reason: String)
     /// A field is invalid.

@@ -1,8 +1,9 @@
 import Foundation
+import StableCodes
 
 /// Errors thrown by JPKIVerify. Every case has a stable string ``code``; messages never contain
 /// personal data read from a card or certificate (no names, addresses, birth dates, My Numbers).
-public enum JPKIVerifyError: Error, Sendable, Equatable, CustomStringConvertible {
+public enum JPKIVerifyError: Error, CodedError, Sendable, Equatable, CustomStringConvertible {
     /// DER or PEM input is not a well-formed X.509 certificate.
     case malformedCertificate(String)
     /// A CRL file could not be parsed.

@@ -1,8 +1,9 @@
 import COpenJPEG
 import CPNG
+import StableCodes
 
 /// Why a card-face photo could not be turned into PNG (stable codes).
-public enum FacePhotoError: Error, Equatable, Sendable {
+public enum FacePhotoError: Error, CodedError, Equatable, Sendable {
     /// Neither a JP2 file nor a J2K codestream.
     case notJPEG2000
     /// OpenJPEG refused the header or the data.

@@ -1,5 +1,7 @@
+import StableCodes
+
 /// Why bytes are not a valid command or response APDU, or a command cannot be encoded.
-public enum APDUFormatError: Error, Sendable, Hashable {
+public enum APDUFormatError: Error, CodedError, Sendable, Hashable {
     /// Fewer than 4 header bytes (command) or 2 status bytes (response).
     case tooShort(Int)
     /// Command data longer than 65,535 bytes.
@@ -27,7 +29,7 @@ public enum APDUFormatError: Error, Sendable, Hashable {
 }
 
 /// Errors of the card channel and its transports.
-public enum SmartCardError: Error, Sendable, Equatable, CustomStringConvertible {
+public enum SmartCardError: Error, CodedError, Sendable, Equatable, CustomStringConvertible {
     /// A command could not be encoded or a response could not be decoded.
     case format(APDUFormatError)
     /// The reader service behind the transport failed (PC/SC: a call's return code).

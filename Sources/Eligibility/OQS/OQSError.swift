@@ -1,8 +1,9 @@
 import Foundation
+import StableCodes
 
 /// A failure of the qualification-check terminal bridge, with a stable ``code``. Messages carry
 /// no names, numbers or birth dates (only codes, file-level reasons and the terminal's error code).
-public enum OQSError: Error, Sendable, Equatable, CustomStringConvertible {
+public enum OQSError: Error, CodedError, Sendable, Equatable, CustomStringConvertible {
     /// The shared folder (or its `req/`/`res/` directory) does not exist or cannot be watched.
     case folderMissing(String)
     /// The request file could not be written (permissions, disk full …).
