@@ -36,7 +36,8 @@ public final class Daemon: Sendable {
     /// `listenFD` is a socket passed by systemd socket activation (see ``Systemd``); without it
     /// the daemon creates `config.socket.path` itself. `readers` is where readers and cards come
     /// from: pcscd by default; tests pass simulated readers (CardSimulator's `SimulatedReaders`).
-    /// `clock` is the verification time of eligibility answers (tests pin it).
+    /// `clock` is the verification time of eligibility answers and the sessions' time stamps
+    /// (tests pin it).
     public static func start(
         config: DaemonConfig, logger: Logger, listenFD: CInt? = nil, readers: (any ReaderBackend)? = nil,
         clock: @escaping @Sendable () -> Date = { Date() }
@@ -49,7 +50,8 @@ public final class Daemon: Sendable {
         let bus = EventBus()
         let backend = readers ?? PCSCReaderBackend()
         let supervisor = ReaderSupervisor(
-            bus: bus, backend: backend, ignoredReaders: config.ignoreReaders, logger: logger, identify: identifyCard)
+            bus: bus, backend: backend, ignoredReaders: config.ignoreReaders, logger: logger, now: clock,
+            identify: identifyCard)
         let verifier = try DaemonAPI.makeVerifier(config.trust)
         let eligibility = EligibilityService(configuration: config.eligibility, logger: logger)
         let faceStore: OQSFaceResults? = config.eligibility.provider == .oqs ? OQSFaceResults() : nil

@@ -2,6 +2,7 @@ import Foundation
 import JPKI
 import Logging
 import SmartCard
+import StableCodes
 
 /// Owns the readers: follows the reader backend's events (pcscd through `PCSCReaderBackend`,
 /// or simulated readers in tests), keeps one connection (and so one serial worker thread) per
@@ -51,14 +52,23 @@ public actor ReaderSupervisor {
     private let logger: Logger
     private let ignored: Set<String>
     private let backend: any ReaderBackend
+    /// Wall-clock time of sessions' insertion and end (tests pin it).
+    private let now: @Sendable () -> Date
+    /// The clock the supervisor waits on between retries (tests may pass one that does not wait).
+    private let clock: any Clock<Duration>
 
-    /// Creates a supervisor over `backend`'s readers.
+    /// Creates a supervisor over `backend`'s readers. `now` stamps sessions (inserted, ended);
+    /// `clock` paces the retries of a card still settling and the re-identification after a failed
+    /// handle.
     public init(
         bus: EventBus, backend: any ReaderBackend, ignoredReaders: [String] = [], logger: Logger,
+        now: @escaping @Sendable () -> Date = { Date() }, clock: any Clock<Duration> = ContinuousClock(),
         identify: @escaping CardIdentifier
     ) {
         self.bus = bus
         self.backend = backend
+        self.now = now
+        self.clock = clock
         self.identify = identify
         self.logger = logger
         self.ignored = Set(ignoredReaders)
@@ -143,7 +153,7 @@ public actor ReaderSupervisor {
         guard var r = readers[reader] else { return nil }
         let id = r.session?.id
         if let id {
-            ended[id] = Date()
+            ended[id] = now()
             pruneEnded()
         }
         if let card = r.card {
@@ -199,7 +209,7 @@ public actor ReaderSupervisor {
                 guard Self.isTransient(error), attempt < 5, readers[reader]?.generation == generation else {
                     throw error
                 }
-                try? await Task.sleep(for: .milliseconds(100 * attempt))
+                try? await clock.sleep(for: .milliseconds(100 * attempt))
             }
         }
     }
@@ -224,7 +234,7 @@ public actor ReaderSupervisor {
             }
             let session = CardSession(
                 id: CardSession.newID(), reader: reader, atr: atr.hexString, identity: identity,
-                insertedAt: Date().formatted(.iso8601))
+                insertedAt: now().formatted(.iso8601))
             readers[reader]!.card = card
             readers[reader]!.session = session
             readers[reader]!.atr = atr
@@ -243,12 +253,7 @@ public actor ReaderSupervisor {
         }
     }
 
-    static func code(of error: any Error) -> String {
-        if let e = error as? SmartCardError { return e.code }
-        if let e = error as? any CodedError { return e.code }
-        if let e = error as? JPKIError { return e.code }
-        return "card_error"
-    }
+    static func code(of error: any Error) -> String { stableCode(of: error, fallback: "card_error") }
 
     /// Runs a card operation against the session's card (see the type's documentation).
     public func withSession<T: Sendable>(
@@ -313,8 +318,9 @@ public actor ReaderSupervisor {
         readers[reader]!.state = .identifying
         // Whatever is in the reader now is unknown until it is read: not the old card's ATR.
         readers[reader]!.atr = []
+        let clock = self.clock
         Task {
-            try? await Task.sleep(for: .milliseconds(50))
+            try? await clock.sleep(for: .milliseconds(50))
             await self.identifyCard(
                 reader: reader, generation: next, previous: ended.identity.authCertificateFingerprint ?? "")
         }
@@ -329,10 +335,4 @@ public actor ReaderSupervisor {
         }
         bus.close()
     }
-}
-
-/// Errors that carry a stable code (library errors conform).
-public protocol CodedError: Error {
-    /// The stable code.
-    var code: String { get }
 }
