@@ -33,14 +33,13 @@ extension DaemonTests {
     @Test("audit: a full disk refuses disclosures (503 audit_unavailable), serves the rest, recovers by itself")
     func auditFullDisk() async throws {
         try await withSmallTmpfs { dir in
-            try await TestBench.exclusive {
+            do {
                 var (cfg, _) = Self.config()
                 cfg.auditLog = dir + "/audit.jsonl"
                 let card = try VirtualMyNumberCard.fixture("00-ordinary", faults: try FaultSpec(parsing: ""))
-                try await Self.running(cfg) {
-                    try await Self.inserted(card) { _ in
-                        let http = UnixHTTP(path: cfg.socket.path)
-                        let session = try #require(try await waitForSession(http))
+                try await Self.withSlot(cfg, .simulated) { http, slot in
+                    do {
+                        let session = try #require(try await slot.insert(card))
                         let identity = "/v1/sessions/\(session)/identity"
                         #expect(try http.request("POST", identity, body: #"{"pin":"1234"}"#).status == 200)
                         let filler = try fillFileSystem(dir)
@@ -87,10 +86,10 @@ extension DaemonTests {
 
     @Test("audit: refused requests are audited with the caller's uid, pid and executable, rate-limited")
     func auditRefusals() async throws {
-        try await TestBench.exclusive {
+        do {
             var (cfg, _) = Self.config(roles: [.status])
             cfg.audit.refusalsPerMinute = 3
-            try await Self.running(cfg) {
+            try await Self.running(cfg, readers: TestSlot.backend(.simulated)) {
                 let http = UnixHTTP(path: cfg.socket.path)
                 for _ in 0..<5 {
                     let r = try http.request("POST", "/v1/sessions/00112233445566778899AABBCCDDEEFF/identity")
@@ -114,7 +113,7 @@ extension DaemonTests {
         }
     }
 
-    @Test("audit: kill -9 of jpkid under load loses no line of an answered request")
+    @Test("audit: kill -9 of jpkid under load loses no line of an answered request", ReaderTier.pcscdTier)
     func auditKillNine() async throws {
         try await TestBench.exclusive {
             let (cfg, dir) = Self.config(roles: [.status])

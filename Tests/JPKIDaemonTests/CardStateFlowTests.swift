@@ -41,14 +41,16 @@ struct CardStateFlowTests {
         }
         await store.shutdown()
         let sim = try VirtualMyNumberCard.fixture(card)
-        try await TestBench.exclusive {
-            let http = UnixHTTP(path: cfg.socket.path)
-            let daemon = try await Daemon.start(config: cfg, logger: Logger(label: "card-states"), clock: { now })
+        let http = UnixHTTP(path: cfg.socket.path)
+        let readers = TestSlot.backend(.simulated)
+        try await TestBench.serially {
+            let daemon = try await Daemon.start(
+                config: cfg, logger: Logger(label: "card-states"), readers: readers, clock: { now })
             do {
-                try await DaemonTests.inserted(sim) { _ in
-                    let session = try #require(try await DaemonTests().waitForSession(http))
-                    try await body(http, session, sim)
-                }
+                let slot = try await TestSlot.open(.simulated, http: http, readers: readers)
+                defer { slot.close() }
+                let session = try #require(try await slot.insert(sim))
+                try await body(http, session, sim)
             } catch {
                 await daemon.shutdown()
                 throw error

@@ -7,9 +7,11 @@ import SmartCard
 import TestBench
 import Testing
 
-/// jpkid end to end: the real pcscd + vpcd, simulated cards inserted through VPCDBridge, the
-/// daemon in-process on a temporary Unix socket, requests over that socket.
-@Suite("jpkid through pcscd + jpki-sim", .serialized)
+/// jpkid end to end: the daemon in-process on a temporary Unix socket, requests over that socket,
+/// simulated cards in simulated readers (no pcscd) — or, for the tests about pcscd's own behaviour
+/// (the integration tier, ``ReaderTier/pcscd``), the real pcscd + vpcd with cards served through
+/// VPCDBridge.
+@Suite("jpkid's API (simulated readers; pcscd + vpcd as the integration tier)", .serialized)
 struct DaemonTests {
     static func config(myNumber: Bool = false, roles: [Role] = Role.allCases, trust: Bool = false) -> (
         DaemonConfig, String
@@ -22,27 +24,46 @@ struct DaemonTests {
         c.roles.users = [String(getuid()): roles]
         c.myNumber.enabled = myNumber
         c.limits.maxBodyBytes = 4096
-        if trust,
-            let pki = try? VirtualMyNumberCard.fixturesCardsDirectory().deletingLastPathComponent()
-                .appendingPathComponent("pki")
-        {
-            // Every root generation (same DN, one key each) and each generation's CRL.
-            let gens = ["2015", "2019", "2023"]
-            c.trust.authAnchors = gens.map { pki.appendingPathComponent("auth-root-\($0).pem").path }
-            c.trust.signAnchors = gens.map { pki.appendingPathComponent("sign-root-\($0).pem").path }
-            c.trust.crls = gens.map { pki.appendingPathComponent("auth-root-\($0).crl.pem").path }
-            c.trust.textIssuerKey = pki.appendingPathComponent("cv/text-cv-issuer.pub.pem").path
-            c.trust.visualIssuerKey = pki.appendingPathComponent("cv/visual-cv-issuer.pub.pem").path
-        }
+        if trust { c.trust = fixtureTrust() }
         return (c, dir.path)
+    }
+
+    /// The fixture trust of config/demo.json (every root generation, its CRL, the 券面 issuer keys),
+    /// its paths made absolute: one list for the demo, the scripts (`scripts/fixture-trust`) and
+    /// the tests.
+    static func fixtureTrust() -> DaemonConfig.Trust {
+        let root = try! VirtualMyNumberCard.fixturesCardsDirectory().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        var t = try! DaemonConfig.load(path: root.appendingPathComponent("config/demo.json").path).trust
+        func absolute(_ p: String) -> String { root.appendingPathComponent(p).path }
+        t.authAnchors = t.authAnchors.map(absolute)
+        t.signAnchors = t.signAnchors.map(absolute)
+        t.crls = t.crls.map(absolute)
+        t.textIssuerKey = t.textIssuerKey.map(absolute)
+        t.visualIssuerKey = t.visualIssuerKey.map(absolute)
+        return t
     }
 
     /// Runs `body` with an in-process daemon that is shut down however `body` ends (a daemon
     /// left running would keep watching the bench's readers during later tests). Its log label
     /// names its directory, so interleaved test output says which daemon logged what.
-    static func running<T>(_ cfg: DaemonConfig, _ body: () async throws -> T) async throws -> T {
+    /// `readers`: simulated readers (nil: pcscd, and the caller holds the bench through
+    /// `TestBench.exclusive`); a simulated daemon runs alone among the process's daemon tests
+    /// (`TestBench.serially`: their clients block threads).
+    static func running<T>(
+        _ cfg: DaemonConfig, readers: SimulatedReaders? = nil, _ body: () async throws -> T
+    ) async throws -> T {
+        if readers != nil {
+            return try await TestBench.serially { try await runDaemon(cfg, readers: readers, body) }
+        }
+        return try await runDaemon(cfg, readers: nil, body)
+    }
+
+    private static func runDaemon<T>(
+        _ cfg: DaemonConfig, readers: SimulatedReaders?, _ body: () async throws -> T
+    ) async throws -> T {
         let label = URL(fileURLWithPath: cfg.socket.path).deletingLastPathComponent().lastPathComponent
-        let daemon = try await Daemon.start(config: cfg, logger: Logger(label: label))
+        let daemon = try await Daemon.start(config: cfg, logger: Logger(label: label), readers: readers)
         let result: T
         do {
             result = try await body()
@@ -65,26 +86,39 @@ struct DaemonTests {
         return try await body(bridge)
     }
 
-    /// Runs `body` with a daemon and a card in slot 0.
+    /// Runs `body` with a daemon and a card in slot 0, in `tier` (simulated readers unless the
+    /// test is about pcscd; see ``ReaderTier``).
     func withDaemon(
-        card name: String = "00-ordinary", myNumber: Bool = false, roles: [Role] = Role.allCases,
-        trust: Bool = false, faults: String? = nil, operationTimeout: Double? = nil,
-        behaviour: CardBehaviour? = nil,
-        _ body: (UnixHTTP, VPCDBridge, DaemonConfig) async throws -> Void
+        card name: String = "00-ordinary", tier: ReaderTier = .simulated, myNumber: Bool = false,
+        roles: [Role] = Role.allCases, trust: Bool = false, faults: String? = nil,
+        operationTimeout: Double? = nil, behaviour: CardBehaviour? = nil,
+        _ body: (UnixHTTP, TestSlot, DaemonConfig) async throws -> Void
     ) async throws {
-        try await TestBench.exclusive {
-            var (cfg, _) = Self.config(myNumber: myNumber, roles: roles, trust: trust)
-            if let operationTimeout { cfg.limits.operationTimeoutSeconds = operationTimeout }
-            let card = try VirtualMyNumberCard.fixture(
-                name, faults: try FaultSpec(parsing: faults ?? ""), behaviour: behaviour)
-            try await Self.running(cfg) {
-                try await Self.inserted(card) { bridge in
-                    let http = UnixHTTP(path: cfg.socket.path)
-                    #expect(try await waitForSession(http) != nil)
-                    try await body(http, bridge, cfg)
-                }
+        var (cfg, _) = Self.config(myNumber: myNumber, roles: roles, trust: trust)
+        if let operationTimeout { cfg.limits.operationTimeoutSeconds = operationTimeout }
+        let card = try VirtualMyNumberCard.fixture(
+            name, faults: try FaultSpec(parsing: faults ?? ""), behaviour: behaviour)
+        try await Self.withSlot(cfg, tier) { http, slot in
+            #expect(try await slot.insert(card) != nil)
+            try await body(http, slot, cfg)
+        }
+    }
+
+    /// Runs `body` with a daemon of `tier` and its (empty) slot 0, released however `body` ends.
+    /// The pcscd tier holds the bench's lock; the simulated tier shares nothing with other tests.
+    static func withSlot(
+        _ cfg: DaemonConfig, _ tier: ReaderTier, _ body: (UnixHTTP, TestSlot) async throws -> Void
+    ) async throws {
+        func run() async throws {
+            let readers = TestSlot.backend(tier)
+            try await running(cfg, readers: readers) {
+                let http = UnixHTTP(path: cfg.socket.path)
+                let slot = try await TestSlot.open(tier, http: http, readers: readers)
+                defer { slot.close() }
+                try await body(http, slot)
             }
         }
+        if tier == .pcscd { try await TestBench.exclusive { try await run() } } else { try await run() }
     }
 
     func waitForSession(_ http: UnixHTTP, otherThan old: String? = nil) async throws -> String? {
@@ -197,11 +231,11 @@ struct DaemonTests {
     /// jpkid against each silicon-like option of the card (and all of them): certificates,
     /// PIN status and a verified possession proof, through the real pcscd + vpcd.
     @Test(
-        "certificates, pin-status and authenticate against each card behaviour",
+        "certificates, pin-status and authenticate against each card behaviour", ReaderTier.pcscdTier,
         arguments: CardBehaviour.itemNames + ["silicon"])
     func behaviours(spec: String) async throws {
         let expected = try CardBehaviour(parsing: spec)
-        try await withDaemon(trust: true, behaviour: expected) { http, bridge, _ in
+        try await withDaemon(tier: .pcscd, trust: true, behaviour: expected) { http, slot, _ in
             let session = try #require(try await waitForSession(http))
             let certs = try http.request("GET", "/v1/sessions/\(session)/certificates")
             let list = certs.json["certificates"] as? [[String: Any]] ?? []
@@ -220,7 +254,7 @@ struct DaemonTests {
             #expect(try verifyWithOpenSSL(signature: sig, challenge: challenge, card: "00-ordinary"))
             let wrong = try http.request("POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"9999"}"#)
             #expect(wrong.errorCode == "wrong_pin", "\(spec)")
-            let sim = try #require(bridge.card as? VirtualMyNumberCard)
+            let sim = try #require(slot.card as? VirtualMyNumberCard)
             #expect(sim.triesLeft(.auth) == 2 && sim.behaviour == expected)
         }
     }
@@ -280,18 +314,11 @@ struct DaemonTests {
 
     @Test("a swapped card ends the session: 409 card_session_ended, never the new card's data")
     func swap() async throws {
-        try await withDaemon { http, bridge, _ in
+        try await withDaemon { http, slot, _ in
             let old = try #require(try await waitForSession(http))
-            bridge.stop()
-            bridge.waitUntilStopped()
-            let other = VPCDBridge(
-                card: try VirtualMyNumberCard.fixture("01-kanji-variant"), port: TestBench.slots[0].port)
-            try other.start()
-            defer {
-                other.stop()
-                other.waitUntilStopped()
-            }
-            let new = try #require(try await waitForSession(http, otherThan: old))
+            try await slot.remove()
+            let new = try #require(
+                try await slot.insert(try VirtualMyNumberCard.fixture("01-kanji-variant"), otherThan: old))
             #expect(new != old)
             let r = try http.request("POST", "/v1/sessions/\(old)/identity", body: #"{"pin":"5678"}"#)
             #expect(r.status == 409 && r.errorCode == "card_session_ended")
@@ -303,7 +330,9 @@ struct DaemonTests {
         }
     }
 
-    @Test("a swap within a few ms (no removal reported): ATR, type and certificate all belong to the new card")
+    @Test(
+        "a swap within a few ms (no removal reported): ATR, type and certificate all belong to the new card",
+        ReaderTier.pcscdTier)
     func fastSwap() async throws {
         try await TestBench.exclusive {
             let (cfg, _) = Self.config()
@@ -369,17 +398,16 @@ struct DaemonTests {
         }
     }
 
-    @Test("a card removed while a request is in flight gives 409, not data")
+    @Test("a card removed while a request is in flight gives 409, not data", ReaderTier.pcscdTier)
     func removedInFlight() async throws {
         // Slow card: 30 ms per APDU, so the identity read (~11 APDUs) is in flight when yanked.
-        try await withDaemon(faults: "slow:30") { http, bridge, _ in
+        try await withDaemon(tier: .pcscd, faults: "slow:30") { http, slot, _ in
             let session = try #require(try await waitForSession(http))
             async let response = Task.detached {
                 try http.request("POST", "/v1/sessions/\(session)/identity", body: #"{"pin":"1234"}"#)
             }.value
             try await Task.sleep(for: .milliseconds(120))
-            bridge.stop()
-            bridge.waitUntilStopped()
+            try await slot.remove()
             let r = try await response
             #expect(
                 r.status == 409 && r.errorCode == "card_session_ended",
@@ -388,7 +416,7 @@ struct DaemonTests {
         }
     }
 
-    @Test("events: SSE reports card insertion with its session and removal")
+    @Test("events: SSE reports card insertion with its session and removal", ReaderTier.pcscdTier)
     func events() async throws {
         try await TestBench.exclusive {
             let (cfg, _) = Self.config()
@@ -448,32 +476,30 @@ struct DaemonTests {
 
     @Test("/v1/readers (answered on the event loop) needs the status role and follows every change")
     func readersRole() async throws {
-        try await TestBench.exclusive {
-            var (cfg, _) = Self.config(roles: [.authenticate])
-            try await Self.running(cfg) {
-                let r = try UnixHTTP(path: cfg.socket.path).request("GET", "/v1/readers")
-                #expect(r.status == 403 && r.errorCode == "forbidden", "\(r.status) \(r.text)")
-            }
-            (cfg, _) = Self.config(roles: [.status])
-            try await Self.running(cfg) {
-                let http = UnixHTTP(path: cfg.socket.path)
-                func slot0() throws -> [String: Any]? { Self.slot0(try http.request("GET", "/v1/readers")) }
-                #expect(try await TestBench.waitUntil { try slot0()?["state"] as? String == "empty" })
-                let session = try await Self.inserted(try VirtualMyNumberCard.fixture("00-ordinary")) { _ in
-                    try #require(try await waitForSession(http))
-                }
-                #expect(try await TestBench.waitUntil { try slot0()?["state"] as? String == "empty" })
-                #expect(try slot0()?["session"] == nil, "the removed card's session \(session) is still listed")
-            }
+        var (cfg, _) = Self.config(roles: [.authenticate])
+        try await Self.running(cfg, readers: TestSlot.backend(.simulated)) {
+            let r = try UnixHTTP(path: cfg.socket.path).request("GET", "/v1/readers")
+            #expect(r.status == 403 && r.errorCode == "forbidden", "\(r.status) \(r.text)")
+        }
+        (cfg, _) = Self.config(roles: [.status])
+        try await Self.withSlot(cfg, .simulated) { http, slot in
+            func slot0() throws -> [String: Any]? { Self.slot0(try http.request("GET", "/v1/readers")) }
+            #expect(try slot0()?["state"] as? String == "empty")
+            let session = try #require(try await slot.insert(try VirtualMyNumberCard.fixture("00-ordinary")))
+            #expect(try slot0()?["session"] as? String == session)
+            try await slot.remove()
+            // Every change is on the board before its event: no waiting after the removal event.
+            #expect(try slot0()?["state"] as? String == "empty")
+            #expect(try slot0()?["session"] == nil, "the removed card's session \(session) is still listed")
         }
     }
 
     @Test("peers without a role get 403 on everything but health")
     func unknownPeer() async throws {
-        try await TestBench.exclusive {
+        do {
             var (cfg, _) = Self.config()
             cfg.roles.users = [:]
-            try await Self.running(cfg) {
+            try await Self.running(cfg, readers: TestSlot.backend(.simulated)) {
                 let http = UnixHTTP(path: cfg.socket.path)
                 let r = try http.request("GET", "/v1/readers")
                 #expect(r.status == 403 && r.errorCode == "unknown_peer")

@@ -63,35 +63,33 @@ struct EligibilityFlowTests {
         return cfg
     }
 
-    /// Runs `body` with a daemon; cards are inserted by the body through `insert`.
+    /// Runs `body` with a daemon (simulated readers unless `tier` says pcscd); cards are inserted by
+    /// the body through `insert`, which returns the slot and the new session. Every card inserted
+    /// is removed at the end, also when the body fails half-way.
     func withDaemon(
-        _ cfg: DaemonConfig,
-        _ body: (UnixHTTP, (String, String?) async throws -> (VPCDBridge, String)) async throws -> Void
+        _ cfg: DaemonConfig, tier: ReaderTier = .simulated,
+        _ body: (UnixHTTP, (String, String?) async throws -> (TestSlot, String)) async throws -> Void
     ) async throws {
-        try await TestBench.exclusive {
-            let http = UnixHTTP(path: cfg.socket.path)
+        try await DaemonTests.withSlot(cfg, tier) { http, slot in
             var previous: String?
-            // Every card inserted is removed at the end, also when the body fails half-way: a
-            // card left in vpcd's slot would be served to the next test.
-            var inserted: [VPCDBridge] = []
-            defer { for bridge in inserted { Self.remove(bridge) } }
-            try await DaemonTests.running(cfg) {
-                try await body(http) { card, faults in
-                    let bridge = VPCDBridge(
-                        card: try VirtualMyNumberCard.fixture(card, faults: try FaultSpec(parsing: faults ?? "")),
-                        port: TestBench.slots[0].port)
-                    inserted.append(bridge)
-                    try bridge.start()
-                    let session = try #require(try await DaemonTests().waitForSession(http, otherThan: previous))
-                    previous = session
-                    return (bridge, session)
-                }
+            try await body(http) { card, faults in
+                let session = try #require(
+                    try await slot.insert(
+                        try VirtualMyNumberCard.fixture(card, faults: try FaultSpec(parsing: faults ?? "")),
+                        otherThan: previous))
+                previous = session
+                return (slot, session)
             }
         }
     }
 
-    /// Removes the card and waits until vpcd has let go of it, so the next card inserted is
-    /// never queued behind the previous one.
+    /// Removes the card (see ``TestSlot/remove()``).
+    static func remove(_ slot: TestSlot) async throws {
+        try await slot.remove()
+    }
+
+    /// Removes a card served by `bridge` (tests that drive vpcd themselves) and waits until vpcd
+    /// has let go of it, so the next card inserted is never queued behind the previous one.
     static func remove(_ bridge: VPCDBridge) {
         bridge.stop()
         bridge.waitUntilStopped()
@@ -111,7 +109,7 @@ struct EligibilityFlowTests {
         ]
         try await withDaemon(cfg) { http, insert in
             for c in cards {
-                let (bridge, session) = try await insert(c.card, nil)
+                let (slot, session) = try await insert(c.card, nil)
                 let body =
                     c.card == "05-nearly-blocked" ? #"{"pin":"2468","allowLastTry":true}"# : #"{"pin":"\#(c.pin)"}"#
                 let r = try http.request("POST", "/v1/sessions/\(session)/eligibility", body: body)
@@ -125,13 +123,13 @@ struct EligibilityFlowTests {
                     #expect((r.json["verification"] as? [String: Any])?["verdict"] as? Bool == false)
                     #expect(!text.contains("鈴木"))
                 }
-                Self.remove(bridge)
+                try await Self.remove(slot)
             }
             // Wrong PIN: no result, a PIN error.
-            let (bridge, session) = try await insert("00-ordinary", nil)
+            let (slot, session) = try await insert("00-ordinary", nil)
             let wrong = try http.request("POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"0000"}"#)
             #expect(wrong.status == 401 && wrong.errorCode == "wrong_pin")
-            Self.remove(bridge)
+            try await Self.remove(slot)
         }
         let audit = try auditText(cfg.auditLog)
         for status in ["eligible", "expired", "not_eligible", "unknown_card"] { #expect(audit.contains(status)) }
@@ -167,7 +165,7 @@ struct EligibilityFlowTests {
                 try http.request("POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"1111"}"#)
             }
             try await Task.sleep(for: .milliseconds(150))
-            Self.remove(first)
+            try await Self.remove(first)
             // A person swaps cards in well over a few hundred ms; vpcd (the test driver) also
             // needs to have seen the removal before it accepts the next card in that slot.
             _ = try await TestBench.waitUntil {
@@ -182,7 +180,7 @@ struct EligibilityFlowTests {
             // The new card gets its own answer on its own session.
             let fresh = try http.request("POST", "/v1/sessions/\(newSession)/eligibility", body: #"{"pin":"2222"}"#)
             #expect((fresh.json["record"] as? [String: Any])?["number"] as? String == "4004")
-            Self.remove(second)
+            try await Self.remove(second)
         }
     }
 
@@ -190,7 +188,7 @@ struct EligibilityFlowTests {
     func visualMode() async throws {
         let cfg = try await Self.seededConfig(.sqlite, mode: .visual)
         try await withDaemon(cfg) { http, insert in
-            let (bridge, session) = try await insert("00-ordinary", nil)
+            let (slot, session) = try await insert("00-ordinary", nil)
             let unconfirmed = try http.request("POST", "/v1/sessions/\(session)/eligibility", body: "{}")
             #expect(unconfirmed.status == 400)
             let withPIN = try http.request(
@@ -200,11 +198,11 @@ struct EligibilityFlowTests {
                 "POST", "/v1/sessions/\(session)/eligibility", body: #"{"visualConfirmed":true}"#)
             #expect(
                 r.status == 200 && r.json["status"] as? String == "eligible" && r.json["mode"] as? String == "visual")
-            Self.remove(bridge)
+            try await Self.remove(slot)
             let (revoked, s2) = try await insert("04-revoked", nil)
             let refused = try http.request("POST", "/v1/sessions/\(s2)/eligibility", body: #"{"visualConfirmed":true}"#)
             #expect(refused.json["status"] as? String == "verification_failed")
-            Self.remove(revoked)
+            try await Self.remove(revoked)
         }
     }
 
@@ -213,7 +211,7 @@ struct EligibilityFlowTests {
         var cfg = try await Self.seededConfig(.sqlite, mode: .pin)
         cfg.eligibility.modes = [.pin, .visual]
         try await withDaemon(cfg) { http, insert in
-            let (bridge, session) = try await insert("00-ordinary", nil)
+            let (slot, session) = try await insert("00-ordinary", nil)
             let visual = try http.request(
                 "POST", "/v1/sessions/\(session)/eligibility", body: #"{"mode":"visual","visualConfirmed":true}"#)
             #expect(visual.status == 200 && visual.json["mode"] as? String == "visual")
@@ -225,17 +223,17 @@ struct EligibilityFlowTests {
             #expect(bad.status == 400)
             let audit = try String(contentsOfFile: cfg.auditLog, encoding: .utf8)
             #expect(audit.contains("\"eligibility-visual\""))
-            Self.remove(bridge)
+            try await Self.remove(slot)
         }
         // A mode the configuration does not allow is refused (403) before the card is touched.
         var pinOnly = try await Self.seededConfig(.sqlite, mode: .pin)
         pinOnly.eligibility.modes = nil
         try await withDaemon(pinOnly) { http, insert in
-            let (bridge, session) = try await insert("00-ordinary", nil)
+            let (slot, session) = try await insert("00-ordinary", nil)
             let r = try http.request(
                 "POST", "/v1/sessions/\(session)/eligibility", body: #"{"mode":"visual","visualConfirmed":true}"#)
             #expect(r.status == 403 && r.errorCode == "mode_not_allowed")
-            Self.remove(bridge)
+            try await Self.remove(slot)
         }
     }
 
@@ -244,10 +242,10 @@ struct EligibilityFlowTests {
         var (cfg, dir) = DaemonTests.config()
         cfg.eligibility.sqlitePath = dir + "/registry.sqlite"
         try await withDaemon(cfg) { http, insert in
-            let (bridge, session) = try await insert("00-ordinary", nil)
+            let (slot, session) = try await insert("00-ordinary", nil)
             let r = try http.request("POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"1234"}"#)
             #expect(r.status == 503 && r.errorCode == "trust_not_configured")
-            Self.remove(bridge)
+            try await Self.remove(slot)
         }
     }
 }

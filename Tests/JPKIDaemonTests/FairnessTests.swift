@@ -29,16 +29,9 @@ struct FairnessTests {
         return c
     }
 
+    /// Simulated readers (none): fairness is about connections, not cards.
     static func running<T>(_ cfg: DaemonConfig, _ body: () async throws -> T) async throws -> T {
-        let daemon = try await Daemon.start(config: cfg, logger: Logger(label: "fairness"))
-        do {
-            let result = try await body()
-            await daemon.shutdown()
-            return result
-        } catch {
-            await daemon.shutdown()
-            throw error
-        }
+        try await DaemonTests.running(cfg, readers: TestSlot.backend(.simulated), body)
     }
 
     @Test("a peer without any role is answered 403 at once and holds no connection slot")

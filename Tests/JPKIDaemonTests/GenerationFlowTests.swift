@@ -45,23 +45,18 @@ extension EligibilityFlowTests {
         try await store.link(try #require(keys["new"]), recordID: newID, replace: false)
         await store.shutdown()
 
-        try await TestBench.exclusive {
-            let http = UnixHTTP(path: cfg.socket.path)
-            try await DaemonTests.running(cfg) {
-                var previous: String?
-                for (g, status, number) in [("new", "eligible", "7002"), ("old", "not_eligible", "7001")] {
-                    let bridge = VPCDBridge(
-                        card: try VirtualMyNumberCard(directory: try #require(cards[g])), port: TestBench.slots[0].port)
-                    try bridge.start()
-                    defer { Self.remove(bridge) }
-                    let session = try #require(try await DaemonTests().waitForSession(http, otherThan: previous))
-                    previous = session
-                    let r = try http.request("POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"1234"}"#)
-                    let text = String(decoding: r.body, as: UTF8.self)
-                    #expect(r.status == 200, "\(g): \(text)")
-                    #expect(r.json["status"] as? String == status, "\(g): \(text)")
-                    #expect((r.json["record"] as? [String: Any])?["number"] as? String == number, "\(g): \(text)")
-                }
+        try await DaemonTests.withSlot(cfg, .simulated) { http, slot in
+            var previous: String?
+            for (g, status, number) in [("new", "eligible", "7002"), ("old", "not_eligible", "7001")] {
+                let card = try VirtualMyNumberCard(directory: try #require(cards[g]))
+                let session = try #require(try await slot.insert(card, otherThan: previous))
+                previous = session
+                let r = try http.request("POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"1234"}"#)
+                let text = String(decoding: r.body, as: UTF8.self)
+                #expect(r.status == 200, "\(g): \(text)")
+                #expect(r.json["status"] as? String == status, "\(g): \(text)")
+                #expect((r.json["record"] as? [String: Any])?["number"] as? String == number, "\(g): \(text)")
+                try await slot.remove()
             }
         }
         // The audit names each answer's card by its issuer key.

@@ -29,18 +29,21 @@ struct InProcessDaemonTests {
         var (cfg, _) = DaemonTests.config(trust: trust)
         cfg.limits.maxBodyBytes = 4096
         let readers = SimulatedReaders(readers: [reader])
-        let daemon = try await Daemon.start(
-            config: cfg, logger: Logger(label: "in-process"), readers: readers, clock: { time ?? Date() })
-        do {
-            let http = UnixHTTP(path: cfg.socket.path)
-            let events = try await blocking { try EventReader(http: http) }
-            defer { events.close() }
-            try await body(Harness(readers: readers, http: http, events: events, config: cfg))
-        } catch {
+        try await TestBench.serially { try await run(readers) }
+        func run(_ readers: SimulatedReaders) async throws {
+            let daemon = try await Daemon.start(
+                config: cfg, logger: Logger(label: "in-process"), readers: readers, clock: { time ?? Date() })
+            do {
+                let http = UnixHTTP(path: cfg.socket.path)
+                let events = try await blocking { try EventReader(http: http) }
+                defer { events.close() }
+                try await body(Harness(readers: readers, http: http, events: events, config: cfg))
+            } catch {
+                await daemon.shutdown()
+                throw error
+            }
             await daemon.shutdown()
-            throw error
         }
-        await daemon.shutdown()
     }
 
     /// Inserts `card` and returns the new session, from its `card-inserted` event.

@@ -47,7 +47,7 @@ struct OQSFlowTests {
             ("4", "not_eligible", false), ("5", "multiple", false),
         ]
         try await EligibilityFlowTests().withDaemon(cfg) { http, insert in
-            let (bridge, session) = try await insert("00-ordinary", nil)
+            let (slot, session) = try await insert("00-ordinary", nil)
             for c in cases {
                 fake.setRule(.init(validity: c.validity, result: ["Name": "端末　太郎"]), forNumber: "1001")
                 let r = try http.request("POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"1234"}"#)
@@ -70,7 +70,7 @@ struct OQSFlowTests {
             }
             // The queries carried the linked numbers and birth date.
             #expect(fake.received.allSatisfy { $0.number == "1001" && $0.birthDate.description == "1980-02-17" })
-            EligibilityFlowTests.remove(bridge)
+            try await EligibilityFlowTests.remove(slot)
         }
         let audit = try String(contentsOfFile: cfg.auditLog, encoding: .utf8)
         for secret in ["端末", "山田", "1980-02-17", "19800217"] { #expect(!audit.contains(secret)) }
@@ -90,14 +90,14 @@ struct OQSFlowTests {
             }
             // The query is at the terminal: swap the card.
             #expect(await TestBench.waitUntil { !fake.received.isEmpty })
-            EligibilityFlowTests.remove(first)
+            try await EligibilityFlowTests.remove(first)
             let (second, _) = try await insert("03-same-name-b", nil)
             let r = try await response
             let text = String(decoding: r.body, as: UTF8.self)
             #expect(r.status == 409 && r.errorCode == "card_session_ended", "\(r.status) \(text)")
             #expect(!text.contains("佐藤") && !text.contains("3003"))
             #expect(Self.files(cfg.eligibility.oqs!.folder + "/res").isEmpty, "the answer file was consumed")
-            EligibilityFlowTests.remove(second)
+            try await EligibilityFlowTests.remove(second)
         }
     }
 
@@ -108,7 +108,7 @@ struct OQSFlowTests {
         let store = try await cfg.eligibility.makeStore()
         let entry = try #require(try await store.list().first { $0.record.number == "1001" })
         await store.shutdown()
-        try await DaemonTests.running(cfg) {
+        try await DaemonTests.running(cfg, readers: TestSlot.backend(.simulated)) {
             let http = UnixHTTP(path: cfg.socket.path)
             // Registration file for the terminal: one entry per active record, 照会番号 = record id.
             let fields = [
@@ -173,7 +173,7 @@ struct OQSFlowTests {
         var statusOnly = cfg
         statusOnly.roles.users = [String(getuid()): [.status, .authenticate]]
         statusOnly.socket.path = (cfg.socket.path as NSString).deletingLastPathComponent + "/status-only.sock"
-        try await DaemonTests.running(statusOnly) {
+        try await DaemonTests.running(statusOnly, readers: TestSlot.backend(.simulated)) {
             let r = try UnixHTTP(path: statusOnly.socket.path).request("GET", "/v1/oqs/face-results")
             #expect(r.status == 403 && r.errorCode == "forbidden")
         }
@@ -182,7 +182,9 @@ struct OQSFlowTests {
         #expect(!audit.contains("山田") && !audit.contains("19800217"))
     }
 
-    @Test("kill -9 of jpkid mid-query: no half-written request; the late answer is never consumed")
+    @Test(
+        "kill -9 of jpkid mid-query: no half-written request; the late answer is never consumed",
+        ReaderTier.pcscdTier)
     func killedMidQuery() async throws {
         var (cfg, fake) = try await Self.setUp()
         defer { fake.stop() }

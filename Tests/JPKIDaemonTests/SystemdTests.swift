@@ -36,7 +36,9 @@ struct SystemdTests {
         #expect(receive(afd) == "STATUS=x")
     }
 
-    @Test("jpkid serves a socket passed as fd 3, says READY=1, and on SIGTERM says STOPPING=1 and exits 0")
+    @Test(
+        "jpkid serves a socket passed as fd 3, says READY=1, and on SIGTERM says STOPPING=1 and exits 0",
+        ReaderTier.pcscdTier)
     func activatedBinary() async throws {
         // Blocking waits below: run alone (the bench gate), so no in-process daemon of another
         // suite starves for cooperative threads meanwhile.
