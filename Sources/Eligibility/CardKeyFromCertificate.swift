@@ -27,6 +27,26 @@ extension CardKey {
             issuer: issuer)
     }
 
+    /// The key of an auth certificate given as DER (verify it first, e.g. with JPKIVerify's
+    /// `CardProofService`): parsed, then as ``init(authCertificate:anchors:)``. `anchors` is
+    /// evaluated only for a certificate without an authority key identifier. A certificate that
+    /// does not parse is ``EligibilityError/invalidKey(_:)``.
+    public init(authCertificateDER der: [UInt8], anchors: @autoclosure () -> [CertificateInfo]) throws(EligibilityError)
+    {
+        let info: CertificateInfo
+        do {
+            info = try CertificateInfo(der: Data(der))
+        } catch {
+            throw .invalidKey("the auth certificate does not parse (\(error.code))")
+        }
+        try self.init(authCertificate: info, anchors: info.authorityKeyIdentifier == nil ? anchors() : [])
+    }
+
+    /// The registry key of a card proof's auth certificate (check ``CardProof/verified`` first).
+    public init(proof: CardProof, anchors: @autoclosure () -> [CertificateInfo]) throws(EligibilityError) {
+        try self.init(authCertificateDER: proof.authCertificate, anchors: anchors())
+    }
+
     /// The anchors map for ``RegistryStore/resolveLegacyLinks(anchors:)`` and the CSV import:
     /// subject DN (RFC 2253) → key ids (SKI, or SHA-1 of the key) of the given anchors.
     public static func anchorKeyIDs(_ anchors: [CertificateInfo]) -> [String: [String]] {

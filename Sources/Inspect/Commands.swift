@@ -385,34 +385,28 @@ struct VerifyCommand: AsyncParsableCommand {
             let trust = try TrustDirectory(path: trustPath)
             let verifier = try trust.verifier()
             let access = try await CardAccess.open(spec, trace: trace)
-            var report: VerificationReport
-            var der: [UInt8]
-            var challenge: CardChallenge?
-            var signature: [UInt8]?
+            let report: VerificationReport
+            let der: [UInt8]
+            var proof: CardProof?
             if withPIN {
                 let (pin, allow) = try await Runner.obtainPIN(
                     .auth, prompt: "Auth PIN (利用者証明用電子証明書 暗証番号, 4 digits): ",
                     options: pinOptions, access: access)
                 defer { pin.wipe() }
-                let c: CardChallenge
+                let challenge: CardChallenge
                 do throws(JPKIVerifyError) {
-                    c = try CardChallenge()
+                    challenge = try CardChallenge()
                 } catch {
                     throw InspectError(.internalError, error.code, error.message)
                 }
-                challenge = c
-                let digestInfo = [UInt8](c.digestInfo)
-                (der, signature) = try await access.run { channel in
-                    var extended = channel.supportsExtendedLength
-                    try JPKICommands.selectApplication(.jpki, on: channel)
-                    try JPKICommands.selectFile(JPKIFile.authCertificate, on: channel)
-                    let der = try JPKICommands.readTLVFile(
-                        fileID: JPKIFile.authCertificate, headerRead: 4, extended: &extended, on: channel)
-                    try JPKICommands.verifyPIN(.auth, pin: pin, allowLastTry: allow, on: channel)
-                    return (der, try JPKICommands.sign(.auth, digestInfo: digestInfo, on: channel))
+                // The card proof: one transaction (auth certificate, PIN, signature), then the
+                // signature and the certificate's chain and revocation.
+                let service = CardProofService(verifier: verifier)
+                let signed = try await access.withCard { card in
+                    try service.sign(card, challenge: challenge, pin: pin, allowLastTry: allow)
                 }
-                report = c.verifyPresence(
-                    signature: Data(signature ?? []), authCertificateDER: Data(der), verifier: verifier, at: now)
+                let verified = service.verify(signed, at: now)
+                (proof, report, der) = (verified, verified.report, verified.authCertificate)
             } else {
                 der = try await access.withCard { card in try card.readCertificate(.auth).value.der }
                 report = verifier.verify(certificateDER: Data(der), purpose: .auth, at: now)
@@ -438,8 +432,8 @@ struct VerifyCommand: AsyncParsableCommand {
                         ("crls", .array(trust.crls.map { .string($0.lastPathComponent) })),
                     ])
                 ),
-                ("challenge", .string(challenge.map { $0.bytes.base64EncodedString() })),
-                ("signature", .string(signature.map { Data($0).base64EncodedString() })),
+                ("challenge", .string(proof.map { $0.challenge.bytes.base64EncodedString() })),
+                ("signature", .string(proof.map { Data($0.signature).base64EncodedString() })),
                 ("report", ReportText.json(report)),
                 ("authCertificateStanding", standing.map(StandingText.json) ?? .null),
             ])
@@ -751,17 +745,10 @@ struct SignCommand: AsyncParsableCommand {
                 .sign, prompt: "Sign password (署名用電子証明書 暗証番号, 6-16 characters): ", options: pinOptions,
                 access: access)
             defer { pin.wipe() }
-            let (signature, cert) = try await access.run { channel in
-                var extended = channel.supportsExtendedLength
-                try JPKICommands.selectApplication(.jpki, on: channel)
-                try JPKICommands.verifyPIN(.sign, pin: pin, allowLastTry: allow, on: channel)
-                let signature = try JPKICommands.sign(.sign, digestInfo: digestInfo, on: channel)
-                try JPKICommands.selectFile(JPKIFile.signCertificate, on: channel)
-                let cert = try JPKICommands.readTLVFile(
-                    fileID: JPKIFile.signCertificate, headerRead: 4, extended: &extended, on: channel,
-                    sensitivity: .responseData, pin: .sign)
-                return (signature, cert)
+            let signed = try await access.withCard { card in
+                try card.signWithSignKeyReadingCertificate(digestInfo: digestInfo, pin: pin, allowLastTry: allow)
             }
+            let (signature, cert) = (signed.signature, signed.certificate)
             if let out { try writeFile(out, Data(signature)) }
             let report =
                 if let verifier {

@@ -18,12 +18,19 @@ public struct CardIdentity: Sendable, Hashable, CustomStringConvertible {
     public var description: String { "card:" + String(hex.prefix(16)) }
 }
 
-/// A signature made by the auth key and the auth certificate read in the same transaction.
+/// A signature made by a card key and that key's certificate, both from one card transaction.
 public struct SignedWithCertificate: Sendable {
     /// The PKCS#1 v1.5 signature (256 bytes for RSA-2048).
     public var signature: [UInt8]
-    /// The auth certificate (DER).
+    /// The key's certificate (DER): the auth certificate for the auth key, the sign certificate
+    /// for the sign key.
     public var certificate: [UInt8]
+
+    /// Pairs a signature with its key's certificate.
+    public init(signature: [UInt8], certificate: [UInt8]) {
+        self.signature = signature
+        self.certificate = certificate
+    }
 }
 
 /// The result of a high-level operation: the value and the card it came from.
@@ -556,6 +563,40 @@ public struct MyNumberCard {
         }
     }
 
+    /// The card half of a possession proof, in **one card transaction** (no other client's
+    /// APDUs in between): verifies the auth PIN, has the auth key sign `challenge` — the card
+    /// signs DigestInfo(SHA-256(`challenge`)), RSASSA-PKCS1-v1_5 — and returns the signature
+    /// with the auth certificate. JPKIVerify's `CardProofService` verifies the result.
+    ///
+    /// - Without `boundCertificate`: the auth certificate is read first (it identifies the
+    ///   card), then VERIFY and SIGN, as ``signWithAuthKeyReadingCertificate(digestInfo:pin:allowLastTry:)``
+    ///   (9 APDUs).
+    /// - With `boundCertificate` (the certificate the caller bound the card to; jpkid: the one
+    ///   read at insertion): 32 bytes of its public key are compared with the card's **before**
+    ///   the PIN is sent (another card: ``JPKIError/cardChanged``, the PIN never leaves), then
+    ///   VERIFY and SIGN by SFI, as ``signWithAuthKeyCheckedByCaller(digestInfo:pin:allowLastTry:expecting:)``
+    ///   (5–6 APDUs: SELECT AP, 1–2 for the key bytes, empty VERIFY, VERIFY, SIGN). The
+    ///   certificate returned is `boundCertificate`, not read again:
+    ///   the caller must verify the signature against it — only the card holding that key can
+    ///   make it.
+    ///
+    /// As every PIN operation: the PIN format is checked before any APDU, the counter is read
+    /// before the VERIFY, a blocked PIN is never sent, the last try only with `allowLastTry`; a
+    /// wrong PIN spends one try and nothing is signed.
+    public func signChallenge(
+        _ challenge: [UInt8], pin: PIN, allowLastTry: Bool = false, boundCertificate: [UInt8]? = nil
+    ) throws(JPKIError) -> CardResult<SignedWithCertificate> {
+        let digestInfo = DigestInfo.sha256(ofChallenge: challenge)
+        guard let bound = boundCertificate, !bound.isEmpty else {
+            return try signWithAuthKeyReadingCertificate(digestInfo: digestInfo, pin: pin, allowLastTry: allowLastTry)
+        }
+        let signature = try signWithAuthKeyCheckedByCaller(
+            digestInfo: digestInfo, pin: pin, allowLastTry: allowLastTry, expecting: bound)
+        return CardResult(
+            value: SignedWithCertificate(signature: signature, certificate: bound),
+            card: CardIdentity(authCertificateDER: bound))
+    }
+
     /// Where, in a DER certificate, 32 bytes from the middle of the subjectPublicKey BIT STRING
     /// lie (the whole key when shorter); nil when the bytes are not a certificate.
     static func publicKeyWindow(_ der: [UInt8]) -> (offset: Int, length: Int)? {
@@ -587,6 +628,26 @@ public struct MyNumberCard {
         throws(JPKIError) -> CardResult<[UInt8]>
     {
         try sign(.sign, digestInfo: digestInfo, pin: pin, allowLastTry: allowLastTry)
+    }
+
+    /// Verifies the sign password, signs `digestInfo` with the sign key and reads the sign
+    /// certificate (which needs that password) in **one card transaction**, so the certificate
+    /// is the signing key's. The auth certificate is not read (the result carries no
+    /// ``CardIdentity``). APDUs: SELECT AP + SELECT PIN EF + empty VERIFY + VERIFY + SELECT key +
+    /// SIGN + SELECT 0001 + 2 READs = 9 with extended length.
+    public func signWithSignKeyReadingCertificate(digestInfo: [UInt8], pin: PIN, allowLastTry: Bool = false)
+        throws(JPKIError) -> SignedWithCertificate
+    {
+        try Self.precheck(pin, JPKIKey.sign.pin)
+        try requirePIN(JPKIKey.sign.pin)
+        guard (1...245).contains(digestInfo.count) else {
+            throw .invalidDigest("DigestInfo must be 1-245 bytes")
+        }
+        return try run { (op) throws(JPKIError) in
+            try op.verify(JPKIKey.sign.pin, pin, allowLastTry: allowLastTry)
+            let signature = try JPKICommands.sign(.sign, digestInfo: digestInfo, on: op.channel)
+            return SignedWithCertificate(signature: signature, certificate: try op.readCertificate(.sign))
+        }
     }
 
     /// Verifies the key's PIN and signs; see ``signWithAuthKey(digestInfo:pin:allowLastTry:)``.

@@ -404,38 +404,26 @@ public struct DaemonAPI: APIResponder {
         let (req, pinOrNil) = try decode(r)
         guard let pin = pinOrNil else { throw APIError.badRequest("pin is required") }
         defer { pin.wipe() }
-        var challenge: [UInt8]
+        let challenge: CardChallenge
         if let c = req.challenge {
-            guard let d = Data(base64Encoded: c), d.count == 32 else {
+            guard let d = Data(base64Encoded: c), d.count == CardChallenge.length,
+                let given = try? CardChallenge(bytes: d)
+            else {
                 throw APIError.badRequest("challenge must be base64 of 32 bytes")
             }
-            challenge = Array(d)
+            challenge = given
         } else {
-            var rng = SystemRandomNumberGenerator()
-            challenge = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            challenge = try Self.freshChallenge()
         }
-        let (signature, certificate, session) = try await signChallenge(
-            "authenticate", session: id, peer: peer, challenge: challenge, pin: pin,
-            allowLastTry: req.allowLastTry ?? false)
-        // Verify with OpenSSL: the challenge signature against the auth certificate's key, and the
+        // The card proof: the challenge signature against the auth certificate's key, and the
         // certificate against the configured anchors/revocation (reported as not checked when no
         // anchors are configured — the verdict is then false).
-        guard let cc = try? CardChallenge(bytes: Data(challenge)) else {
-            throw APIError(500, "internal_error", "challenge length")
-        }
-        let report: VerificationReport
-        let now = clock()
-        if let verifier {
-            report = cc.verifyPresence(
-                signature: Data(signature), authCertificateDER: Data(certificate), verifier: verifier, at: now)
-        } else {
-            report = cc.verify(signature: Data(signature), authCertificateDER: Data(certificate))
-        }
-        // Without anchors only the signature was checked: never report the card as verified.
-        let verified = verifier != nil && report.verdict
+        let (proof, session) = try await proveCard(
+            "authenticate", session: id, peer: peer, challenge: challenge, pin: pin,
+            allowLastTry: req.allowLastTry ?? false, at: clock())
         try await recordDisclosure(
             "authenticate-verify", peer: peer, session: id, card: session.identity.authCertificateFingerprint,
-            outcome: verified ? "verified" : "not_verified")
+            outcome: proof.verified ? "verified" : "not_verified")
         struct Body: Encodable {
             var session: String
             var card: String?
@@ -450,61 +438,49 @@ public struct DaemonAPI: APIResponder {
         }
         // Where the certificate stands (an expired one in its grace period still proves
         // possession, but `verified` stays false: only eligibility forgives the expiry).
-        let standing = (try? CertificateInfo(der: Data(certificate))).map {
-            ExpiryPolicy.jpki.standing(of: $0, at: now)
-        }
         return .json(
             Body(
                 session: session.id, card: session.identity.authCertificateFingerprint,
-                challenge: Data(challenge).base64EncodedString(), algorithm: "RSASSA-PKCS1-v1_5-SHA256",
-                signature: Data(signature).base64EncodedString(), certificate: Data(certificate).base64EncodedString(),
-                verified: verified, chainChecked: verifier != nil, certificateStanding: standing?.code,
-                verification: report))
+                challenge: proof.challenge.bytes.base64EncodedString(), algorithm: "RSASSA-PKCS1-v1_5-SHA256",
+                signature: Data(proof.signature).base64EncodedString(),
+                certificate: Data(proof.authCertificate).base64EncodedString(), verified: proof.verified,
+                chainChecked: proof.chainChecked, certificateStanding: proof.standing()?.code,
+                verification: proof.report))
     }
 
-    /// Possession proof in one card transaction: the auth PIN unlocks a PKCS#1 v1.5 signature
-    /// over SHA-256(`challenge`) with the auth key. The certificate returned is the one bound to
-    /// the session at insertion, and the signature must verify against it (else 409
-    /// `card_session_ended`); without one, it is read alongside in the same transaction.
-    func signChallenge(
-        _ operation: String, session id: String, peer: PeerCredentials, challenge: [UInt8], pin: PIN,
-        allowLastTry: Bool
-    ) async throws -> (signature: [UInt8], certificate: [UInt8], session: CardSession) {
-        let digestInfo = DigestInfo.sha256(ofChallenge: challenge)
-        if let bound = try? await supervisor.session(id), let der = bound.identity.authCertificateDER,
-            let cc = try? CardChallenge(bytes: Data(challenge))
-        {
-            // The certificate read at insertion is the session's: the card check is the
-            // signature itself — it must verify against that certificate's key, which only the
-            // session's card holds (and the reader thread re-checks presence and ATR). This saves
-            // reading the certificate again (~0.33 s on a contact reader, bench/run's floor).
-            // Before the PIN goes out, the card's certificate must carry the bound one's public
-            // key (32 bytes of it, SELECT + one short read): another card in the reader — even one
-            // with the same serial under another root generation — never sees the PIN.
-            // Both checks run on the reader thread inside the operation, so a mismatch ends the
-            // session there (and the card is identified afresh).
-            let identity = CardIdentity(authCertificateDER: der)
-            let (signature, session) = try await cardOperation(operation, session: id, peer: peer) { card in
-                let sig: [UInt8]
-                do {
-                    sig = try card.signWithAuthKeyCheckedByCaller(
-                        digestInfo: digestInfo, pin: pin, allowLastTry: allowLastTry, expecting: der)
-                } catch JPKIError.cardChanged {
-                    throw APIError.sessionEnded
-                }
-                guard cc.verify(signature: Data(sig), authCertificateDER: Data(der)).verdict else {
-                    throw APIError.sessionEnded
-                }
-                return CardResult(value: sig, card: identity)
-            }
-            return (signature, der, session)
-        }
-        // No certificate bound at insertion: one certificate read identifies the card for the
-        // session check and is returned.
+    /// 32 random bytes from OpenSSL's CSPRNG.
+    static func freshChallenge() throws -> CardChallenge {
+        do { return try CardChallenge() } catch { throw APIError(500, "internal_error", "no random challenge") }
+    }
+
+    /// The card proof (``CardProofService``) on a session's card: the auth PIN unlocks a PKCS#1
+    /// v1.5 signature over SHA-256(`challenge`) with the auth key in one card transaction, then
+    /// the signature and (with `trust.authAnchors`) the certificate are verified at `time`.
+    ///
+    /// The certificate read at insertion is the session's: before the PIN goes out the card must
+    /// carry its public key (32 bytes of it, SELECT + one short read — another card in the reader,
+    /// even one with the same serial under another root generation, never sees the PIN), and the
+    /// signature must verify against it (only the session's card holds that key). Both checks
+    /// run on the reader thread inside the operation, so a mismatch ends the session there (409
+    /// `card_session_ended`, and the card is identified afresh). This saves reading the
+    /// certificate again (~0.33 s on a contact reader, bench/run's floor). Without a certificate
+    /// bound at insertion, it is read in the same transaction (and identifies the card).
+    func proveCard(
+        _ operation: String, session id: String, peer: PeerCredentials, challenge: CardChallenge, pin: PIN,
+        allowLastTry: Bool, at time: Date
+    ) async throws -> (proof: CardProof, session: CardSession) {
+        let service = CardProofService(verifier: verifier)
+        let bound = (try? await supervisor.session(id))?.identity.authCertificateDER
         let (signed, session) = try await cardOperation(operation, session: id, peer: peer) { card in
-            try card.signWithAuthKeyReadingCertificate(digestInfo: digestInfo, pin: pin, allowLastTry: allowLastTry)
+            do {
+                let signed = try service.sign(
+                    card, challenge: challenge, pin: pin, allowLastTry: allowLastTry, boundCertificate: bound)
+                return CardResult(value: signed, card: signed.card)
+            } catch JPKIError.cardChanged {
+                throw APIError.sessionEnded
+            }
         }
-        return (signed.signature, signed.certificate, session)
+        return (service.verify(signed, at: time), session)
     }
 
     func identity(_ id: String, _ r: APIRequest, peer: PeerCredentials, granted: Set<Role>) async throws

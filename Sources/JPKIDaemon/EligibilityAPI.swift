@@ -117,16 +117,11 @@ extension DaemonAPI {
         switch mode {
         case .pin:
             guard let pin else { throw APIError.badRequest("pin is required (mode pin)") }
-            var rng = SystemRandomNumberGenerator()
-            let challenge = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
-            let (signature, cert, s) = try await signChallenge(
-                "eligibility-card", session: id, peer: peer, challenge: challenge, pin: pin, allowLastTry: allow)
-            guard let cc = try? CardChallenge(bytes: Data(challenge)) else {
-                throw APIError(500, "internal_error", "challenge length")
-            }
-            report = cc.verifyPresence(
-                signature: Data(signature), authCertificateDER: Data(cert), verifier: verifier, at: now)
-            certificateDER = cert
+            let (proof, s) = try await proveCard(
+                "eligibility-card", session: id, peer: peer, challenge: try Self.freshChallenge(), pin: pin,
+                allowLastTry: allow, at: now)
+            report = proof.report
+            certificateDER = proof.authCertificate
             session = s
         case .visual:
             guard pin == nil else { throw APIError.badRequest("mode visual: send no PIN") }
@@ -170,15 +165,11 @@ extension DaemonAPI {
         default: break
         }
         if accepted {
-            let info: CertificateInfo
             let key: CardKey
             do {
-                info = try CertificateInfo(der: Data(certificateDER))
                 // By the issuer's key (J-LIS root generations share one DN); the anchors are read
                 // only for a certificate without an authority key identifier.
-                key = try CardKey(
-                    authCertificate: info,
-                    anchors: info.authorityKeyIdentifier == nil ? config.authAnchorCertificates : [])
+                key = try CardKey(authCertificateDER: certificateDER, anchors: config.authAnchorCertificates)
             } catch {
                 throw APIError(502, "card_error", "the auth certificate cannot be parsed")
             }

@@ -98,6 +98,27 @@ struct CardKeyGenerationTests {
         #expect(try await store.record(for: old)?.number == "B")
     }
 
+    /// The key of a card proof's certificate (DER): the anchors are read only without an AKI,
+    /// and bytes that are no certificate are `invalid_card_key`.
+    @Test func keyFromProofCertificateDER() throws {
+        let s = try SameDNGenerations.make()
+        var anchorsRead = 0
+        func anchors() -> [CertificateInfo] {
+            anchorsRead += 1
+            return [s.root2023]
+        }
+        let withAKI = try CardKey(authCertificateDER: [UInt8](s.card2023), anchors: anchors())
+        #expect(withAKI == (try CardKey(authCertificate: try CertificateInfo(der: s.card2023))))
+        #expect(anchorsRead == 0)
+        let noAKI = try CardKey(authCertificateDER: [UInt8](s.noAKICard), anchors: anchors())
+        #expect(anchorsRead == 1)
+        #expect(noAKI.issuerKeyID == withAKI.issuerKeyID && noAKI.serial == "1001")
+        #expect(
+            (#expect(throws: EligibilityError.self) {
+                try CardKey(authCertificateDER: [0x30, 0x03, 0x02, 0x01, 0x00], anchors: [])
+            })?.code == "invalid_card_key")
+    }
+
     /// A registry written by the v1 schema (DN + serial only) opens, migrates in place, and its
     /// links resolve when one anchor has the DN; links whose DN several anchors share refuse
     /// eligibility with `card_relink_required` until linked again.
