@@ -82,6 +82,20 @@ public enum DigestInfo {
         return algorithm.derPrefix + digest
     }
 
+    /// `DigestInfo { algorithm, OCTET STRING octets }` for octets that are not one digest: the
+    /// card face's DF28 signs three SHA-256 digests (96 bytes) this way. Short form lengths only
+    /// (the whole structure under 128 bytes).
+    public static func encode(_ algorithm: DigestAlgorithm, octets: [UInt8]) throws(JPKIError) -> [UInt8] {
+        // derPrefix = 30 L { AlgorithmIdentifier } 04 L: keep the AlgorithmIdentifier.
+        let prefix = algorithm.derPrefix
+        let identifier = prefix[2..<(prefix.count - 2)]
+        let inner = identifier + [0x04, UInt8(truncatingIfNeeded: octets.count)] + octets
+        guard octets.count < 0x80, inner.count < 0x80 else {
+            throw .invalidDigest("DigestInfo octets too long for the short form: \(octets.count) bytes")
+        }
+        return [0x30, UInt8(inner.count)] + inner
+    }
+
     /// DigestInfo(algorithm, hash(message)): the message is hashed here.
     public static func of(message: [UInt8], _ algorithm: DigestAlgorithm = .sha256) -> [UInt8] {
         algorithm.derPrefix + algorithm.hash(message)

@@ -122,6 +122,14 @@ public struct BasicInfo: Sendable, Hashable, CustomStringConvertible, CustomRefl
         self.digestedContent = fields.flatMap(\.encoded)
     }
 
+    /// ``digestedContent`` of EF 0002 located through its DF21 offset table alone, without
+    /// interpreting the fields: what a verifier hashes, so that a damaged field is a digest
+    /// mismatch rather than a parse error.
+    public static func digestedContent(ofFile raw: [UInt8]) throws(JPKIError) -> [UInt8] {
+        try parseOffsetTable(raw, outerTag: 0xFF20, tableTag: 0xDF21, first: 0xDF22, count: 4)
+            .flatMap(\.encoded)
+    }
+
     /// SHA-256 of ``digestedContent`` (compare with ``IntegrityRecord/basicInfoDigest``).
     public var contentDigest: [UInt8] { SHA256.hash(digestedContent) }
 
@@ -375,10 +383,24 @@ public struct CardFace: Sendable, Hashable, CustomStringConvertible, CustomRefle
 
     /// H(DF22‖DF23‖DF24) ‖ H(DF25‖DF26) ‖ H(DF27), each over the raw TLVs: the 96 bytes that
     /// DF28 signs inside a SHA-256 DigestInfo.
-    public var signedDigests: [UInt8] {
+    public var signedDigests: [UInt8] { Self.signedDigests(fields) }
+
+    private static func signedDigests(_ fields: [UInt32: BERTLV]) -> [UInt8] {
         func tlvs(_ tags: [UInt32]) -> [UInt8] { tags.flatMap { fields[$0]?.encoded ?? [] } }
         return SHA256.hash(tlvs([0xDF22, 0xDF23, 0xDF24])) + SHA256.hash(tlvs([0xDF25, 0xDF26]))
             + SHA256.hash(tlvs([0xDF27]))
+    }
+
+    /// ``signedDigests`` and the DF28 signature of EF 0002, located through its DF21 offset table
+    /// alone, without interpreting the fields (a verifier's view: a damaged field is then a bad
+    /// signature, not a parse error).
+    public static func signedPart(ofFile raw: [UInt8]) throws(JPKIError) -> (
+        digests: [UInt8], signature: [UInt8]
+    ) {
+        let f = try parseOffsetTable(raw, outerTag: 0xFF20, tableTag: 0xDF21, first: 0xDF22, count: 9)
+        var map: [UInt32: BERTLV] = [:]
+        for t in f { map[t.tag] = t }
+        return (signedDigests(map), f[6].value)
     }
 
     /// Redacted.

@@ -2,60 +2,25 @@ import COpenSSL
 import Foundation
 import JPKI
 
-/// A card-verifiable (CV) certificate from EF 0004 of the text or visual AP:
-/// `7F21 { 5F4E body; 5F37 signature }`, body = issuer key ID (16) ‖ subject key ID (16) ‖
-/// `90` exponent ‖ `91` modulus. Parsing proves nothing; see ``verify(issuerKeyPEM:)``.
-public struct CardVerifiableCertificate: Sendable, Equatable {
-    /// The signed body (5F4E value).
-    public let body: Data
-    /// The issuer's signature (5F37 value).
-    public let signature: Data
-    /// 16-byte issuer key identifier.
-    public let issuerKeyID: Data
-    /// 16-byte subject key identifier.
-    public let subjectKeyID: Data
-    /// Certified RSA public exponent (tag 90).
-    public let exponent: Data
-    /// Certified RSA modulus (tag 91).
-    public let modulus: Data
-
-    /// Parses EF 0004 contents (trailing filler after the 7F21 TLV is ignored).
-    public init(_ data: Data) throws(JPKIVerifyError) {
-        let outer: BERTLV
-        do { outer = try BERTLV.parsePrefix([UInt8](data)) } catch {
-            throw .malformedCVCertificate("outer TLV: \(error.code)")
+extension CVCertificate {
+    /// Parses EF 0004 contents as read from a file (trailing filler after the 7F21 TLV is ignored)
+    /// with JPKI's parser. Parsing proves nothing; see ``verify(issuerKeyPEM:)``.
+    public init(file data: Data) throws(JPKIVerifyError) {
+        do {
+            let tlv = try BERTLV.parsePrefix([UInt8](data))
+            try self.init(parsing: tlv.encoded)
+        } catch let e as BERTLVError {
+            throw .malformedCVCertificate("outer TLV: \(e.code)")
+        } catch let e as JPKIError {
+            throw .malformedCVCertificate(e.code)
+        } catch {
+            throw .malformedCVCertificate("\(error)")
         }
-        guard outer.tag == 0x7F21 else { throw .malformedCVCertificate("outer tag is not 7F21") }
-        let kids: [BERTLV]
-        do { kids = try outer.children() } catch {
-            throw .malformedCVCertificate("children: \(error.code)")
-        }
-        guard let b = kids.first(where: { $0.tag == 0x5F4E }),
-            let s = kids.first(where: { $0.tag == 0x5F37 })
-        else {
-            throw .malformedCVCertificate("missing 5F4E or 5F37")
-        }
-        guard b.value.count > 32 else { throw .malformedCVCertificate("body too short") }
-        let fields: [BERTLV]
-        do { fields = try BERTLV.parseSequence(Array(b.value[32...]), allowEmpty: false) } catch {
-            throw .malformedCVCertificate("key fields: \(error.code)")
-        }
-        guard let e = fields.first(where: { $0.tag == 0x90 }),
-            let n = fields.first(where: { $0.tag == 0x91 }),
-            !e.value.isEmpty, n.value.count >= 128
-        else { throw .malformedCVCertificate("missing or short 90/91") }
-        guard !s.value.isEmpty else { throw .malformedCVCertificate("empty signature") }
-        body = Data(b.value)
-        signature = Data(s.value)
-        issuerKeyID = Data(b.value[0..<16])
-        subjectKeyID = Data(b.value[16..<32])
-        exponent = Data(e.value)
-        modulus = Data(n.value)
     }
 
     /// PKCS#1 v1.5 SHA-256 signature check of the body with the issuer key.
     func verify(issuerKey: PKeyBox) -> Bool {
-        RSAVerify.verifyMessage(body, signature: signature, key: issuerKey, digest: .sha256)
+        RSAVerify.verifyMessage(Data(body), signature: Data(signature), key: issuerKey, digest: .sha256)
     }
 
     /// Verifies the certificate signature with an issuer public key (PEM or DER SPKI).
@@ -65,7 +30,7 @@ public struct CardVerifiableCertificate: Sendable, Equatable {
 
     /// The certified key.
     func publicKey() throws(JPKIVerifyError) -> PKeyBox {
-        try PKeyBox.rsa(modulus: modulus, exponent: exponent)
+        try PKeyBox.rsa(modulus: Data(modulus), exponent: Data(publicExponent))
     }
 }
 
@@ -89,215 +54,155 @@ public final class APIntegrityVerifier: @unchecked Sendable {
     /// Text AP: verifies EF 0004 (CV cert) with the text issuer key, DF33 over DF31‖DF32 with the
     /// certified key, DF32 = SHA-256(EF 0002 value from DF22 to the end), and DF31 =
     /// SHA-256(EF 0001, all 17 bytes). When `myNumberFile` is nil (EF 0001 not read) the DF31
-    /// check is reported `notChecked` — never passed — and is not required.
+    /// check is reported `notChecked` — never passed — and is not required. The files are parsed
+    /// with JPKI's parsers (EF 0002 through its offset table only); a file that does not parse
+    /// fails its check as `malformed_tlv`.
     public func verifyText(
         myNumberFile: Data?, basicFourFile: Data, integrityRecord: Data, cvCertificate: Data
+    ) -> VerificationReport {
+        verifyText(
+            cv: Result { () throws(JPKIVerifyError) in try CVCertificate(file: cvCertificate) },
+            record: Result { () throws(JPKIError) in try IntegrityRecord(parsing: [UInt8](integrityRecord)) },
+            basicInfoContent: Result { () throws(JPKIError) in
+                try BasicInfo.digestedContent(ofFile: [UInt8](basicFourFile))
+            },
+            myNumberFile: myNumberFile.map { [UInt8]($0) })
+    }
+
+    /// Verifies text-AP data as read by ``JPKI/MyNumberCard/readTextAP(pin:includeMyNumber:allowLastTry:)``:
+    /// JPKI's typed models, nothing parsed again. Same checks as
+    /// ``verifyText(myNumberFile:basicFourFile:integrityRecord:cvCertificate:)``.
+    public func verifyText(_ data: TextAPData) -> VerificationReport {
+        verifyText(
+            cv: .success(data.cvCertificate), record: .success(data.integrity),
+            basicInfoContent: .success(data.basicInfo.digestedContent), myNumberFile: data.myNumber?.rawFile)
+    }
+
+    private func verifyText(
+        cv: Result<CVCertificate, JPKIVerifyError>, record: Result<IntegrityRecord, JPKIError>,
+        basicInfoContent: Result<[UInt8], JPKIError>, myNumberFile: [UInt8]?
     ) -> VerificationReport {
         var expected = ["textCVCertificate", "textIntegrity", "textBasicFourDigest"]
         if myNumberFile != nil { expected.append("textMyNumberDigest") }
         var checks: [VerificationCheck] = []
-        let apKey = cvKey(
-            id: "textCVCertificate", cvCertificate, issuer: textIssuer, checks: &checks)
-
-        // Integrity record.
-        var df31: BERTLV? = nil
-        var df32: BERTLV? = nil
-        var df33: BERTLV? = nil
-        do {
-            let rec = try BERTLV.parsePrefix([UInt8](integrityRecord))
-            guard rec.tag == 0xFF30 else { throw BERTLVError.notConstructed(tag: rec.tag) }
-            let kids = try rec.children()
-            df31 = kids.first { $0.tag == 0xDF31 }
-            df32 = kids.first { $0.tag == 0xDF32 }
-            df33 = kids.first { $0.tag == 0xDF33 }
-        } catch {
-            checks.append(
-                VerificationCheck(
-                    id: "textIntegrity",
-                    outcome: .failed(
-                        code: "malformed_tlv", message: "EF 0003 is not FF30 { DF31 DF32 DF33 }")
-                ))
+        func add(_ id: String, _ outcome: CheckOutcome, required: Bool = true) {
+            checks.append(VerificationCheck(id: id, outcome: outcome, required: required))
         }
-        if checks.contains(where: { $0.id == "textIntegrity" }) {
-            // Already failed on structure.
-        } else if let df31, let df32, let df33, df31.value.count == 32, df32.value.count == 32 {
-            if let apKey {
-                let signed = Data(df31.encoded + df32.encoded)
-                if RSAVerify.verifyMessage(
-                    signed, signature: Data(df33.value), key: apKey, digest: .sha256)
-                {
-                    checks.append(VerificationCheck(id: "textIntegrity", outcome: .passed))
-                } else {
-                    checks.append(
-                        VerificationCheck(
-                            id: "textIntegrity",
-                            outcome: .failed(
-                                code: "bad_signature",
-                                message: "DF33 does not verify over DF31‖DF32")))
-                }
+        let apKey = cvKey(id: "textCVCertificate", cv, issuer: textIssuer, checks: &checks)
+
+        // Integrity record: DF33 over DF31‖DF32 with the certified key.
+        switch (record, apKey) {
+        case (.failure, _):
+            add(
+                "textIntegrity",
+                .failed(code: "malformed_tlv", message: "EF 0003 is not FF30 { DF31 DF32 DF33 } with 32-byte digests"))
+        case (.success(let r), let key?):
+            if RSAVerify.verifyMessage(Data(r.signedData), signature: Data(r.signature), key: key, digest: .sha256) {
+                add("textIntegrity", .passed)
             } else {
-                checks.append(
-                    VerificationCheck(
-                        id: "textIntegrity",
-                        outcome: .notChecked(reason: "CV certificate not verified")))
+                add("textIntegrity", .failed(code: "bad_signature", message: "DF33 does not verify over DF31‖DF32"))
             }
-        } else {
-            checks.append(
-                VerificationCheck(
-                    id: "textIntegrity",
-                    outcome: .failed(
-                        code: "malformed_tlv", message: "DF31/DF32/DF33 missing or wrong length")
-                ))
+        case (.success, nil):
+            add("textIntegrity", .notChecked(reason: "CV certificate not verified"))
         }
 
         // DF32 = SHA-256(EF 0002 value from DF22 to the end).
-        if let df32 {
-            do {
-                let file = try BERTLV.parsePrefix([UInt8](basicFourFile))
-                guard file.tag == 0xFF20 else { throw BERTLVError.notConstructed(tag: file.tag) }
-                let kids = try file.children()
-                guard let i = kids.firstIndex(where: { $0.tag == 0xDF22 }) else {
-                    throw BERTLVError.empty
-                }
-                let covered = kids[i...].flatMap(\.encoded)
-                if DigestAlgorithm.sha256.hash(Data(covered)) == Data(df32.value) {
-                    checks.append(VerificationCheck(id: "textBasicFourDigest", outcome: .passed))
-                } else {
-                    checks.append(
-                        VerificationCheck(
-                            id: "textBasicFourDigest",
-                            outcome: .failed(
-                                code: "digest_mismatch", message: "EF 0002 does not match DF32")))
-                }
-            } catch {
-                checks.append(
-                    VerificationCheck(
-                        id: "textBasicFourDigest",
-                        outcome: .failed(
-                            code: "malformed_tlv", message: "EF 0002 is not FF20 { DF21 DF22 … }"))
-                )
+        switch (record, basicInfoContent) {
+        case (.failure, _):
+            add("textBasicFourDigest", .notChecked(reason: "no DF32 in EF 0003"))
+        case (.success, .failure):
+            add("textBasicFourDigest", .failed(code: "malformed_tlv", message: "EF 0002 is not FF20 { DF21 DF22 … }"))
+        case (.success(let r), .success(let content)):
+            if SHA256.hash(content) == r.basicInfoDigest {
+                add("textBasicFourDigest", .passed)
+            } else {
+                add("textBasicFourDigest", .failed(code: "digest_mismatch", message: "EF 0002 does not match DF32"))
             }
-        } else {
-            checks.append(
-                VerificationCheck(
-                    id: "textBasicFourDigest", outcome: .notChecked(reason: "no DF32 in EF 0003")))
         }
 
         // DF31 = SHA-256(EF 0001 whole).
-        if let myNumberFile {
-            if let df31 {
-                if DigestAlgorithm.sha256.hash(myNumberFile) == Data(df31.value) {
-                    checks.append(VerificationCheck(id: "textMyNumberDigest", outcome: .passed))
-                } else {
-                    checks.append(
-                        VerificationCheck(
-                            id: "textMyNumberDigest",
-                            outcome: .failed(
-                                code: "digest_mismatch", message: "EF 0001 does not match DF31")))
-                }
+        switch (myNumberFile, record) {
+        case (nil, _):
+            add("textMyNumberDigest", .notChecked(reason: "EF 0001 not read"), required: false)
+        case (_, .failure):
+            add("textMyNumberDigest", .notChecked(reason: "no DF31 in EF 0003"))
+        case (let file?, .success(let r)):
+            if SHA256.hash(file) == r.myNumberDigest {
+                add("textMyNumberDigest", .passed)
             } else {
-                checks.append(
-                    VerificationCheck(
-                        id: "textMyNumberDigest", outcome: .notChecked(reason: "no DF31 in EF 0003")
-                    ))
+                add("textMyNumberDigest", .failed(code: "digest_mismatch", message: "EF 0001 does not match DF31"))
             }
-        } else {
-            checks.append(
-                VerificationCheck(
-                    id: "textMyNumberDigest", outcome: .notChecked(reason: "EF 0001 not read"),
-                    required: false))
         }
         return VerificationReport(checks: checks, expectedChecks: expected, evaluatedAt: Date())
     }
 
     /// Visual AP: verifies EF 0004 (CV cert) with the visual issuer key, then DF28 over
     /// DigestInfo(sha256) whose OCTET STRING is H(DF22‖DF23‖DF24) ‖ H(DF25‖DF26) ‖ H(DF27)
-    /// (raw TLVs hashed). DF29/DF2A are not covered by the card's signature.
+    /// (raw TLVs hashed; JPKI's ``JPKI/CardFace/signedPart(ofFile:)``). DF29/DF2A are not covered
+    /// by the card's signature.
     public func verifyVisual(cardFaceFile: Data, cvCertificate: Data) -> VerificationReport {
+        verifyVisual(
+            cv: Result { () throws(JPKIVerifyError) in try CVCertificate(file: cvCertificate) },
+            signed: Result { () throws(JPKIError) in try CardFace.signedPart(ofFile: [UInt8](cardFaceFile)) })
+    }
+
+    /// Verifies a card face as read by ``JPKI/MyNumberCard/readCardFace(key:kind:allowLastTry:)``:
+    /// JPKI's typed models, nothing parsed again.
+    public func verifyVisual(_ data: CardFaceData) -> VerificationReport {
+        verifyVisual(
+            cv: .success(data.cvCertificate), signed: .success((data.face.signedDigests, data.face.signature)))
+    }
+
+    private func verifyVisual(
+        cv: Result<CVCertificate, JPKIVerifyError>, signed: Result<(digests: [UInt8], signature: [UInt8]), JPKIError>
+    ) -> VerificationReport {
         var checks: [VerificationCheck] = []
-        let apKey = cvKey(
-            id: "visualCVCertificate", cvCertificate, issuer: visualIssuer, checks: &checks)
-        do {
-            let file = try BERTLV.parsePrefix([UInt8](cardFaceFile))
-            guard file.tag == 0xFF20 else { throw BERTLVError.notConstructed(tag: file.tag) }
-            let kids = try file.children()
-            func tlv(_ t: UInt32) throws(BERTLVError) -> [UInt8] {
-                guard let k = kids.first(where: { $0.tag == t }) else { throw .empty }
-                return k.encoded
-            }
-            let h1 = DigestAlgorithm.sha256.hash(Data(try tlv(0xDF22) + tlv(0xDF23) + tlv(0xDF24)))
-            let h2 = DigestAlgorithm.sha256.hash(Data(try tlv(0xDF25) + tlv(0xDF26)))
-            let h3 = DigestAlgorithm.sha256.hash(Data(try tlv(0xDF27)))
-            guard let sig = kids.first(where: { $0.tag == 0xDF28 }) else { throw BERTLVError.empty }
-            if let apKey {
-                // DigestInfo { sha256, OCTET STRING (96 bytes) }.
-                let hashes = h1 + h2 + h3
-                let algo: [UInt8] = [
-                    0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
-                    0x05, 0x00,
-                ]
-                let octet: [UInt8] = [0x04, UInt8(hashes.count)] + hashes
-                let inner = algo + octet
-                let digestInfo = Data([0x30, UInt8(inner.count)] + inner)
-                if RSAVerify.verifyRawPKCS1(digestInfo, signature: Data(sig.value), key: apKey) {
-                    checks.append(VerificationCheck(id: "visualIntegrity", outcome: .passed))
-                } else {
-                    checks.append(
-                        VerificationCheck(
-                            id: "visualIntegrity",
-                            outcome: .failed(
-                                code: "bad_signature",
-                                message: "DF28 does not verify over the card-face hashes")))
-                }
-            } else {
-                checks.append(
-                    VerificationCheck(
-                        id: "visualIntegrity",
-                        outcome: .notChecked(reason: "CV certificate not verified")))
-            }
-        } catch {
-            checks.append(
-                VerificationCheck(
-                    id: "visualIntegrity",
-                    outcome: .failed(
-                        code: "malformed_tlv", message: "EF 0002 is not FF20 { DF21 … DF28 }")))
+        let apKey = cvKey(id: "visualCVCertificate", cv, issuer: visualIssuer, checks: &checks)
+        let outcome: CheckOutcome
+        switch (signed, apKey) {
+        case (.failure, _):
+            outcome = .failed(code: "malformed_tlv", message: "EF 0002 is not FF20 { DF21 … DF28 }")
+        case (.success(let part), let key?):
+            let verified =
+                (try? DigestInfo.encode(.sha256, octets: part.digests)).map {
+                    RSAVerify.verifyRawPKCS1(Data($0), signature: Data(part.signature), key: key)
+                } ?? false
+            outcome =
+                verified
+                ? .passed : .failed(code: "bad_signature", message: "DF28 does not verify over the card-face hashes")
+        case (.success, nil):
+            outcome = .notChecked(reason: "CV certificate not verified")
         }
+        checks.append(VerificationCheck(id: "visualIntegrity", outcome: outcome))
         return VerificationReport(
             checks: checks, expectedChecks: ["visualCVCertificate", "visualIntegrity"],
             evaluatedAt: Date())
     }
 
     private func cvKey(
-        id: String, _ data: Data, issuer: PKeyBox?, checks: inout [VerificationCheck]
-    )
-        -> PKeyBox?
-    {
+        id: String, _ parsed: Result<CVCertificate, JPKIVerifyError>, issuer: PKeyBox?,
+        checks: inout [VerificationCheck]
+    ) -> PKeyBox? {
         guard let issuer else {
             checks.append(
                 VerificationCheck(
-                    id: id,
-                    outcome: .failed(code: "no_issuer_key", message: "no CV issuer key configured"))
-            )
+                    id: id, outcome: .failed(code: "no_issuer_key", message: "no CV issuer key configured")))
             return nil
         }
         do {
-            let cv = try CardVerifiableCertificate(data)
+            let cv = try parsed.get()
             guard cv.verify(issuerKey: issuer) else {
                 checks.append(
                     VerificationCheck(
                         id: id,
-                        outcome: .failed(
-                            code: "bad_signature",
-                            message: "CV certificate signature does not verify")))
+                        outcome: .failed(code: "bad_signature", message: "CV certificate signature does not verify")))
                 return nil
             }
             let key = try cv.publicKey()
             checks.append(VerificationCheck(id: id, outcome: .passed))
             return key
         } catch {
-            checks.append(
-                VerificationCheck(
-                    id: id, outcome: .failed(code: error.code, message: error.message)))
+            checks.append(VerificationCheck(id: id, outcome: .failed(code: error.code, message: error.message)))
             return nil
         }
     }
@@ -328,22 +233,5 @@ extension RSAVerify {
         }
         _ = drainOpenSSLErrors()
         return rc == 1
-    }
-}
-
-extension APIntegrityVerifier {
-    /// Verifies text-AP data as read by ``JPKI/MyNumberCard/readTextAP(pin:includeMyNumber:allowLastTry:)``
-    /// (the raw file bytes it kept). Same checks as
-    /// ``verifyText(myNumberFile:basicFourFile:integrityRecord:cvCertificate:)``.
-    public func verifyText(_ data: TextAPData) -> VerificationReport {
-        verifyText(
-            myNumberFile: data.myNumber.map { Data($0.rawFile) },
-            basicFourFile: Data(data.basicInfo.raw),
-            integrityRecord: Data(data.integrity.raw), cvCertificate: Data(data.cvCertificate.raw))
-    }
-
-    /// Verifies a card face as read by ``JPKI/MyNumberCard/readCardFace(key:kind:allowLastTry:)``.
-    public func verifyVisual(_ data: CardFaceData) -> VerificationReport {
-        verifyVisual(cardFaceFile: Data(data.face.raw), cvCertificate: Data(data.cvCertificate.raw))
     }
 }
