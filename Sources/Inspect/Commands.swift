@@ -401,15 +401,20 @@ struct VerifyCommand: AsyncParsableCommand {
                     throw InspectError(.internalError, error.code, error.message)
                 }
                 challenge = c
-                let digestInfo = [UInt8](c.digestInfo)
+                let message = [UInt8](c.bytes)
                 (der, signature) = try await access.run { channel in
                     var extended = channel.supportsExtendedLength
                     try JPKICommands.selectApplication(.jpki, on: channel)
                     try JPKICommands.selectFile(JPKIFile.authCertificate, on: channel)
                     let der = try JPKICommands.readTLVFile(
                         fileID: JPKIFile.authCertificate, headerRead: 4, extended: &extended, on: channel)
+                    // The card's input by the key's algorithm (RSA: DigestInfo; ECDSA: raw hash),
+                    // decided before the PIN is sent.
+                    let scheme = try CardSignatureScheme(certificateDER: der)
                     try JPKICommands.verifyPIN(.auth, pin: pin, allowLastTry: allow, on: channel)
-                    return (der, try JPKICommands.sign(.auth, digestInfo: digestInfo, on: channel))
+                    return (
+                        der, try JPKICommands.sign(.auth, digestInfo: scheme.cardInput(message: message), on: channel)
+                    )
                 }
                 report = c.verifyPresence(
                     signature: Data(signature ?? []), authCertificateDER: Data(der), verifier: verifier, at: now)
@@ -739,47 +744,45 @@ struct SignCommand: AsyncParsableCommand {
         try await Runner.execute(common) { (trace) throws(InspectError) in
             let content = try readFile(input, what: "input file")
             let verifier = try trustPath.map { (p) throws(InspectError) in try TrustDirectory(path: p).verifier() }
-            let digest = DigestAlgorithm.sha256.hash(content)
-            let digestInfo: [UInt8]
-            do throws(JPKIError) {
-                digestInfo = try DigestInfo.encode(.sha256, digest: [UInt8](digest))
-            } catch {
-                throw InspectError(.internalError, error.code, error.description)
-            }
             let access = try await CardAccess.open(spec, trace: trace)
             let (pin, allow) = try await Runner.obtainPIN(
                 .sign, prompt: "Sign password (署名用電子証明書 暗証番号, 6-16 characters): ", options: pinOptions,
                 access: access)
             defer { pin.wipe() }
-            let (signature, cert) = try await access.run { channel in
+            // The sign certificate (readable after the sign password) names the key's scheme:
+            // RSA PKCS#1 v1.5 SHA-256, or ECDSA P-384 SHA-384 (the card is given the raw hash).
+            let (signature, cert, scheme) = try await access.run { channel in
                 var extended = channel.supportsExtendedLength
                 try JPKICommands.selectApplication(.jpki, on: channel)
                 try JPKICommands.verifyPIN(.sign, pin: pin, allowLastTry: allow, on: channel)
-                let signature = try JPKICommands.sign(.sign, digestInfo: digestInfo, on: channel)
                 try JPKICommands.selectFile(JPKIFile.signCertificate, on: channel)
                 let cert = try JPKICommands.readTLVFile(
                     fileID: JPKIFile.signCertificate, headerRead: 4, extended: &extended, on: channel,
                     sensitivity: .responseData, pin: .sign)
-                return (signature, cert)
+                let scheme = try CardSignatureScheme(certificateDER: cert)
+                let signature = try JPKICommands.sign(
+                    .sign, digestInfo: scheme.cardInput(message: [UInt8](content)), on: channel)
+                return (signature, cert, scheme)
             }
+            let digest = scheme.digest.hash(content)
             if let out { try writeFile(out, Data(signature)) }
             let report =
                 if let verifier {
                     DocumentSignature.verify(
-                        digest: digest, algorithm: .sha256, signature: Data(signature),
+                        digest: digest, algorithm: scheme.digest, signature: Data(signature),
                         signCertificateDER: Data(cert), verifier: verifier)
                 } else {
                     DocumentSignature.verify(
-                        digest: digest, algorithm: .sha256, signature: Data(signature),
+                        digest: digest, algorithm: scheme.digest, signature: Data(signature),
                         signCertificateDER: Data(cert))
                 }
             var t = TextTable()
             t.add("Reader", readerText(access))
             t.add("File", "\(input) (\(content.count) bytes)")
-            t.add("SHA-256", [UInt8](digest).hexString.lowercased())
             t.add(
-                "Signature",
-                "RSASSA-PKCS1-v1_5 SHA-256, \(signature.count) bytes" + (out.map { ", written to \($0)" } ?? ""))
+                scheme.digest.rawValue.uppercased().replacingOccurrences(of: "SHA", with: "SHA-"),
+                [UInt8](digest).hexString.lowercased())
+            t.add("Signature", "\(scheme.name), \(signature.count) bytes" + (out.map { ", written to \($0)" } ?? ""))
             let row = CertificateText.row(.sign, der: cert)
             t.add("Certificate", "\(row[1])  serial \(row[3])  valid until \(row[4])")
             var text = t.render()
@@ -787,8 +790,8 @@ struct SignCommand: AsyncParsableCommand {
             text += "\n\n" + ReportText.text(report)
             let json = JSON.object([
                 ("reader", readerJSON(access)), ("file", .string(input)), ("bytes", .int(content.count)),
-                ("sha256", .string([UInt8](digest).hexString.lowercased())),
-                ("algorithm", .string("rsassa-pkcs1-v1_5-sha256")),
+                (scheme.digest.rawValue, .string([UInt8](digest).hexString.lowercased())),
+                ("algorithm", .string(scheme.name.lowercased())),
                 ("signature", .string(Data(signature).base64EncodedString())), ("signatureFile", .string(out)),
                 ("certificate", CertificateText.json(.sign, der: cert, includeDER: true)),
                 ("report", ReportText.json(report)),

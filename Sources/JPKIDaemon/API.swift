@@ -456,21 +456,22 @@ public struct DaemonAPI: APIResponder {
         return .json(
             Body(
                 session: session.id, card: session.identity.authCertificateFingerprint,
-                challenge: Data(challenge).base64EncodedString(), algorithm: "RSASSA-PKCS1-v1_5-SHA256",
+                challenge: Data(challenge).base64EncodedString(),
+                algorithm: (try? CardSignatureScheme(certificateDER: certificate))?.name ?? "RSASSA-PKCS1-v1_5-SHA256",
                 signature: Data(signature).base64EncodedString(), certificate: Data(certificate).base64EncodedString(),
                 verified: verified, chainChecked: verifier != nil, certificateStanding: standing?.code,
                 verification: report))
     }
 
-    /// Possession proof in one card transaction: the auth PIN unlocks a PKCS#1 v1.5 signature
-    /// over SHA-256(`challenge`) with the auth key. The certificate returned is the one bound to
+    /// Possession proof in one card transaction: the auth PIN unlocks a signature over
+    /// `challenge` with the auth key, by the key's scheme (``CardSignatureScheme``: RSA PKCS#1
+    /// v1.5 SHA-256; ECDSA P-384 SHA-384, answered r ‖ s). The certificate returned is the one bound to
     /// the session at insertion, and the signature must verify against it (else 409
     /// `card_session_ended`); without one, it is read alongside in the same transaction.
     func signChallenge(
         _ operation: String, session id: String, peer: PeerCredentials, challenge: [UInt8], pin: PIN,
         allowLastTry: Bool
     ) async throws -> (signature: [UInt8], certificate: [UInt8], session: CardSession) {
-        let digestInfo = DigestInfo.sha256(ofChallenge: challenge)
         if let bound = try? await supervisor.session(id), let der = bound.identity.authCertificateDER,
             let cc = try? CardChallenge(bytes: Data(challenge))
         {
@@ -488,7 +489,8 @@ public struct DaemonAPI: APIResponder {
                 let sig: [UInt8]
                 do {
                     sig = try card.signWithAuthKeyCheckedByCaller(
-                        digestInfo: digestInfo, pin: pin, allowLastTry: allowLastTry, expecting: der)
+                        message: challenge, pin: pin, allowLastTry: allowLastTry, expecting: der
+                    ).signature
                 } catch JPKIError.cardChanged {
                     throw APIError.sessionEnded
                 }
@@ -502,7 +504,7 @@ public struct DaemonAPI: APIResponder {
         // No certificate bound at insertion: one certificate read identifies the card for the
         // session check and is returned.
         let (signed, session) = try await cardOperation(operation, session: id, peer: peer) { card in
-            try card.signWithAuthKeyReadingCertificate(digestInfo: digestInfo, pin: pin, allowLastTry: allowLastTry)
+            try card.signWithAuthKeyReadingCertificate(message: challenge, pin: pin, allowLastTry: allowLastTry)
         }
         return (signed.signature, signed.certificate, session)
     }
