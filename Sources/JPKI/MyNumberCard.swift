@@ -18,12 +18,13 @@ public struct CardIdentity: Sendable, Hashable, CustomStringConvertible {
     public var description: String { "card:" + String(hex.prefix(16)) }
 }
 
-/// A signature made by the auth key and the auth certificate read in the same transaction.
+/// A signature and the signing key's certificate, read in the same transaction.
 public struct SignedWithCertificate: Sendable {
     /// The signature as the card answered it: PKCS#1 v1.5 (256 bytes for RSA-2048), or ECDSA
     /// `r ‖ s` (96 bytes for P-384; see ``CardSignatureScheme``).
     public var signature: [UInt8]
-    /// The auth certificate (DER).
+    /// The signing key's certificate (DER): the auth certificate, or the sign certificate for
+    /// ``MyNumberCard/sign(_:message:pin:allowLastTry:)`` with the sign key.
     public var certificate: [UInt8]
     /// How the key signed, from the certificate's public key; nil when the caller prepared the
     /// card's input itself (the `digestInfo:` forms) and the key type is not one supported.

@@ -1,0 +1,107 @@
+import CardSimulator
+import Eligibility
+import Foundation
+import JPKI
+import JPKIDaemon
+import JPKIVerify
+import Logging
+import SmartCard
+import TestBench
+import Testing
+
+/// The ECDSA P-384 stand-in card (apdu-fixtures/cards/30-ecdsa-p384-standin) through jpkid's
+/// authenticate and eligibility flows: in-process over simulated readers, and once through
+/// pcscd + vpcd. The trust configuration holds the RSA generations and the EC stand-in one, so
+/// an RSA card in the same reader afterwards goes through the same daemon unchanged.
+@Suite("ECDSA P-384 stand-in through jpkid", .serialized)
+struct ECDSAFlowTests {
+    static let card = "30-ecdsa-p384-standin"
+
+    /// RSA generations + the EC stand-in generation; a registry where card 30 (the renewed
+    /// card of 00-ordinary's person) and 00-ordinary are linked to records.
+    static func config() async throws -> DaemonConfig {
+        var (cfg, dir) = DaemonTests.config(trust: true)
+        let pki = try VirtualMyNumberCard.fixturesCardsDirectory().deletingLastPathComponent()
+            .appendingPathComponent("pki")
+        cfg.trust.authAnchors.append(pki.appendingPathComponent("auth-root-ecdsa-p384-standin.pem").path)
+        cfg.trust.signAnchors.append(pki.appendingPathComponent("sign-root-ecdsa-p384-standin.pem").path)
+        cfg.trust.crls.append(pki.appendingPathComponent("auth-root-ecdsa-p384-standin.crl.pem").path)
+        cfg.eligibility.provider = .sqlite
+        cfg.eligibility.sqlitePath = dir + "/registry.sqlite"
+        let store = try await cfg.eligibility.makeStore()
+        for (card, number) in [(Self.card, "3030"), ("00-ordinary", "1001")] {
+            let id = try await store.upsert(
+                try EligibilityFlowTests.record(number: number, name: "山田　太郎", birth: "1980-02-17"))
+            try await store.link(try EligibilityFlowTests.key(card), recordID: id, replace: false)
+        }
+        await store.shutdown()
+        return cfg
+    }
+
+    /// Checks one authenticate answer: verified, the scheme named, the signature's size.
+    static func expectAuthenticated(_ r: UnixHTTP.Response, algorithm: String, signatureBytes: Int) {
+        #expect(r.status == 200, "\(r.text)")
+        #expect(r.json["verified"] as? Bool == true, "\(r.text)")
+        #expect(r.json["algorithm"] as? String == algorithm)
+        #expect(Data(base64Encoded: r.json["signature"] as? String ?? "")?.count == signatureBytes)
+    }
+
+    @Test("in-process: authenticate and eligibility with the P-384 card, then an RSA card in the same reader")
+    func inProcess() async throws {
+        let cfg = try await Self.config()
+        let readers = SimulatedReaders(readers: [InProcessDaemonTests.reader])
+        let daemon = try await Daemon.start(config: cfg, logger: Logger(label: "ecdsa"), readers: readers)
+        do {
+            let http = UnixHTTP(path: cfg.socket.path)
+            let events = try await blocking { try EventReader(http: http) }
+            defer { events.close() }
+            func request(_ method: String, _ target: String, _ body: String? = nil) async throws -> UnixHTTP.Response {
+                try await blocking { try http.request(method, target, body: body) }
+            }
+            readers.insert(try VirtualMyNumberCard.fixture(Self.card), into: InProcessDaemonTests.reader)
+            let inserted = try #require(try await events.next("card-inserted"))
+            let session = try #require(inserted["session"] as? String)
+            let auth = try await request("POST", "/v1/sessions/\(session)/authenticate", #"{"pin":"1234"}"#)
+            Self.expectAuthenticated(auth, algorithm: "ECDSA-P384-SHA384", signatureBytes: 96)
+            let elig = try await request("POST", "/v1/sessions/\(session)/eligibility", #"{"pin":"1234"}"#)
+            #expect(elig.status == 200 && elig.json["status"] as? String == "eligible", "\(elig.text)")
+            #expect((elig.json["record"] as? [String: Any])?["number"] as? String == "3030", "\(elig.text)")
+            let wrong = try await request("POST", "/v1/sessions/\(session)/authenticate", #"{"pin":"9999"}"#)
+            #expect(wrong.status == 401 && wrong.errorCode == "wrong_pin")
+
+            // The RSA card next, same daemon and trust configuration.
+            readers.remove(from: InProcessDaemonTests.reader)
+            _ = try #require(try await events.next("card-removed"))
+            readers.insert(try VirtualMyNumberCard.fixture("00-ordinary"), into: InProcessDaemonTests.reader)
+            let rsa = try #require(try await events.next("card-inserted")?["session"] as? String)
+            let rsaAuth = try await request("POST", "/v1/sessions/\(rsa)/authenticate", #"{"pin":"1234"}"#)
+            Self.expectAuthenticated(rsaAuth, algorithm: "RSASSA-PKCS1-v1_5-SHA256", signatureBytes: 256)
+            let rsaElig = try await request("POST", "/v1/sessions/\(rsa)/eligibility", #"{"pin":"1234"}"#)
+            #expect((rsaElig.json["record"] as? [String: Any])?["number"] as? String == "1001", "\(rsaElig.text)")
+        } catch {
+            await daemon.shutdown()
+            throw error
+        }
+        await daemon.shutdown()
+    }
+
+    @Test("through pcscd + vpcd: authenticate and eligibility with the P-384 card")
+    func throughPCSCD() async throws {
+        let cfg = try await Self.config()
+        try await TestBench.exclusive {
+            try await DaemonTests.running(cfg) {
+                try await DaemonTests.inserted(try VirtualMyNumberCard.fixture(Self.card)) { _ in
+                    let http = UnixHTTP(path: cfg.socket.path)
+                    let session = try #require(try await DaemonTests().waitForSession(http))
+                    let auth = try http.request(
+                        "POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"1234"}"#)
+                    Self.expectAuthenticated(auth, algorithm: "ECDSA-P384-SHA384", signatureBytes: 96)
+                    let elig = try http.request(
+                        "POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"1234"}"#)
+                    #expect(elig.status == 200 && elig.json["status"] as? String == "eligible", "\(elig.text)")
+                    #expect((elig.json["record"] as? [String: Any])?["number"] as? String == "3030")
+                }
+            }
+        }
+    }
+}
