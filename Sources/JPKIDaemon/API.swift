@@ -643,6 +643,9 @@ public struct DaemonAPI: APIResponder {
         case .pinRequired: APIError(401, "pin_required", "this operation needs a PIN")
         case .pinCounterUnknown: APIError(409, "pin_counter_unknown", "the card did not report its PIN counter")
         case .notJPKICard: APIError(422, "not_a_jpki_card", "the card has no JPKI application")
+        case .unsupportedCurve, .unsupportedKeyAlgorithm:
+            // Found from the certificate before any PIN is sent.
+            APIError(422, e.code, e.description)
         default: APIError(502, "card_error", "the card answered unexpectedly (\(e.code))")
         }
     }

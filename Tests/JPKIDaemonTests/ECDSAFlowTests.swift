@@ -85,6 +85,49 @@ struct ECDSAFlowTests {
         await daemon.shutdown()
     }
 
+    @Test("a card whose certificate names a P-521 key: 422 unsupported_curve before the PIN, no try spent")
+    func unsupportedCurve() async throws {
+        // A copy of the stand-in whose auth certificate (EF 000A) certifies a P-521 key.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ecdsa-p521-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.copyItem(
+            at: try VirtualMyNumberCard.fixturesCardsDirectory().appendingPathComponent(Self.card), to: dir)
+        let key = dir.appendingPathComponent("p521.pem").path
+        let cert = dir.appendingPathComponent("jpki/000A.der").path
+        for args in [
+            ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-521", "-out", key],
+            [
+                "req", "-x509", "-new", "-key", key, "-subj", "/C=JP/CN=P521TEST", "-days", "30", "-outform", "DER",
+                "-out", cert,
+            ],
+        ] {
+            let r = try runProgram("/usr/bin/openssl", args)
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+        var (cfg, _) = DaemonTests.config()
+        cfg.limits.maxBodyBytes = 4096
+        let readers = SimulatedReaders(readers: [InProcessDaemonTests.reader])
+        let daemon = try await Daemon.start(config: cfg, logger: Logger(label: "ecdsa-p521"), readers: readers)
+        do {
+            let http = UnixHTTP(path: cfg.socket.path)
+            let events = try await blocking { try EventReader(http: http) }
+            defer { events.close() }
+            let sim = try VirtualMyNumberCard(directory: dir)
+            readers.insert(sim, into: InProcessDaemonTests.reader)
+            let session = try #require(try await events.next("card-inserted")?["session"] as? String)
+            // A wrong PIN: had it been sent, the card would have spent a try and answered 401.
+            let auth = try await blocking {
+                try http.request("POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"9999"}"#)
+            }
+            #expect(auth.status == 422 && auth.errorCode == "unsupported_curve", "\(auth.text)")
+            #expect(sim.triesLeft(.auth) == 3)
+        } catch {
+            await daemon.shutdown()
+            throw error
+        }
+        await daemon.shutdown()
+    }
+
     @Test("through pcscd + vpcd: authenticate and eligibility with the P-384 card")
     func throughPCSCD() async throws {
         let cfg = try await Self.config()
