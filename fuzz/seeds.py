@@ -74,6 +74,7 @@ def seeds(target):
             yield bytes([0x80]) + framed([b"", t("text/0002.bin"), t("text/0003.bin"), t("text/0004.bin")])
             yield bytes([1]) + framed([t("visual/0002.bin"), t("visual/0004.bin")])
             yield bytes([2]) + framed([t("jpki/000A.der"), bytes(256)])
+            yield bytes([2]) + framed([t("jpki/000A.der"), bytes.fromhex("3008020200ff020201ff")])
     elif target == "vpcd":
         for cmds, _ in ts:
             yield bytes([7]) + framed([b"\x01", b"\x04"] + cmds + [b"\x02", b"\x00"])

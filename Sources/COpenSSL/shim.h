@@ -50,4 +50,7 @@ static inline unsigned long copenssl_ocsp_trustother(void) { return OCSP_TRUSTOT
 static inline int copenssl_gen_uri(void) { return GEN_URI; }
 static inline int copenssl_gen_dirname(void) { return GEN_DIRNAME; }
 static inline int copenssl_gen_othername(void) { return GEN_OTHERNAME; }
+// ECDSA (JPKIVerify, CardSimulator).
+#include <openssl/ec.h>
+static inline int copenssl_evp_pkey_ec(void) { return EVP_PKEY_EC; }
 #endif

@@ -48,7 +48,7 @@ public struct CardProfile: Sendable {
     /// Records of the 共通AP EF 0001 (record 1 first).
     var commonRecords: [[UInt8]]
     /// Test keys per application directory and role (`auth`, `sign`, `ap`).
-    var keys: [String: RSAPrivateKey]
+    var keys: [String: TestPrivateKey]
 
     private struct JSONProfile: Decodable {
         var name: String
@@ -109,7 +109,7 @@ public struct CardProfile: Sendable {
         commonRecords =
             FileManager.default.fileExists(atPath: record1.path) ? [try Self.read(record1)] : []
 
-        var keys: [String: RSAPrivateKey] = [:]
+        var keys: [String: TestPrivateKey] = [:]
         let keyFiles = [
             ("jpki.auth", "jpki/auth-key.test.pem", true),
             ("jpki.sign", "jpki/sign-key.test.pem", !faceAuth),
@@ -121,7 +121,7 @@ public struct CardProfile: Sendable {
             if !required && !FileManager.default.fileExists(atPath: url.path) { continue }
             var pem = try Self.read(url)
             defer { pem.withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
-            keys[role] = try RSAPrivateKey(pem: pem, path: url.path)
+            keys[role] = try TestPrivateKey(pem: pem, path: url.path)
         }
         self.keys = keys
     }

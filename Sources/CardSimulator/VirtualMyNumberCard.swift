@@ -700,7 +700,7 @@ public final class VirtualMyNumberCard: VirtualCard, @unchecked Sendable {
                 keyRef = k
             }
         }
-        let material: RSAPrivateKey?
+        let material: TestPrivateKey?
         switch keyRef {
         case .jpkiAuth:
             guard verified.contains(.auth) else { return ([], 0x6982) }
@@ -715,6 +715,14 @@ public final class VirtualMyNumberCard: VirtualCard, @unchecked Sendable {
         guard let key = material else { return ([], 0x6985) }
         guard !c.data.isEmpty else { return ([], 0x6700) }
         let signature: [UInt8]?
+        if key.curve != nil {
+            // ECDSA stand-in (assumed, see apdu-fixtures/README.md "ECDSA stand-in"): the card
+            // is given the raw hash (SHA-256/384/512 length) and answers r ‖ s.
+            guard c.p1 == 0x00 else { return ([], 0x6A86) }
+            guard [32, 48, 64].contains(c.data.count) else { return ([], 0x6700) }
+            guard let s = key.signECDSA(digest: c.data) else { return ([], 0x6F00) }
+            return (s, 0x9000)
+        }
         switch c.p1 {
         case 0x00:
             guard c.data.count <= key.modulusBytes - 11 else { return ([], 0x6700) }

@@ -733,40 +733,40 @@ struct SignCommand: AsyncParsableCommand {
         try await Runner.execute(common) { (trace) throws(InspectError) in
             let content = try readFile(input, what: "input file")
             let verifier = try trustPath.map { (p) throws(InspectError) in try TrustDirectory(path: p).verifier() }
-            let digest = DigestAlgorithm.sha256.hash(content)
-            let digestInfo: [UInt8]
-            do throws(JPKIError) {
-                digestInfo = try DigestInfo.encode(.sha256, digest: [UInt8](digest))
-            } catch {
-                throw InspectError(.internalError, error.code, error.description)
-            }
             let access = try await CardAccess.open(spec, trace: trace)
             let (pin, allow) = try await Runner.obtainPIN(
                 .sign, prompt: "Sign password (署名用電子証明書 暗証番号, 6-16 characters): ", options: pinOptions,
                 access: access)
             defer { pin.wipe() }
+            // One transaction: the sign password, the sign certificate (readable only after it),
+            // whose key names the scheme (RSA PKCS#1 v1.5 SHA-256, or ECDSA P-384 SHA-384: the
+            // card is given the raw hash), and the signature.
             let signed = try await access.withCard { card in
-                try card.signWithSignKeyReadingCertificate(digestInfo: digestInfo, pin: pin, allowLastTry: allow)
+                try card.sign(.sign, message: [UInt8](content), pin: pin, allowLastTry: allow).value
             }
             let (signature, cert) = (signed.signature, signed.certificate)
+            guard let scheme = signed.scheme else {
+                throw InspectError(.cardError, "unsupported_key_algorithm", "the sign key's algorithm is not supported")
+            }
+            let digest = scheme.digest.hash(content)
             if let out { try writeFile(out, Data(signature)) }
             let report =
                 if let verifier {
                     DocumentSignature.verify(
-                        digest: digest, algorithm: .sha256, signature: Data(signature),
+                        digest: digest, algorithm: scheme.digest, signature: Data(signature),
                         signCertificateDER: Data(cert), verifier: verifier)
                 } else {
                     DocumentSignature.verify(
-                        digest: digest, algorithm: .sha256, signature: Data(signature),
+                        digest: digest, algorithm: scheme.digest, signature: Data(signature),
                         signCertificateDER: Data(cert))
                 }
             var t = TextTable()
             t.add("Reader", readerText(access))
             t.add("File", "\(input) (\(content.count) bytes)")
-            t.add("SHA-256", [UInt8](digest).hexString.lowercased())
             t.add(
-                "Signature",
-                "RSASSA-PKCS1-v1_5 SHA-256, \(signature.count) bytes" + (out.map { ", written to \($0)" } ?? ""))
+                scheme.digest.rawValue.uppercased().replacingOccurrences(of: "SHA", with: "SHA-"),
+                [UInt8](digest).hexString.lowercased())
+            t.add("Signature", "\(scheme.name), \(signature.count) bytes" + (out.map { ", written to \($0)" } ?? ""))
             let row = CertificateText.row(.sign, der: cert)
             t.add("Certificate", "\(row[1])  serial \(row[3])  valid until \(row[4])")
             var text = t.render()
@@ -774,8 +774,8 @@ struct SignCommand: AsyncParsableCommand {
             text += "\n\n" + ReportText.text(report)
             let json = JSON.object([
                 ("reader", readerJSON(access)), ("file", .string(input)), ("bytes", .int(content.count)),
-                ("sha256", .string([UInt8](digest).hexString.lowercased())),
-                ("algorithm", .string("rsassa-pkcs1-v1_5-sha256")),
+                (scheme.digest.rawValue, .string([UInt8](digest).hexString.lowercased())),
+                ("algorithm", .string(scheme.name.lowercased())),
                 ("signature", .string(Data(signature).base64EncodedString())), ("signatureFile", .string(out)),
                 ("certificate", CertificateText.json(.sign, der: cert, includeDER: true)),
                 ("report", ReportText.json(report)),

@@ -331,9 +331,11 @@ public enum JPKICommands {
         return status
     }
 
-    /// `SELECT <key EF>` + `80 2A 00 80 Lc <DigestInfo> 00`: the card pads PKCS#1 v1.5 and
-    /// signs with the key; returns the 256-byte signature. The JPKI AP must be selected and the
-    /// key's PIN verified.
+    /// `SELECT <key EF>` + `80 2A 00 80 Lc <input> 00`: the card signs with the key and the
+    /// answer is returned as is. The input is what ``CardSignatureScheme/cardInput(message:)``
+    /// makes for the key: a DigestInfo for RSA keys (the card pads PKCS#1 v1.5; 256-byte
+    /// signature), the raw digest for ECDSA keys (`r ‖ s`, 96 bytes for P-384 — assumed). The
+    /// JPKI AP must be selected and the key's PIN verified.
     /// With `bySFI`, `80 2A 00 80|SFI` is sent first without the SELECT; a card that refuses
     /// that addressing (``sfiRefusals``) gets the SELECT form.
     public static func sign(_ key: JPKIKey, digestInfo: [UInt8], bySFI: Bool = false, on channel: CardChannel)

@@ -51,6 +51,10 @@ public enum JPKIError: Error, CodedError, Sendable, Equatable, CustomStringConve
     /// The card in the reader is not the one the caller expected (its auth certificate differs):
     /// found before any PIN was sent.
     case cardChanged
+    /// The key is on an elliptic curve other than P-256 and P-384.
+    case unsupportedCurve(String)
+    /// The key is neither RSA nor EC (e.g. Ed25519).
+    case unsupportedKeyAlgorithm(String)
 
     /// A stable code for logs and APIs.
     public var code: String {
@@ -76,6 +80,8 @@ public enum JPKIError: Error, CodedError, Sendable, Equatable, CustomStringConve
         case .fileTooLarge: "file_too_large"
         case .invalidMyNumber: "invalid_my_number"
         case .invalidDigest: "invalid_digest"
+        case .unsupportedCurve: "unsupported_curve"
+        case .unsupportedKeyAlgorithm: "unsupported_key_algorithm"
         }
     }
 
@@ -106,6 +112,8 @@ public enum JPKIError: Error, CodedError, Sendable, Equatable, CustomStringConve
         case .invalidMyNumber: "the My Number is not 12 digits with a valid check digit"
         case .invalidDigest(let m): "invalid digest: \(m)"
         case .cardChanged: "the card in the reader is not the expected card"
+        case .unsupportedCurve(let m): "unsupported elliptic curve: \(m) (P-256 and P-384 are supported)"
+        case .unsupportedKeyAlgorithm(let m): "unsupported key algorithm: \(m) (RSA and ECDSA are supported)"
         }
     }
 }

@@ -20,16 +20,21 @@ public struct CardIdentity: Sendable, Hashable, CustomStringConvertible {
 
 /// A signature made by a card key and that key's certificate, both from one card transaction.
 public struct SignedWithCertificate: Sendable {
-    /// The PKCS#1 v1.5 signature (256 bytes for RSA-2048).
+    /// The signature as the card answered it: PKCS#1 v1.5 (256 bytes for RSA-2048), or ECDSA
+    /// `r ‖ s` (96 bytes for P-384; see ``CardSignatureScheme``).
     public var signature: [UInt8]
-    /// The key's certificate (DER): the auth certificate for the auth key, the sign certificate
-    /// for the sign key.
+    /// The signing key's certificate (DER): the auth certificate, or the sign certificate for
+    /// ``MyNumberCard/sign(_:message:pin:allowLastTry:)`` with the sign key.
     public var certificate: [UInt8]
+    /// How the key signed, from the certificate's public key; nil when the caller prepared the
+    /// card's input itself (the `digestInfo:` forms) and the key type is not one supported.
+    public var scheme: CardSignatureScheme? = nil
 
-    /// Pairs a signature with its key's certificate.
-    public init(signature: [UInt8], certificate: [UInt8]) {
+    /// Pairs a signature with its key's certificate (and the scheme it was made with).
+    public init(signature: [UInt8], certificate: [UInt8], scheme: CardSignatureScheme? = nil) {
         self.signature = signature
         self.certificate = certificate
+        self.scheme = scheme
     }
 }
 
@@ -514,6 +519,42 @@ public struct MyNumberCard {
         }
     }
 
+    /// ``signWithAuthKeyReadingCertificate(digestInfo:pin:allowLastTry:)`` over `message`, with
+    /// the card's input made for the key's algorithm (``CardSignatureScheme``, from the auth
+    /// certificate read in the same transaction, before the PIN is sent): DigestInfo(SHA-256) for
+    /// RSA, the raw SHA-384 digest for ECDSA P-384 (SHA-256 for P-256). A key on another curve is
+    /// refused (``JPKIError/unsupportedCurve(_:)``) without sending the PIN.
+    public func signWithAuthKeyReadingCertificate(message: [UInt8], pin: PIN, allowLastTry: Bool = false)
+        throws(JPKIError) -> CardResult<SignedWithCertificate>
+    {
+        try Self.precheck(pin, JPKIKey.auth.pin)
+        try requirePIN(JPKIKey.auth.pin)
+        return try run { (op) throws(JPKIError) in
+            let certificate = try op.readCertificate(.auth)
+            let identity = CardIdentity(authCertificateDER: certificate)
+            let scheme = try CardSignatureScheme(certificateDER: certificate)
+            try op.verify(JPKIKey.auth.pin, pin, allowLastTry: allowLastTry)
+            let sig = try JPKICommands.sign(.auth, digestInfo: scheme.cardInput(message: message), on: op.channel)
+            return CardResult(
+                value: SignedWithCertificate(signature: sig, certificate: certificate, scheme: scheme),
+                card: identity)
+        }
+    }
+
+    /// ``signWithAuthKeyCheckedByCaller(digestInfo:pin:allowLastTry:expecting:)`` over `message`:
+    /// the card's input is made for the algorithm of the key in `boundCertificate` (the
+    /// certificate the caller bound the card to, which the card must still carry — checked
+    /// before the PIN is sent). Returns the signature as the card answered it and the scheme.
+    public func signWithAuthKeyCheckedByCaller(
+        message: [UInt8], pin: PIN, allowLastTry: Bool = false, expecting boundCertificate: [UInt8]
+    ) throws(JPKIError) -> (signature: [UInt8], scheme: CardSignatureScheme) {
+        let scheme = try CardSignatureScheme(certificateDER: boundCertificate)
+        let sig = try signWithAuthKeyCheckedByCaller(
+            digestInfo: scheme.cardInput(message: message), pin: pin, allowLastTry: allowLastTry,
+            expecting: boundCertificate)
+        return (sig, scheme)
+    }
+
     /// Verifies the auth PIN and signs `digestInfo` with the auth key, **without** reading the
     /// card's identity: the caller must verify the signature against the auth certificate it
     /// bound the card to (jpkid: the certificate read at insertion), which proves the signature
@@ -564,17 +605,19 @@ public struct MyNumberCard {
     }
 
     /// The card half of a possession proof, in **one card transaction** (no other client's
-    /// APDUs in between): verifies the auth PIN, has the auth key sign `challenge` — the card
-    /// signs DigestInfo(SHA-256(`challenge`)), RSASSA-PKCS1-v1_5 — and returns the signature
-    /// with the auth certificate. JPKIVerify's `CardProofService` verifies the result.
+    /// APDUs in between): verifies the auth PIN, has the auth key sign `challenge` — the card's
+    /// input is made for the key's algorithm (``CardSignatureScheme`` from the auth certificate:
+    /// DigestInfo(SHA-256) for RSA, the raw SHA-384 digest for ECDSA P-384) — and returns the
+    /// signature with the auth certificate and the scheme. JPKIVerify's `CardProofService`
+    /// verifies the result.
     ///
     /// - Without `boundCertificate`: the auth certificate is read first (it identifies the
-    ///   card), then VERIFY and SIGN, as ``signWithAuthKeyReadingCertificate(digestInfo:pin:allowLastTry:)``
+    ///   card), then VERIFY and SIGN, as ``signWithAuthKeyReadingCertificate(message:pin:allowLastTry:)``
     ///   (9 APDUs).
     /// - With `boundCertificate` (the certificate the caller bound the card to; jpkid: the one
     ///   read at insertion): 32 bytes of its public key are compared with the card's **before**
     ///   the PIN is sent (another card: ``JPKIError/cardChanged``, the PIN never leaves), then
-    ///   VERIFY and SIGN by SFI, as ``signWithAuthKeyCheckedByCaller(digestInfo:pin:allowLastTry:expecting:)``
+    ///   VERIFY and SIGN by SFI, as ``signWithAuthKeyCheckedByCaller(message:pin:allowLastTry:expecting:)``
     ///   (5–6 APDUs: SELECT AP, 1–2 for the key bytes, empty VERIFY, VERIFY, SIGN). The
     ///   certificate returned is `boundCertificate`, not read again:
     ///   the caller must verify the signature against it — only the card holding that key can
@@ -586,41 +629,22 @@ public struct MyNumberCard {
     public func signChallenge(
         _ challenge: [UInt8], pin: PIN, allowLastTry: Bool = false, boundCertificate: [UInt8]? = nil
     ) throws(JPKIError) -> CardResult<SignedWithCertificate> {
-        let digestInfo = DigestInfo.sha256(ofChallenge: challenge)
         guard let bound = boundCertificate, !bound.isEmpty else {
-            return try signWithAuthKeyReadingCertificate(digestInfo: digestInfo, pin: pin, allowLastTry: allowLastTry)
+            return try signWithAuthKeyReadingCertificate(message: challenge, pin: pin, allowLastTry: allowLastTry)
         }
-        let signature = try signWithAuthKeyCheckedByCaller(
-            digestInfo: digestInfo, pin: pin, allowLastTry: allowLastTry, expecting: bound)
+        let signed = try signWithAuthKeyCheckedByCaller(
+            message: challenge, pin: pin, allowLastTry: allowLastTry, expecting: bound)
         return CardResult(
-            value: SignedWithCertificate(signature: signature, certificate: bound),
+            value: SignedWithCertificate(signature: signed.signature, certificate: bound, scheme: signed.scheme),
             card: CardIdentity(authCertificateDER: bound))
     }
 
     /// Where, in a DER certificate, 32 bytes from the middle of the subjectPublicKey BIT STRING
     /// lie (the whole key when shorter); nil when the bytes are not a certificate.
     static func publicKeyWindow(_ der: [UInt8]) -> (offset: Int, length: Int)? {
-        /// (tag, content start, content end) of the TLV at `i`, which must lie within `end`.
-        func tlv(_ i: Int, _ end: Int) -> (tag: UInt32, start: Int, end: Int)? {
-            guard i < end, let h = try? BERTLV.parseHeader(der, at: i), i + h.totalLength <= end else { return nil }
-            return (h.tag, i + h.headerLength, i + h.totalLength)
-        }
-        guard let cert = tlv(0, der.count), cert.tag == 0x30, let tbs = tlv(cert.start, cert.end), tbs.tag == 0x30
-        else { return nil }
-        var i = tbs.start
-        guard let first = tlv(i, tbs.end) else { return nil }
-        if first.tag == 0xA0 { i = first.end }  // [0] version
-        // serial, signature, issuer, validity, subject
-        for _ in 0..<5 {
-            guard let e = tlv(i, tbs.end) else { return nil }
-            i = e.end
-        }
-        guard let spki = tlv(i, tbs.end), spki.tag == 0x30, let alg = tlv(spki.start, spki.end),
-            let bits = tlv(alg.end, spki.end), bits.tag == 0x03, bits.end > bits.start
-        else { return nil }
-        let size = bits.end - bits.start
-        let length = min(32, size)
-        return (bits.start + (size - length) / 2, length)
+        guard let bits = SubjectPublicKeyInfo(certificateDER: der)?.keyBits else { return nil }
+        let length = min(32, bits.count)
+        return (bits.lowerBound + (bits.count - length) / 2, length)
     }
 
     /// Verifies the sign password and signs `digestInfo` with the sign key (EF 001A).
@@ -630,23 +654,28 @@ public struct MyNumberCard {
         try sign(.sign, digestInfo: digestInfo, pin: pin, allowLastTry: allowLastTry)
     }
 
-    /// Verifies the sign password, signs `digestInfo` with the sign key and reads the sign
-    /// certificate (which needs that password) in **one card transaction**, so the certificate
-    /// is the signing key's. The auth certificate is not read (the result carries no
-    /// ``CardIdentity``). APDUs: SELECT AP + SELECT PIN EF + empty VERIFY + VERIFY + SELECT key +
-    /// SIGN + SELECT 0001 + 2 READs = 9 with extended length.
-    public func signWithSignKeyReadingCertificate(digestInfo: [UInt8], pin: PIN, allowLastTry: Bool = false)
-        throws(JPKIError) -> SignedWithCertificate
+    /// Verifies the key's PIN and signs `message` with the card's input made for the key's
+    /// algorithm (``CardSignatureScheme`` from the key's certificate: the auth certificate, read
+    /// before the PIN; the sign certificate, readable only after the sign password, read after
+    /// it). Returns the signature, the key's certificate and the scheme.
+    public func sign(_ key: JPKIKey, message: [UInt8], pin: PIN, allowLastTry: Bool = false)
+        throws(JPKIError) -> CardResult<SignedWithCertificate>
     {
-        try Self.precheck(pin, JPKIKey.sign.pin)
-        try requirePIN(JPKIKey.sign.pin)
-        guard (1...245).contains(digestInfo.count) else {
-            throw .invalidDigest("DigestInfo must be 1-245 bytes")
-        }
+        try Self.precheck(pin, key.pin)
+        try requirePIN(key.pin)
         return try run { (op) throws(JPKIError) in
-            try op.verify(JPKIKey.sign.pin, pin, allowLastTry: allowLastTry)
-            let signature = try JPKICommands.sign(.sign, digestInfo: digestInfo, on: op.channel)
-            return SignedWithCertificate(signature: signature, certificate: try op.readCertificate(.sign))
+            let auth = try op.readCertificate(.auth)
+            let identity = CardIdentity(authCertificateDER: auth)
+            var certificate = auth
+            if key == .auth {
+                _ = try CardSignatureScheme(certificateDER: auth)  // refused before the PIN
+            }
+            try op.verify(key.pin, pin, allowLastTry: allowLastTry)
+            if key == .sign { certificate = try op.readCertificate(.sign) }
+            let scheme = try CardSignatureScheme(certificateDER: certificate)
+            let sig = try JPKICommands.sign(key, digestInfo: scheme.cardInput(message: message), on: op.channel)
+            return CardResult(
+                value: SignedWithCertificate(signature: sig, certificate: certificate, scheme: scheme), card: identity)
         }
     }
 

@@ -441,7 +441,9 @@ public struct DaemonAPI: APIResponder {
         return .json(
             Body(
                 session: session.id, card: session.identity.authCertificateFingerprint,
-                challenge: proof.challenge.bytes.base64EncodedString(), algorithm: "RSASSA-PKCS1-v1_5-SHA256",
+                challenge: proof.challenge.bytes.base64EncodedString(),
+                algorithm: (try? CardSignatureScheme(certificateDER: proof.authCertificate))?.name
+                    ?? "RSASSA-PKCS1-v1_5-SHA256",
                 signature: Data(proof.signature).base64EncodedString(),
                 certificate: Data(proof.authCertificate).base64EncodedString(), verified: proof.verified,
                 chainChecked: proof.chainChecked, certificateStanding: proof.standing()?.code,
@@ -453,8 +455,9 @@ public struct DaemonAPI: APIResponder {
         do { return try CardChallenge() } catch { throw APIError(500, "internal_error", "no random challenge") }
     }
 
-    /// The card proof (``CardProofService``) on a session's card: the auth PIN unlocks a PKCS#1
-    /// v1.5 signature over SHA-256(`challenge`) with the auth key in one card transaction, then
+    /// The card proof (``CardProofService``) on a session's card: the auth PIN unlocks a signature
+    /// over `challenge` with the auth key in one card transaction, by the key's scheme
+    /// (``CardSignatureScheme``: RSA PKCS#1 v1.5 SHA-256; ECDSA P-384 SHA-384), then
     /// the signature and (with `trust.authAnchors`) the certificate are verified at `time`.
     ///
     /// The certificate read at insertion is the session's: before the PIN goes out the card must
@@ -617,6 +620,9 @@ public struct DaemonAPI: APIResponder {
         case .pinRequired: APIError(401, "pin_required", "this operation needs a PIN")
         case .pinCounterUnknown: APIError(409, "pin_counter_unknown", "the card did not report its PIN counter")
         case .notJPKICard: APIError(422, "not_a_jpki_card", "the card has no JPKI application")
+        case .unsupportedCurve, .unsupportedKeyAlgorithm:
+            // Found from the certificate before any PIN is sent.
+            APIError(422, e.code, e.description)
         default: APIError(502, "card_error", "the card answered unexpectedly (\(e.code))")
         }
     }

@@ -7,7 +7,8 @@ import SmartCard
 public struct SignedChallenge: Sendable {
     /// The challenge the card signed.
     public let challenge: CardChallenge
-    /// The auth key's signature over DigestInfo(SHA-256(challenge)).
+    /// The auth key's signature over the challenge, by the key's scheme (RSA: over
+    /// DigestInfo(SHA-256(challenge)); ECDSA P-384: over SHA-384(challenge), r ‖ s).
     public let signature: [UInt8]
     /// The auth certificate (DER): read in the signing transaction, or the bound certificate
     /// whose key the card matched and whose key verified the signature.
@@ -22,7 +23,8 @@ public struct SignedChallenge: Sendable {
 public struct CardProof: Sendable {
     /// The challenge the card signed.
     public let challenge: CardChallenge
-    /// The auth key's signature over DigestInfo(SHA-256(challenge)).
+    /// The auth key's signature over the challenge, by the key's scheme (RSA: over
+    /// DigestInfo(SHA-256(challenge)); ECDSA P-384: over SHA-384(challenge), r ‖ s).
     public let signature: [UInt8]
     /// The auth certificate (DER) the signature was verified with: what a session binds to and
     /// what a registry key (`CardKey`) is taken from.

@@ -280,6 +280,7 @@ public final class CertificateVerifier: @unchecked Sendable {
 
         var chainInfos: [CertificateInfo] = []
         var issuer: X509Box? = nil
+        var keyProblem: (error: JPKIVerifyError, depth: Int)? = nil
         if let chain = X509_STORE_CTX_get1_chain(ctx) {
             defer { copenssl_sk_x509_pop_free(chain) }
             for i in 0..<copenssl_sk_x509_num(chain) {
@@ -288,6 +289,16 @@ public final class CertificateVerifier: @unchecked Sendable {
                 let b = X509Box(owning: x)
                 if let ci = try? CertificateInfo(box: b, der: b.der) { chainInfos.append(ci) }
                 if i == 1 { issuer = b }
+                // Only RSA and EC P-256/P-384 keys anywhere in the chain (OpenSSL would accept
+                // any curve it knows).
+                if keyProblem == nil, let pk = X509_get0_pubkey(x) {
+                    EVP_PKEY_up_ref(pk)
+                    do throws(JPKIVerifyError) {
+                        _ = try PKeyBox(owning: pk).signatureScheme()
+                    } catch {
+                        keyProblem = (error, Int(i))
+                    }
+                }
             }
         }
 
@@ -299,7 +310,13 @@ public final class CertificateVerifier: @unchecked Sendable {
         }
 
         let check: VerificationCheck
-        if rc == 1 && chainErrors.isEmpty {
+        if let keyProblem {
+            check = VerificationCheck(
+                id: "chain",
+                outcome: .failed(
+                    code: keyProblem.error.code, message: "\(keyProblem.error.message) at depth \(keyProblem.depth)"))
+            issuer = nil
+        } else if rc == 1 && chainErrors.isEmpty {
             // Belt and braces: the top of the chain must be one of the configured anchors.
             let top = chainInfos.last
             let anchorFingerprints = Set(

@@ -26,6 +26,10 @@ public enum JPKIVerifyError: Error, CodedError, Sendable, Equatable, CustomStrin
     case transport(String)
     /// A URL is not supported (only `http://host[:port]/path`).
     case unsupportedURL(String)
+    /// An EC key is on a curve other than P-256 and P-384.
+    case unsupportedCurve(String)
+    /// A key is neither RSA nor EC.
+    case unsupportedKeyAlgorithm(String)
 
     /// Stable machine-readable code.
     public var code: String {
@@ -41,6 +45,8 @@ public enum JPKIVerifyError: Error, CodedError, Sendable, Equatable, CustomStrin
         case .openSSL: "openssl_error"
         case .transport: "transport_error"
         case .unsupportedURL: "unsupported_url"
+        case .unsupportedCurve: "unsupported_curve"
+        case .unsupportedKeyAlgorithm: "unsupported_key_algorithm"
         }
     }
 
@@ -58,6 +64,8 @@ public enum JPKIVerifyError: Error, CodedError, Sendable, Equatable, CustomStrin
         case .openSSL(let f, let d): "\(f) failed: \(d)"
         case .transport(let m): "transport: \(m)"
         case .unsupportedURL(let m): "unsupported URL: \(m)"
+        case .unsupportedCurve(let m): "unsupported elliptic curve: \(m) (P-256 and P-384 are supported)"
+        case .unsupportedKeyAlgorithm(let m): "unsupported key algorithm: \(m) (RSA and ECDSA are supported)"
         }
     }
 

@@ -222,7 +222,8 @@ struct CardInspectBenchTests {
             let r = try await CLI.run(["verify", "--reader", "0", "--trust", CLI.pki, "--json"])
             #expect(r.status == 0, "\(r.stderr)")
             let trust = r.json["trust"] as? [String: Any] ?? [:]
-            #expect((trust["anchors"] as? [String])?.count == 6 && (trust["crls"] as? [String])?.count == 6)
+            // 3 RSA generations + the ECDSA P-384 stand-in generation, auth and sign each.
+            #expect((trust["anchors"] as? [String])?.count == 8 && (trust["crls"] as? [String])?.count == 8)
         }
         // 09 (2015 generation) verifies at the fixture reference date with `verify --at`: that
         // option comes with the card-state work (branch states), which tests it.
@@ -241,6 +242,23 @@ struct CardInspectBenchTests {
             #expect(Data(base64Encoded: r.json["challenge"] as? String ?? "")?.count == 32)
             #expect(r.stderr.contains("> 0020008004********"))
             #expect(!r.stderr.contains("31323334"))
+            #expect(card.triesLeft(.auth) == 3)
+        }
+    }
+
+    @Test("verify --with-pin on the ECDSA P-384 stand-in: EC chain + EC-signed CRL, r ‖ s over SHA-384")
+    func verifyECDSA() async throws {
+        try await withCard("30-ecdsa-p384-standin") { card in
+            let r = try await CLI.run(
+                ["verify", "--reader", "0", "--trust", CLI.pki, "--with-pin", "--pin-stdin", "--json"], stdin: "1234\n")
+            #expect(r.status == 0, "\(r.stderr)")
+            let checks = (r.json["report"] as? [String: Any])?["checks"] as? [[String: Any]] ?? []
+            func check(_ id: String) -> [String: Any]? { checks.first { $0["id"] as? String == id } }
+            #expect(check("chain")?["outcome"] as? String == "passed", "\(checks)")
+            #expect(check("crl")?["outcome"] as? String == "passed", "\(checks)")
+            #expect(check("challengeSignature")?["outcome"] as? String == "passed", "\(checks)")
+            #expect(check("challengeSignature")?["detail"] as? String == "ECDSA-P384-SHA384")
+            #expect(Data(base64Encoded: r.json["signature"] as? String ?? "")?.count == 96)
             #expect(card.triesLeft(.auth) == 3)
         }
     }

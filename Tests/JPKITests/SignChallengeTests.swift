@@ -140,22 +140,23 @@ struct SignChallengeTests {
         #expect(r.value.certificate == c.authCertificate && c.sim.triesLeft(.auth) == 3)
     }
 
-    @Test("sign key: signature and sign certificate in one transaction; a wrong password reads nothing")
+    @Test("sign key: signature and sign certificate in one transaction; a wrong password signs nothing")
     func signKey() throws {
-        let digestInfo = DigestInfo.sha256(ofChallenge: Self.challenge)
-        let r = try card.signWithSignKeyReadingCertificate(digestInfo: digestInfo, pin: PIN("ABC123"))
-        #expect(recorder.oneTransaction && recorder.events.count == 9 + 2)
+        let r = try card.sign(.sign, message: Self.challenge, pin: PIN("ABC123")).value
+        #expect(recorder.oneTransaction)
         let signCertificate = [UInt8](
             try Data(
                 contentsOf: try VirtualMyNumberCard.fixturesCardsDirectory()
                     .appendingPathComponent("00-ordinary/jpki/0001.der")))
-        #expect(r.certificate == signCertificate)
+        #expect(r.certificate == signCertificate && r.scheme == .rsaPKCS1v15(.sha256))
+        let digestInfo = DigestInfo.sha256(ofChallenge: Self.challenge)
         #expect(r.signature == (try card.signWithSignKey(digestInfo: digestInfo, pin: PIN("ABC123")).value))
         recorder.reset()
         #expect(throws: JPKIError.wrongPIN(.sign, triesLeft: 4)) {
-            try card.signWithSignKeyReadingCertificate(digestInfo: digestInfo, pin: PIN("WRONG1"))
+            try card.sign(.sign, message: Self.challenge, pin: PIN("WRONG1"))
         }
-        #expect(recorder.commands(ins: 0x2A).isEmpty && recorder.commands(ins: 0xB0).isEmpty)
+        #expect(recorder.commands(ins: 0x2A).isEmpty)
         #expect(sim.triesLeft(.sign) == 4)
     }
+
 }

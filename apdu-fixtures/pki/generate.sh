@@ -256,6 +256,7 @@ issue() {
     selfsign) cacert=/dev/null; cakey=$key; extra=(-selfsign) ;;
     *) die "unknown CA $ca" ;;
   esac
+  [[ -n ${ISSUE_MD:-} ]] && extra+=(-md "$ISSUE_MD")   # the ECDSA stand-in signs with SHA-384
   CA_DIR=$d CA_CERT=$cacert CA_KEY=$cakey openssl ca -config "$WORK/ca.cnf" -batch -notext -utf8 \
     -preserveDN "${extra[@]}" -keyfile "$cakey" -in "$csr" -subj "$subj" -startdate "$start" \
     -enddate "$end" -extfile "$extfile" -extensions "$ext" -out "$WORK/out.pem" 2>"$WORK/ca.log" \
@@ -574,7 +575,7 @@ gencrl() { # ca (auth-root-<gen> | sign-root-<gen>)
   local d="$WORK/ca-$1"
   echo 01 > "$d/crlnumber"
   CA_DIR=$d CA_CERT=$PKI/$1.pem CA_KEY=$PKI/$1.test-key.pem openssl ca -config "$WORK/ca.cnf" \
-    -gencrl -crl_lastupdate $CRL_LAST -crl_nextupdate $CRL_NEXT -crlexts ext_crl \
+    -gencrl -crl_lastupdate $CRL_LAST -crl_nextupdate $CRL_NEXT -crlexts ext_crl ${ISSUE_MD:+-md $ISSUE_MD} \
     -out "$PKI/$1.crl.pem" 2>"$WORK/crl.log" || { cat "$WORK/crl.log" >&2; die "gencrl $1"; }
   openssl crl -in "$PKI/$1.crl.pem" -outform DER -out "$PKI/$1.crl.der"
 }
@@ -850,6 +851,76 @@ PY
 fi  # CHECK_ONLY (cards)
 
 # ----------------------------------------------------------------------------------------------
+# ECDSA P-384 stand-in (the next card: ECDSA P-384 / SHA-384, 10-year certificates; its AIDs and
+# layout are not public): one root generation per purpose with P-384 keys, the card
+# 30-ecdsa-p384-standin in today's AP layout (the person of 00-ordinary on a renewed card: text,
+# visual and common AP files copied from 00-ordinary), an extra revoked EC certificate, and CRLs
+# signed with ECDSA. OpenSSL 3.0's CLI signs ECDSA with a random nonce (no RFC 6979), so these
+# files are made once and kept while every one of them exists (delete one, or --new-keys, to
+# remake them all); the self-check verifies them either way.
+# ----------------------------------------------------------------------------------------------
+EC_GEN=ecdsa-p384-standin
+EC_CARD=30-ecdsa-p384-standin
+EC_START=20250101000000Z; EC_END=20441231145959Z            # stand-in roots: 20 years
+EC_EE_START=20250401010000Z; EC_EE_END=20350331145959Z       # 10-year certificates (next card)
+EC_AUTH_SERIAL=3001; EC_SIGN_SERIAL=3002; EC_REVOKED_SERIAL=3003
+EC_FILES=("$PKI/auth-root-$EC_GEN.pem" "$PKI/sign-root-$EC_GEN.pem" "$PKI/auth-root-$EC_GEN.crl.der"
+  "$PKI/sign-root-$EC_GEN.crl.der" "$PKI/extra/revoked-$EC_GEN-auth.pem" "$CARDS/$EC_CARD/jpki/000A.der"
+  "$CARDS/$EC_CARD/jpki/0001.der" "$CARDS/$EC_CARD/profile.json")
+ec_complete() { local f; for f in "${EC_FILES[@]}"; do [[ -s $f ]] || return 1; done; }
+if [[ $CHECK_ONLY == 0 ]] && ! ec_complete; then
+  log "ECDSA P-384 stand-in: roots, card $EC_CARD, CRLs"
+  ecnewkey() { [[ -s "$1" ]] || { mkdir -p "$(dirname "$1")"; openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -pkeyopt ec_param_enc:named_curve -out "$1" 2>/dev/null; }; }
+  EJ=$CARDS/$EC_CARD/jpki
+  for p in auth sign; do ecnewkey "$PKI/$p-root-$EC_GEN.test-key.pem"; done
+  ecnewkey "$EJ/auth-key.test.pem"; ecnewkey "$EJ/sign-key.test.pem"; ecnewkey "$PKI/extra/revoked-$EC_GEN-auth.test-key.pem"
+  newca "auth-root-$EC_GEN"; newca "sign-root-$EC_GEN"
+  export ISSUE_MD=sha384
+  issue selfsign 0A01 "$AUTH_ROOT_SUBJ" ext_root_auth "$PKI/auth-root-$EC_GEN.test-key.pem" $EC_START $EC_END "$PKI/auth-root-$EC_GEN.pem"
+  issue selfsign 0A02 "$SIGN_ROOT_SUBJ" ext_root_sign "$PKI/sign-root-$EC_GEN.test-key.pem" $EC_START $EC_END "$PKI/sign-root-$EC_GEN.pem"
+  # The person of 00-ordinary (same SAN identity section as its sign certificate).
+  printf '[ ext_sign_ec ]\nkeyUsage = critical, digitalSignature, nonRepudiation\ncertificatePolicies = %s\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\ncrlDistributionPoints = crldp_sign\nsubjectAltName = @san_00_ordinary\n' \
+    "$SIGN_POLICY" >> "$WORK/ext-cards.cnf"
+  issue "auth-root-$EC_GEN" $EC_AUTH_SERIAL "/C=JP/CN=ECSTANDIN30AGCIEG132230A" ext_auth_ee "$EJ/auth-key.test.pem" \
+    $EC_EE_START $EC_EE_END "$WORK/ec-auth.pem"
+  issue "sign-root-$EC_GEN" $EC_SIGN_SERIAL "/C=JP/L=Tokyo-to/L=Chiyoda-ku/CN=ECSTANDIN30SGNIEG132230A" ext_sign_ec \
+    "$EJ/sign-key.test.pem" $EC_EE_START $EC_EE_END "$WORK/ec-sign.pem" "$WORK/ext-cards.cnf"
+  issue "auth-root-$EC_GEN" $EC_REVOKED_SERIAL "/C=JP/CN=ECREVOKEDTESTAUTH00000A" ext_auth_ee \
+    "$PKI/extra/revoked-$EC_GEN-auth.test-key.pem" $EC_EE_START $EC_EE_END "$PKI/extra/revoked-$EC_GEN-auth.pem"
+  revoke "auth-root-$EC_GEN" $EC_REVOKED_SERIAL
+  gencrl "auth-root-$EC_GEN"; gencrl "sign-root-$EC_GEN"
+  unset ISSUE_MD
+  cp "$WORK/ec-auth.der" "$EJ/000A.der"; cp "$PKI/auth-root-$EC_GEN.der" "$EJ/000B.der"
+  cp "$WORK/ec-sign.der" "$EJ/0001.der"; cp "$PKI/sign-root-$EC_GEN.der" "$EJ/0002.der"
+  python3 - "$CARDS" "$EC_CARD" "$EC_AUTH_SERIAL" "$EC_SIGN_SERIAL" "$EC_EE_START" "$EC_EE_END" "$EC_GEN" <<'PY'
+import json, os, shutil, sys
+cards, name, aser, sser, start, end, gen = sys.argv[1:]
+src, dst = os.path.join(cards, "00-ordinary"), os.path.join(cards, name)
+for ap in ("text", "visual"):
+    shutil.copytree(os.path.join(src, ap), os.path.join(dst, ap), dirs_exist_ok=True)
+os.makedirs(os.path.join(dst, "common"), exist_ok=True)
+for rel in ("face.jp2", "jpki/0006.bin", "jpki/0008.bin"):
+    shutil.copyfile(os.path.join(src, rel), os.path.join(dst, rel))
+p = json.load(open(os.path.join(src, "profile.json"), encoding="utf-8"))
+serial = "131012800000030"   # a new card, a new card serial (test value)
+rec = open(os.path.join(src, "common", "record1.bin"), "rb").read()
+open(os.path.join(dst, "common", "record1.bin"), "wb").write(rec[:2] + serial.encode() + rec[17:])
+p["name"] = name
+p["description"] = ("ECDSA P-384 stand-in for the next card (FY2028; layout and AIDs not public): today's AP "
+                    "layout, auth and sign keys ECDSA P-384 with SHA-384, 10-year certificates under the "
+                    "ecdsa-p384-standin roots; the person of 00-ordinary (its text/visual AP files) on a renewed card")
+p["atr"] = "3BE000FF8131FE4514"
+p["identity"]["serial"] = serial
+p["certificates"] = {"generation": gen, "keyAlgorithm": "ECDSA-P384-SHA384", "authSerial": aser,
+                     "authSubjectCN": "ECSTANDIN30AGCIEG132230A", "notBefore": start, "notAfter": end,
+                     "signSerial": sser, "signSubjectCN": "ECSTANDIN30SGNIEG132230A"}
+with open(os.path.join(dst, "profile.json"), "w", encoding="utf-8") as f:
+    json.dump(p, f, ensure_ascii=False, indent=2)
+    f.write("\n")
+PY
+fi
+
+# ----------------------------------------------------------------------------------------------
 # Self-check
 # ----------------------------------------------------------------------------------------------
 log "self-check"
@@ -996,6 +1067,46 @@ expect_fail "certificate revoked" "${V[@]}" "${ALL_AUTH[@]}" -crl_check -CRLfile
 check test "$(openssl x509 -in "$X/revoked-2015-auth.pem" -noout -serial)" = "serial=1001"
 check test "$(openssl x509 -in "$X/same-serial-2019-auth.pem" -noout -serial)" = "serial=1001"
 check "${V[@]}" "${ALL_AUTH[@]}" -crl_check -CRLfile "$WORK/auth-crls.pem" "$X/same-serial-2019-auth.pem" >/dev/null
+
+# ECDSA P-384 stand-in: P-384 keys, ECDSA-SHA384 signatures, chains and EC-signed CRLs
+EJ=$CARDS/$EC_CARD/jpki
+for p in auth sign; do
+  r=$PKI/$p-root-$EC_GEN.pem
+  check cmp -s "$PKI/$p-root-$EC_GEN.der" <(openssl x509 -in "$r" -outform DER)
+  check "${V[@]}" -CAfile "$r" "$r" >/dev/null
+  check grep -q "ASN1 OID: secp384r1" <(openssl x509 -in "$r" -noout -text)
+  check grep -q "Signature Algorithm: ecdsa-with-SHA384" <(openssl x509 -in "$r" -noout -text)
+  check test "$(openssl x509 -in "$r" -noout -subject -nameopt RFC2253)" = "$(openssl x509 -in "$PKI/$p-root-2023.pem" -noout -subject -nameopt RFC2253)"
+  check openssl crl -in "$PKI/$p-root-$EC_GEN.crl.pem" -CAfile "$r" -noout 2>/dev/null
+  check cmp -s "$PKI/$p-root-$EC_GEN.crl.der" <(openssl crl -in "$PKI/$p-root-$EC_GEN.crl.pem" -outform DER)
+  check grep -q "ecdsa-with-SHA384" <(openssl crl -in "$PKI/$p-root-$EC_GEN.crl.pem" -noout -text)
+done
+check cmp -s "$EJ/000B.der" "$PKI/auth-root-$EC_GEN.der"; check cmp -s "$EJ/0002.der" "$PKI/sign-root-$EC_GEN.der"
+topem "$EJ/000A.der" "$WORK/ea.pem"; topem "$EJ/0001.der" "$WORK/es.pem"
+check "${V[@]}" -CAfile "$PKI/auth-root-$EC_GEN.pem" -crl_check -CRLfile "$PKI/auth-root-$EC_GEN.crl.pem" \
+  -policy_check -explicit_policy -policy $AUTH_POLICY "$WORK/ea.pem" >/dev/null
+check "${V[@]}" -CAfile "$PKI/sign-root-$EC_GEN.pem" -crl_check -CRLfile "$PKI/sign-root-$EC_GEN.crl.pem" \
+  -policy_check -explicit_policy -policy $SIGN_POLICY "$WORK/es.pem" >/dev/null
+expect_fail "certificate revoked" "${V[@]}" -CAfile "$PKI/auth-root-$EC_GEN.pem" -crl_check \
+  -CRLfile "$PKI/auth-root-$EC_GEN.crl.pem" "$PKI/extra/revoked-$EC_GEN-auth.pem"
+# an EC certificate never chains to an RSA generation, nor an RSA card to the EC root
+expect_fail "unable to get local issuer" "${V[@]}" -CAfile "$WORK/auth-roots.pem" "$WORK/ea.pem"
+for f in "$WORK/ea.pem" "$WORK/es.pem"; do
+  check grep -q "ASN1 OID: secp384r1" <(openssl x509 -in "$f" -noout -text)
+  check grep -q "Signature Algorithm: ecdsa-with-SHA384" <(openssl x509 -in "$f" -noout -text)
+done
+check test "$(openssl pkey -in "$EJ/auth-key.test.pem" -pubout)" = "$(openssl x509 -in "$WORK/ea.pem" -noout -pubkey)"
+check test "$(openssl pkey -in "$EJ/sign-key.test.pem" -pubout)" = "$(openssl x509 -in "$WORK/es.pem" -noout -pubkey)"
+# 10-year certificates
+check test $(( $(date -u -d "$(openssl x509 -in "$WORK/ea.pem" -noout -enddate | cut -d= -f2)" +%Y) - $(date -u -d "$(openssl x509 -in "$WORK/ea.pem" -noout -startdate | cut -d= -f2)" +%Y) )) = 10
+# today's AP layout: the text/visual AP files and token info of 00-ordinary, the card's own serial
+for f in text/0001.bin text/0002.bin text/0003.bin text/0004.bin text/0005.bin text/ap-key.test.pem \
+         visual/0001.bin visual/0002.bin visual/0003.bin visual/0004.bin visual/0005.bin visual/ap-key.test.pem \
+         face.jp2 jpki/0006.bin jpki/0008.bin; do
+  check cmp -s "$CARDS/00-ordinary/$f" "$CARDS/$EC_CARD/$f"
+done
+check python3 -c 'import json,sys; p=json.load(open(sys.argv[1])); r=open(sys.argv[2],"rb").read(); sys.exit(0 if r[2:17].decode()==p["identity"]["serial"] and p["name"]==sys.argv[3] else 1)' \
+  "$CARDS/$EC_CARD/profile.json" "$CARDS/$EC_CARD/common/record1.bin" "$EC_CARD"
 
 # card byte layouts, digests and signatures
 python3 - "$WORK" "$PKI" "$CARDS" <<'PY' || FAILS=$((FAILS + 1))

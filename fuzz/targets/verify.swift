@@ -4,8 +4,11 @@
 // Input: [selector] then frames (u16 length + bytes):
 //   selector % 3 == 0: text AP — My Number file, basic 4 file, integrity record, CV certificate
 //   selector % 3 == 1: visual AP — card face file, CV certificate
-//   selector % 3 == 2: challenge — auth certificate DER, signature
+//   selector % 3 == 2: challenge — auth certificate DER, signature (RSA or ECDSA r ‖ s by the
+//     certificate's key); also the card library's scheme parser on the certificate and the ECDSA
+//     DER → r ‖ s → DER round trip on the signature
 import Foundation
+import JPKI
 import JPKIVerify
 
 let apVerifier: APIntegrityVerifier = {
@@ -45,6 +48,13 @@ public func fuzzVerify(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
             fatalError("challenge")
         }
         report = challenge.verify(signature: Data(signature), authCertificateDER: Data(cert))
+        _ = try? CardSignatureScheme(certificateDER: cert)
+        for curve in ECCurve.allCases {
+            guard let raw = try? ECDSASignature.raw(fromDER: signature, curve: curve) else { continue }
+            // What parses as strict DER converts back to the same r ‖ s.
+            let again = try? ECDSASignature.raw(fromDER: ECDSASignature.der(fromRaw: raw, curve: curve), curve: curve)
+            precondition(again == raw, "ECDSA DER round trip")
+        }
     }
     _ = report.verdict
     return 0

@@ -1,7 +1,9 @@
 import COpenSSL
+import JPKI
 
-/// An RSA private test key of a simulated card, loaded from PEM, used through OpenSSL.
-final class RSAPrivateKey: @unchecked Sendable {
+/// A private test key of a simulated card (RSA, or EC P-256/P-384 for the ECDSA stand-in
+/// profile), loaded from PEM, used through OpenSSL.
+final class TestPrivateKey: @unchecked Sendable {
     // The EVP_PKEY is only read after init (signing does not mutate it); OpenSSL allows
     // concurrent use of one EVP_PKEY with separate contexts.
     private let pkey: OpaquePointer
@@ -17,11 +19,54 @@ final class RSAPrivateKey: @unchecked Sendable {
             ERR_clear_error()
             throw .invalidKey(path)
         }
-        guard EVP_PKEY_get_base_id(key) == copenssl_evp_pkey_rsa() else {
+        switch EVP_PKEY_get_base_id(key) {
+        case copenssl_evp_pkey_rsa(): curve = nil
+        case copenssl_evp_pkey_ec():
+            var buf = [CChar](repeating: 0, count: 80)
+            var len = 0
+            _ = EVP_PKEY_get_utf8_string_param(key, "group", &buf, buf.count, &len)
+            switch String(decoding: buf.prefix(len).map { UInt8(bitPattern: $0) }, as: UTF8.self) {
+            case "prime256v1": curve = .p256
+            case "secp384r1": curve = .p384
+            default:
+                ERR_clear_error()
+                EVP_PKEY_free(key)
+                throw .invalidKey(path)
+            }
+        default:
             EVP_PKEY_free(key)
             throw .invalidKey(path)
         }
         pkey = key
+    }
+
+    /// The curve of an EC key; nil for RSA.
+    let curve: ECCurve?
+
+    /// ECDSA over `digest` as given (the card is given the hash), answered as the card's
+    /// `r ‖ s` (2 × the coordinate length; converted from OpenSSL's DER by
+    /// ``ECDSASignature/raw(fromDER:curve:)``). Nil for an RSA key or when OpenSSL refuses.
+    func signECDSA(digest: [UInt8]) -> [UInt8]? {
+        guard let curve, let ctx = EVP_PKEY_CTX_new(pkey, nil) else { return nil }
+        defer { EVP_PKEY_CTX_free(ctx) }
+        guard EVP_PKEY_sign_init(ctx) == 1 else {
+            ERR_clear_error()
+            return nil
+        }
+        var length = 0
+        guard EVP_PKEY_sign(ctx, nil, &length, digest, digest.count) == 1 else {
+            ERR_clear_error()
+            return nil
+        }
+        var out = [UInt8](repeating: 0, count: length)
+        let rc = out.withUnsafeMutableBufferPointer { buf in
+            EVP_PKEY_sign(ctx, buf.baseAddress, &length, digest, digest.count)
+        }
+        guard rc == 1 else {
+            ERR_clear_error()
+            return nil
+        }
+        return try? ECDSASignature.raw(fromDER: Array(out[..<length]), curve: curve)
     }
 
     deinit { EVP_PKEY_free(pkey) }
@@ -42,7 +87,7 @@ final class RSAPrivateKey: @unchecked Sendable {
     }
 
     private func sign(_ data: [UInt8], padding: Int32, pssDigest: Bool) -> [UInt8]? {
-        guard let ctx = EVP_PKEY_CTX_new(pkey, nil) else { return nil }
+        guard curve == nil, let ctx = EVP_PKEY_CTX_new(pkey, nil) else { return nil }
         defer { EVP_PKEY_CTX_free(ctx) }
         guard EVP_PKEY_sign_init(ctx) == 1, EVP_PKEY_CTX_set_rsa_padding(ctx, padding) == 1 else {
             ERR_clear_error()
