@@ -168,12 +168,13 @@ public struct DaemonAPI: APIResponder {
     /// Audits a failed or refused operation (best effort: the refusal is answered anyway).
     func recordFailure(
         _ operation: String, peer: PeerCredentials, session: String, reader: String? = nil, card: String? = nil,
-        outcome: String
+        cardKey: CardKey? = nil, outcome: String
     ) async {
         AuditMark.current?.recorded.store(true, ordering: .relaxed)
         let written =
             (try? await audit.record(
-                operation, peer: peer, session: session, reader: reader, card: card, outcome: outcome)) != nil
+                operation, peer: peer, session: session, reader: reader, card: card, cardKey: cardKey,
+                outcome: outcome)) != nil
         metrics.cardOperation(operation, outcome: outcome, audited: written)
     }
 

@@ -57,9 +57,11 @@ func fail(_ message: String) {
 /// JSON lines appended to the daemon's audit log for registry changes, through the same
 /// hash-chained writer as the daemon's (see README "Audit trail"). Fields: `time`, `uid`, `pid`,
 /// `exe`, `operation` (`registry-import`, `registry-record`, `registry-link`, `registry-unlink`,
-/// `registry-commit`), `card` (issuer + serial of the auth certificate), `cardFingerprint`,
-/// `record` (id), `outcome`, `txn` (one id per transaction), and counts for an import. Never
-/// names, birth dates or PINs.
+/// `registry-commit`), `card` (the credential's key: issuer key id + serial of its auth
+/// certificate), `credentialKind` (link: `card`, `android-phone`, `iphone`, `unknown`),
+/// `credentialsLeft` (unlink: how many the record still has), `cardFingerprint`, `record` (id),
+/// `outcome`, `txn` (one id per transaction), and counts for an import. Never names, birth
+/// dates or PINs.
 ///
 /// A change's lines are written and `fsync`'d inside its database transaction, before COMMIT;
 /// a `registry-commit` line follows the commit. Killed in between, the log holds the lines of a
@@ -74,6 +76,8 @@ final class RegistryAudit: Sendable {
         var comm = "jpkid registry"
         var operation: String
         var card: CardKey?
+        var credentialKind: String?
+        var credentialsLeft: Int?
         var cardFingerprint: String?
         var record: Int64?
         var outcome = "ok"
@@ -102,18 +106,24 @@ final class RegistryAudit: Sendable {
         return (try? encoder.encode(e)) ?? Data("{}".utf8)
     }
 
-    /// The lines for what a transaction did, with this command's `txn`.
-    func entries(_ outcomes: [RegistryChangeOutcome], fingerprint: String? = nil) -> [Entry] {
+    /// The lines for what a transaction did, with this command's `txn`; `kind`: the linked
+    /// credential's kind, when the command read it.
+    func entries(
+        _ outcomes: [RegistryChangeOutcome], fingerprint: String? = nil, kind: CredentialKind? = nil
+    ) -> [Entry] {
         outcomes.map { o in
             switch o {
             case .saved(let id): Entry(operation: "registry-record", record: id, txn: txn)
             case .linked(let key, let id):
-                Entry(operation: "registry-link", card: key, cardFingerprint: fingerprint, record: id, txn: txn)
+                Entry(
+                    operation: "registry-link", card: key, credentialKind: kind?.rawValue,
+                    cardFingerprint: fingerprint, record: id, txn: txn)
             case .linkRefused(let key, let id, _):
                 Entry(
-                    operation: "registry-link", card: key, cardFingerprint: fingerprint, record: id,
-                    outcome: "already_linked", txn: txn)
-            case .unlinked(let key, let id): Entry(operation: "registry-unlink", card: key, record: id, txn: txn)
+                    operation: "registry-link", card: key, credentialKind: kind?.rawValue,
+                    cardFingerprint: fingerprint, record: id, outcome: "already_linked", txn: txn)
+            case .unlinked(let key, let id, let left):
+                Entry(operation: "registry-unlink", card: key, credentialsLeft: left, record: id, txn: txn)
             }
         }
     }
@@ -268,7 +278,7 @@ extension RegistryCommand {
             }
             let header = [
                 "id", "insurer", "symbol", "number", "branch", "name", "birth", "ratio", "from", "to", "status",
-                "cards",
+                "credentials",
             ]
             var rows = [header]
             for e in entries {
@@ -276,7 +286,8 @@ extension RegistryCommand {
                 rows.append([
                     String(e.id), r.insurerNumber, r.symbol, r.number, r.branch, r.name, r.birthDate.description,
                     String(r.copaymentRatio), r.validFrom.description, r.validTo?.description ?? "-", r.status.rawValue,
-                    e.cards.isEmpty ? "-" : e.cards.map(\.description).joined(separator: " "),
+                    e.credentials.isEmpty
+                        ? "-" : e.credentials.map { "\($0.kind?.rawValue ?? "-"):\($0.key)" }.joined(separator: " "),
                 ])
             }
             print(Table.render(rows))
@@ -284,9 +295,12 @@ extension RegistryCommand {
     }
 
     /// `jpkid registry unlink --issuer-key-id HEX --serial HEX` (or `--issuer DN` when exactly one
-    /// configured auth anchor has that DN).
+    /// configured auth anchor has that DN): removes one credential; the record and its other
+    /// credentials stay. A record left without credentials stays in the registry (listed,
+    /// exported) but no card or phone finds it until one is linked again; that is said.
     struct Unlink: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove a card's link (the record stays).")
+        static let configuration = CommandConfiguration(
+            abstract: "Remove one credential's link (the record and its other credentials stay).")
 
         @OptionGroup var options: RegistryOptions
 
@@ -316,8 +330,13 @@ extension RegistryCommand {
                     try audit.writeInTransaction(audit.entries(outcomes))
                 }
                 await audit.committed()
-                if case .unlinked(_, let id) = outcomes.first {
-                    print("unlinked card \(key) from record \(id)")
+                if case .unlinked(_, let id, let left) = outcomes.first {
+                    print("unlinked credential \(key) from record \(id); \(left) credential(s) left")
+                    if left == 0 {
+                        print(
+                            "record \(id) has no credential left: it stays in the registry, but no card or phone finds it until one is linked (jpkid registry link --record \(id))"
+                        )
+                    }
                 }
             } catch {
                 let code = audit.code(error)

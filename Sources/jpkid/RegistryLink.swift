@@ -125,7 +125,7 @@ extension RegistryCommand {
             }
             let digestInfo = Array(challenge.digestInfo)
             let allow = allowLastTry
-            let signed: (signature: [UInt8], certificate: [UInt8])
+            let signed: (signature: [UInt8], certificate: [UInt8], tokenLabel: String?)
             do {
                 let card = try await PCSCCard.connect(reader: readerName)
                 do {
@@ -133,7 +133,7 @@ extension RegistryCommand {
                         let c = MyNumberCard(channel: channel)
                         let sig = try c.signWithAuthKey(digestInfo: digestInfo, pin: pin, allowLastTry: allow)
                         let cert = try c.readCertificate(.auth)
-                        return (sig.value, cert.value.der)
+                        return (sig.value, cert.value.der, Self.tokenLabel(channel))
                     }
                 } catch {
                     await card.disconnect()
@@ -152,7 +152,10 @@ extension RegistryCommand {
                 throw ExitCode(1)
             }
             pin.wipe()
-            let (signature, certificate) = signed
+            let (signature, certificate, tokenLabel) = signed
+            // What the credential is (card, Android or iPhone) by its token label: a label for
+            // the registry and the audit; the link itself is by key.
+            let kind = tokenLabel.map(CredentialKind.init(tokenLabel:))
             let report = challenge.verifyPresence(
                 signature: Data(signature), authCertificateDER: Data(certificate), verifier: verifier)
             let info: CertificateInfo
@@ -177,21 +180,26 @@ extension RegistryCommand {
             let fingerprint = SHA256.hash(certificate).hexString.lowercased()
             var changes: [RegistryChange] = []
             if let newRecord { changes.append(.upsert(newRecord)) }
-            changes.append(.link(key, recordID: record, replace: replace))
+            changes.append(.link(key, recordID: record, replace: replace, kind: kind))
             do {
                 let outcomes = try await store.apply(changes) { outcomes in
-                    try audit.writeInTransaction(audit.entries(outcomes, fingerprint: fingerprint))
+                    try audit.writeInTransaction(audit.entries(outcomes, fingerprint: fingerprint, kind: kind))
                 }
                 await audit.committed()
-                await store.shutdown()
                 switch outcomes.last {
                 case .linked(_, let id):
-                    print("linked card \(key) (\(key.issuer ?? "")) to record \(id)")
+                    // Added to the record's credentials: the others stay linked.
+                    let count = (try? await store.entry(id: id))?.credentials.count
+                    await store.shutdown()
+                    print(
+                        "linked \(kind?.rawValue ?? "credential") \(key) (\(key.issuer ?? "")) to record \(id)"
+                            + (count.map { "; the record has \($0) credential(s)" } ?? ""))
                 case .linkRefused(_, let id, let other):
+                    await store.shutdown()
                     fail("already_linked: the card is linked to record \(other), not \(id) (use --replace)")
                     throw ExitCode(1)
                 default:
-                    break
+                    await store.shutdown()
                 }
             } catch let e as EligibilityError {
                 let code = audit.code(e)
@@ -225,6 +233,19 @@ extension RegistryCommand {
                 throw ExitCode(1)
             }
             return names[0]
+        }
+
+        /// The token label (JPKI EF 0006, first 32 bytes, trailing spaces and NULs removed), nil
+        /// when the card does not answer it (the JPKI AP is selected: the card just signed).
+        static func tokenLabel(_ channel: CardChannel) -> String? {
+            do throws(JPKIError) {
+                try JPKICommands.selectFile(JPKIFile.tokenInfo, on: channel)
+                var bytes = try JPKICommands.readBinary(offset: 0, length: 32, on: channel).data
+                while let last = bytes.last, last == 0x20 || last == 0x00 { bytes.removeLast() }
+                return String(decoding: bytes, as: UTF8.self)
+            } catch {
+                return nil
+            }
         }
 
         /// The PIN from one line of stdin (`--pin-stdin`) or a no-echo prompt on /dev/tty.

@@ -126,11 +126,15 @@ struct RegistryCommandTests {
             "registry", "unlink", "--issuer-key-id", fixtureAuthKeyID, "--serial", "1001", "--config", s.config,
         ])
         #expect(un.status == 0, "\(un.stderr)")
+        // Card 00's record had that one credential: it stays, and the command says so.
+        #expect(un.stdout.contains("0 credential(s) left"), "\(un.stdout)")
+        #expect(un.stdout.contains("has no credential left: it stays in the registry"), "\(un.stdout)")
         let again = try jpkid([
             "registry", "unlink", "--issuer-key-id", fixtureAuthKeyID, "--serial", "1001", "--config", s.config,
         ])
         #expect(again.status == 1)
         #expect(again.stderr.contains("not_found"))
+        #expect(again.stderr.contains("no credential with key 1001@keyid:\(fixtureAuthKeyID)"), "\(again.stderr)")
 
         let lines = try auditLines(s)
         let ops = lines.compactMap { $0["operation"] as? String }
@@ -140,6 +144,7 @@ struct RegistryCommandTests {
         #expect(ops.filter { $0 == "registry-list" }.count == 2, "each listing is audited")
         let unlinked = lines.first { ($0["operation"] as? String) == "registry-unlink" }
         #expect((unlinked?["card"] as? [String: String])?["serial"] == "1001")
+        #expect(unlinked?["credentialsLeft"] as? Int == 0)
         #expect(unlinked?["uid"] as? Int == Int(getuid()))
         #expect(lines.last?["outcome"] as? String == "not_found")
         // No names or birth dates in the audit.
@@ -205,6 +210,13 @@ struct RegistryCommandTests {
                     stdin: Data("0000\n".utf8))
                 #expect(wrong.status == 1)
                 #expect(wrong.stderr.contains("wrong_pin"))
+                // The same person's second credential is added; the first stays linked.
+                let second = try jpkid(
+                    ["registry", "link", "--config", s.config, "--reader", reader, "--pin-stdin", "--record", "1"],
+                    stdin: Data("5678\n".utf8))
+                #expect(second.status == 0, "\(second.stderr)")
+                #expect(second.stdout.contains("linked card 1011"), "\(second.stdout)")
+                #expect(second.stdout.contains("the record has 2 credential(s)"), "\(second.stdout)")
             }
             try await withCard("04-revoked") {
                 let r = try jpkid(
@@ -218,12 +230,18 @@ struct RegistryCommandTests {
         let entries = try await store.list()
         #expect(entries.count == 1)
         #expect(
-            entries.first?.cards == [
-                try CardKey(issuerKeyID: fixtureAuthKeyID, serial: "1001", issuer: fixtureAuthIssuer)
+            Set(entries.first?.cards ?? []) == [
+                try CardKey(issuerKeyID: fixtureAuthKeyID, serial: "1001", issuer: fixtureAuthIssuer),
+                try CardKey(issuerKeyID: fixtureAuthKeyID, serial: "1011", issuer: fixtureAuthIssuer),
             ])
+        #expect(entries.first?.credentials.map(\.kind) == [.card, .card])
         let lines = try auditLines(s)
         let links = lines.filter { ($0["operation"] as? String) == "registry-link" }
-        #expect(links.compactMap { $0["outcome"] as? String } == ["ok", "wrong_pin", "verification_failed"])
+        #expect(links.compactMap { $0["outcome"] as? String } == ["ok", "wrong_pin", "ok", "verification_failed"])
+        #expect(
+            links.filter { $0["outcome"] as? String == "ok" }.map { $0["credentialKind"] as? String } == [
+                "card", "card",
+            ])
         let raw = try String(contentsOfFile: s.audit, encoding: .utf8)
         for secret in ["1234", "9876", "山田", "1980-02-17"] {
             #expect(!raw.contains("\"\(secret)\"") && !raw.contains(secret + "\n"))

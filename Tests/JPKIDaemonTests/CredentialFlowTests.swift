@@ -1,0 +1,75 @@
+import CardSimulator
+import Eligibility
+import Foundation
+import JPKIDaemon
+import Logging
+import TestBench
+import Testing
+
+/// Several credentials per person (issue 16), through jpkid in-process over simulated readers:
+/// two credentials linked to one record give that record through either, and the audit names
+/// the credential each answer used by its key.
+@Suite("several credentials per person (in-process, no pcscd)")
+struct CredentialFlowTests {
+    @Test("a person linked with card and phone gets the same record through both")
+    func sameRecordThroughEachCredential() async throws {
+        // Until the simulated phones exist, the person's two credentials are two fixture cards
+        // (each with its own auth certificate, as a card and a phone have).
+        let credentials: [(card: String, pin: String)] = [("00-ordinary", "1234"), ("01-kanji-variant", "5678")]
+        var (cfg, dir) = DaemonTests.config(trust: true)
+        cfg.eligibility.provider = .sqlite
+        cfg.eligibility.sqlitePath = dir + "/registry.sqlite"
+        let store = try await cfg.eligibility.makeStore()
+        let person = try await store.upsert(
+            try EligibilityFlowTests.record(number: "7007", name: "山田　太郎", birth: "1980-02-17"))
+        let someoneElse = try await store.upsert(
+            try EligibilityFlowTests.record(number: "8008", name: "佐藤　花子", birth: "1975-04-01"))
+        try await store.link(try EligibilityFlowTests.key("02-same-name-a"), recordID: someoneElse, replace: false)
+        for c in credentials {
+            try await store.link(try EligibilityFlowTests.key(c.card), kind: .card, recordID: person, replace: false)
+        }
+        #expect(try await store.entry(id: person)?.credentials.count == 2)
+        await store.shutdown()
+
+        let readers = SimulatedReaders(readers: [InProcessDaemonTests.reader])
+        let daemon = try await Daemon.start(config: cfg, logger: Logger(label: "credentials"), readers: readers)
+        do {
+            let http = UnixHTTP(path: cfg.socket.path)
+            let events = try await blocking { try EventReader(http: http) }
+            defer { events.close() }
+            for c in credentials {
+                readers.insert(try VirtualMyNumberCard.fixture(c.card), into: InProcessDaemonTests.reader)
+                let inserted = try #require(try await events.next("card-inserted"))
+                let session = try #require(inserted["session"] as? String)
+                let r = try await blocking {
+                    try http.request("POST", "/v1/sessions/\(session)/eligibility", body: "{\"pin\":\"\(c.pin)\"}")
+                }
+                #expect(r.status == 200 && r.json["status"] as? String == "eligible", "\(c.card): \(r.text)")
+                #expect((r.json["record"] as? [String: Any])?["number"] as? String == "7007", "\(c.card): \(r.text)")
+                readers.remove(from: InProcessDaemonTests.reader)
+                _ = try #require(try await events.next("card-removed"))
+            }
+        } catch {
+            await daemon.shutdown()
+            throw error
+        }
+        await daemon.shutdown()
+
+        // Each answer's audit line names the credential used, by key (issuer key id + serial).
+        let lines = try String(contentsOfFile: cfg.auditLog, encoding: .utf8).split(separator: "\n").compactMap {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        let answers = lines.filter { $0["operation"] as? String == "eligibility" }
+        let keys = answers.compactMap { $0["cardKey"] as? [String: Any] }
+        #expect(answers.map { $0["outcome"] as? String } == ["eligible", "eligible"])
+        #expect(
+            keys.compactMap { $0["serial"] as? String }
+                == (try credentials.map { try EligibilityFlowTests.key($0.card).serial }))
+        #expect(
+            keys.allSatisfy {
+                $0["issuerKeyID"] as? String == (try? EligibilityFlowTests.key("00-ordinary"))?.issuerKeyID
+            })
+        let raw = try String(contentsOfFile: cfg.auditLog, encoding: .utf8)
+        for secret in ["山田", "1980-02-17"] { #expect(!raw.contains(secret)) }
+    }
+}
