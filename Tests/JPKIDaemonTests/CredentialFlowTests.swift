@@ -37,15 +37,23 @@ struct CredentialFlowTests {
             let http = UnixHTTP(path: cfg.socket.path)
             let events = try await blocking { try EventReader(http: http) }
             defer { events.close() }
-            for c in credentials {
-                readers.insert(try VirtualMyNumberCard.fixture(c.card), into: InProcessDaemonTests.reader)
+            // Then a card linked to nobody and a revoked card: their answers name their keys too.
+            let others: [(String, String, String)] = [
+                ("05-nearly-blocked", #"{"pin":"2468","allowLastTry":true}"#, "unknown_card"),
+                ("04-revoked", #"{"pin":"9876"}"#, "verification_failed"),
+            ]
+            let all = credentials.map { ($0.card, "{\"pin\":\"\($0.pin)\"}", "eligible") } + others
+            for c in all {
+                readers.insert(try VirtualMyNumberCard.fixture(c.0), into: InProcessDaemonTests.reader)
                 let inserted = try #require(try await events.next("card-inserted"))
                 let session = try #require(inserted["session"] as? String)
                 let r = try await blocking {
-                    try http.request("POST", "/v1/sessions/\(session)/eligibility", body: "{\"pin\":\"\(c.pin)\"}")
+                    try http.request("POST", "/v1/sessions/\(session)/eligibility", body: c.1)
                 }
-                #expect(r.status == 200 && r.json["status"] as? String == "eligible", "\(c.card): \(r.text)")
-                #expect((r.json["record"] as? [String: Any])?["number"] as? String == "7007", "\(c.card): \(r.text)")
+                #expect(r.status == 200 && r.json["status"] as? String == c.2, "\(c.0): \(r.text)")
+                if c.2 == "eligible" {
+                    #expect((r.json["record"] as? [String: Any])?["number"] as? String == "7007", "\(c.0): \(r.text)")
+                }
                 readers.remove(from: InProcessDaemonTests.reader)
                 _ = try #require(try await events.next("card-removed"))
             }
@@ -61,10 +69,13 @@ struct CredentialFlowTests {
         }
         let answers = lines.filter { $0["operation"] as? String == "eligibility" }
         let keys = answers.compactMap { $0["cardKey"] as? [String: Any] }
-        #expect(answers.map { $0["outcome"] as? String } == ["eligible", "eligible"])
+        #expect(
+            answers.map { $0["outcome"] as? String } == ["eligible", "eligible", "unknown_card", "verification_failed"])
         #expect(
             keys.compactMap { $0["serial"] as? String }
-                == (try credentials.map { try EligibilityFlowTests.key($0.card).serial }))
+                == (try ["00-ordinary", "01-kanji-variant", "05-nearly-blocked", "04-revoked"].map {
+                    try EligibilityFlowTests.key($0).serial
+                }))
         #expect(
             keys.allSatisfy {
                 $0["issuerKeyID"] as? String == (try? EligibilityFlowTests.key("00-ordinary"))?.issuerKeyID
