@@ -74,7 +74,17 @@ let package = Package(
         .executableTarget(
             name: "jpkid",
             dependencies: [
-                "SmartCardPCSC",
+                "JPKIDaemon", "RegistryCommands",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        // The one PIN prompt (no echo, restored on signals) and the one text table of the tools.
+        .target(name: "TerminalIO", dependencies: ["JPKI"]),
+        // `jpkid registry …` and `jpkid audit …` (jpkid's main only parses and wires).
+        .target(
+            name: "RegistryCommands",
+            dependencies: [
+                "SmartCardPCSC", "TerminalIO",
                 "JPKIDaemon", "Eligibility", "JPKI", "JPKIVerify", "SmartCard", "AuditTrail",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
@@ -82,7 +92,7 @@ let package = Package(
         .target(
             name: "Inspect",
             dependencies: [
-                "SmartCardPCSC",
+                "SmartCardPCSC", "TerminalIO",
                 "SmartCard", "JPKI", "JPKIVerify",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
@@ -148,7 +158,7 @@ let package = Package(
             dependencies: [
                 "SmartCardPCSC",
                 "Eligibility", "JPKIDaemon", "JPKIVerify", "JPKI", "SmartCard", "CardSimulator", "TestBench",
-                "OQSFakeTerminal",
+                "OQSFakeTerminal", "RegistryCommands",
             ]),
         .testTarget(
             name: "FaultSoakTests",
@@ -170,7 +180,9 @@ let package = Package(
             ]),
         .testTarget(
             name: "CardInspectTests",
-            dependencies: ["SmartCardPCSC", "Inspect", "card-inspect", "CardSimulator", "SmartCard", "TestBench"]),
+            dependencies: [
+                "SmartCardPCSC", "Inspect", "card-inspect", "CardSimulator", "SmartCard", "TestBench", "TerminalIO",
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -4,6 +4,7 @@ import JPKI
 import JPKIVerify
 import SmartCard
 import SmartCardPCSC
+import TerminalIO
 
 /// `card-inspect`: look at My Number cards and readers. The subcommand names are a contract.
 public struct CardInspect: AsyncParsableCommand {

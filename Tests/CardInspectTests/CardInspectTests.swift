@@ -4,6 +4,7 @@ import Inspect
 import JPKI
 import JPKIVerify
 import SmartCard
+import TerminalIO
 import TestBench
 import Testing
 

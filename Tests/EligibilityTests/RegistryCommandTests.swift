@@ -2,12 +2,15 @@ import CardSimulator
 import Eligibility
 import Foundation
 import JPKIDaemon
+import RegistryCommands
 import SmartCard
 import SmartCardPCSC
+import Synchronization
 import TestBench
 import Testing
 
-/// `jpkid registry …` run as a separate process, as an administrator would.
+/// `jpkid registry …` and `jpkid audit …` as an administrator runs them: in-process through
+/// RegistryCommands, and end to end through the jpkid executable for `serve` and a card link.
 @Suite("jpkid registry commands", .serialized)
 struct RegistryCommandTests {
     struct Setup {
@@ -38,7 +41,35 @@ struct RegistryCommandTests {
         return Setup(dir: dir, config: config, audit: audit, sqlite: sqlite)
     }
 
-    func jpkid(_ args: [String], stdin: Data? = nil) throws -> ProcessResult {
+    /// What a command printed and its exit status.
+    struct CommandResult {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// `jpkid registry …` / `jpkid audit …` run in this process (RegistryCommands), as the
+    /// executable runs them: its output and exit status.
+    func jpkid(_ args: [String]) async -> CommandResult {
+        let out = Mutex("")
+        let err = Mutex("")
+        let output = CommandOutput(
+            out: { line in out.withLock { $0 += line + "\n" } },
+            err: { line in err.withLock { $0 += "jpkid: " + line + "\n" } })
+        let rest = Array(args.dropFirst())
+        let status: Int32
+        switch args.first {
+        case "registry": status = await CommandRunner.run(RegistryCommand.self, rest, output: output)
+        case "audit": status = await CommandRunner.run(AuditCommand.self, rest, output: output)
+        default:
+            Issue.record("not a library command: \(args)")
+            status = -1
+        }
+        return CommandResult(status: status, stdout: out.withLock { $0 }, stderr: err.withLock { $0 })
+    }
+
+    /// The jpkid executable as a separate process (end-to-end: `serve`, a PIN on stdin).
+    func jpkidProcess(_ args: [String], stdin: Data? = nil) throws -> ProcessResult {
         try runProgram(try builtBinary("jpkid"), args, stdin: stdin)
     }
 
@@ -51,18 +82,18 @@ struct RegistryCommandTests {
 
     @Test func serveSyntaxStillWorks() throws {
         let s = try setup()
-        let ok = try jpkid(["--socket", "/tmp/x.sock", "--config", s.config, "--check-config"])
+        let ok = try jpkidProcess(["--socket", "/tmp/x.sock", "--config", s.config, "--check-config"])
         #expect(ok.status == 0)
         #expect(ok.stdout.contains("configuration OK"))
         let bad = s.dir.appendingPathComponent("bad.json").path
         try Data(#"{"eligibility":{"provider":"postgres"}}"#.utf8).write(to: URL(fileURLWithPath: bad))
-        let r = try jpkid(["--config", bad, "--check-config"])
+        let r = try jpkidProcess(["--config", bad, "--check-config"])
         #expect(r.status == 2)
         #expect(r.stderr.contains("eligibility.postgresURL"))
     }
 
     @Test("registry reference-numbers writes the 照会番号 registration file for the terminal (provider oqs)")
-    func referenceNumbers() throws {
+    func referenceNumbers() async throws {
         let s = try setup()
         let folder = s.dir.appendingPathComponent("oqs")
         try FileManager.default.createDirectory(
@@ -77,8 +108,8 @@ struct RegistryCommandTests {
         let config = s.dir.appendingPathComponent("oqs.json").path
         try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: config))
         let csv = packageRoot.appendingPathComponent("apdu-fixtures/registry/demo.csv").path
-        #expect(try jpkid(["registry", "import", csv, "--config", config]).status == 0)
-        let r = try jpkid(["registry", "reference-numbers", "--config", config])
+        #expect(await jpkid(["registry", "import", csv, "--config", config]).status == 0)
+        let r = await jpkid(["registry", "reference-numbers", "--config", config])
         #expect(r.status == 0, "\(r.stderr)")
         let files = try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("req").path)
         let name = try #require(files.first)
@@ -92,20 +123,20 @@ struct RegistryCommandTests {
         #expect(infos.contains { $0.child("InsurerNumber")?.text == "  141044" })
         #expect(try auditLines(s).contains { $0["operation"] as? String == "registry-reference-numbers" })
         // Not provider oqs: refused.
-        #expect(try jpkid(["registry", "reference-numbers", "--config", s.config]).status == 2)
+        #expect(await jpkid(["registry", "reference-numbers", "--config", s.config]).status == 2)
     }
 
-    @Test func importListUnlink() throws {
+    @Test func importListUnlink() async throws {
         let s = try setup()
         let csv = packageRoot.appendingPathComponent("apdu-fixtures/registry/demo.csv").path
-        let imp = try jpkid(["registry", "import", csv, "--config", s.config])
+        let imp = await jpkid(["registry", "import", csv, "--config", s.config])
         #expect(imp.status == 0, "\(imp.stderr)")
         #expect(imp.stdout.contains("rows 10, records saved 10, cards linked 9, rows rejected 0"))
         // The SQLite file was created, not world-readable.
         let attrs = try FileManager.default.attributesOfItem(atPath: s.sqlite)
         #expect(((attrs[.posixPermissions] as? Int) ?? 0o777) & 0o007 == 0)
 
-        let list = try jpkid(["registry", "list", "--json", "--config", s.config])
+        let list = await jpkid(["registry", "list", "--json", "--config", s.config])
         #expect(list.status == 0)
         let entries = try JSONDecoder().decode([RegistryEntry].self, from: Data(list.stdout.utf8))
         #expect(entries.count == 10)
@@ -113,23 +144,23 @@ struct RegistryCommandTests {
             entries.flatMap(\.cards).map(\.serial).sorted() == [
                 "1001", "1011", "1021", "1031", "1041", "1061", "1071", "1081", "1091",
             ])
-        let table = try jpkid(["registry", "list", "--config", s.config])
+        let table = await jpkid(["registry", "list", "--config", s.config])
         #expect(table.stdout.contains("高橋　崎辺"))
         #expect(table.stdout.split(separator: "\n").count == 11)
 
         // By DN alone the card is ambiguous (three generations share it); by key id it is one.
-        let byDN = try jpkid([
+        let byDN = await jpkid([
             "registry", "unlink", "--issuer", fixtureAuthIssuer, "--serial", "1001", "--config", s.config,
         ])
         #expect(byDN.status == 64 && byDN.stderr.contains("3 configured auth anchors"), "\(byDN.stderr)")
-        let un = try jpkid([
+        let un = await jpkid([
             "registry", "unlink", "--issuer-key-id", fixtureAuthKeyID, "--serial", "1001", "--config", s.config,
         ])
         #expect(un.status == 0, "\(un.stderr)")
         // Card 00's record had that one credential: it stays, and the command says so.
         #expect(un.stdout.contains("0 credential(s) left"), "\(un.stdout)")
         #expect(un.stdout.contains("has no credential left: it stays in the registry"), "\(un.stdout)")
-        let again = try jpkid([
+        let again = await jpkid([
             "registry", "unlink", "--issuer-key-id", fixtureAuthKeyID, "--serial", "1001", "--config", s.config,
         ])
         #expect(again.status == 1)
@@ -152,7 +183,7 @@ struct RegistryCommandTests {
         for secret in ["山田", "高橋", "佐藤", "1980-02-17", "ヤマダ"] { #expect(!raw.contains(secret)) }
     }
 
-    @Test func importReportsBadRows() throws {
+    @Test func importReportsBadRows() async throws {
         let s = try setup()
         let csv = s.dir.appendingPathComponent("bad.csv")
         try Data(
@@ -162,18 +193,18 @@ struct RegistryCommandTests {
             ,,06139991,,2,00,山田　花子,1980-02-17,35,2024-04-01
             """.utf8
         ).write(to: csv)
-        let r = try jpkid(["registry", "import", csv.path, "--config", s.config])
+        let r = await jpkid(["registry", "import", csv.path, "--config", s.config])
         #expect(r.status == 1)
         #expect(r.stdout.contains("error: line 3, column copaymentRatio"))
         #expect(r.stdout.contains("rows 2, records saved 1, cards linked 0, rows rejected 1"))
         #expect(!r.stdout.contains("山田"))
-        let json = try jpkid(["registry", "import", csv.path, "--json", "--config", s.config])
+        let json = await jpkid(["registry", "import", csv.path, "--json", "--config", s.config])
         let report = try JSONDecoder().decode(RegistryCSV.Report.self, from: Data(json.stdout.utf8))
         #expect(report.errors.map(\.line) == [3])
         #expect(report.recordsSaved == 1)
     }
 
-    @Test func unwritableAuditRefusesChanges() throws {
+    @Test func unwritableAuditRefusesChanges() async throws {
         let s = try setup()
         let cfg = s.dir.appendingPathComponent("noaudit.json").path
         let json: [String: Any] = [
@@ -182,7 +213,7 @@ struct RegistryCommandTests {
         ]
         try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: cfg))
         let csv = packageRoot.appendingPathComponent("apdu-fixtures/registry/demo.csv").path
-        let r = try jpkid(["registry", "import", csv, "--config", cfg])
+        let r = await jpkid(["registry", "import", csv, "--config", cfg])
         #expect(r.status == 2)
         #expect(!FileManager.default.fileExists(atPath: s.sqlite))
     }
@@ -194,7 +225,7 @@ struct RegistryCommandTests {
         let reader = TestBench.slots[0].readerName
         try await TestBench.exclusive {
             try await withCard("00-ordinary") {
-                let r = try jpkid(
+                let r = try jpkidProcess(
                     [
                         "registry", "link", "--config", s.config, "--reader", reader, "--pin-stdin",
                         "--insurer-number", "06139991", "--symbol", "試験記号", "--number", "1001", "--branch", "00",
@@ -205,13 +236,13 @@ struct RegistryCommandTests {
                 #expect(r.stdout.contains("linked card 1001"))
             }
             try await withCard("01-kanji-variant") {
-                let wrong = try jpkid(
+                let wrong = try jpkidProcess(
                     ["registry", "link", "--config", s.config, "--reader", reader, "--pin-stdin", "--record", "1"],
                     stdin: Data("0000\n".utf8))
                 #expect(wrong.status == 1)
                 #expect(wrong.stderr.contains("wrong_pin"))
                 // The same person's second credential is added; the first stays linked.
-                let second = try jpkid(
+                let second = try jpkidProcess(
                     ["registry", "link", "--config", s.config, "--reader", reader, "--pin-stdin", "--record", "1"],
                     stdin: Data("5678\n".utf8))
                 #expect(second.status == 0, "\(second.stderr)")
@@ -219,7 +250,7 @@ struct RegistryCommandTests {
                 #expect(second.stdout.contains("the record has 2 credential(s)"), "\(second.stdout)")
             }
             try await withCard("04-revoked") {
-                let r = try jpkid(
+                let r = try jpkidProcess(
                     ["registry", "link", "--config", s.config, "--reader", reader, "--pin-stdin", "--record", "1"],
                     stdin: Data("9876\n".utf8))
                 #expect(r.status == 1)

@@ -6,6 +6,7 @@ import JPKIDaemon
 import JPKIVerify
 import SmartCard
 import SmartCardPCSC
+import TerminalIO
 
 extension RegistryCommand {
     /// `jpkid registry link`: 保険証利用登録. Reads the card's auth certificate, verifies the auth
@@ -116,7 +117,7 @@ extension RegistryCommand {
                 }
             }
             let readerName = try await resolveReader()
-            let pin = try readPIN()
+            let pin = try await readPIN()
             defer { pin.wipe() }
             let challenge: CardChallenge
             do { challenge = try CardChallenge() } catch {
@@ -191,7 +192,7 @@ extension RegistryCommand {
                     // Added to the record's credentials: the others stay linked.
                     let count = (try? await store.entry(id: id))?.credentials.count
                     await store.shutdown()
-                    print(
+                    say(
                         "linked \(kind?.rawValue ?? "credential") \(key) (\(key.issuer ?? "")) to record \(id)"
                             + (count.map { "; the record has \($0) credential(s)" } ?? ""))
                 case .linkRefused(_, let id, let other):
@@ -248,36 +249,15 @@ extension RegistryCommand {
             }
         }
 
-        /// The PIN from one line of stdin (`--pin-stdin`) or a no-echo prompt on /dev/tty.
-        func readPIN() throws -> PIN {
-            var bytes: [UInt8] = []
-            if pinStdin {
-                var c: UInt8 = 0
-                while read(0, &c, 1) == 1, c != 0x0A {
-                    if c != 0x0D { bytes.append(c) }
-                }
-            } else {
-                let fd = open("/dev/tty", O_RDWR | O_CLOEXEC)
-                guard fd >= 0 else {
-                    fail("no terminal for the PIN prompt: use --pin-stdin")
-                    throw ExitCode(64)
-                }
-                defer { close(fd) }
-                var old = termios()
-                tcgetattr(fd, &old)
-                var noEcho = old
-                noEcho.c_lflag &= ~tcflag_t(ECHO)
-                tcsetattr(fd, TCSAFLUSH, &noEcho)
-                let prompt = Array("Auth PIN (4 digits): ".utf8)
-                _ = write(fd, prompt, prompt.count)
-                var c: UInt8 = 0
-                while read(fd, &c, 1) == 1, c != 0x0A {
-                    if c != 0x0D { bytes.append(c) }
-                }
-                tcsetattr(fd, TCSAFLUSH, &old)
-                _ = write(fd, [0x0A], 1)
+        /// The PIN from one line of stdin (`--pin-stdin`) or a no-echo prompt on the terminal
+        /// (TerminalIO's prompt: echo restored also when a signal ends the process there).
+        func readPIN() async throws -> PIN {
+            do {
+                return try await PINInput.read(pinStdin ? .standardInput : .terminal, prompt: "Auth PIN (4 digits): ")
+            } catch {
+                fail("\(error.code): \(error.message)")
+                throw ExitCode(64)
             }
-            return PIN(bytes: &bytes)
         }
     }
 }

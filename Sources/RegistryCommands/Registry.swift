@@ -7,12 +7,16 @@ import JPKIDaemon
 import JPKIVerify
 import SmartCard
 import Synchronization
+import TerminalIO
 
 /// `jpkid registry import|list|link|unlink`: administration of the eligibility registry named by
 /// the `eligibility` section of the daemon configuration. Every change appends JSON lines to the
 /// daemon's audit log (uid, operation, card key, record id — never names or birth dates).
-struct RegistryCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct RegistryCommand: AsyncParsableCommand {
+    /// Creates the command (ArgumentParser fills it in).
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         commandName: "registry",
         abstract: "Administer the eligibility registry (マイナ保険証): import, list, link, unlink, legacy.",
         subcommands: [Import.self, List.self, Link.self, Unlink.self, Legacy.self, ReferenceNumbers.self])
@@ -48,10 +52,6 @@ struct RegistryOptions: ParsableArguments {
             throw ExitCode(2)
         }
     }
-}
-
-func fail(_ message: String) {
-    FileHandle.standardError.write(Data("jpkid: \(message)\n".utf8))
 }
 
 /// JSON lines appended to the daemon's audit log for registry changes, through the same
@@ -234,10 +234,10 @@ extension RegistryCommand {
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+                say(String(decoding: try encoder.encode(report), as: UTF8.self))
             } else {
-                for e in report.errors { print("error: \(e)") }
-                print(
+                for e in report.errors { say("error: \(e)") }
+                say(
                     "rows \(report.rows), records saved \(report.recordsSaved), cards linked \(report.cardsLinked), rows rejected \(report.rowsRejected), links refused \(report.linksRefused)"
                 )
             }
@@ -273,24 +273,23 @@ extension RegistryCommand {
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                print(String(decoding: try encoder.encode(entries), as: UTF8.self))
+                say(String(decoding: try encoder.encode(entries), as: UTF8.self))
                 return
             }
-            let header = [
+            var table = TextTable(headers: [
                 "id", "insurer", "symbol", "number", "branch", "name", "birth", "ratio", "from", "to", "status",
                 "credentials",
-            ]
-            var rows = [header]
+            ])
             for e in entries {
                 let r = e.record
-                rows.append([
+                table.rows.append([
                     String(e.id), r.insurerNumber, r.symbol, r.number, r.branch, r.name, r.birthDate.description,
                     String(r.copaymentRatio), r.validFrom.description, r.validTo?.description ?? "-", r.status.rawValue,
                     e.credentials.isEmpty
                         ? "-" : e.credentials.map { "\($0.kind?.rawValue ?? "-"):\($0.key)" }.joined(separator: " "),
                 ])
             }
-            print(Table.render(rows))
+            say(table.render())
         }
     }
 
@@ -331,9 +330,9 @@ extension RegistryCommand {
                 }
                 await audit.committed()
                 if case .unlinked(_, let id, let left) = outcomes.first {
-                    print("unlinked credential \(key) from record \(id); \(left) credential(s) left")
+                    say("unlinked credential \(key) from record \(id); \(left) credential(s) left")
                     if left == 0 {
-                        print(
+                        say(
                             "record \(id) has no credential left: it stays in the registry, but no card or phone finds it until one is linked (jpkid registry link --record \(id))"
                         )
                     }
@@ -393,37 +392,15 @@ extension RegistryCommand {
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                print(String(decoding: try encoder.encode(links), as: UTF8.self))
+                say(String(decoding: try encoder.encode(links), as: UTF8.self))
                 return
             }
-            var rows = [["record", "serial", "anchors", "issuer"]]
+            var table = TextTable(headers: ["record", "serial", "anchors", "issuer"])
             for l in links {
-                rows.append([String(l.recordID), l.serial, String(l.matchingAnchors ?? 0), l.issuer])
+                table.rows.append([String(l.recordID), l.serial, String(l.matchingAnchors ?? 0), l.issuer])
             }
-            print(Table.render(rows))
-            print("\(links.count) link(s) need the card linked again (jpkid registry link)")
+            say(table.render())
+            say("\(links.count) link(s) need the card linked again (jpkid registry link)")
         }
-    }
-}
-
-/// A plain text table (column widths by display width: CJK counts 2).
-enum Table {
-    static func width(_ s: String) -> Int {
-        s.unicodeScalars.reduce(0) { n, u in
-            n
-                + ((0x1100...0x115F).contains(u.value) || (0x2E80...0xA4CF).contains(u.value)
-                    || (0xAC00...0xD7A3).contains(u.value) || (0xF900...0xFAFF).contains(u.value)
-                    || (0xFE30...0xFE4F).contains(u.value) || (0xFF00...0xFF60).contains(u.value)
-                    || (0xFFE0...0xFFE6).contains(u.value) || (0x20000...0x3FFFD).contains(u.value) ? 2 : 1)
-        }
-    }
-
-    static func render(_ rows: [[String]]) -> String {
-        guard let first = rows.first else { return "" }
-        let widths = (0..<first.count).map { c in rows.map { width($0[c]) }.max() ?? 0 }
-        return rows.map { row in
-            zip(row, widths).map { cell, w in cell + String(repeating: " ", count: w - width(cell)) }
-                .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
-        }.joined(separator: "\n")
     }
 }
