@@ -247,11 +247,11 @@ extension RegistryCommand {
 
     /// `jpkid registry list [--json]`.
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List records and their linked cards.")
+        static let configuration = CommandConfiguration(abstract: "List records and their linked credentials.")
 
         @OptionGroup var options: RegistryOptions
 
-        @Flag(help: "Print JSON (an array of {id, record, cards}).")
+        @Flag(help: "Print JSON (an array of {id, record, cards, credentials}).")
         var json = false
 
         func run() async throws {

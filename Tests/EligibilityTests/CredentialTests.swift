@@ -105,6 +105,30 @@ extension ProviderTests {
         #expect(try await store.record(for: key)?.number == "1")
     }
 
+    /// A CSV with one qualification on several rows links each row's credential to that record,
+    /// with its kind.
+    @Test(arguments: Backend.allCases)
+    func csvLinksSeveralCredentials(_ backend: Backend) async throws {
+        let store = try await backend.makeStore()
+        defer { Task { await store.shutdown() } }
+        let csv = """
+            issuerKeyID,serial,kind,insurerNumber,symbol,number,branch,name,birthDate,copaymentRatio,validFrom
+            \(fixtureAuthKeyID),1001,card,06139991,A,1,00,山田　太郎,1980-02-17,30,2024-04-01
+            \(fixtureAuthKeyID),7A01,android-phone,06139991,A,1,00,山田　太郎,1980-02-17,30,2024-04-01
+            \(fixtureAuthKeyID),7A02,watch,06139991,A,1,00,山田　太郎,1980-02-17,30,2024-04-01
+            ,,card,06139991,A,2,00,山田　花子,1980-02-17,30,2024-04-01
+            """
+        let report = try await RegistryCSV.importCSV(csv, into: store)
+        #expect(report.errors.map(\.line) == [4, 5])
+        #expect(report.errors.map(\.column) == ["kind", "kind"])
+        #expect(report.recordsSaved == 2 && report.cardsLinked == 2)
+        let entries = try await store.list()
+        #expect(entries.count == 1)
+        let kinds = Dictionary(uniqueKeysWithValues: (entries.first?.credentials ?? []).map { ($0.key, $0.kind) })
+        #expect(kinds == [key: .card, phoneKey: .androidPhone])
+        #expect(try await store.record(for: phoneKey)?.number == "1")
+    }
+
     @Test func credentialKindFromTokenLabel() {
         #expect(CredentialKind(tokenLabel: "JPKIAPICCTOKEN2") == .card)
         #expect(CredentialKind(tokenLabel: "JPKIAPICCTOKEN2\u{0}\u{0}  ") == .card)
