@@ -304,9 +304,22 @@ public struct DaemonAPI: APIResponder {
                 try await supervisor.withSession(id) { channel, session in
                     // A card bound without PIN (顔認証マイナンバーカード): the library refuses every
                     // PIN operation before any APDU.
-                    let result = try body(
-                        MyNumberCard(channel: channel, cardHasNoPIN: session.identity.authPINPresent == false))
-                    guard result.card.hex == session.identity.authCertificateFingerprint else {
+                    // A credential whose auth certificate needs the PIN first (Android) is identified
+                    // by its token info wherever a card would be by its certificate.
+                    let result: CardResult<T>
+                    do {
+                        result = try body(
+                            MyNumberCard(
+                                channel: channel, cardHasNoPIN: session.identity.authPINPresent == false,
+                                certificateAfterPIN: session.identity.identifiesByToken))
+                    } catch JPKIError.pinRequired(let kind) where session.identity.identifiesByToken && kind != .sign {
+                        throw APIError.certificateAfterPIN
+                    } catch JPKIError.pinRequired(nil) where !session.identity.identifiesByToken {
+                        // The session's card showed its auth certificate without a PIN: a credential
+                        // that does not (an Android phone swapped in unnoticed) is another one.
+                        throw APIError.sessionEnded
+                    }
+                    guard result.card.hex == session.identity.expectedCardFingerprint else {
                         throw APIError.sessionEnded
                     }
                     return (result.value, session)
@@ -330,6 +343,18 @@ public struct DaemonAPI: APIResponder {
     }
 
     func certificates(_ id: String, peer: PeerCredentials) async throws -> APIResponse {
+        // A credential whose auth certificate needs the PIN (Android): nothing to answer before a
+        // PIN-verified operation bound the session to it; after that the bound certificate (proven
+        // by the card's signature in this session) is answered with the CA certificates read now.
+        if let bound = try? await supervisor.session(id), bound.identity.identifiesByToken {
+            guard let der = bound.identity.authCertificateDER else {
+                await recordFailure(
+                    "certificates", peer: peer, session: id, reader: bound.reader,
+                    outcome: APIError.certificateAfterPIN.code)
+                throw APIError.certificateAfterPIN
+            }
+            return try await boundCertificates(id, peer: peer, authCertificate: der)
+        }
         let (certs, session) = try await cardOperation("certificates", session: id, peer: peer) { card in
             try card.channel.transaction { _ in
                 let auth = try card.readCertificate(.auth)
@@ -366,6 +391,42 @@ public struct DaemonAPI: APIResponder {
                         kind: $0.kind.rawValue, der: Data($0.der).base64EncodedString(),
                         sha256: SHA256.hash($0.der).hexString.lowercased())
                 }))
+    }
+
+    /// `certificates` for a session identified by its token: the bound auth certificate, and the CA
+    /// certificates read from the card (its token checked in the same transaction).
+    func boundCertificates(_ id: String, peer: PeerCredentials, authCertificate: [UInt8]) async throws -> APIResponse {
+        let (cas, session) = try await cardOperation("certificates", session: id, peer: peer) { card in
+            try card.channel.transaction { _ in
+                let identity = try card.identity()
+                let authCA = try card.readCertificate(.authCA)
+                let signCA = try card.readCertificate(.signCA)
+                guard authCA.card == identity, signCA.card == identity else { throw APIError.sessionEnded }
+                return CardResult(value: [authCA.value, signCA.value], card: identity)
+            }
+        }
+        return .json(
+            CertificatesBody(
+                session: session.id, card: session.identity.authCertificateFingerprint,
+                certificates: ([CertificateData(kind: .auth, der: authCertificate)] + cas).map(
+                    CertificatesBody.Cert.init)))
+    }
+
+    /// The `certificates` answer.
+    struct CertificatesBody: Encodable {
+        struct Cert: Encodable {
+            var kind: String
+            var der: String
+            var sha256: String
+            init(_ c: CertificateData) {
+                kind = c.kind.rawValue
+                der = Data(c.der).base64EncodedString()
+                sha256 = SHA256.hash(c.der).hexString.lowercased()
+            }
+        }
+        var session: String
+        var card: String?
+        var certificates: [Cert]
     }
 
     func pinStatus(_ id: String, peer: PeerCredentials) async throws -> APIResponse {
@@ -472,6 +533,12 @@ public struct DaemonAPI: APIResponder {
         allowLastTry: Bool
     ) async throws -> (signature: [UInt8], certificate: [UInt8], session: CardSession) {
         let digestInfo = DigestInfo.sha256(ofChallenge: challenge)
+        if let bound = try? await supervisor.session(id), bound.identity.identifiesByToken {
+            return try await signChallengeCertificateAfterPIN(
+                operation, session: id, bound: bound, peer: peer, challenge: challenge, digestInfo: digestInfo,
+                pin: pin,
+                allowLastTry: allowLastTry)
+        }
         if let bound = try? await supervisor.session(id), let der = bound.identity.authCertificateDER,
             let cc = try? CardChallenge(bytes: Data(challenge))
         {
@@ -505,6 +572,39 @@ public struct DaemonAPI: APIResponder {
         let (signed, session) = try await cardOperation(operation, session: id, peer: peer) { card in
             try card.signWithAuthKeyReadingCertificate(digestInfo: digestInfo, pin: pin, allowLastTry: allowLastTry)
         }
+        return (signed.signature, signed.certificate, session)
+    }
+
+    /// Possession proof for a credential whose auth certificate is read only after the auth PIN
+    /// (Android): the token must be the one read at insertion before the PIN is sent, the
+    /// certificate read after the PIN must verify the signature over the fresh challenge and, when
+    /// the session is already bound to a certificate, be that one (else 409). The hook
+    /// ``ReaderSupervisor/bindAuthCertificate(_:der:)`` then binds the session to it.
+    func signChallengeCertificateAfterPIN(
+        _ operation: String, session id: String, bound: CardSession, peer: PeerCredentials, challenge: [UInt8],
+        digestInfo: [UInt8], pin: PIN, allowLastTry: Bool
+    ) async throws -> (signature: [UInt8], certificate: [UInt8], session: CardSession) {
+        guard let cc = try? CardChallenge(bytes: Data(challenge)) else {
+            throw APIError(500, "internal_error", "challenge length")
+        }
+        let token = bound.identity.tokenInfo
+        let boundDER = bound.identity.authCertificateDER
+        let (signed, _) = try await cardOperation(operation, session: id, peer: peer) { card in
+            let signed: CardResult<SignedWithCertificate>
+            do {
+                signed = try card.signWithAuthKeyCertificateAfterPIN(
+                    digestInfo: digestInfo, pin: pin, allowLastTry: allowLastTry, expectingToken: token)
+            } catch JPKIError.cardChanged {
+                throw APIError.sessionEnded
+            }
+            let der = signed.value.certificate
+            guard boundDER == nil || boundDER == der,
+                cc.verify(signature: Data(signed.value.signature), authCertificateDER: Data(der)).verdict
+            else { throw APIError.sessionEnded }
+            // The operation is identified by the token, as every operation of this session.
+            return CardResult(value: signed.value, card: CardIdentity(tokenInfo: token ?? []))
+        }
+        let session = try await supervisor.bindAuthCertificate(id, der: signed.certificate)
         return (signed.signature, signed.certificate, session)
     }
 
@@ -642,6 +742,10 @@ public struct DaemonAPI: APIResponder {
         case .pinRequired: APIError(401, "pin_required", "this operation needs a PIN")
         case .pinCounterUnknown: APIError(409, "pin_counter_unknown", "the card did not report its PIN counter")
         case .notJPKICard: APIError(422, "not_a_jpki_card", "the card has no JPKI application")
+        case .applicationNotFound:
+            APIError(
+                422, "application_not_found",
+                "the credential has no such application (a smartphone JPKI holds the JPKI AP only)")
         default: APIError(502, "card_error", "the card answered unexpectedly (\(e.code))")
         }
     }
