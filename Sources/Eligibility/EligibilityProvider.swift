@@ -1,4 +1,5 @@
 import Foundation
+import JPKI
 
 /// Looks up the insurance record linked to a card. Implemented by the SQLite and PostgreSQL
 /// registries and by the HTTP gateway client.

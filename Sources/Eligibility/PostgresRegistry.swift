@@ -1,4 +1,5 @@
 import Foundation
+import JPKI
 import Logging
 import PostgresNIO
 

@@ -1,3 +1,5 @@
+import JPKI
+
 /// One change to the registry, applied with others in one transaction by
 /// ``RegistryStore/apply(_:beforeCommit:)``.
 public enum RegistryChange: Sendable, Equatable {

@@ -1,4 +1,5 @@
 import Foundation
+import JPKI
 
 /// CSV import of registry rows.
 ///

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import JPKI
 
 /// The embedded registry: one SQLite file (GRDB, WAL mode), created with its schema on first use.
 /// The daemon reads it while `jpkid registry` writes; writers wait up to `timeoutSeconds`.

@@ -132,9 +132,11 @@ extension RegistryCommand {
                 do {
                     signed = try await card.perform { channel in
                         let c = MyNumberCard(channel: channel)
-                        let sig = try c.signWithAuthKey(digestInfo: digestInfo, pin: pin, allowLastTry: allow)
-                        let cert = try c.readCertificate(.auth)
-                        return (sig.value, cert.value.der, Self.tokenLabel(channel))
+                        // PIN, then the auth certificate and the signature in one transaction: an
+                        // Android phone's certificate is readable only after its PIN.
+                        let signed = try c.signWithAuthKeyCertificateAfterPIN(
+                            digestInfo: digestInfo, pin: pin, allowLastTry: allow)
+                        return (signed.value.signature, signed.value.certificate, Self.tokenLabel(channel))
                     }
                 } catch {
                     await card.disconnect()

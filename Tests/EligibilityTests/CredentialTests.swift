@@ -1,5 +1,6 @@
 import Eligibility
 import Foundation
+import JPKI
 import Testing
 
 /// Several credentials per person (issue 16): a record links a card, a phone and a renewed card;
@@ -97,10 +98,10 @@ extension ProviderTests {
         let before = try await store.list()
         #expect(before.map { $0.credentials.map(\.key) } == [[key], [otherKey, k1021]])
         #expect(before.flatMap(\.credentials).allSatisfy { $0.kind == nil })
-        try await store.link(phoneKey, kind: .iPhone, recordID: 1, replace: false)
+        try await store.link(phoneKey, kind: .iphone, recordID: 1, replace: false)
         let entry = try #require(try await store.entry(id: 1))
         #expect(entry.credentials.map(\.key) == [key, phoneKey], "the existing link stays first")
-        #expect(entry.credentials.map(\.kind) == [nil, .iPhone])
+        #expect(entry.credentials.map(\.kind) == [nil, .iphone])
         #expect(try await store.record(for: phoneKey)?.number == "1")
         #expect(try await store.record(for: key)?.number == "1")
     }
@@ -127,16 +128,6 @@ extension ProviderTests {
         let kinds = Dictionary(uniqueKeysWithValues: (entries.first?.credentials ?? []).map { ($0.key, $0.kind) })
         #expect(kinds == [key: .card, phoneKey: .androidPhone])
         #expect(try await store.record(for: phoneKey)?.number == "1")
-    }
-
-    @Test func credentialKindFromTokenLabel() {
-        #expect(CredentialKind(tokenLabel: "JPKIAPICCTOKEN2") == .card)
-        #expect(CredentialKind(tokenLabel: "JPKIAPICCTOKEN2\u{0}\u{0}  ") == .card)
-        #expect(CredentialKind(tokenLabel: "JPKIAPICCTOKEN") == .card)
-        #expect(CredentialKind(tokenLabel: "JPKIAPGPSETOKEN") == .androidPhone)
-        #expect(CredentialKind(tokenLabel: "JPKIAPIOSTOKEN ") == .iPhone)
-        #expect(CredentialKind(tokenLabel: "") == .unknown)
-        #expect(CredentialKind(tokenLabel: "JPKIAPXXTOKEN") == .unknown)
     }
 }
 

@@ -249,6 +249,15 @@ struct RegistryCommandTests {
                 #expect(second.stdout.contains("linked card 1011"), "\(second.stdout)")
                 #expect(second.stdout.contains("the record has 2 credential(s)"), "\(second.stdout)")
             }
+            // And the person's Android phone (its auth certificate is readable only after the PIN).
+            try await withCard("20-android-phone") {
+                let phone = try jpkidProcess(
+                    ["registry", "link", "--config", s.config, "--reader", reader, "--pin-stdin", "--record", "1"],
+                    stdin: Data("4321\n".utf8))
+                #expect(phone.status == 0, "\(phone.stderr)")
+                #expect(phone.stdout.contains("linked android-phone 1141"), "\(phone.stdout)")
+                #expect(phone.stdout.contains("the record has 3 credential(s)"), "\(phone.stdout)")
+            }
             try await withCard("04-revoked") {
                 let r = try jpkidProcess(
                     ["registry", "link", "--config", s.config, "--reader", reader, "--pin-stdin", "--record", "1"],
@@ -264,14 +273,18 @@ struct RegistryCommandTests {
             Set(entries.first?.cards ?? []) == [
                 try CardKey(issuerKeyID: fixtureAuthKeyID, serial: "1001", issuer: fixtureAuthIssuer),
                 try CardKey(issuerKeyID: fixtureAuthKeyID, serial: "1011", issuer: fixtureAuthIssuer),
+                try CardKey(issuerKeyID: fixtureAuthKeyID, serial: "1141", issuer: fixtureAuthIssuer),
             ])
-        #expect(entries.first?.credentials.map(\.kind) == [.card, .card])
+        #expect(
+            Dictionary(grouping: entries.first?.credentials ?? [], by: { $0.kind?.rawValue ?? "-" }).mapValues(\.count)
+                == ["card": 2, "android-phone": 1])
         let lines = try auditLines(s)
         let links = lines.filter { ($0["operation"] as? String) == "registry-link" }
-        #expect(links.compactMap { $0["outcome"] as? String } == ["ok", "wrong_pin", "ok", "verification_failed"])
+        #expect(
+            links.compactMap { $0["outcome"] as? String } == ["ok", "wrong_pin", "ok", "ok", "verification_failed"])
         #expect(
             links.filter { $0["outcome"] as? String == "ok" }.map { $0["credentialKind"] as? String } == [
-                "card", "card",
+                "card", "card", "android-phone",
             ])
         let raw = try String(contentsOfFile: s.audit, encoding: .utf8)
         for secret in ["1234", "9876", "山田", "1980-02-17"] {

@@ -1,6 +1,7 @@
 import CardSimulator
 import Eligibility
 import Foundation
+import JPKI
 import JPKIDaemon
 import Logging
 import TestBench
@@ -13,9 +14,11 @@ import Testing
 struct CredentialFlowTests {
     @Test("a person linked with card and phone gets the same record through both")
     func sameRecordThroughEachCredential() async throws {
-        // Until the simulated phones exist, the person's two credentials are two fixture cards
-        // (each with its own auth certificate, as a card and a phone have).
-        let credentials: [(card: String, pin: String)] = [("00-ordinary", "1234"), ("01-kanji-variant", "5678")]
+        // One person's card and smartphones (each its own auth certificate and serial; the
+        // Android phone's certificate is readable only after the PIN).
+        let credentials: [(card: String, pin: String, kind: CredentialKind)] = [
+            ("00-ordinary", "1234", .card), ("20-android-phone", "4321", .androidPhone), ("21-iphone", "8765", .iphone),
+        ]
         var (cfg, dir) = DaemonTests.config(trust: true)
         cfg.eligibility.provider = .sqlite
         cfg.eligibility.sqlitePath = dir + "/registry.sqlite"
@@ -26,9 +29,9 @@ struct CredentialFlowTests {
             try EligibilityFlowTests.record(number: "8008", name: "佐藤　花子", birth: "1975-04-01"))
         try await store.link(try EligibilityFlowTests.key("02-same-name-a"), recordID: someoneElse, replace: false)
         for c in credentials {
-            try await store.link(try EligibilityFlowTests.key(c.card), kind: .card, recordID: person, replace: false)
+            try await store.link(try EligibilityFlowTests.key(c.card), kind: c.kind, recordID: person, replace: false)
         }
-        #expect(try await store.entry(id: person)?.credentials.count == 2)
+        #expect(try await store.entry(id: person)?.credentials.map(\.kind) == credentials.map(\.kind))
         await store.shutdown()
 
         let readers = SimulatedReaders(readers: [InProcessDaemonTests.reader])
@@ -70,10 +73,12 @@ struct CredentialFlowTests {
         let answers = lines.filter { $0["operation"] as? String == "eligibility" }
         let keys = answers.compactMap { $0["cardKey"] as? [String: Any] }
         #expect(
-            answers.map { $0["outcome"] as? String } == ["eligible", "eligible", "unknown_card", "verification_failed"])
+            answers.map { $0["outcome"] as? String } == [
+                "eligible", "eligible", "eligible", "unknown_card", "verification_failed",
+            ])
         #expect(
             keys.compactMap { $0["serial"] as? String }
-                == (try ["00-ordinary", "01-kanji-variant", "05-nearly-blocked", "04-revoked"].map {
+                == (try ["00-ordinary", "20-android-phone", "21-iphone", "05-nearly-blocked", "04-revoked"].map {
                     try EligibilityFlowTests.key($0).serial
                 }))
         #expect(
