@@ -140,7 +140,7 @@ let package = Package(
                 "SmartCardPCSC",
                 "JPKIDaemon", "JPKI", "JPKIVerify", "SmartCard", "CardSimulator", "TestBench", "Eligibility",
                 "OQSFakeTerminal",
-                "AuditTrail",
+                "AuditTrail", "RegistryCommands",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

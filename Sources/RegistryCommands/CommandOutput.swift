@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 
 /// Where `jpkid registry …` and `jpkid audit …` write: standard output and standard error
 /// (`jpkid: ` before each error line) in the executable, a capture in tests that run the
@@ -23,6 +24,28 @@ public struct CommandOutput: Sendable {
 
     /// The output of the commands running in this task.
     @TaskLocal public static var current = CommandOutput.standard
+}
+
+/// Output kept in memory (tests): what a command printed to standard output and standard error,
+/// error lines with the `jpkid: ` prefix as the executable writes them.
+public final class CapturedOutput: Sendable {
+    private let outText = Mutex("")
+    private let errText = Mutex("")
+
+    /// Creates an empty capture.
+    public init() {}
+
+    /// The output to run commands with.
+    public var output: CommandOutput {
+        CommandOutput(
+            out: { [self] line in outText.withLock { $0 += line + "\n" } },
+            err: { [self] line in errText.withLock { $0 += "jpkid: " + line + "\n" } })
+    }
+
+    /// Everything written to standard output.
+    public var stdout: String { outText.withLock { $0 } }
+    /// Everything written to standard error.
+    public var stderr: String { errText.withLock { $0 } }
 }
 
 /// One line of output.

@@ -5,7 +5,6 @@ import JPKIDaemon
 import RegistryCommands
 import SmartCard
 import SmartCardPCSC
-import Synchronization
 import TestBench
 import Testing
 
@@ -51,21 +50,17 @@ struct RegistryCommandTests {
     /// `jpkid registry …` / `jpkid audit …` run in this process (RegistryCommands), as the
     /// executable runs them: its output and exit status.
     func jpkid(_ args: [String]) async -> CommandResult {
-        let out = Mutex("")
-        let err = Mutex("")
-        let output = CommandOutput(
-            out: { line in out.withLock { $0 += line + "\n" } },
-            err: { line in err.withLock { $0 += "jpkid: " + line + "\n" } })
+        let captured = CapturedOutput()
         let rest = Array(args.dropFirst())
         let status: Int32
         switch args.first {
-        case "registry": status = await CommandRunner.run(RegistryCommand.self, rest, output: output)
-        case "audit": status = await CommandRunner.run(AuditCommand.self, rest, output: output)
+        case "registry": status = await CommandRunner.run(RegistryCommand.self, rest, output: captured.output)
+        case "audit": status = await CommandRunner.run(AuditCommand.self, rest, output: captured.output)
         default:
             Issue.record("not a library command: \(args)")
             status = -1
         }
-        return CommandResult(status: status, stdout: out.withLock { $0 }, stderr: err.withLock { $0 })
+        return CommandResult(status: status, stdout: captured.stdout, stderr: captured.stderr)
     }
 
     /// The jpkid executable as a separate process (end-to-end: `serve`, a PIN on stdin).
