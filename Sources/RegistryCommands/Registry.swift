@@ -57,10 +57,11 @@ struct RegistryOptions: ParsableArguments {
 /// JSON lines appended to the daemon's audit log for registry changes, through the same
 /// hash-chained writer as the daemon's (see README "Audit trail"). Fields: `time`, `uid`, `pid`,
 /// `exe`, `operation` (`registry-import`, `registry-record`, `registry-link`, `registry-unlink`,
-/// `registry-commit`), `card` (the credential's key: issuer key id + serial of its auth
+/// `registry-commit`), `cardKey` (the credential's key: issuer key id + serial of its auth
 /// certificate), `credentialKind` (link: `card`, `android-phone`, `iphone`, `unknown`),
-/// `credentialsLeft` (unlink: how many the record still has), `cardFingerprint`, `record` (id),
-/// `outcome`, `txn` (one id per transaction), and counts for an import. Never names, birth
+/// `credentialsLeft` (unlink: how many the record still has), `card` (the auth certificate's
+/// SHA-256, when at hand), `record` (id), `outcome`, `txn` (one id per transaction), and counts
+/// for an import — the daemon's one line shape, ``JPKIDaemon/AuditEntry``. Never names, birth
 /// dates or PINs.
 ///
 /// A change's lines are written and `fsync`'d inside its database transaction, before COMMIT;
@@ -68,25 +69,15 @@ struct RegistryOptions: ParsableArguments {
 /// transaction without its `registry-commit`: the registry then has either that change or
 /// nothing of it, never a change without its lines.
 final class RegistryAudit: Sendable {
-    struct Entry: Encodable {
-        var time = AuditFormat.now()
-        var uid = getuid()
-        var pid = getpid()
-        var exe = RegistryAudit.executable
-        var comm = "jpkid registry"
-        var operation: String
-        var card: CardKey?
-        var credentialKind: String?
-        var credentialsLeft: Int?
-        var cardFingerprint: String?
-        var record: Int64?
-        var outcome = "ok"
-        var txn: String?
-        var rows: Int?
-        var recordsSaved: Int?
-        var cardsLinked: Int?
-        var rowsRejected: Int?
-        var linksRefused: Int?
+    /// A line of this command (uid, pid and executable of this process) with `fill`'s fields.
+    static func entry(
+        _ operation: String, outcome: String = "ok", _ fill: (inout AuditEntry) -> Void = { _ in }
+    ) -> AuditEntry {
+        var e = AuditEntry(
+            uid: getuid(), pid: getpid(), exe: executable, comm: "jpkid registry", operation: operation,
+            outcome: outcome)
+        fill(&e)
+        return e
     }
 
     private let log: AuditLog
@@ -100,7 +91,7 @@ final class RegistryAudit: Sendable {
         log = try AuditLog(config: config, createKey: false)
     }
 
-    static func encode(_ e: Entry) -> Data {
+    static func encode(_ e: AuditEntry) -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return (try? encoder.encode(e)) ?? Data("{}".utf8)
@@ -110,26 +101,37 @@ final class RegistryAudit: Sendable {
     /// credential's kind, when the command read it.
     func entries(
         _ outcomes: [RegistryChangeOutcome], fingerprint: String? = nil, kind: CredentialKind? = nil
-    ) -> [Entry] {
-        outcomes.map { o in
+    ) -> [AuditEntry] {
+        let txn = self.txn
+        return outcomes.map { o in
             switch o {
-            case .saved(let id): Entry(operation: "registry-record", record: id, txn: txn)
-            case .linked(let key, let id):
-                Entry(
-                    operation: "registry-link", card: key, credentialKind: kind?.rawValue,
-                    cardFingerprint: fingerprint, record: id, txn: txn)
-            case .linkRefused(let key, let id, _):
-                Entry(
-                    operation: "registry-link", card: key, credentialKind: kind?.rawValue,
-                    cardFingerprint: fingerprint, record: id, outcome: "already_linked", txn: txn)
+            case .saved(let id):
+                return Self.entry("registry-record") {
+                    $0.record = id
+                    $0.txn = txn
+                }
+            case .linked(let key, let id), .linkRefused(let key, let id, _):
+                let refused = if case .linkRefused = o { true } else { false }
+                return Self.entry("registry-link", outcome: refused ? "already_linked" : "ok") {
+                    $0.cardKey = key
+                    $0.credentialKind = kind?.rawValue
+                    $0.card = fingerprint
+                    $0.record = id
+                    $0.txn = txn
+                }
             case .unlinked(let key, let id, let left):
-                Entry(operation: "registry-unlink", card: key, credentialsLeft: left, record: id, txn: txn)
+                return Self.entry("registry-unlink") {
+                    $0.cardKey = key
+                    $0.credentialsLeft = left
+                    $0.record = id
+                    $0.txn = txn
+                }
             }
         }
     }
 
     /// Writes lines inside a transaction (blocking until they are on disk).
-    func writeInTransaction(_ entries: [Entry]) throws(AuditError) {
+    func writeInTransaction(_ entries: [AuditEntry]) throws(AuditError) {
         do {
             try log.writer.appendSync(entries.map(Self.encode))
         } catch {
@@ -147,7 +149,7 @@ final class RegistryAudit: Sendable {
     /// After COMMIT: the transaction's closing line.
     func committed() async {
         do {
-            try await log.writer.append(Self.encode(Entry(operation: "registry-commit", txn: txn)))
+            try await log.writer.append(Self.encode(Self.entry("registry-commit") { [txn] in $0.txn = txn }))
         } catch {
             fail(
                 "warning: the change is committed and audited, but its registry-commit line could not be written: \(error)"
@@ -158,20 +160,30 @@ final class RegistryAudit: Sendable {
 
     /// A listing of the registry (one line with the number of records shown).
     func recordList(count: Int) async throws(AuditError) {
-        try await log.writer.append(Self.encode(Entry(operation: "registry-list", rows: count)))
+        try await log.writer.append(Self.encode(Self.entry("registry-list") { $0.rows = count }))
         await log.close()
     }
 
     /// One line for a whole command (e.g. an export), then the log is closed.
     func recordOperation(_ operation: String, rows: Int? = nil, outcome: String = "ok") async throws(AuditError) {
-        try await log.writer.append(Self.encode(Entry(operation: operation, outcome: outcome, txn: txn, rows: rows)))
+        try await log.writer.append(
+            Self.encode(
+                Self.entry(operation, outcome: outcome) { [txn] in
+                    $0.txn = txn
+                    $0.rows = rows
+                }))
         await log.close()
     }
 
     /// A failed or refused change (nothing was committed).
     func failed(_ operation: String, card: CardKey? = nil, record: Int64? = nil, outcome: String) async {
         try? await log.writer.append(
-            Self.encode(Entry(operation: operation, card: card, record: record, outcome: outcome, txn: txn)))
+            Self.encode(
+                Self.entry(operation, outcome: outcome) { [txn] in
+                    $0.cardKey = card
+                    $0.record = record
+                    $0.txn = txn
+                }))
         await log.close()
     }
 }
@@ -215,11 +227,14 @@ extension RegistryCommand {
                     report, outcomes in
                     var lines = audit.entries(outcomes)
                     lines.append(
-                        .init(
-                            operation: "registry-import", outcome: report.errors.isEmpty ? "ok" : "partial",
-                            txn: audit.txn, rows: report.rows, recordsSaved: report.recordsSaved,
-                            cardsLinked: report.cardsLinked, rowsRejected: report.rowsRejected,
-                            linksRefused: report.linksRefused))
+                        RegistryAudit.entry("registry-import", outcome: report.errors.isEmpty ? "ok" : "partial") {
+                            $0.txn = audit.txn
+                            $0.rows = report.rows
+                            $0.recordsSaved = report.recordsSaved
+                            $0.cardsLinked = report.cardsLinked
+                            $0.rowsRejected = report.rowsRejected
+                            $0.linksRefused = report.linksRefused
+                        })
                     try audit.writeInTransaction(lines)
                 }
             } catch {

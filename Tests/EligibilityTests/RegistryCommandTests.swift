@@ -169,7 +169,7 @@ struct RegistryCommandTests {
         #expect(ops.filter { $0 == "registry-unlink" }.count == 2)
         #expect(ops.filter { $0 == "registry-list" }.count == 2, "each listing is audited")
         let unlinked = lines.first { ($0["operation"] as? String) == "registry-unlink" }
-        #expect((unlinked?["card"] as? [String: String])?["serial"] == "1001")
+        #expect((unlinked?["cardKey"] as? [String: String])?["serial"] == "1001")
         #expect(unlinked?["credentialsLeft"] as? Int == 0)
         #expect(unlinked?["uid"] as? Int == Int(getuid()))
         #expect(lines.last?["outcome"] as? String == "not_found")
