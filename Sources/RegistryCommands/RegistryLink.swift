@@ -15,7 +15,7 @@ extension RegistryCommand {
     /// certificate's (issuer, serial) to a record given by `--record ID` or by record options.
     struct Link: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Link the card in a reader to an insurance record (needs the auth PIN).",
+            abstract: "Add the card or phone in a reader to an insurance record's credentials (needs the auth PIN).",
             discussion: """
                 The PIN comes from --pin-stdin or a no-echo prompt on the terminal, never from argv.
                 Give the record as --record ID (see `jpkid registry list`) or with --insurer-number,
