@@ -76,7 +76,17 @@ let package = Package(
         .executableTarget(
             name: "jpkid",
             dependencies: [
-                "SmartCardPCSC",
+                "JPKIDaemon", "RegistryCommands",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        // The one PIN prompt (no echo, restored on signals) and the one text table of the tools.
+        .target(name: "TerminalIO", dependencies: ["JPKI"]),
+        // `jpkid registry …` and `jpkid audit …` (jpkid's main only parses and wires).
+        .target(
+            name: "RegistryCommands",
+            dependencies: [
+                "SmartCardPCSC", "TerminalIO",
                 "JPKIDaemon", "Eligibility", "JPKI", "JPKIVerify", "SmartCard", "AuditTrail",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
@@ -84,7 +94,7 @@ let package = Package(
         .target(
             name: "Inspect",
             dependencies: [
-                "SmartCardPCSC",
+                "SmartCardPCSC", "TerminalIO",
                 "SmartCard", "JPKI", "JPKIVerify",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
@@ -132,7 +142,7 @@ let package = Package(
                 "SmartCardPCSC",
                 "JPKIDaemon", "JPKI", "JPKIVerify", "SmartCard", "CardSimulator", "TestBench", "Eligibility",
                 "OQSFakeTerminal",
-                "AuditTrail",
+                "AuditTrail", "RegistryCommands",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -150,7 +160,7 @@ let package = Package(
             dependencies: [
                 "SmartCardPCSC",
                 "Eligibility", "JPKIDaemon", "JPKIVerify", "JPKI", "SmartCard", "CardSimulator", "TestBench",
-                "OQSFakeTerminal",
+                "OQSFakeTerminal", "RegistryCommands",
             ]),
         .testTarget(
             name: "FaultSoakTests",
@@ -172,7 +182,9 @@ let package = Package(
             ]),
         .testTarget(
             name: "CardInspectTests",
-            dependencies: ["SmartCardPCSC", "Inspect", "card-inspect", "CardSimulator", "SmartCard", "TestBench"]),
+            dependencies: [
+                "SmartCardPCSC", "Inspect", "card-inspect", "CardSimulator", "SmartCard", "TestBench", "TerminalIO",
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

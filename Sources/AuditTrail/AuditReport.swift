@@ -4,8 +4,9 @@ import Foundation
 /// record, from the audit log alone.
 ///
 /// Cards are named in the log two ways: daemon lines carry `card`, the SHA-256 fingerprint of
-/// the auth certificate (hex); registry and eligibility lines carry `cardKey`/`card` objects
-/// `{issuerKeyID, serial, issuer}` (older logs: `{issuer, serial}`) and, when the certificate was at hand, `cardFingerprint`. A line that
+/// the auth certificate (hex); registry and eligibility lines carry `cardKey` objects
+/// `{issuerKeyID, serial, issuer}` (registry lines of older logs: `card` objects, `{issuer,
+/// serial}` before key ids, and `cardFingerprint`). A line that
 /// names both ties them together, and a `registry-link` line ties a card to a `record`; the
 /// report follows those ties, so asking by serial also finds accesses logged by fingerprint.
 public enum AuditReport {

@@ -37,6 +37,18 @@ public struct CardProfile: Sendable {
     /// says. The auth certificate and the text/visual APs with their 照合番号 keys stay as on any
     /// card; the auth key is not assumed usable without a PIN (COMPUTE SIGNATURE answers 6982).
     public var isFaceAuthCard: Bool
+    /// The applications the credential holds (`"applications"` in `profile.json`: `jpki`, `text`,
+    /// `visual`, `common`, `juki`); nil = all five, as on a card. A smartphone JPKI (スマホ用電子証明書)
+    /// holds the JPKI AP only: SELECT of any other AID answers 6A82.
+    public var applications: Set<String>?
+    /// The auth certificate (JPKI EF 000A) can be read only after the auth PIN was verified
+    /// (`"authCertificateAfterPIN": true`): Android's smartphone JPKI (jpki/myna issue 6). Before
+    /// that, READ BINARY of EF 000A answers 6982 (security status not satisfied) — the status word is
+    /// an **assumption** (apdu-fixtures/README.md, "Smartphones"); SELECT answers 9000.
+    public var authCertificateAfterPIN: Bool
+    /// The fixture whose holder this credential belongs to (`"holder"`, e.g. a phone of
+    /// `00-ordinary`'s holder); nil for a card.
+    public var holder: String?
     /// Identity values of `profile.json` (used for MF-level GET DATA: municipality code, expiry,
     /// serial). Never logged.
     var identity: [String: String]
@@ -57,6 +69,9 @@ public struct CardProfile: Sendable {
         var identity: [String: String]?
         var behaviour: String?
         var faceAuth: Bool?
+        var applications: [String]?
+        var authCertificateAfterPIN: Bool?
+        var holder: String?
     }
 
     /// Loads a profile directory.
@@ -73,7 +88,15 @@ public struct CardProfile: Sendable {
             throw .invalidProfile("atr is not 2...33 hex bytes")
         }
         let faceAuth = decoded.faceAuth ?? false
-        for required in ["auth", "sign", "text"] where !faceAuth && decoded.pins[required] == nil {
+        let known: Set<String> = ["jpki", "text", "visual", "common", "juki"]
+        if let apps = decoded.applications {
+            guard apps.contains("jpki"), Set(apps).isSubset(of: known) else {
+                throw .invalidProfile("applications must name jpki and only jpki, text, visual, common, juki")
+            }
+        }
+        let hasText = decoded.applications.map { $0.contains("text") } ?? true
+        for required in ["auth", "sign"] + (hasText ? ["text"] : [])
+        where !faceAuth && decoded.pins[required] == nil {
             throw .invalidProfile("pins.\(required) is missing")
         }
         for (key, pin) in decoded.pins {
@@ -89,6 +112,9 @@ public struct CardProfile: Sendable {
         self.atr = atr
         pins = decoded.pins
         isFaceAuthCard = faceAuth
+        applications = decoded.applications.map(Set.init)
+        authCertificateAfterPIN = decoded.authCertificateAfterPIN ?? false
+        holder = decoded.holder
         identity = decoded.identity ?? [:]
         behaviour = try CardBehaviour(parsing: decoded.behaviour ?? "")
 

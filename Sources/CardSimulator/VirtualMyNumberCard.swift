@@ -235,7 +235,8 @@ public final class VirtualMyNumberCard: VirtualCard, @unchecked Sendable {
             }
             return out
         }
-        var jpki = transparent("jpki", access: [0x0001: [.sign]])
+        var jpki = transparent(
+            "jpki", access: profile.authCertificateAfterPIN ? [0x0001: [.sign], 0x000A: [.auth]] : [0x0001: [.sign]])
         jpki[0x0016] = EF(content: .key(.terminalCA))
         jpki[0x0017] = EF(content: .key(.jpkiAuth))
         jpki[0x0018] = EF(content: .pin(.auth))
@@ -278,6 +279,13 @@ public final class VirtualMyNumberCard: VirtualCard, @unchecked Sendable {
         }
         applications[.common] = Application(id: .common, aid: Self.commonAID, efs: common)
 
+        if let present = profile.applications {
+            // A smartphone JPKI: only the listed applications answer SELECT.
+            let names: [AppID: String] = [
+                .jpki: "jpki", .text: "text", .visual: "visual", .common: "common", .juki: "juki",
+            ]
+            for (id, name) in names where !present.contains(name) { applications[id] = nil }
+        }
         if profile.isFaceAuthCard {
             // 顔認証マイナンバーカード (an assumption, see CardProfile.isFaceAuthCard): no PIN EFs a
             // holder would set, no sign certificate or sign key.

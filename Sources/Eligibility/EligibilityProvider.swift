@@ -1,4 +1,5 @@
 import Foundation
+import JPKI
 
 /// Looks up the insurance record linked to a card. Implemented by the SQLite and PostgreSQL
 /// registries and by the HTTP gateway client.
@@ -27,11 +28,15 @@ public protocol RegistryStore: EligibilityProvider {
     /// Inserts a record, or updates the one with the same (insurerNumber, symbol, number, branch);
     /// returns its id.
     func upsert(_ record: InsuranceRecord) async throws(EligibilityError) -> Int64
-    /// Links a card to a record. An existing link of the same card to another record is
-    /// ``EligibilityError/alreadyLinked(recordID:)`` unless `replace`; linking again to the same
-    /// record is a no-op. An unknown record id is ``EligibilityError/notFound(_:)``.
-    func link(_ key: CardKey, recordID: Int64, replace: Bool) async throws(EligibilityError)
-    /// Removes a card's link; returns the record id it pointed to. No link: `notFound`.
+    /// Links a credential (card, phone, renewed card) to a record, **adding** it to the
+    /// record's credentials: the record's other credentials stay linked. An existing link of the
+    /// same key to another record is ``EligibilityError/alreadyLinked(recordID:)`` unless
+    /// `replace` (then it moves); linking again to the same record keeps the link (and records
+    /// `kind` when given). An unknown record id is ``EligibilityError/notFound(_:)``.
+    func link(_ key: CardKey, kind: CredentialKind?, recordID: Int64, replace: Bool) async throws(EligibilityError)
+    /// Removes one credential's link; returns the record id it pointed to. The record and its
+    /// other credentials stay; a record left without credentials stays too (listed, found by
+    /// no card until a credential is linked again). No link with this key: `notFound`.
     @discardableResult
     func unlink(_ key: CardKey) async throws(EligibilityError) -> Int64
     /// Every record with its linked cards, by id.
@@ -56,6 +61,13 @@ public protocol RegistryStore: EligibilityProvider {
     /// every `jpkid registry` command.
     @discardableResult
     func resolveLegacyLinks(anchors: [String: [String]]) async throws(EligibilityError) -> [LegacyCardLink]
+}
+
+extension RegistryStore {
+    /// Links a credential of unrecorded kind (see ``link(_:kind:recordID:replace:)``).
+    public func link(_ key: CardKey, recordID: Int64, replace: Bool) async throws(EligibilityError) {
+        try await link(key, kind: nil, recordID: recordID, replace: replace)
+    }
 }
 
 extension EligibilityProvider {

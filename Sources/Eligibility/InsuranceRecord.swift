@@ -93,13 +93,23 @@ public struct RegistryEntry: Codable, Sendable, Equatable {
     public var id: Int64
     /// The record.
     public var record: InsuranceRecord
-    /// Cards (auth certificates) linked to the record, sorted.
+    /// The keys of the credentials linked to the record (card, phone, renewed card), in the
+    /// order of ``credentials``.
     public var cards: [CardKey]
+    /// The credentials linked to the record, oldest link first (then by key). Eligibility
+    /// through any of them finds this record.
+    public var credentials: [Credential]
 
-    /// Creates an entry.
-    public init(id: Int64, record: InsuranceRecord, cards: [CardKey]) {
+    /// Creates an entry from its credentials.
+    public init(id: Int64, record: InsuranceRecord, credentials: [Credential]) {
         self.id = id
         self.record = record
-        self.cards = cards
+        self.credentials = credentials
+        self.cards = credentials.map(\.key)
+    }
+
+    /// Creates an entry from keys only (kinds unknown, link times empty).
+    public init(id: Int64, record: InsuranceRecord, cards: [CardKey]) {
+        self.init(id: id, record: record, credentials: cards.map { Credential(key: $0, kind: nil, linkedAt: "") })
     }
 }

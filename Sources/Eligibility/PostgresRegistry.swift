@@ -1,4 +1,5 @@
 import Foundation
+import JPKI
 import Logging
 import PostgresNIO
 
@@ -228,21 +229,24 @@ public final class PostgresRegistry: RegistryStore {
         }
     }
 
-    public func link(_ key: CardKey, recordID: Int64, replace: Bool) async throws(EligibilityError) {
+    public func link(_ key: CardKey, kind: CredentialKind?, recordID: Int64, replace: Bool)
+        async throws(EligibilityError)
+    {
         let logger = self.logger
         try await run { client in
             try await client.withTransaction(logger: logger) { conn in
-                if let other = try await Self.link(conn, key, recordID, replace: replace, logger: logger) {
+                if let other = try await Self.link(conn, key, kind: kind, recordID, replace: replace, logger: logger) {
                     throw EligibilityError.alreadyLinked(recordID: other)
                 }
             }
         }
     }
 
-    /// Links in `conn`'s transaction; returns the other record when refused (linked elsewhere, no replace).
-    static func link(_ conn: PostgresConnection, _ key: CardKey, _ id: Int64, replace: Bool, logger: Logger)
-        async throws -> Int64?
-    {
+    /// Adds (or moves) one credential's link in `conn`'s transaction, the record's other links
+    /// staying; returns the other record when refused (linked elsewhere, no replace).
+    static func link(
+        _ conn: PostgresConnection, _ key: CardKey, kind: CredentialKind?, _ id: Int64, replace: Bool, logger: Logger
+    ) async throws -> Int64? {
         var exists = false
         for try await _ in try await conn.query(
             "SELECT id FROM insurance_records WHERE id = \(id) FOR UPDATE", logger: logger
@@ -254,16 +258,26 @@ public final class PostgresRegistry: RegistryStore {
             logger: logger
         ).decode(Int64.self) { existing = e }
         if let existing, existing != id, !replace { return existing }
+        let kindCode = kind?.rawValue
         if existing == nil {
             try await conn.query(
                 """
-                INSERT INTO card_links (issuer_key_id, serial, issuer, record_id, linked_at)
-                VALUES (\(key.issuerKeyID), \(key.serial), \(key.issuer), \(id), \(RegistrySchema.now()))
+                INSERT INTO card_links (issuer_key_id, serial, issuer, record_id, linked_at, kind)
+                VALUES (\(key.issuerKeyID), \(key.serial), \(key.issuer), \(id), \(RegistrySchema.now()), \(kindCode))
                 """,
                 logger: logger)
         } else if existing != id {
             try await conn.query(
-                "UPDATE card_links SET record_id = \(id), linked_at = \(RegistrySchema.now()) WHERE issuer_key_id = \(key.issuerKeyID) AND serial = \(key.serial)",
+                """
+                UPDATE card_links SET record_id = \(id), linked_at = \(RegistrySchema.now()),
+                  kind = COALESCE(\(kindCode)::text, kind)
+                WHERE issuer_key_id = \(key.issuerKeyID) AND serial = \(key.serial)
+                """,
+                logger: logger)
+        } else if let kindCode {
+            // The same link again: it stays, and learns its kind.
+            try await conn.query(
+                "UPDATE card_links SET kind = \(kindCode) WHERE issuer_key_id = \(key.issuerKeyID) AND serial = \(key.serial)",
                 logger: logger)
         }
         if let issuer = key.issuer {
@@ -282,7 +296,7 @@ public final class PostgresRegistry: RegistryStore {
                 "DELETE FROM card_links WHERE issuer_key_id = \(key.issuerKeyID) AND serial = \(key.serial) RETURNING record_id",
                 logger: logger)
             for try await id in rows.decode(Int64.self) { return id }
-            throw EligibilityError.notFound("no link for card \(key)")
+            throw EligibilityError.notFound(RegistrySchema.noSuchCredential(key))
         }
     }
 
@@ -319,9 +333,11 @@ public final class PostgresRegistry: RegistryStore {
                         guard let id else { throw EligibilityError.backend("upsert returned no id") }
                         last = id
                         out.append(.saved(recordID: id))
-                    case .link(let key, let recordID, let replace):
+                    case .link(let key, let recordID, let replace, let kind):
                         guard let id = recordID ?? last else { throw EligibilityError.notFound("no record to link to") }
-                        if let other = try await Self.link(conn, key, id, replace: replace, logger: logger) {
+                        if let other = try await Self.link(
+                            conn, key, kind: kind, id, replace: replace, logger: logger)
+                        {
                             out.append(.linkRefused(key, recordID: id, linkedTo: other))
                             continue
                         }
@@ -332,8 +348,12 @@ public final class PostgresRegistry: RegistryStore {
                             "DELETE FROM card_links WHERE issuer_key_id = \(key.issuerKeyID) AND serial = \(key.serial) RETURNING record_id",
                             logger: logger
                         ).decode(Int64.self) { id = v }
-                        guard let id else { throw EligibilityError.notFound("no link for card \(key)") }
-                        out.append(.unlinked(key, recordID: id))
+                        guard let id else { throw EligibilityError.notFound(RegistrySchema.noSuchCredential(key)) }
+                        var left = 0
+                        for try await n in try await conn.query(
+                            "SELECT count(*) FROM card_links WHERE record_id = \(id)", logger: logger
+                        ).decode(Int64.self) { left = Int(n) }
+                        out.append(.unlinked(key, recordID: id, remaining: left))
                     }
                 }
                 // The audit write blocks (fsync): run it off the cooperative pool.
@@ -358,19 +378,19 @@ public final class PostgresRegistry: RegistryStore {
     public func list() async throws(EligibilityError) -> [RegistryEntry] {
         let logger = self.logger
         return try await run { client in
-            var cards: [Int64: [CardKey]] = [:]
-            for try await (id, keyID, issuer, serial) in try await client.query(
-                "SELECT record_id, issuer_key_id, issuer, serial FROM card_links WHERE issuer_key_id IS NOT NULL ORDER BY issuer_key_id, serial",
+            var credentials: [Int64: [Credential]] = [:]
+            for try await c in try await client.query(
+                "SELECT \(unescaped: Self.credentialColumns) FROM card_links WHERE issuer_key_id IS NOT NULL ORDER BY \(unescaped: Self.credentialOrder)",
                 logger: logger
-            ).decode((Int64, String, String?, String).self) {
-                cards[id, default: []].append(try CardKey(issuerKeyID: keyID, serial: serial, issuer: issuer))
+            ).decode(CredentialColumns.self) {
+                credentials[c.0, default: []].append(try Self.credential(c))
             }
             var out: [RegistryEntry] = []
             for try await c in try await client.query(
                 "SELECT \(unescaped: Self.recordColumns) FROM insurance_records r ORDER BY r.id", logger: logger
             ).decode(RecordColumns.self) {
                 let (id, record) = try Self.record(c)
-                out.append(RegistryEntry(id: id, record: record, cards: cards[id] ?? []))
+                out.append(RegistryEntry(id: id, record: record, credentials: credentials[id] ?? []))
             }
             return out
         }
@@ -384,15 +404,25 @@ public final class PostgresRegistry: RegistryStore {
                 "SELECT \(unescaped: Self.recordColumns) FROM insurance_records r WHERE r.id = \(id)", logger: logger
             ).decode(RecordColumns.self) { found = try Self.record(c) }
             guard let found else { return nil }
-            var cards: [CardKey] = []
-            for try await (keyID, issuer, serial) in try await client.query(
-                "SELECT issuer_key_id, issuer, serial FROM card_links WHERE record_id = \(id) AND issuer_key_id IS NOT NULL ORDER BY issuer_key_id, serial",
+            var credentials: [Credential] = []
+            for try await c in try await client.query(
+                "SELECT \(unescaped: Self.credentialColumns) FROM card_links WHERE record_id = \(id) AND issuer_key_id IS NOT NULL ORDER BY \(unescaped: Self.credentialOrder)",
                 logger: logger
-            ).decode((String, String?, String).self) {
-                cards.append(try CardKey(issuerKeyID: keyID, serial: serial, issuer: issuer))
+            ).decode(CredentialColumns.self) {
+                credentials.append(try Self.credential(c))
             }
-            return RegistryEntry(id: found.0, record: found.1, cards: cards)
+            return RegistryEntry(id: found.0, record: found.1, credentials: credentials)
         }
+    }
+
+    typealias CredentialColumns = (Int64, String, String?, String, String?, String)
+    static let credentialColumns = SQLiteRegistry.credentialColumns
+    static let credentialOrder = SQLiteRegistry.credentialOrder
+
+    static func credential(_ c: CredentialColumns) throws -> Credential {
+        Credential(
+            key: try CardKey(issuerKeyID: c.1, serial: c.3, issuer: c.2),
+            kind: c.4.flatMap(CredentialKind.init(rawValue:)), linkedAt: c.5)
     }
 
     static func legacy(_ conn: PostgresConnection, logger: Logger) async throws -> [LegacyCardLink] {

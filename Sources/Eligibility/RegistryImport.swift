@@ -1,4 +1,5 @@
 import Foundation
+import JPKI
 
 /// CSV import of registry rows.
 ///
@@ -16,6 +17,10 @@ import Foundation
 /// | `birthDate`, `validFrom`, `validTo` | not `validTo` | `yyyy-MM-dd` |
 /// | `copaymentRatio` | yes | 0, 10, 20 or 30 (percent) |
 /// | `status` | no (default `active`) | `active` or `lost` |
+/// | `kind` | no | the credential's kind (``CredentialKind``): `card`, `android-phone`, `iphone`, `unknown` |
+///
+/// Several rows with one qualification and different keys link several credentials (card,
+/// phone, renewed card) to that one record.
 ///
 /// A row with `issuerKeyID`/`issuer`/`serial` empty only stores the record (link it later with
 /// `jpkid registry link`). Each bad row is reported with its line, column and reason; the valid
@@ -30,7 +35,7 @@ public enum RegistryCSV {
     public static let columns = [
         "issuerKeyID", "issuer", "serial", "insurerNumber", "symbol", "number", "branch", "name", "nameKana",
         "birthDate",
-        "copaymentRatio", "validFrom", "validTo", "status",
+        "copaymentRatio", "validFrom", "validTo", "status", "kind",
     ]
     static let required: Set<String> = [
         "insurerNumber", "symbol", "number", "branch", "name", "birthDate", "copaymentRatio", "validFrom",
@@ -54,8 +59,10 @@ public enum RegistryCSV {
     public struct Row: Sendable, Equatable {
         /// Line where the row starts.
         public var line: Int
-        /// The card to link, if given.
+        /// The credential to link, if given.
         public var key: CardKey?
+        /// Its kind, when the `kind` column gives it.
+        public var kind: CredentialKind? = nil
         /// The record.
         public var record: InsuranceRecord
     }
@@ -223,6 +230,14 @@ public enum RegistryCSV {
                 throw fail("serial", "\(error)")
             }
         }
+        var kind: CredentialKind?
+        if let k = v["kind"], !k.isEmpty {
+            guard key != nil else { throw fail("kind", "set while no credential (serial) is given") }
+            guard let parsed = CredentialKind(rawValue: k) else {
+                throw fail("kind", "must be card, android-phone, iphone or unknown")
+            }
+            kind = parsed
+        }
         guard let ratio = Int(v["copaymentRatio"] ?? "") else { throw fail("copaymentRatio", "not a number") }
         let status: InsuranceRecord.Status
         if let s = v["status"], !s.isEmpty {
@@ -242,7 +257,7 @@ public enum RegistryCSV {
             if case .invalidRecord(let f, let r) = error { throw fail(f, r) }
             throw fail("", "\(error)")
         }
-        return Row(line: line, key: key, record: record)
+        return Row(line: line, key: key, kind: kind, record: record)
     }
 
     /// Imports CSV text: valid rows are saved (records upserted, cards linked), bad rows are
@@ -263,7 +278,7 @@ public enum RegistryCSV {
             changes.append(.upsert(row.record))
             lineOfChange.append(row.line)
             if let key = row.key {
-                changes.append(.link(key, recordID: nil, replace: replaceLinks))
+                changes.append(.link(key, recordID: nil, replace: replaceLinks, kind: row.kind))
                 lineOfChange.append(row.line)
             }
         }

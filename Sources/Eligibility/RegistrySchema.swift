@@ -10,6 +10,8 @@ import Foundation
 ///   Since `v2-issuer-key`: rows written by v1 keep their DN with `issuer_key_id` NULL ("legacy"
 ///   links) until ``RegistryStore/resolveLegacyLinks(anchors:)`` fills it in from the configured
 ///   anchors (exactly one anchor with that DN); unique per key for resolved rows, per DN for legacy.
+///   Since `v3-credential-kind`: `kind` (`card`, `android-phone`, `iphone`, `unknown`; NULL for links
+///   made before) says what credential each link is (``Credential``).
 enum RegistrySchema {
     struct Migration {
         let id: String
@@ -116,6 +118,24 @@ enum RegistrySchema {
                 "CREATE UNIQUE INDEX card_links_key ON card_links(issuer_key_id, serial) WHERE issuer_key_id IS NOT NULL",
                 "CREATE UNIQUE INDEX card_links_legacy ON card_links(issuer, serial) WHERE issuer_key_id IS NULL",
             ]),
+        // Several credentials per person (issue 16): a record already takes any number of links
+        // (card, phone, renewed card); each link now says what kind of credential it is. Existing
+        // links stay as they are, each one of its record's credentials, with kind NULL ("not
+        // recorded": a link made before kinds were read may have been a phone).
+        Migration(
+            id: "v3-credential-kind",
+            sqlite: [
+                """
+                ALTER TABLE card_links ADD COLUMN kind TEXT
+                  CHECK (kind IS NULL OR kind IN ('card', 'android-phone', 'iphone', 'unknown'))
+                """
+            ],
+            postgres: [
+                """
+                ALTER TABLE card_links ADD COLUMN kind TEXT
+                  CONSTRAINT card_links_kind CHECK (kind IS NULL OR kind IN ('card', 'android-phone', 'iphone', 'unknown'))
+                """
+            ]),
     ]
 
     /// The v1 DDL of `card_links` (SQLite), for tests that write an old registry.
@@ -140,4 +160,9 @@ enum RegistrySchema {
     }
 
     static func now() -> String { Date().formatted(.iso8601) }
+
+    /// The `not_found` reason of an unlink whose key no credential has.
+    static func noSuchCredential(_ key: CardKey) -> String {
+        "no credential with key \(key) is linked to any record (nothing was changed; `jpkid registry list` shows the linked keys)"
+    }
 }

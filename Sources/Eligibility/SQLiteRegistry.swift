@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import JPKI
 
 /// The embedded registry: one SQLite file (GRDB, WAL mode), created with its schema on first use.
 /// The daemon reads it while `jpkid registry` writes; writers wait up to `timeoutSeconds`.
@@ -131,27 +132,39 @@ public final class SQLiteRegistry: RegistryStore {
         return id
     }
 
-    public func link(_ key: CardKey, recordID: Int64, replace: Bool) async throws(EligibilityError) {
-        try await write { db in try Self.link(db, key, recordID: recordID, replace: replace) }
+    public func link(_ key: CardKey, kind: CredentialKind?, recordID: Int64, replace: Bool)
+        async throws(EligibilityError)
+    {
+        try await write { db in try Self.link(db, key, kind: kind, recordID: recordID, replace: replace) }
     }
 
-    static func link(_ db: Database, _ key: CardKey, recordID: Int64, replace: Bool) throws {
+    /// Adds (or moves, with `replace`) one credential's link; the record's other links stay.
+    static func link(_ db: Database, _ key: CardKey, kind: CredentialKind?, recordID: Int64, replace: Bool) throws {
         guard try Bool.fetchOne(db, sql: "SELECT 1 FROM insurance_records WHERE id = ?", arguments: [recordID]) != nil
         else { throw EligibilityError.notFound("record \(recordID)") }
         if let existing = try Int64.fetchOne(
             db, sql: "SELECT record_id FROM card_links WHERE issuer_key_id = ? AND serial = ?",
             arguments: [key.issuerKeyID, key.serial])
         {
-            if existing == recordID { return }
+            if existing == recordID {
+                // The same link again: it stays (and learns its kind when one is given).
+                if let kind {
+                    try db.execute(
+                        sql: "UPDATE card_links SET kind = ? WHERE issuer_key_id = ? AND serial = ?",
+                        arguments: [kind.rawValue, key.issuerKeyID, key.serial])
+                }
+                return
+            }
             guard replace else { throw EligibilityError.alreadyLinked(recordID: existing) }
             try db.execute(
-                sql: "UPDATE card_links SET record_id = ?, linked_at = ? WHERE issuer_key_id = ? AND serial = ?",
-                arguments: [recordID, RegistrySchema.now(), key.issuerKeyID, key.serial])
+                sql:
+                    "UPDATE card_links SET record_id = ?, linked_at = ?, kind = COALESCE(?, kind) WHERE issuer_key_id = ? AND serial = ?",
+                arguments: [recordID, RegistrySchema.now(), kind?.rawValue, key.issuerKeyID, key.serial])
         } else {
             try db.execute(
                 sql:
-                    "INSERT INTO card_links (issuer_key_id, serial, issuer, record_id, linked_at) VALUES (?, ?, ?, ?, ?)",
-                arguments: [key.issuerKeyID, key.serial, key.issuer, recordID, RegistrySchema.now()])
+                    "INSERT INTO card_links (issuer_key_id, serial, issuer, record_id, linked_at, kind) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [key.issuerKeyID, key.serial, key.issuer, recordID, RegistrySchema.now(), kind?.rawValue])
         }
         // A v1 link of this DN and serial to the same record is this link, now by key.
         if let issuer = key.issuer {
@@ -164,19 +177,22 @@ public final class SQLiteRegistry: RegistryStore {
 
     @discardableResult
     public func unlink(_ key: CardKey) async throws(EligibilityError) -> Int64 {
-        try await write { db in try Self.unlink(db, key) }
+        try await write { db in try Self.unlink(db, key).recordID }
     }
 
-    static func unlink(_ db: Database, _ key: CardKey) throws -> Int64 {
+    /// Removes one credential's link: the record it pointed to and how many it has left.
+    static func unlink(_ db: Database, _ key: CardKey) throws -> (recordID: Int64, remaining: Int) {
         guard
             let id = try Int64.fetchOne(
                 db, sql: "SELECT record_id FROM card_links WHERE issuer_key_id = ? AND serial = ?",
                 arguments: [key.issuerKeyID, key.serial])
-        else { throw EligibilityError.notFound("no link for card \(key)") }
+        else { throw EligibilityError.notFound(RegistrySchema.noSuchCredential(key)) }
         try db.execute(
             sql: "DELETE FROM card_links WHERE issuer_key_id = ? AND serial = ?",
             arguments: [key.issuerKeyID, key.serial])
-        return id
+        let left =
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM card_links WHERE record_id = ?", arguments: [id]) ?? 0
+        return (id, left)
     }
 
     public func apply(
@@ -194,16 +210,17 @@ public final class SQLiteRegistry: RegistryStore {
                     let id = try Self.upsert(db, r)
                     last = id
                     out.append(.saved(recordID: id))
-                case .link(let key, let recordID, let replace):
+                case .link(let key, let recordID, let replace, let kind):
                     guard let id = recordID ?? last else { throw EligibilityError.notFound("no record to link to") }
                     do {
-                        try Self.link(db, key, recordID: id, replace: replace)
+                        try Self.link(db, key, kind: kind, recordID: id, replace: replace)
                         out.append(.linked(key, recordID: id))
                     } catch EligibilityError.alreadyLinked(let other) {
                         out.append(.linkRefused(key, recordID: id, linkedTo: other))
                     }
                 case .unlink(let key):
-                    out.append(.unlinked(key, recordID: try Self.unlink(db, key)))
+                    let (id, left) = try Self.unlink(db, key)
+                    out.append(.unlinked(key, recordID: id, remaining: left))
                 }
             }
             do { try beforeCommit(out) } catch { throw EligibilityError.unavailable("\(error)") }
@@ -216,15 +233,15 @@ public final class SQLiteRegistry: RegistryStore {
             let links = try Row.fetchAll(
                 db,
                 sql:
-                    "SELECT record_id, issuer_key_id, issuer, serial FROM card_links WHERE issuer_key_id IS NOT NULL ORDER BY issuer_key_id, serial"
+                    "SELECT \(Self.credentialColumns) FROM card_links WHERE issuer_key_id IS NOT NULL ORDER BY \(Self.credentialOrder)"
             )
-            var cards: [Int64: [CardKey]] = [:]
+            var credentials: [Int64: [Credential]] = [:]
             for l in links {
-                cards[l["record_id"], default: []].append(try Self.key(l))
+                credentials[l["record_id"], default: []].append(try Self.credential(l))
             }
             return try Row.fetchAll(db, sql: "SELECT * FROM insurance_records ORDER BY id").map { row in
                 let id: Int64 = row["id"]
-                return RegistryEntry(id: id, record: try Self.record(row), cards: cards[id] ?? [])
+                return RegistryEntry(id: id, record: try Self.record(row), credentials: credentials[id] ?? [])
             }
         }
     }
@@ -233,18 +250,25 @@ public final class SQLiteRegistry: RegistryStore {
         try await read { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM insurance_records WHERE id = ?", arguments: [id])
             else { return nil }
-            let cards = try Row.fetchAll(
+            let credentials = try Row.fetchAll(
                 db,
                 sql:
-                    "SELECT issuer_key_id, issuer, serial FROM card_links WHERE record_id = ? AND issuer_key_id IS NOT NULL ORDER BY issuer_key_id, serial",
+                    "SELECT \(Self.credentialColumns) FROM card_links WHERE record_id = ? AND issuer_key_id IS NOT NULL ORDER BY \(Self.credentialOrder)",
                 arguments: [id]
-            ).map { l in try Self.key(l) }
-            return RegistryEntry(id: id, record: try Self.record(row), cards: cards)
+            ).map { l in try Self.credential(l) }
+            return RegistryEntry(id: id, record: try Self.record(row), credentials: credentials)
         }
     }
 
-    static func key(_ l: Row) throws -> CardKey {
-        try CardKey(issuerKeyID: l["issuer_key_id"] as String, serial: l["serial"], issuer: l["issuer"])
+    static let credentialColumns = "record_id, issuer_key_id, issuer, serial, kind, linked_at"
+    /// Oldest link first, then by key.
+    static let credentialOrder = "linked_at, issuer_key_id, serial"
+
+    static func credential(_ l: Row) throws -> Credential {
+        let kind: String? = l["kind"]
+        return Credential(
+            key: try CardKey(issuerKeyID: l["issuer_key_id"] as String, serial: l["serial"], issuer: l["issuer"]),
+            kind: kind.flatMap(CredentialKind.init(rawValue:)), linkedAt: l["linked_at"])
     }
 
     public func legacyLinks() async throws(EligibilityError) -> [LegacyCardLink] {

@@ -177,3 +177,15 @@ extension CardType {
         }
     }
 }
+
+/// The credential kind (``JPKI/CredentialKind``) for people.
+enum CredentialText {
+    static func text(_ k: CredentialKind) -> String {
+        switch k {
+        case .card: "card (plastic card)"
+        case .androidPhone: "android-phone (スマホ用電子証明書, Android: auth certificate after the auth PIN)"
+        case .iphone: "iphone (スマホ用電子証明書, iPhone)"
+        case .unknown: "unknown"
+        }
+    }
+}

@@ -4,6 +4,7 @@ import JPKI
 import JPKIVerify
 import SmartCard
 import SmartCardPCSC
+import TerminalIO
 
 /// `card-inspect`: look at My Number cards and readers. The subcommand names are a contract.
 public struct CardInspect: AsyncParsableCommand {
@@ -223,7 +224,9 @@ struct StatusCommand: AsyncParsableCommand {
                 card -> (CardDetection, [JPKICertificateKind: [UInt8]]) in
                 let d = try card.detect()
                 guard d.applications.contains(.jpki) else { return (d, [:]) }
-                return (d, try card.readCertificates().value)
+                // An Android phone shows its auth certificate only after the PIN: the CAs only.
+                let reader = MyNumberCard(channel: card.channel, certificateAfterPIN: d.authCertificateAfterPIN)
+                return (d, try reader.readCertificates().value)
             }
             let apps: [JPKIApplication] = [.jpki, .text, .visual, .common, .juki]
             var info = TextTable()
@@ -231,7 +234,12 @@ struct StatusCommand: AsyncParsableCommand {
             info.add("ATR", access.atr.hexString)
             info.add("Card type", detection.cardType.label)
             info.add("Token label", detection.tokenLabel ?? "-")
-            info.add("Card ID", detection.identity.map { "\($0) (SHA-256 of the auth certificate)" } ?? "-")
+            info.add("Credential", CredentialText.text(detection.credentialKind))
+            info.add(
+                "Card ID",
+                detection.identity.map { "\($0) (SHA-256 of the auth certificate)" }
+                    ?? (detection.authCertificateAfterPIN
+                        ? "- (the auth certificate is shown only after the auth PIN: verify --with-pin)" : "-"))
             let present = apps.filter { detection.applications.contains($0) }.map(\.rawValue)
             let missing = apps.filter { !detection.applications.contains($0) }.map(\.rawValue)
             info.add(
@@ -263,7 +271,9 @@ struct StatusCommand: AsyncParsableCommand {
             }
             let json = JSON.object([
                 ("reader", readerJSON(access)), ("cardType", .string(detection.cardType.code)),
-                ("tokenLabel", .string(detection.tokenLabel)), ("cardId", .string(detection.identity?.hex)),
+                ("tokenLabel", .string(detection.tokenLabel)), ("credential", .string(detection.credentialKind.code)),
+                ("authCertificateAfterPIN", .bool(detection.authCertificateAfterPIN)),
+                ("cardId", .string(detection.identity?.hex)),
                 ("applications", .object(apps.map { ($0.rawValue, .bool(detection.applications.contains($0))) })),
                 ("certificates", .array(certJSON)),
                 ("authPINPresent", detection.authPINPresent.map { .bool($0) } ?? .null),
@@ -400,15 +410,29 @@ struct VerifyCommand: AsyncParsableCommand {
                     throw InspectError(.internalError, error.code, error.message)
                 }
                 // The card proof: one transaction (auth certificate, PIN, signature), then the
-                // signature and the certificate's chain and revocation.
+                // signature and the certificate's chain and revocation. An Android phone shows its
+                // auth certificate only after the auth PIN: its proof reads it after the PIN (the
+                // first attempt stopped at the certificate read, before any PIN was sent).
                 let service = CardProofService(verifier: verifier)
                 let signed = try await access.withCard { card in
-                    try service.sign(card, challenge: challenge, pin: pin, allowLastTry: allow)
+                    do {
+                        return try service.sign(card, challenge: challenge, pin: pin, allowLastTry: allow)
+                    } catch JPKIError.pinRequired {
+                        return try service.signCertificateAfterPIN(
+                            card, challenge: challenge, pin: pin, allowLastTry: allow, expectingToken: nil)
+                    }
                 }
                 let verified = service.verify(signed, at: now)
                 (proof, report, der) = (verified, verified.report, verified.authCertificate)
             } else {
-                der = try await access.withCard { card in try card.readCertificate(.auth).value.der }
+                do throws(InspectError) {
+                    der = try await access.withCard { card in try card.readCertificate(.auth).value.der }
+                } catch let e where e.code == "pin_required" {
+                    throw InspectError(
+                        .cardError, "certificate_after_pin",
+                        "this credential (an Android phone) shows its auth certificate only after the auth PIN: use --with-pin"
+                    )
+                }
                 report = verifier.verify(certificateDER: Data(der), purpose: .auth, at: now)
             }
             let standing = (try? CertificateInfo(der: Data(der))).map { ExpiryPolicy.jpki.standing(of: $0, at: now) }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import JPKI
 import SmartCard
+import TerminalIO
 
 /// Options every subcommand takes.
 public struct CommonOptions: ParsableArguments {
@@ -123,7 +124,7 @@ public enum Runner {
         _ kind: PINKind, prompt: String, options: PINOptions, access: CardAccess
     ) async throws(InspectError) -> (pin: PIN, allowLastTry: Bool) {
         if options.pinStdin {
-            return (try await PINInput.read(.standardInput, prompt: prompt), options.allowLastTry)
+            return (try await readPIN(.standardInput, prompt: prompt), options.allowLastTry)
         }
         guard PINInput.terminalAvailable else {
             throw InspectError(
@@ -143,7 +144,16 @@ public enum Runner {
         default:
             break
         }
-        return (try await PINInput.read(.terminal, prompt: prompt), allow)
+        return (try await readPIN(.terminal, prompt: prompt), allow)
+    }
+
+    /// One PIN from TerminalIO's prompt, its errors as card-inspect's exit statuses.
+    static func readPIN(_ source: PINSource, prompt: String) async throws(InspectError) -> PIN {
+        do {
+            return try await PINInput.read(source, prompt: prompt)
+        } catch {
+            throw InspectError(error.kind == .invalidFormat ? .invalidPINFormat : .usage, error.code, error.message)
+        }
     }
 }
 

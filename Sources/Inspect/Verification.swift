@@ -2,6 +2,7 @@ import Foundation
 import JPKI
 import JPKIVerify
 import SmartCard
+import TerminalIO
 
 /// A trust directory (`verify --trust DIR`): every `*.pem` / `*.crt` file at its top level is
 /// read; self-issued CA certificates become anchors (for both auth and sign certificates,

@@ -11,6 +11,14 @@ public struct CardIdentity: Sendable, Hashable, CustomStringConvertible {
         fingerprint = SHA256.hash(authCertificateDER)
     }
 
+    /// A pre-certificate identity for a credential whose auth certificate is read only after the
+    /// auth PIN (Android smartphone JPKI): SHA-256 of `"token:"` followed by the 32-byte token
+    /// label of EF 0006. It tells a phone from a card or another kind of phone, never one phone of a
+    /// kind from another (nothing on the phone that is readable before the PIN is personal).
+    public init(tokenInfo: [UInt8]) {
+        fingerprint = SHA256.hash(Array("token:".utf8) + tokenInfo)
+    }
+
     /// The fingerprint as lower-case hex (not personal data: the auth certificate has none).
     public var hex: String { fingerprint.hexString.lowercased() }
 
@@ -60,6 +68,12 @@ public struct CertificateData: Sendable, Hashable {
     public var kind: JPKICertificateKind
     /// The DER bytes, exactly as long as the DER header says.
     public var der: [UInt8]
+
+    /// Pairs a certificate's DER with its kind.
+    public init(kind: JPKICertificateKind, der: [UInt8]) {
+        self.kind = kind
+        self.der = der
+    }
 }
 
 /// What ``MyNumberCard/detect()`` found.
@@ -79,6 +93,13 @@ public struct CardDetection: Sendable, Hashable {
     /// a signing certificate since 2023-12): every PIN operation is refused with
     /// ``JPKIError/pinNotSet(_:)`` and only face or visual confirmation works.
     public var authPINPresent: Bool? = nil
+    /// The first 32 bytes of EF 0006 (the space-padded token label) as read, nil without JPKI AP.
+    public var tokenInfo: [UInt8]? = nil
+    /// The auth certificate exists but is read only after the auth PIN (its READ answered 6982):
+    /// an Android smartphone JPKI. ``identity`` and ``authCertificate`` are then nil.
+    public var authCertificateAfterPIN: Bool = false
+    /// What kind of credential answered (card, Android phone, iPhone, unknown), by token label.
+    public var credentialKind: CredentialKind { cardType.credentialKind }
     /// Whether the sign certificate EF (0001) exists; probed only on a card without an auth PIN
     /// (an ordinary card pays no APDU for it), nil when not probed.
     public var signCertificatePresent: Bool? = nil
@@ -89,6 +110,28 @@ public struct CardDetection: Sendable, Hashable {
         guard applications.contains(.jpki) else { return [] }
         return authPINPresent == false ? ["visual"] : ["pin", "visual"]
     }
+}
+
+/// What kind of credential answers as the JPKI AP, by its token label (JPKI EF 0006; never by
+/// ATR). The stable JSON codes are the raw values.
+public enum CredentialKind: String, Sendable, Hashable, Codable, CaseIterable {
+    /// A plastic card: `JPKIAPICCTOKEN2` (個人番号カード) or `JPKIAPICCTOKEN` (住基カード).
+    case card
+    /// An Android smartphone JPKI (スマホ用電子証明書, secure element): `JPKIAPGPSETOKEN`. Its auth
+    /// certificate is read only after the auth PIN (jpki/myna issue 6).
+    case androidPhone = "android-phone"
+    /// An iPhone smartphone JPKI: `JPKIAPIOSTOKEN`.
+    case iphone
+    /// Another label, no readable label, or no JPKI AP.
+    case unknown
+
+    /// Classifies a token label (trailing spaces and NULs already removed).
+    public init(tokenLabel: String) {
+        self = CardType(tokenLabel: tokenLabel).credentialKind
+    }
+
+    /// The stable code (`card`, `android-phone`, `iphone`, `unknown`).
+    public var code: String { rawValue }
 }
 
 /// The kind of card, by its JPKI token label (never by ATR).
@@ -111,6 +154,16 @@ public enum CardType: Sendable, Hashable {
         case "JPKIAPICCTOKEN": self = .jukiCard
         case "JPKIAPGPSETOKEN", "JPKIAPIOSTOKEN": self = .smartphone(label: tokenLabel)
         default: self = .unknown(label: tokenLabel)
+        }
+    }
+
+    /// The credential kind: both card labels are ``CredentialKind/card``; the phone labels are
+    /// ``CredentialKind/androidPhone`` and ``CredentialKind/iphone``.
+    public var credentialKind: CredentialKind {
+        switch self {
+        case .myNumberCard, .jukiCard: .card
+        case .smartphone(let label): label == "JPKIAPGPSETOKEN" ? .androidPhone : .iphone
+        case .unknown, .notJPKI: .unknown
         }
     }
 
@@ -169,12 +222,22 @@ public struct MyNumberCard {
     /// throws ``JPKIError/pinNotSet(_:)`` before any APDU is sent. Without it, a PIN-less card
     /// is found at the SELECT of its PIN EF (6A82), still before any VERIFY.
     public var cardHasNoPIN: Bool
+    /// Set for a credential whose auth certificate is read only after the auth PIN (from
+    /// ``CardDetection/authCertificateAfterPIN``: Android): operations that would identify the card
+    /// by its auth certificate before any PIN identify it by its token info instead
+    /// (``CardIdentity/init(tokenInfo:)``, one SELECT + one READ of 32 bytes). Operations that
+    /// need the auth certificate before a PIN still fail with ``JPKIError/pinRequired(_:)``.
+    public var certificateAfterPIN: Bool
 
     /// Creates the facade.
-    public init(channel: CardChannel, options: ReadOptions = ReadOptions(), cardHasNoPIN: Bool = false) {
+    public init(
+        channel: CardChannel, options: ReadOptions = ReadOptions(), cardHasNoPIN: Bool = false,
+        certificateAfterPIN: Bool = false
+    ) {
         self.channel = channel
         self.options = options
         self.cardHasNoPIN = cardHasNoPIN
+        self.certificateAfterPIN = certificateAfterPIN
     }
 
     /// Refuses a PIN operation on a card known to have no PINs, before any APDU. Only the PINs a
@@ -190,10 +253,19 @@ public struct MyNumberCard {
         var current: JPKIApplication?
         var extended: Bool
         let options: ReadOptions
-        init(channel: CardChannel, options: ReadOptions) {
+        let byToken: Bool
+        init(channel: CardChannel, options: ReadOptions, byToken: Bool = false) {
             self.channel = channel
             self.options = options
+            self.byToken = byToken
             self.extended = options.useExtendedLength && channel.supportsExtendedLength
+        }
+
+        /// The 32 bytes of the token label (SELECT JPKI AP, SELECT 0006, READ 32).
+        func tokenInfo() throws(JPKIError) -> [UInt8] {
+            try select(.jpki)
+            try JPKICommands.selectFile(JPKIFile.tokenInfo, on: channel)
+            return try JPKICommands.readBinary(offset: 0, length: 32, on: channel).data
         }
 
         func select(_ ap: JPKIApplication) throws(JPKIError) {
@@ -221,7 +293,8 @@ public struct MyNumberCard {
         }
 
         func identity() throws(JPKIError) -> CardIdentity {
-            CardIdentity(authCertificateDER: try readCertificate(.auth))
+            if byToken { return CardIdentity(tokenInfo: try tokenInfo()) }
+            return CardIdentity(authCertificateDER: try readCertificate(.auth))
         }
 
         func readFile(_ fid: UInt16, headerRead: Int, pin: PINKind?) throws(JPKIError) -> [UInt8] {
@@ -240,9 +313,10 @@ public struct MyNumberCard {
     /// Runs `body` in one card transaction, mapping every error to ``JPKIError``.
     func run<T>(_ body: (Operation) throws(JPKIError) -> T) throws(JPKIError) -> T {
         let options = self.options
+        let byToken = certificateAfterPIN
         do {
             return try channel.transaction { ch in
-                try body(Operation(channel: ch, options: options))
+                try body(Operation(channel: ch, options: options, byToken: byToken))
             }
         } catch let e as JPKIError {
             throw e
@@ -287,6 +361,8 @@ public struct MyNumberCard {
             var type = CardType.notJPKI
             var authPIN: Bool?
             var signCertificate: Bool?
+            var token: [UInt8]?
+            var certificateAfterPIN = false
             do throws(JPKIError) {
                 try op.select(.jpki)
                 apps.insert(.jpki)
@@ -313,24 +389,31 @@ public struct MyNumberCard {
                         // No readable token info: the type stays unknown with an empty label.
                     }
                 }
+                token = bytes
                 while let last = bytes.last, last == 0x20 || last == 0x00 { bytes.removeLast() }
                 let text = String(decoding: bytes, as: UTF8.self)
                 label = text
                 type = CardType(tokenLabel: text)
-                if addressBySFI,
-                    let der = try JPKICommands.readTLVFileBySFI(
-                        sfi: 0x0A, headerRead: op.options.certificateHeaderRead, extended: op.extended,
-                        on: op.channel),
-                    der.first == 0x30
-                {
-                    identity = CardIdentity(authCertificateDER: der)
-                    certificate = der
-                } else {
-                    do throws(JPKIError) {
-                        let der = try op.readCertificate(.auth)
+                // An Android phone answers the auth certificate's READ with 6982 until the auth PIN
+                // is verified (jpki/myna issue 6): no identity then, only the token.
+                do throws(JPKIError) {
+                    if addressBySFI,
+                        let der = try JPKICommands.readTLVFileBySFI(
+                            sfi: 0x0A, headerRead: op.options.certificateHeaderRead, extended: op.extended,
+                            on: op.channel),
+                        der.first == 0x30
+                    {
                         identity = CardIdentity(authCertificateDER: der)
                         certificate = der
-                    } catch .fileNotFound {}
+                    } else {
+                        do throws(JPKIError) {
+                            let der = try op.readCertificate(.auth)
+                            identity = CardIdentity(authCertificateDER: der)
+                            certificate = der
+                        } catch .fileNotFound {}
+                    }
+                } catch .pinRequired {
+                    certificateAfterPIN = true
                 }
                 // One SELECT tells a card issued without PINs (顔認証マイナンバーカード): its auth
                 // PIN EF does not exist (6A82 — an assumption, apdu-fixtures/README.md). Only then
@@ -356,7 +439,8 @@ public struct MyNumberCard {
             }
             return CardDetection(
                 cardType: type, tokenLabel: label, applications: apps, identity: identity,
-                authCertificate: certificate, authPINPresent: authPIN, signCertificatePresent: signCertificate)
+                authCertificate: certificate, authPINPresent: authPIN, tokenInfo: token,
+                authCertificateAfterPIN: certificateAfterPIN, signCertificatePresent: signCertificate)
         }
     }
 
@@ -382,6 +466,13 @@ public struct MyNumberCard {
             try requirePIN(.sign)
         }
         return try run { (op) throws(JPKIError) in
+            if op.byToken {
+                // ``certificateAfterPIN``: identified by the token (the auth certificate itself
+                // still needs the PIN: ``JPKIError/pinRequired(_:)``).
+                let identity = try op.identity()
+                if kind == .sign, let signPIN { try op.verify(.sign, signPIN, allowLastTry: allowLastTry) }
+                return CardResult(value: CertificateData(kind: kind, der: try op.readCertificate(kind)), card: identity)
+            }
             let auth = try op.readCertificate(.auth)
             let identity = CardIdentity(authCertificateDER: auth)
             if kind == .auth {
@@ -406,8 +497,16 @@ public struct MyNumberCard {
         }
         return try run { (op) throws(JPKIError) in
             var out: [JPKICertificateKind: [UInt8]] = [:]
-            let auth = try op.readCertificate(.auth)
-            out[.auth] = auth
+            // A credential whose auth certificate needs the PIN (``certificateAfterPIN``): the CA
+            // certificates only, identified by the token.
+            let identity: CardIdentity
+            if op.byToken {
+                identity = try op.identity()
+            } else {
+                let auth = try op.readCertificate(.auth)
+                out[.auth] = auth
+                identity = CardIdentity(authCertificateDER: auth)
+            }
             out[.authCA] = try op.readCertificate(.authCA)
             // A card without signing certificate (顔認証マイナンバーカード) has no sign CA EF either:
             // it is left out of the result.
@@ -418,7 +517,7 @@ public struct MyNumberCard {
                 try op.verify(.sign, signPIN, allowLastTry: allowLastTry)
                 out[.sign] = try op.readCertificate(.sign)
             }
-            return CardResult(value: out, card: CardIdentity(authCertificateDER: auth))
+            return CardResult(value: out, card: identity)
         }
     }
 
@@ -553,6 +652,34 @@ public struct MyNumberCard {
             digestInfo: scheme.cardInput(message: message), pin: pin, allowLastTry: allowLastTry,
             expecting: boundCertificate)
         return (sig, scheme)
+    }
+
+    /// Possession proof for a credential whose auth certificate is read only after the auth PIN
+    /// (Android smartphone JPKI), in one transaction: the token info (32 bytes) must equal
+    /// `expectingToken` **before** the PIN is sent (another kind of credential gets
+    /// ``JPKIError/cardChanged`` and never sees the PIN), then VERIFY of the auth PIN (counter
+    /// first, last-try guard), then the auth certificate (now readable) and the signature with the
+    /// auth key. APDUs: SELECT AP + SELECT 0006 + READ 32 + SELECT PIN EF + empty VERIFY + VERIFY +
+    /// certificate (SELECT + 2 READs) + SELECT key + SIGN = 11. Works on any credential (a card's
+    /// certificate is readable anyway); the caller checks the certificate against what it bound.
+    /// The card's input is made for the key's algorithm (``CardSignatureScheme``, from the
+    /// certificate read after the PIN): DigestInfo(SHA-256) for RSA, the raw digest for ECDSA.
+    public func signWithAuthKeyCertificateAfterPIN(
+        message: [UInt8], pin: PIN, allowLastTry: Bool = false, expectingToken: [UInt8]? = nil
+    ) throws(JPKIError) -> CardResult<SignedWithCertificate> {
+        try Self.precheck(pin, JPKIKey.auth.pin)
+        try requirePIN(JPKIKey.auth.pin)
+        return try run { (op) throws(JPKIError) in
+            let token = try op.tokenInfo()
+            if let expectingToken, token != expectingToken { throw .cardChanged }
+            try op.verify(JPKIKey.auth.pin, pin, allowLastTry: allowLastTry)
+            let certificate = try op.readCertificate(.auth)
+            let scheme = try CardSignatureScheme(certificateDER: certificate)
+            let sig = try JPKICommands.sign(.auth, digestInfo: scheme.cardInput(message: message), on: op.channel)
+            return CardResult(
+                value: SignedWithCertificate(signature: sig, certificate: certificate, scheme: scheme),
+                card: CardIdentity(authCertificateDER: certificate))
+        }
     }
 
     /// Verifies the auth PIN and signs `digestInfo` with the auth key, **without** reading the

@@ -168,12 +168,13 @@ public struct DaemonAPI: APIResponder {
     /// Audits a failed or refused operation (best effort: the refusal is answered anyway).
     func recordFailure(
         _ operation: String, peer: PeerCredentials, session: String, reader: String? = nil, card: String? = nil,
-        outcome: String
+        cardKey: CardKey? = nil, outcome: String
     ) async {
         AuditMark.current?.recorded.store(true, ordering: .relaxed)
         let written =
             (try? await audit.record(
-                operation, peer: peer, session: session, reader: reader, card: card, outcome: outcome)) != nil
+                operation, peer: peer, session: session, reader: reader, card: card, cardKey: cardKey,
+                outcome: outcome)) != nil
         metrics.cardOperation(operation, outcome: outcome, audited: written)
     }
 
@@ -303,9 +304,22 @@ public struct DaemonAPI: APIResponder {
                 try await supervisor.withSession(id) { channel, session in
                     // A card bound without PIN (顔認証マイナンバーカード): the library refuses every
                     // PIN operation before any APDU.
-                    let result = try body(
-                        MyNumberCard(channel: channel, cardHasNoPIN: session.identity.authPINPresent == false))
-                    guard result.card.hex == session.identity.authCertificateFingerprint else {
+                    // A credential whose auth certificate needs the PIN first (Android) is identified
+                    // by its token info wherever a card would be by its certificate.
+                    let result: CardResult<T>
+                    do {
+                        result = try body(
+                            MyNumberCard(
+                                channel: channel, cardHasNoPIN: session.identity.authPINPresent == false,
+                                certificateAfterPIN: session.identity.identifiesByToken))
+                    } catch JPKIError.pinRequired(let kind) where session.identity.identifiesByToken && kind != .sign {
+                        throw APIError.certificateAfterPIN
+                    } catch JPKIError.pinRequired(nil) where !session.identity.identifiesByToken {
+                        // The session's card showed its auth certificate without a PIN: a credential
+                        // that does not (an Android phone swapped in unnoticed) is another one.
+                        throw APIError.sessionEnded
+                    }
+                    guard result.card.hex == session.identity.expectedCardFingerprint else {
                         throw APIError.sessionEnded
                     }
                     return (result.value, session)
@@ -329,6 +343,18 @@ public struct DaemonAPI: APIResponder {
     }
 
     func certificates(_ id: String, peer: PeerCredentials) async throws -> APIResponse {
+        // A credential whose auth certificate needs the PIN (Android): nothing to answer before a
+        // PIN-verified operation bound the session to it; after that the bound certificate (proven
+        // by the card's signature in this session) is answered with the CA certificates read now.
+        if let bound = try? await supervisor.session(id), bound.identity.identifiesByToken {
+            guard let der = bound.identity.authCertificateDER else {
+                await recordFailure(
+                    "certificates", peer: peer, session: id, reader: bound.reader,
+                    outcome: APIError.certificateAfterPIN.code)
+                throw APIError.certificateAfterPIN
+            }
+            return try await boundCertificates(id, peer: peer, authCertificate: der)
+        }
         let (certs, session) = try await cardOperation("certificates", session: id, peer: peer) { card in
             try card.channel.transaction { _ in
                 let auth = try card.readCertificate(.auth)
@@ -365,6 +391,42 @@ public struct DaemonAPI: APIResponder {
                         kind: $0.kind.rawValue, der: Data($0.der).base64EncodedString(),
                         sha256: SHA256.hash($0.der).hexString.lowercased())
                 }))
+    }
+
+    /// `certificates` for a session identified by its token: the bound auth certificate, and the CA
+    /// certificates read from the card (its token checked in the same transaction).
+    func boundCertificates(_ id: String, peer: PeerCredentials, authCertificate: [UInt8]) async throws -> APIResponse {
+        let (cas, session) = try await cardOperation("certificates", session: id, peer: peer) { card in
+            try card.channel.transaction { _ in
+                let identity = try card.identity()
+                let authCA = try card.readCertificate(.authCA)
+                let signCA = try card.readCertificate(.signCA)
+                guard authCA.card == identity, signCA.card == identity else { throw APIError.sessionEnded }
+                return CardResult(value: [authCA.value, signCA.value], card: identity)
+            }
+        }
+        return .json(
+            CertificatesBody(
+                session: session.id, card: session.identity.authCertificateFingerprint,
+                certificates: ([CertificateData(kind: .auth, der: authCertificate)] + cas).map(
+                    CertificatesBody.Cert.init)))
+    }
+
+    /// The `certificates` answer.
+    struct CertificatesBody: Encodable {
+        struct Cert: Encodable {
+            var kind: String
+            var der: String
+            var sha256: String
+            init(_ c: CertificateData) {
+                kind = c.kind.rawValue
+                der = Data(c.der).base64EncodedString()
+                sha256 = SHA256.hash(c.der).hexString.lowercased()
+            }
+        }
+        var session: String
+        var card: String?
+        var certificates: [Cert]
     }
 
     func pinStatus(_ id: String, peer: PeerCredentials) async throws -> APIResponse {
@@ -473,7 +535,29 @@ public struct DaemonAPI: APIResponder {
         allowLastTry: Bool, at time: Date
     ) async throws -> (proof: CardProof, session: CardSession) {
         let service = CardProofService(verifier: verifier)
-        let bound = (try? await supervisor.session(id))?.identity.authCertificateDER
+        let current = try? await supervisor.session(id)
+        if let current, current.identity.identifiesByToken {
+            // A credential whose auth certificate is readable only after the PIN (an Android
+            // phone): the session is bound to its token until this proof binds it to the
+            // certificate (``ReaderSupervisor/bindAuthCertificate(_:der:)``); once bound, the
+            // certificate read after the PIN must be that one.
+            let token = current.identity.tokenInfo
+            let bound = current.identity.authCertificateDER
+            let (signed, _) = try await cardOperation(operation, session: id, peer: peer) { card in
+                do {
+                    let signed = try service.signCertificateAfterPIN(
+                        card, challenge: challenge, pin: pin, allowLastTry: allowLastTry, expectingToken: token,
+                        boundCertificate: bound)
+                    // The operation is identified by the token, as every operation of this session.
+                    return CardResult(value: signed, card: CardIdentity(tokenInfo: token ?? []))
+                } catch JPKIError.cardChanged {
+                    throw APIError.sessionEnded
+                }
+            }
+            let session = try await supervisor.bindAuthCertificate(id, der: signed.authCertificate)
+            return (service.verify(signed, at: time), session)
+        }
+        let bound = current?.identity.authCertificateDER
         let (signed, session) = try await cardOperation(operation, session: id, peer: peer) { card in
             do {
                 let signed = try service.sign(
@@ -623,6 +707,10 @@ public struct DaemonAPI: APIResponder {
         case .unsupportedCurve, .unsupportedKeyAlgorithm:
             // Found from the certificate before any PIN is sent.
             APIError(422, e.code, e.description)
+        case .applicationNotFound:
+            APIError(
+                422, "application_not_found",
+                "the credential has no such application (a smartphone JPKI holds the JPKI AP only)")
         default: APIError(502, "card_error", "the card answered unexpectedly (\(e.code))")
         }
     }

@@ -27,6 +27,13 @@ public struct APIError: Error, CodedError, Sendable, Equatable, CustomStringConv
     /// The session's card was removed or replaced (contract: 409 `card_session_ended`).
     public static let sessionEnded = APIError(
         409, "card_session_ended", "the card of this session was removed or replaced; use the new session")
+    /// The session's credential shows its auth certificate only after the auth PIN (Android
+    /// smartphone JPKI) and no PIN-verified operation (authenticate, eligibility in mode `pin`) has
+    /// bound the session to it yet: 428 `certificate_after_pin`.
+    public static let certificateAfterPIN = APIError(
+        428, "certificate_after_pin",
+        "this credential shows its auth certificate only after the auth PIN: authenticate or check eligibility with the PIN first",
+        details: ["alternative": "pin"])
     /// No such session (never existed).
     public static let sessionNotFound = APIError(404, "session_not_found", "no such card session")
     /// The peer lacks a role.

@@ -34,6 +34,57 @@ public struct AuditEntry: Codable, Sendable, Equatable {
     public var request: String?
     /// Refusals of this uid not audited since the previous audited one (rate limit).
     public var suppressed: Int?
+    /// Registry administration (`jpkid registry`, the same log): the registry's record id.
+    public var record: Int64?
+    /// Registry administration: one id per command's transaction (see `registry-commit`).
+    public var txn: String?
+    /// `registry-link`: the linked credential's kind (`card`, `android-phone`, `iphone`, `unknown`).
+    public var credentialKind: String?
+    /// `registry-unlink`: how many credentials the record has left.
+    public var credentialsLeft: Int?
+    /// Registry import, listing or export: the rows read, listed or written.
+    public var rows: Int?
+    /// `registry-import`: records saved, credentials linked, rows rejected, links refused.
+    public var recordsSaved: Int?
+    /// See ``recordsSaved``.
+    public var cardsLinked: Int?
+    /// See ``recordsSaved``.
+    public var rowsRejected: Int?
+    /// See ``recordsSaved``.
+    public var linksRefused: Int?
+
+    /// Creates an entry (the one shape of every line, daemon and `jpkid registry`).
+    public init(
+        time: String = AuditFormat.now(), uid: UInt32? = nil, pid: Int32? = nil, exe: String? = nil,
+        comm: String? = nil, operation: String, session: String? = nil, reader: String? = nil, card: String? = nil,
+        cardKey: CardKey? = nil, outcome: String, request: String? = nil, suppressed: Int? = nil,
+        record: Int64? = nil, txn: String? = nil, credentialKind: String? = nil, credentialsLeft: Int? = nil,
+        rows: Int? = nil, recordsSaved: Int? = nil, cardsLinked: Int? = nil, rowsRejected: Int? = nil,
+        linksRefused: Int? = nil
+    ) {
+        self.time = time
+        self.uid = uid
+        self.pid = pid
+        self.exe = exe
+        self.comm = comm
+        self.operation = operation
+        self.session = session
+        self.reader = reader
+        self.card = card
+        self.cardKey = cardKey
+        self.outcome = outcome
+        self.request = request
+        self.suppressed = suppressed
+        self.record = record
+        self.txn = txn
+        self.credentialKind = credentialKind
+        self.credentialsLeft = credentialsLeft
+        self.rows = rows
+        self.recordsSaved = recordsSaved
+        self.cardsLinked = cardsLinked
+        self.rowsRejected = rowsRejected
+        self.linksRefused = linksRefused
+    }
 }
 
 /// The daemon's audit log: an ``AuditWriter`` (hash chain, signed checkpoints, fsync before the

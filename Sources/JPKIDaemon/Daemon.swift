@@ -29,7 +29,8 @@ public final class Daemon: Sendable {
         guard d.applications.contains(.jpki) else { throw JPKIError.notJPKICard }
         return CardBinding(
             authCertificateFingerprint: d.identity?.hex, cardType: d.cardType.code,
-            authCertificateDER: d.authCertificate, authPINPresent: d.authPINPresent, modes: d.confirmationModes)
+            authCertificateDER: d.authCertificate, authPINPresent: d.authPINPresent, modes: d.confirmationModes,
+            credential: d.credentialKind.code, certificateAfterPIN: d.authCertificateAfterPIN, tokenInfo: d.tokenInfo)
     }
 
     /// Starts everything; throws on a bad configuration or a socket that cannot be bound.

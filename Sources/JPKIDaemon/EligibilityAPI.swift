@@ -164,16 +164,15 @@ extension DaemonAPI {
             throw Self.pastGrace(notAfter: notAfter, ended: ended, policy: policy)
         default: break
         }
+        // The credential used (card, phone, renewed card) is named in the audit by its key, also
+        // when the answer is verification_failed (then: the key the presented certificate claims).
+        // By the issuer's key (J-LIS root generations share one DN); the anchors are read only
+        // for a certificate without an authority key identifier.
+        cardKey = try? CardKey(authCertificateDER: certificateDER, anchors: config.authAnchorCertificates)
         if accepted {
-            let key: CardKey
-            do {
-                // By the issuer's key (J-LIS root generations share one DN); the anchors are read
-                // only for a certificate without an authority key identifier.
-                key = try CardKey(authCertificateDER: certificateDER, anchors: config.authAnchorCertificates)
-            } catch {
+            guard let key = cardKey else {
                 throw APIError(502, "card_error", "the auth certificate cannot be parsed")
             }
-            cardKey = key
             let started = ContinuousClock.now
             func elapsed() -> Double {
                 let d = ContinuousClock.now - started
@@ -184,7 +183,8 @@ extension DaemonAPI {
                 metrics.providerLookup(seconds: elapsed(), outcome: "ok")
             } catch {
                 metrics.providerLookup(seconds: elapsed(), outcome: error.code)
-                await recordFailure("eligibility", peer: peer, session: id, reader: session.reader, outcome: error.code)
+                await recordFailure(
+                    "eligibility", peer: peer, session: id, reader: session.reader, cardKey: key, outcome: error.code)
                 throw Self.map(error)
             }
         } else {
@@ -194,7 +194,8 @@ extension DaemonAPI {
         // (and so its card) is still the one in the reader.
         guard (try? await supervisor.session(id)) != nil else {
             await recordFailure(
-                "eligibility", peer: peer, session: id, reader: session.reader, outcome: "card_session_ended")
+                "eligibility", peer: peer, session: id, reader: session.reader, cardKey: cardKey,
+                outcome: "card_session_ended")
             throw APIError.sessionEnded
         }
         // Visual confirmation is audited as such: possession was not proven by the card.

@@ -25,6 +25,8 @@ public actor ReaderSupervisor {
         public var state: CardState
         public var atr: String?
         public var cardType: String?
+        /// The credential kind (`card`, `android-phone`, `iphone`, `unknown`) of the session's card.
+        public var credential: String?
         public var session: String?
         public var error: String?
     }
@@ -92,7 +94,8 @@ public actor ReaderSupervisor {
         readers.values.sorted { $0.name < $1.name }.map { r in
             ReaderInfo(
                 name: r.name, state: r.state, atr: r.atr.isEmpty ? nil : r.atr.hexString,
-                cardType: r.session?.identity.cardType, session: r.session?.id, error: r.error)
+                cardType: r.session?.identity.cardType, credential: r.session?.identity.credential,
+                session: r.session?.id, error: r.error)
         }
     }
 
@@ -100,6 +103,32 @@ public actor ReaderSupervisor {
     public func session(_ id: String) throws(APIError) -> CardSession {
         if let s = readers.values.lazy.compactMap(\.session).first(where: { $0.id == id }) { return s }
         throw ended[id] != nil ? .sessionEnded : .sessionNotFound
+    }
+
+    /// Binds a session that was bound at insertion to its token only (a credential whose auth
+    /// certificate needs the PIN first) to the auth certificate read by the first PIN-verified
+    /// operation. A session already bound to a certificate must see the same one: another ends the
+    /// session (409). Call it only with a certificate proven by the card in this session (the
+    /// operation's signature verified against it).
+    @discardableResult
+    public func bindAuthCertificate(_ id: String, der: [UInt8]) throws(APIError) -> CardSession {
+        guard let (reader, r) = readers.first(where: { $0.value.session?.id == id }), var session = r.session else {
+            throw ended[id] != nil ? .sessionEnded : .sessionNotFound
+        }
+        let fingerprint = CardIdentity(authCertificateDER: der).hex
+        if let bound = session.identity.authCertificateFingerprint {
+            guard bound == fingerprint else {
+                endIfCurrent(reader: reader, generation: r.generation)
+                throw .sessionEnded
+            }
+            return session
+        }
+        session.identity.authCertificateDER = der
+        session.identity.authCertificateFingerprint = fingerprint
+        session.identity.boundTo = "certificate"
+        readers[reader]!.session = session
+        logger.info("session bound to the auth certificate", metadata: ["reader": "\(reader)", "session": "\(id)"])
+        return session
     }
 
     func handle(_ event: ReaderEvent) {

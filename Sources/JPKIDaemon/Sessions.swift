@@ -1,4 +1,5 @@
 import Foundation
+import JPKI
 import SmartCard
 
 /// What the daemon learned about a card when it was inserted; it binds a session to that card.
@@ -19,20 +20,53 @@ public struct CardBinding: Sendable, Equatable, Codable {
     /// without PIN (``JPKI/CardDetection/confirmationModes``); the configuration may allow fewer.
     public var modes: [String]?
 
+    /// The kind of credential: the stable code of ``JPKI/CredentialKind`` (`card`,
+    /// `android-phone`, `iphone`, `unknown`).
+    public var credential: String
+    /// `true` when the auth certificate could not be read at insertion because the credential
+    /// shows it only after the auth PIN (Android): the session is then bound to what was readable
+    /// (ATR and token info) until the first operation that verifies the PIN (authenticate,
+    /// eligibility) binds it to the auth certificate. nil/false: bound to the certificate at
+    /// insertion.
+    public var certificateAfterPIN: Bool?
+    /// What the session is bound to now: `certificate` (the auth certificate's SHA-256 is
+    /// ``authCertificateFingerprint``) or `token` (ATR + token info only; no certificate yet).
+    public var boundTo: String
+    /// The 32 token-info bytes read at insertion (not encoded): a pre-certificate session's card
+    /// check before the PIN.
+    public var tokenInfo: [UInt8]?
+
     private enum CodingKeys: String, CodingKey {
-        case authCertificateFingerprint, cardType, authPINPresent, modes
+        case authCertificateFingerprint, cardType, authPINPresent, modes, credential, certificateAfterPIN, boundTo
     }
 
     /// Creates an identity.
     public init(
         authCertificateFingerprint: String?, cardType: String, authCertificateDER: [UInt8]? = nil,
-        authPINPresent: Bool? = nil, modes: [String]? = nil
+        authPINPresent: Bool? = nil, modes: [String]? = nil, credential: String = "card",
+        certificateAfterPIN: Bool? = nil, tokenInfo: [UInt8]? = nil
     ) {
         self.authCertificateFingerprint = authCertificateFingerprint
         self.cardType = cardType
         self.authCertificateDER = authCertificateDER
         self.authPINPresent = authPINPresent
         self.modes = modes
+        self.credential = credential
+        self.certificateAfterPIN = certificateAfterPIN
+        self.tokenInfo = tokenInfo
+        self.boundTo = authCertificateFingerprint == nil && certificateAfterPIN == true ? "token" : "certificate"
+    }
+
+    /// Whether operations identify the card by its token info (a credential whose auth certificate
+    /// needs the PIN first): before the binding and after it, since the certificate cannot be
+    /// read again without the PIN.
+    public var identifiesByToken: Bool { certificateAfterPIN == true }
+
+    /// What every operation's ``JPKI/CardResult/card`` must equal: the auth certificate's
+    /// fingerprint, or for a credential identified by its token, the token identity.
+    public var expectedCardFingerprint: String? {
+        if identifiesByToken { return tokenInfo.map { CardIdentity(tokenInfo: $0).hex } }
+        return authCertificateFingerprint
     }
 }
 

@@ -99,6 +99,26 @@ public struct CardProofService: Sendable {
             card: signed.card)
     }
 
+    /// The card half for a credential whose auth certificate is readable only after the auth PIN
+    /// (an Android phone), in one card transaction
+    /// (``MyNumberCard/signWithAuthKeyCertificateAfterPIN(message:pin:allowLastTry:expectingToken:)``):
+    /// the token info must be `expectingToken` before the PIN is sent; the certificate read after
+    /// the PIN must verify the signature and, with `boundCertificate` (a session already bound to
+    /// one), be that certificate. Any mismatch is ``JPKIError/cardChanged``.
+    public func signCertificateAfterPIN(
+        _ card: MyNumberCard, challenge: CardChallenge, pin: PIN, allowLastTry: Bool = false,
+        expectingToken: [UInt8]?, boundCertificate: [UInt8]? = nil
+    ) throws(JPKIError) -> SignedChallenge {
+        let signed = try card.signWithAuthKeyCertificateAfterPIN(
+            message: [UInt8](challenge.bytes), pin: pin, allowLastTry: allowLastTry, expectingToken: expectingToken)
+        let der = signed.value.certificate
+        guard boundCertificate == nil || boundCertificate == der,
+            challenge.verify(signature: Data(signed.value.signature), authCertificateDER: Data(der)).verdict
+        else { throw .cardChanged }
+        return SignedChallenge(
+            challenge: challenge, signature: signed.value.signature, authCertificate: der, card: signed.card)
+    }
+
     /// The check: the signature against the auth certificate's key and, with a verifier, the
     /// certificate against the configured anchors and revocation sources, at `time`.
     public func verify(_ signed: SignedChallenge, at time: Date = Date()) -> CardProof {

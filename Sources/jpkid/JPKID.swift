@@ -2,9 +2,11 @@ import ArgumentParser
 import Foundation
 import JPKIDaemon
 import Logging
+import RegistryCommands
 
 /// `jpkid [serve] --socket PATH --config FILE`: the My Number card daemon;
-/// `jpkid registry …`: eligibility registry administration.
+/// `jpkid registry …` / `jpkid audit …`: administration (RegistryCommands). This target only
+/// parses arguments and wires the daemon.
 @main
 struct JPKID: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

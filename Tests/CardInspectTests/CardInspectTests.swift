@@ -4,6 +4,7 @@ import Inspect
 import JPKI
 import JPKIVerify
 import SmartCard
+import TerminalIO
 import TestBench
 import Testing
 
@@ -48,8 +49,19 @@ func withCard(
         // Let the reader settle (the first APDU after insertion can fail with
         // SCARD_E_NOT_TRANSACTED; CardAccess retries that), so APDU counts below are exact.
         _ = try await CardAccess.open(slot0, trace: nil).run { try CardProbe.probe($0) }
-        let inserted = try await CardAccess.open(slot0, trace: nil).withCard { try $0.identity() }
-        try #require(inserted == CardIdentity(authCertificateDER: [UInt8](expected)), "another card is in slot 0")
+        if card.profile.authCertificateAfterPIN {
+            // An Android phone shows no certificate before the PIN: its token (and the ATR) then.
+            let inserted = try await CardAccess.open(slot0, trace: nil).run {
+                try MyNumberCard(channel: $0, certificateAfterPIN: true).identity()
+            }
+            let token = try Data(contentsOf: CLI.fixture(card.profile.name, "jpki/0006.bin")).prefix(32)
+            try #require(inserted == CardIdentity(tokenInfo: [UInt8](token)), "another card is in slot 0")
+            let atr = try await CardAccess.open(slot0, trace: nil).atr
+            try #require(atr == card.atr, "another card is in slot 0")
+        } else {
+            let inserted = try await CardAccess.open(slot0, trace: nil).withCard { try $0.identity() }
+            try #require(inserted == CardIdentity(authCertificateDER: [UInt8](expected)), "another card is in slot 0")
+        }
         try await body(card)
         // The bridge is stopped by the defer; wait until pcscd sees the card gone so the next
         // test starts from an empty slot.

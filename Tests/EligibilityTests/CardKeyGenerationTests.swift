@@ -272,7 +272,7 @@ extension RegistryCommandTests {
 
             """.utf8
         ).write(to: URL(fileURLWithPath: csv))
-        let imp = try jpkid(["registry", "import", csv, "--config", config])
+        let imp = await jpkid(["registry", "import", csv, "--config", config])
         #expect(imp.status == 1)
         #expect(imp.stdout.contains("line 4, column issuerKeyID: 2 configured anchors share this issuer DN"))
         #expect(imp.stdout.contains("cards linked 2"))
@@ -281,7 +281,7 @@ extension RegistryCommandTests {
         let day = date("2026-11-23")
         #expect(try await store.check(k2019, on: day).status == .eligible)
         #expect(try await store.check(k2023, on: day).status == .notEligible)
-        let legacy = try jpkid(["registry", "legacy", "--json", "--config", config])
+        let legacy = await jpkid(["registry", "legacy", "--json", "--config", config])
         #expect(legacy.status == 0)
         let links = try JSONDecoder().decode([LegacyCardLink].self, from: Data(legacy.stdout.utf8))
         #expect(links == [LegacyCardLink(issuer: dn, serial: "2002", recordID: 1, matchingAnchors: 2)])
@@ -290,9 +290,9 @@ extension RegistryCommandTests {
             (await #expect(throws: EligibilityError.self) { try await store.check(k, on: day) })?.code
                 == "card_relink_required")
         // Unlink by key id; by DN it is refused (two anchors have it).
-        let byDN = try jpkid(["registry", "unlink", "--issuer", dn, "--serial", "1001", "--config", config])
+        let byDN = await jpkid(["registry", "unlink", "--issuer", dn, "--serial", "1001", "--config", config])
         #expect(byDN.status == 64)
-        let byKey = try jpkid([
+        let byKey = await jpkid([
             "registry", "unlink", "--issuer-key-id", k2019.issuerKeyID, "--serial", "1001", "--config", config,
         ])
         #expect(byKey.status == 0)

@@ -102,7 +102,8 @@ struct ProviderTests {
         let id = try await store.upsert(r)
         try await store.link(key, recordID: id, replace: false)
         #expect(try await store.record(for: key) == r)
-        #expect(try await store.entry(id: id) == RegistryEntry(id: id, record: r, cards: [key]))
+        let entry = try await store.entry(id: id)
+        #expect(entry?.id == id && entry?.record == r && entry?.cards == [key])
         #expect(try await store.entry(id: id + 1000) == nil)
         await store.shutdown()
     }

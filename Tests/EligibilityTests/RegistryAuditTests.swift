@@ -34,7 +34,7 @@ extension RegistryCommandTests {
             ]
             try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: cfg))
             let demo = packageRoot.appendingPathComponent("apdu-fixtures/registry/demo.csv").path
-            #expect(try jpkid(["registry", "import", demo, "--config", cfg]).status == 0)
+            #expect(await jpkid(["registry", "import", demo, "--config", cfg]).status == 0)
             let filler = try fillFileSystem(tmpfs)
             // The audit file's last page may still have room: another writer's lines fill it.
             let other = try AuditLog(config: try DaemonConfig.load(path: cfg), createKey: false)
@@ -42,16 +42,16 @@ extension RegistryCommandTests {
             while (try? await other.record("filler", peer: nil, outcome: "ok")) != nil { filled += 1 }
             #expect(filled < 100)
             // Nothing that cannot be audited happens: not the import, not the unlink.
-            let imp = try jpkid(["registry", "import", try bigCSV(s.dir, rows: 50), "--replace", "--config", cfg])
+            let imp = await jpkid(["registry", "import", try bigCSV(s.dir, rows: 50), "--replace", "--config", cfg])
             #expect(imp.status == 1)
             #expect(imp.stderr.contains("audit_unavailable") && imp.stderr.contains("nothing was imported"))
             let unlink = [
                 "registry", "unlink", "--issuer-key-id", fixtureAuthKeyID, "--serial", "1001", "--config", cfg,
             ]
-            let un = try jpkid(unlink)
+            let un = await jpkid(unlink)
             #expect(un.status == 1)
             #expect(un.stderr.contains("audit_unavailable"))
-            let list = try jpkid(["registry", "list", "--config", cfg])
+            let list = await jpkid(["registry", "list", "--config", cfg])
             #expect(list.status == 1 && list.stderr.contains("audit_unavailable"))
             #expect(!list.stdout.contains("山田"), "nothing shown without its audit line")
             #expect(try await recordCount(s) == 10)
@@ -62,43 +62,43 @@ extension RegistryCommandTests {
             await store.shutdown()
             // Space back: the same commands go through, no partial line was left behind.
             try FileManager.default.removeItem(atPath: filler)
-            #expect(try jpkid(unlink).status == 0)
+            #expect(await jpkid(unlink).status == 0)
             let lines = try String(contentsOfFile: tmpfs + "/audit.jsonl", encoding: .utf8)
             #expect(lines.hasSuffix("\n"))
             #expect(lines.contains(#""operation":"registry-unlink""#))
         }
     }
 
-    @Test func auditVerifyAndReportCommands() throws {
+    @Test func auditVerifyAndReportCommands() async throws {
         let s = try setup()
         let demo = packageRoot.appendingPathComponent("apdu-fixtures/registry/demo.csv").path
-        #expect(try jpkid(["registry", "import", demo, "--config", s.config]).status == 0)
+        #expect(await jpkid(["registry", "import", demo, "--config", s.config]).status == 0)
         let unlink = [
             "registry", "unlink", "--issuer-key-id", fixtureAuthKeyID, "--serial", "1001", "--config", s.config,
         ]
-        #expect(try jpkid(unlink).status == 0)
-        let ok = try jpkid(["audit", "verify", "--config", s.config])
+        #expect(await jpkid(unlink).status == 0)
+        let ok = await jpkid(["audit", "verify", "--config", s.config])
         #expect(ok.status == 0, "\(ok.stderr)")
         #expect(ok.stdout.contains("audit log verified"))
         // Who touched card 1001: its link by the import, its unlink; nobody's name.
-        let r = try jpkid(["audit", "report", "--card", "1001", "--json", "--config", s.config])
+        let r = await jpkid(["audit", "report", "--card", "1001", "--json", "--config", s.config])
         #expect(r.status == 0, "\(r.stderr)")
         let accesses = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
         let ops = accesses.compactMap { $0["operation"] as? String }
         #expect(ops.contains("registry-link") && ops.contains("registry-unlink"))
         let record = try #require(accesses.first { $0["operation"] as? String == "registry-link" }?["record"] as? Int)
-        let byRecord = try jpkid(["audit", "report", "--record", String(record), "--config", s.config])
+        let byRecord = await jpkid(["audit", "report", "--record", String(record), "--config", s.config])
         #expect(byRecord.status == 0)
         #expect(byRecord.stdout.contains("registry-record") && byRecord.stdout.contains("registry-unlink"))
         for text in [r.stdout, byRecord.stdout] {
             for secret in ["山田", "高橋", "1980-02-17"] { #expect(!text.contains(secret)) }
         }
-        #expect(try jpkid(["audit", "report", "--config", s.config]).status == 64)
+        #expect(await jpkid(["audit", "report", "--config", s.config]).status == 64)
         // One byte changed: verify names the line and says edited.
         var text = try String(contentsOfFile: s.audit, encoding: .utf8)
         text = text.replacingOccurrences(of: #""operation":"registry-unlink""#, with: #""operation":"registry-unlinx""#)
         try Data(text.utf8).write(to: URL(fileURLWithPath: s.audit))
-        let bad = try jpkid(["audit", "verify", "--config", s.config])
+        let bad = await jpkid(["audit", "verify", "--config", s.config])
         #expect(bad.status == 1)
         #expect(bad.stderr.contains("NOT verified") && bad.stderr.contains("edited"))
     }

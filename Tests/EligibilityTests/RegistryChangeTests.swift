@@ -37,7 +37,7 @@ extension ProviderTests {
             try await store.apply([.unlink(key), .unlink(try CardKey(issuerKeyID: "0A0B0C0D", serial: "1"))]) { _ in }
         }
         #expect(try await store.record(for: key)?.number == "1", "the first unlink was rolled back")
-        #expect(try await store.apply([.unlink(key)]) { _ in } == [.unlinked(key, recordID: a)])
+        #expect(try await store.apply([.unlink(key)]) { _ in } == [.unlinked(key, recordID: a, remaining: 0)])
         #expect(try await store.list().count == 3)
         await store.shutdown()
     }

@@ -2,12 +2,14 @@ import CardSimulator
 import Eligibility
 import Foundation
 import JPKIDaemon
+import RegistryCommands
 import SmartCard
 import SmartCardPCSC
 import TestBench
 import Testing
 
-/// `jpkid registry …` run as a separate process, as an administrator would.
+/// `jpkid registry …` and `jpkid audit …` as an administrator runs them: in-process through
+/// RegistryCommands, and end to end through the jpkid executable for `serve` and a card link.
 @Suite("jpkid registry commands", .serialized)
 struct RegistryCommandTests {
     struct Setup {
@@ -38,7 +40,31 @@ struct RegistryCommandTests {
         return Setup(dir: dir, config: config, audit: audit, sqlite: sqlite)
     }
 
-    func jpkid(_ args: [String], stdin: Data? = nil) throws -> ProcessResult {
+    /// What a command printed and its exit status.
+    struct CommandResult {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// `jpkid registry …` / `jpkid audit …` run in this process (RegistryCommands), as the
+    /// executable runs them: its output and exit status.
+    func jpkid(_ args: [String]) async -> CommandResult {
+        let captured = CapturedOutput()
+        let rest = Array(args.dropFirst())
+        let status: Int32
+        switch args.first {
+        case "registry": status = await CommandRunner.run(RegistryCommand.self, rest, output: captured.output)
+        case "audit": status = await CommandRunner.run(AuditCommand.self, rest, output: captured.output)
+        default:
+            Issue.record("not a library command: \(args)")
+            status = -1
+        }
+        return CommandResult(status: status, stdout: captured.stdout, stderr: captured.stderr)
+    }
+
+    /// The jpkid executable as a separate process (end-to-end: `serve`, a PIN on stdin).
+    func jpkidProcess(_ args: [String], stdin: Data? = nil) throws -> ProcessResult {
         try runProgram(try builtBinary("jpkid"), args, stdin: stdin)
     }
 
@@ -51,18 +77,18 @@ struct RegistryCommandTests {
 
     @Test func serveSyntaxStillWorks() throws {
         let s = try setup()
-        let ok = try jpkid(["--socket", "/tmp/x.sock", "--config", s.config, "--check-config"])
+        let ok = try jpkidProcess(["--socket", "/tmp/x.sock", "--config", s.config, "--check-config"])
         #expect(ok.status == 0)
         #expect(ok.stdout.contains("configuration OK"))
         let bad = s.dir.appendingPathComponent("bad.json").path
         try Data(#"{"eligibility":{"provider":"postgres"}}"#.utf8).write(to: URL(fileURLWithPath: bad))
-        let r = try jpkid(["--config", bad, "--check-config"])
+        let r = try jpkidProcess(["--config", bad, "--check-config"])
         #expect(r.status == 2)
         #expect(r.stderr.contains("eligibility.postgresURL"))
     }
 
     @Test("registry reference-numbers writes the 照会番号 registration file for the terminal (provider oqs)")
-    func referenceNumbers() throws {
+    func referenceNumbers() async throws {
         let s = try setup()
         let folder = s.dir.appendingPathComponent("oqs")
         try FileManager.default.createDirectory(
@@ -77,8 +103,8 @@ struct RegistryCommandTests {
         let config = s.dir.appendingPathComponent("oqs.json").path
         try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: config))
         let csv = packageRoot.appendingPathComponent("apdu-fixtures/registry/demo.csv").path
-        #expect(try jpkid(["registry", "import", csv, "--config", config]).status == 0)
-        let r = try jpkid(["registry", "reference-numbers", "--config", config])
+        #expect(await jpkid(["registry", "import", csv, "--config", config]).status == 0)
+        let r = await jpkid(["registry", "reference-numbers", "--config", config])
         #expect(r.status == 0, "\(r.stderr)")
         let files = try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("req").path)
         let name = try #require(files.first)
@@ -92,20 +118,20 @@ struct RegistryCommandTests {
         #expect(infos.contains { $0.child("InsurerNumber")?.text == "  141044" })
         #expect(try auditLines(s).contains { $0["operation"] as? String == "registry-reference-numbers" })
         // Not provider oqs: refused.
-        #expect(try jpkid(["registry", "reference-numbers", "--config", s.config]).status == 2)
+        #expect(await jpkid(["registry", "reference-numbers", "--config", s.config]).status == 2)
     }
 
-    @Test func importListUnlink() throws {
+    @Test func importListUnlink() async throws {
         let s = try setup()
         let csv = packageRoot.appendingPathComponent("apdu-fixtures/registry/demo.csv").path
-        let imp = try jpkid(["registry", "import", csv, "--config", s.config])
+        let imp = await jpkid(["registry", "import", csv, "--config", s.config])
         #expect(imp.status == 0, "\(imp.stderr)")
         #expect(imp.stdout.contains("rows 10, records saved 10, cards linked 9, rows rejected 0"))
         // The SQLite file was created, not world-readable.
         let attrs = try FileManager.default.attributesOfItem(atPath: s.sqlite)
         #expect(((attrs[.posixPermissions] as? Int) ?? 0o777) & 0o007 == 0)
 
-        let list = try jpkid(["registry", "list", "--json", "--config", s.config])
+        let list = await jpkid(["registry", "list", "--json", "--config", s.config])
         #expect(list.status == 0)
         let entries = try JSONDecoder().decode([RegistryEntry].self, from: Data(list.stdout.utf8))
         #expect(entries.count == 10)
@@ -113,24 +139,28 @@ struct RegistryCommandTests {
             entries.flatMap(\.cards).map(\.serial).sorted() == [
                 "1001", "1011", "1021", "1031", "1041", "1061", "1071", "1081", "1091",
             ])
-        let table = try jpkid(["registry", "list", "--config", s.config])
+        let table = await jpkid(["registry", "list", "--config", s.config])
         #expect(table.stdout.contains("高橋　崎辺"))
         #expect(table.stdout.split(separator: "\n").count == 11)
 
         // By DN alone the card is ambiguous (three generations share it); by key id it is one.
-        let byDN = try jpkid([
+        let byDN = await jpkid([
             "registry", "unlink", "--issuer", fixtureAuthIssuer, "--serial", "1001", "--config", s.config,
         ])
         #expect(byDN.status == 64 && byDN.stderr.contains("3 configured auth anchors"), "\(byDN.stderr)")
-        let un = try jpkid([
+        let un = await jpkid([
             "registry", "unlink", "--issuer-key-id", fixtureAuthKeyID, "--serial", "1001", "--config", s.config,
         ])
         #expect(un.status == 0, "\(un.stderr)")
-        let again = try jpkid([
+        // Card 00's record had that one credential: it stays, and the command says so.
+        #expect(un.stdout.contains("0 credential(s) left"), "\(un.stdout)")
+        #expect(un.stdout.contains("has no credential left: it stays in the registry"), "\(un.stdout)")
+        let again = await jpkid([
             "registry", "unlink", "--issuer-key-id", fixtureAuthKeyID, "--serial", "1001", "--config", s.config,
         ])
         #expect(again.status == 1)
         #expect(again.stderr.contains("not_found"))
+        #expect(again.stderr.contains("no credential with key 1001@keyid:\(fixtureAuthKeyID)"), "\(again.stderr)")
 
         let lines = try auditLines(s)
         let ops = lines.compactMap { $0["operation"] as? String }
@@ -139,7 +169,8 @@ struct RegistryCommandTests {
         #expect(ops.filter { $0 == "registry-unlink" }.count == 2)
         #expect(ops.filter { $0 == "registry-list" }.count == 2, "each listing is audited")
         let unlinked = lines.first { ($0["operation"] as? String) == "registry-unlink" }
-        #expect((unlinked?["card"] as? [String: String])?["serial"] == "1001")
+        #expect((unlinked?["cardKey"] as? [String: String])?["serial"] == "1001")
+        #expect(unlinked?["credentialsLeft"] as? Int == 0)
         #expect(unlinked?["uid"] as? Int == Int(getuid()))
         #expect(lines.last?["outcome"] as? String == "not_found")
         // No names or birth dates in the audit.
@@ -147,7 +178,7 @@ struct RegistryCommandTests {
         for secret in ["山田", "高橋", "佐藤", "1980-02-17", "ヤマダ"] { #expect(!raw.contains(secret)) }
     }
 
-    @Test func importReportsBadRows() throws {
+    @Test func importReportsBadRows() async throws {
         let s = try setup()
         let csv = s.dir.appendingPathComponent("bad.csv")
         try Data(
@@ -157,18 +188,18 @@ struct RegistryCommandTests {
             ,,06139991,,2,00,山田　花子,1980-02-17,35,2024-04-01
             """.utf8
         ).write(to: csv)
-        let r = try jpkid(["registry", "import", csv.path, "--config", s.config])
+        let r = await jpkid(["registry", "import", csv.path, "--config", s.config])
         #expect(r.status == 1)
         #expect(r.stdout.contains("error: line 3, column copaymentRatio"))
         #expect(r.stdout.contains("rows 2, records saved 1, cards linked 0, rows rejected 1"))
         #expect(!r.stdout.contains("山田"))
-        let json = try jpkid(["registry", "import", csv.path, "--json", "--config", s.config])
+        let json = await jpkid(["registry", "import", csv.path, "--json", "--config", s.config])
         let report = try JSONDecoder().decode(RegistryCSV.Report.self, from: Data(json.stdout.utf8))
         #expect(report.errors.map(\.line) == [3])
         #expect(report.recordsSaved == 1)
     }
 
-    @Test func unwritableAuditRefusesChanges() throws {
+    @Test func unwritableAuditRefusesChanges() async throws {
         let s = try setup()
         let cfg = s.dir.appendingPathComponent("noaudit.json").path
         let json: [String: Any] = [
@@ -177,7 +208,7 @@ struct RegistryCommandTests {
         ]
         try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: cfg))
         let csv = packageRoot.appendingPathComponent("apdu-fixtures/registry/demo.csv").path
-        let r = try jpkid(["registry", "import", csv, "--config", cfg])
+        let r = await jpkid(["registry", "import", csv, "--config", cfg])
         #expect(r.status == 2)
         #expect(!FileManager.default.fileExists(atPath: s.sqlite))
     }
@@ -189,7 +220,7 @@ struct RegistryCommandTests {
         let reader = TestBench.slots[0].readerName
         try await TestBench.exclusive {
             try await withCard("00-ordinary") {
-                let r = try jpkid(
+                let r = try jpkidProcess(
                     [
                         "registry", "link", "--config", s.config, "--reader", reader, "--pin-stdin",
                         "--insurer-number", "06139991", "--symbol", "試験記号", "--number", "1001", "--branch", "00",
@@ -200,14 +231,30 @@ struct RegistryCommandTests {
                 #expect(r.stdout.contains("linked card 1001"))
             }
             try await withCard("01-kanji-variant") {
-                let wrong = try jpkid(
+                let wrong = try jpkidProcess(
                     ["registry", "link", "--config", s.config, "--reader", reader, "--pin-stdin", "--record", "1"],
                     stdin: Data("0000\n".utf8))
                 #expect(wrong.status == 1)
                 #expect(wrong.stderr.contains("wrong_pin"))
+                // The same person's second credential is added; the first stays linked.
+                let second = try jpkidProcess(
+                    ["registry", "link", "--config", s.config, "--reader", reader, "--pin-stdin", "--record", "1"],
+                    stdin: Data("5678\n".utf8))
+                #expect(second.status == 0, "\(second.stderr)")
+                #expect(second.stdout.contains("linked card 1011"), "\(second.stdout)")
+                #expect(second.stdout.contains("the record has 2 credential(s)"), "\(second.stdout)")
+            }
+            // And the person's Android phone (its auth certificate is readable only after the PIN).
+            try await withCard("20-android-phone") {
+                let phone = try jpkidProcess(
+                    ["registry", "link", "--config", s.config, "--reader", reader, "--pin-stdin", "--record", "1"],
+                    stdin: Data("4321\n".utf8))
+                #expect(phone.status == 0, "\(phone.stderr)")
+                #expect(phone.stdout.contains("linked android-phone 1141"), "\(phone.stdout)")
+                #expect(phone.stdout.contains("the record has 3 credential(s)"), "\(phone.stdout)")
             }
             try await withCard("04-revoked") {
-                let r = try jpkid(
+                let r = try jpkidProcess(
                     ["registry", "link", "--config", s.config, "--reader", reader, "--pin-stdin", "--record", "1"],
                     stdin: Data("9876\n".utf8))
                 #expect(r.status == 1)
@@ -218,12 +265,22 @@ struct RegistryCommandTests {
         let entries = try await store.list()
         #expect(entries.count == 1)
         #expect(
-            entries.first?.cards == [
-                try CardKey(issuerKeyID: fixtureAuthKeyID, serial: "1001", issuer: fixtureAuthIssuer)
+            Set(entries.first?.cards ?? []) == [
+                try CardKey(issuerKeyID: fixtureAuthKeyID, serial: "1001", issuer: fixtureAuthIssuer),
+                try CardKey(issuerKeyID: fixtureAuthKeyID, serial: "1011", issuer: fixtureAuthIssuer),
+                try CardKey(issuerKeyID: fixtureAuthKeyID, serial: "1141", issuer: fixtureAuthIssuer),
             ])
+        #expect(
+            Dictionary(grouping: entries.first?.credentials ?? [], by: { $0.kind?.rawValue ?? "-" }).mapValues(\.count)
+                == ["card": 2, "android-phone": 1])
         let lines = try auditLines(s)
         let links = lines.filter { ($0["operation"] as? String) == "registry-link" }
-        #expect(links.compactMap { $0["outcome"] as? String } == ["ok", "wrong_pin", "verification_failed"])
+        #expect(
+            links.compactMap { $0["outcome"] as? String } == ["ok", "wrong_pin", "ok", "ok", "verification_failed"])
+        #expect(
+            links.filter { $0["outcome"] as? String == "ok" }.map { $0["credentialKind"] as? String } == [
+                "card", "card", "android-phone",
+            ])
         let raw = try String(contentsOfFile: s.audit, encoding: .utf8)
         for secret in ["1234", "9876", "山田", "1980-02-17"] {
             #expect(!raw.contains("\"\(secret)\"") && !raw.contains(secret + "\n"))

@@ -2,6 +2,7 @@ import AuditTrail
 import CardSimulator
 import Foundation
 import JPKIDaemon
+import RegistryCommands
 import TestBench
 import Testing
 
@@ -67,12 +68,13 @@ extension DaemonTests {
                 }
                 let v = try Self.verifyAudit(cfg)
                 #expect(v.problem == nil, "\(v.problem.map(String.init(describing:)) ?? "")")
-                // The same through `jpkid audit verify`, with the daemon's public key.
+                // The same through `jpkid audit verify` (in-process), with the daemon's public key.
                 let pub = AuditSigner.publicKeyPath(for: cfg.audit.keyPath(auditLog: cfg.auditLog))
-                let cli = try runProgram(
-                    try builtBinary("jpkid"),
-                    ["audit", "verify", "--key", pub] + AuditFormat.files(ofLog: cfg.auditLog))
-                #expect(cli.status == 0, "\(cli.stderr)")
+                let cli = CapturedOutput()
+                let status = await CommandRunner.run(
+                    AuditCommand.self, ["verify", "--key", pub] + AuditFormat.files(ofLog: cfg.auditLog),
+                    output: cli.output)
+                #expect(status == 0, "\(cli.stderr)")
                 #expect(cli.stdout.contains("audit log verified") && !cli.stdout.contains("0 signed checkpoint"))
                 let lines = Self.auditLines(cfg.auditLog)
                 let answered = lines.filter {

@@ -23,7 +23,7 @@ struct SimCard {
         dir = try VirtualMyNumberCard.fixturesCardsDirectory().appendingPathComponent(name)
         let json = try Data(contentsOf: dir.appendingPathComponent("profile.json"))
         let object = try #require(try JSONSerialization.jsonObject(with: json) as? [String: Any])
-        identity = try #require(object["identity"] as? [String: String])
+        identity = (object["identity"] as? [String: String]) ?? [:]  // a phone has none
         let pinObjects = try #require(object["pins"] as? [String: [String: Any]])
         pins = pinObjects.compactMapValues { $0["value"] as? String }
     }

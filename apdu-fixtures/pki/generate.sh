@@ -398,6 +398,39 @@ CARDS = [
        pins=dict(auth="6060", sign="GEN2015", text="6060", common="6060"), tries={}, revoked=False),
 ]
 
+# Smartphone JPKI (スマホ用電子証明書): the JPKI AP only (no text, visual, common or juki AP), its own
+# key pairs, certificates and serials, the same person as the card `holder` (its sign certificate
+# carries the holder's SAN). `index` continues the card numbering (serials 0x1000 + 0x10*index + 1/2).
+# Token labels from jpki/myna (TokenType); ATRs are invented in the PC/SC part 3 contactless form
+# (3B 8n 80 01 + historical bytes + TCK) — no public source gives a phone's ATR (assumption, README).
+# `certAfterPIN`: Android's auth certificate (EF 000A) is read only after the auth PIN (jpki/myna
+# issue 6); the iPhone's is free (jpki/myna verifies the PIN first only for JPKIAPGPSETOKEN).
+PHONES = [
+  dict(name="20-android-phone",
+       description="Android smartphone JPKI (JPKIAPGPSETOKEN) of 00-ordinary's holder: JPKI AP only, own certificates; the auth certificate needs the auth PIN first",
+       atr="3B8F800180318065B0850300EF120FFF82900073", token="JPKIAPGPSETOKEN", holder="00-ordinary",
+       index=20, issued="20250415", pins=dict(auth="4321", sign="PHONE20"), certAfterPIN=True),
+  dict(name="21-iphone",
+       description="iPhone smartphone JPKI (JPKIAPIOSTOKEN) of 00-ordinary's holder: JPKI AP only, own certificates, auth certificate free to read",
+       atr="3B888001000000000000000009", token="JPKIAPIOSTOKEN", holder="00-ordinary",
+       index=21, issued="20250501", pins=dict(auth="8765", sign="PHONE21"), certAfterPIN=False),
+]
+
+def phone_derived(p: dict) -> dict:
+    """A phone's serials, opaque CNs and validity: its certificates end with the holder's card's
+    (5th birthday after the card's issue) — the card and the phone lapse together."""
+    import hashlib
+    holder = next(c for c in CARDS if c["name"] == p["holder"])
+    i = p["index"]
+    def opaque(salt):
+        h = hashlib.sha256((p["name"] + salt).encode()).hexdigest().upper()
+        return h[:6] + "E9" + ("AGCIEG" if salt == "auth" else "SGNIEG") + "1322" + f"{i:04d}" + "A"
+    return dict(authSerial=f"{0x1000 + 0x10 * i + 1:04X}", signSerial=f"{0x1000 + 0x10 * i + 2:04X}",
+                authCN=opaque("auth"), signCN=opaque("sign"), gen=holder["gen"],
+                pref=holder["pref"], city=holder["city"],
+                eeStart=p["issued"] + "010000Z",
+                eeEnd=nth_birthday_after(holder["birth"], holder["issued"], 5) + "145959Z")
+
 def nth_birthday_after(birth: str, issued: str, n: int) -> str:
     """YYYYMMDD of the n-th birthday strictly after the issue date (29 Feb -> 28 Feb in other years)."""
     import datetime
@@ -518,6 +551,13 @@ otherName.4 = 1.2.392.200149.8.5.5.4;FORMAT:UTF8,UTF8:{d['eraDigit']}{c['birth']
 otherName.5 = 1.2.392.200149.8.5.5.5;FORMAT:UTF8,UTF8:{c['address']}
 otherName.6 = 1.2.392.200149.8.5.5.6;FORMAT:UTF8,UTF8:{flags(c['address'])}
 """)
+with open(f"{work}/phones.tsv", "w") as tsv:
+    for p in PHONES:
+        d = phone_derived(p)
+        # same columns as cards.tsv (revoked=0, http=0, face=0), then the holder's SAN section
+        tsv.write("\t".join([p["name"], d["authSerial"], d["signSerial"], d["authCN"], d["signCN"],
+                             d["pref"], d["city"], "0", d["gen"], "0", "0", d["eeStart"], d["eeEnd"],
+                             "san_" + p["holder"].replace("-", "_")]) + "\n")
 print("my number check digit self-test ok", file=sys.stderr)
 PY
 
@@ -550,6 +590,20 @@ while IFS=$'\t' read -r name aser sser acn scn pref city revoked gen http face e
   [[ $revoked == 1 ]] && REVOKED_SERIAL=$aser
 done < "$WORK/cards.tsv"
 [[ -n $REVOKED_SERIAL ]] || die "no revoked card"
+# Smartphones: JPKI AP only (auth + sign certificates and keys, their CA certificates).
+while IFS=$'\t' read -r name aser sser acn scn pref city revoked gen http face eestart eeend sec; do
+  log "phone $name: certificates (generation $gen, valid $eestart - $eeend)"
+  J="$CARDS/$name/jpki"
+  mkdir -p "$J"
+  newkey "$J/auth-key.test.pem"; newkey "$J/sign-key.test.pem"
+  issue "auth-root-$gen" "$aser" "/C=JP/CN=$acn" ext_auth_ee "$J/auth-key.test.pem" "$eestart" "$eeend" "$WORK/auth.pem"
+  cp "$WORK/auth.der" "$J/000A.der"
+  cp "$PKI/auth-root-$gen.der" "$J/000B.der"
+  issue "sign-root-$gen" "$sser" "/C=JP/L=$pref/L=$city/CN=$scn" "ext_sign_$sec" "$J/sign-key.test.pem" \
+    "$eestart" "$eeend" "$WORK/sign.pem" "$WORK/ext-cards.cnf"
+  cp "$WORK/sign.der" "$J/0001.der"
+  cp "$PKI/sign-root-$gen.der" "$J/0002.der"
+done < "$WORK/phones.tsv"
 
 # ----------------------------------------------------------------------------------------------
 # Revocation, CRLs (one per root generation and purpose), OCSP index
@@ -846,6 +900,28 @@ for i, c in enumerate(CARDS):
     with open(os.path.join(base, "profile.json"), "w", encoding="utf-8") as f:
         json.dump(profile, f, ensure_ascii=False, indent=2)
         f.write("\n")
+for p in PHONES:
+    d = phone_derived(p)
+    base = os.path.join(cards, p["name"])
+    def w(rel, data):
+        open(os.path.join(base, rel), "wb").write(data)
+    w("jpki/0006.bin", p["token"].encode().ljust(32, b" ") + bytes(128))
+    w("jpki/0008.bin", bytes([0x8F, 0x8F, 0x00]))
+    profile = {
+        "name": p["name"], "description": p["description"], "atr": p["atr"],
+        "pins": {"auth": {"value": p["pins"]["auth"], "tries": 3, "maxTries": 3},
+                 "sign": {"value": p["pins"]["sign"], "tries": 5, "maxTries": 5}},
+        "revoked": False,
+        "certificates": {"generation": d["gen"], "authSerial": d["authSerial"], "authSubjectCN": d["authCN"],
+                         "notBefore": d["eeStart"], "notAfter": d["eeEnd"],
+                         "signSerial": d["signSerial"], "signSubjectCN": d["signCN"]},
+        "applications": ["jpki"],
+        "holder": p["holder"],
+        "authCertificateAfterPIN": p["certAfterPIN"],
+    }
+    with open(os.path.join(base, "profile.json"), "w", encoding="utf-8") as f:
+        json.dump(profile, f, ensure_ascii=False, indent=2)
+        f.write("\n")
 print("card files written", file=sys.stderr)
 PY
 fi  # CHECK_ONLY (cards)
@@ -1046,7 +1122,7 @@ while IFS=$'\t' read -r name aser sser acn scn pref city revoked gen http face e
     if [[ $revoked == 1 ]]; then check grep -q "a.pem: revoked" <<<"$ocsp_out"; else check grep -q "a.pem: good" <<<"$ocsp_out"; fi
     check grep -q "Response verify OK" <<<"$ocsp_out"
   fi
-done < "$WORK/cards.tsv"
+done < <(cat "$WORK/cards.tsv"; cut -f1-13 "$WORK/phones.tsv")
 
 # negative certificates fail for the intended reason
 X=$PKI/extra; A23=$PKI/auth-root-2023.pem
@@ -1269,6 +1345,21 @@ n01 = json.load(open(os.path.join(cards, "01-kanji-variant", "profile.json"), en
 ok(all(k in n01["name"] for k in "髙﨑邊") and "\u3000" in n01["address"], "kanji-variant card")
 p05 = json.load(open(os.path.join(cards, "05-nearly-blocked", "profile.json"), encoding="utf-8"))["pins"]
 ok(p05["auth"]["tries"] == p05["sign"]["tries"] == p05["text"]["tries"] == 1 and p05["common"]["tries"] == 3, "nearly-blocked tries")
+# smartphones: JPKI AP only, the phone's token label, own serials, the holder's sign SAN
+for p in PHONES:
+    base = os.path.join(cards, p["name"])
+    prof = json.load(open(os.path.join(base, "profile.json"), encoding="utf-8"))
+    tok = open(os.path.join(base, "jpki", "0006.bin"), "rb").read()
+    ok(len(tok) == 160 and tok[:32] == p["token"].encode().ljust(32, b" "), p["name"] + " 0006 token label")
+    ok(sorted(os.listdir(base)) == ["jpki", "profile.json"] and prof["applications"] == ["jpki"], p["name"] + " JPKI AP only")
+    holder = json.load(open(os.path.join(cards, p["holder"], "profile.json"), encoding="utf-8"))
+    ok(prof["certificates"]["authSerial"] != holder["certificates"]["authSerial"]
+       and prof["certificates"]["notAfter"] == holder["certificates"]["notAfter"], p["name"] + " own serial, lapses with the card")
+    ok(prof["authCertificateAfterPIN"] == (p["token"] == "JPKIAPGPSETOKEN"), p["name"] + " access rule")
+    san = lambda f: subprocess.run(["openssl", "x509", "-inform", "DER", "-in", f, "-noout", "-ext", "subjectAltName"],
+                                   stdout=subprocess.PIPE).stdout
+    ok(san(os.path.join(base, "jpki", "0001.der")) == san(os.path.join(cards, p["holder"], "jpki", "0001.der")),
+       p["name"] + " sign SAN = holder's")
 sys.exit(1 if bad else 0)
 PY
 

@@ -7,12 +7,16 @@ import JPKIDaemon
 import JPKIVerify
 import SmartCard
 import Synchronization
+import TerminalIO
 
 /// `jpkid registry import|list|link|unlink`: administration of the eligibility registry named by
 /// the `eligibility` section of the daemon configuration. Every change appends JSON lines to the
 /// daemon's audit log (uid, operation, card key, record id — never names or birth dates).
-struct RegistryCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct RegistryCommand: AsyncParsableCommand {
+    /// Creates the command (ArgumentParser fills it in).
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         commandName: "registry",
         abstract: "Administer the eligibility registry (マイナ保険証): import, list, link, unlink, legacy.",
         subcommands: [Import.self, List.self, Link.self, Unlink.self, Legacy.self, ReferenceNumbers.self])
@@ -50,39 +54,30 @@ struct RegistryOptions: ParsableArguments {
     }
 }
 
-func fail(_ message: String) {
-    FileHandle.standardError.write(Data("jpkid: \(message)\n".utf8))
-}
-
 /// JSON lines appended to the daemon's audit log for registry changes, through the same
 /// hash-chained writer as the daemon's (see README "Audit trail"). Fields: `time`, `uid`, `pid`,
 /// `exe`, `operation` (`registry-import`, `registry-record`, `registry-link`, `registry-unlink`,
-/// `registry-commit`), `card` (issuer + serial of the auth certificate), `cardFingerprint`,
-/// `record` (id), `outcome`, `txn` (one id per transaction), and counts for an import. Never
-/// names, birth dates or PINs.
+/// `registry-commit`), `cardKey` (the credential's key: issuer key id + serial of its auth
+/// certificate), `credentialKind` (link: `card`, `android-phone`, `iphone`, `unknown`),
+/// `credentialsLeft` (unlink: how many the record still has), `card` (the auth certificate's
+/// SHA-256, when at hand), `record` (id), `outcome`, `txn` (one id per transaction), and counts
+/// for an import — the daemon's one line shape, ``JPKIDaemon/AuditEntry``. Never names, birth
+/// dates or PINs.
 ///
 /// A change's lines are written and `fsync`'d inside its database transaction, before COMMIT;
 /// a `registry-commit` line follows the commit. Killed in between, the log holds the lines of a
 /// transaction without its `registry-commit`: the registry then has either that change or
 /// nothing of it, never a change without its lines.
 final class RegistryAudit: Sendable {
-    struct Entry: Encodable {
-        var time = AuditFormat.now()
-        var uid = getuid()
-        var pid = getpid()
-        var exe = RegistryAudit.executable
-        var comm = "jpkid registry"
-        var operation: String
-        var card: CardKey?
-        var cardFingerprint: String?
-        var record: Int64?
-        var outcome = "ok"
-        var txn: String?
-        var rows: Int?
-        var recordsSaved: Int?
-        var cardsLinked: Int?
-        var rowsRejected: Int?
-        var linksRefused: Int?
+    /// A line of this command (uid, pid and executable of this process) with `fill`'s fields.
+    static func entry(
+        _ operation: String, outcome: String = "ok", _ fill: (inout AuditEntry) -> Void = { _ in }
+    ) -> AuditEntry {
+        var e = AuditEntry(
+            uid: getuid(), pid: getpid(), exe: executable, comm: "jpkid registry", operation: operation,
+            outcome: outcome)
+        fill(&e)
+        return e
     }
 
     private let log: AuditLog
@@ -96,30 +91,47 @@ final class RegistryAudit: Sendable {
         log = try AuditLog(config: config, createKey: false)
     }
 
-    static func encode(_ e: Entry) -> Data {
+    static func encode(_ e: AuditEntry) -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return (try? encoder.encode(e)) ?? Data("{}".utf8)
     }
 
-    /// The lines for what a transaction did, with this command's `txn`.
-    func entries(_ outcomes: [RegistryChangeOutcome], fingerprint: String? = nil) -> [Entry] {
-        outcomes.map { o in
+    /// The lines for what a transaction did, with this command's `txn`; `kind`: the linked
+    /// credential's kind, when the command read it.
+    func entries(
+        _ outcomes: [RegistryChangeOutcome], fingerprint: String? = nil, kind: CredentialKind? = nil
+    ) -> [AuditEntry] {
+        let txn = self.txn
+        return outcomes.map { o in
             switch o {
-            case .saved(let id): Entry(operation: "registry-record", record: id, txn: txn)
-            case .linked(let key, let id):
-                Entry(operation: "registry-link", card: key, cardFingerprint: fingerprint, record: id, txn: txn)
-            case .linkRefused(let key, let id, _):
-                Entry(
-                    operation: "registry-link", card: key, cardFingerprint: fingerprint, record: id,
-                    outcome: "already_linked", txn: txn)
-            case .unlinked(let key, let id): Entry(operation: "registry-unlink", card: key, record: id, txn: txn)
+            case .saved(let id):
+                return Self.entry("registry-record") {
+                    $0.record = id
+                    $0.txn = txn
+                }
+            case .linked(let key, let id), .linkRefused(let key, let id, _):
+                let refused = if case .linkRefused = o { true } else { false }
+                return Self.entry("registry-link", outcome: refused ? "already_linked" : "ok") {
+                    $0.cardKey = key
+                    $0.credentialKind = kind?.rawValue
+                    $0.card = fingerprint
+                    $0.record = id
+                    $0.txn = txn
+                }
+            case .unlinked(let key, let id, let left):
+                return Self.entry("registry-unlink") {
+                    $0.cardKey = key
+                    $0.credentialsLeft = left
+                    $0.record = id
+                    $0.txn = txn
+                }
             }
         }
     }
 
     /// Writes lines inside a transaction (blocking until they are on disk).
-    func writeInTransaction(_ entries: [Entry]) throws(AuditError) {
+    func writeInTransaction(_ entries: [AuditEntry]) throws(AuditError) {
         do {
             try log.writer.appendSync(entries.map(Self.encode))
         } catch {
@@ -137,7 +149,7 @@ final class RegistryAudit: Sendable {
     /// After COMMIT: the transaction's closing line.
     func committed() async {
         do {
-            try await log.writer.append(Self.encode(Entry(operation: "registry-commit", txn: txn)))
+            try await log.writer.append(Self.encode(Self.entry("registry-commit") { [txn] in $0.txn = txn }))
         } catch {
             fail(
                 "warning: the change is committed and audited, but its registry-commit line could not be written: \(error)"
@@ -148,20 +160,30 @@ final class RegistryAudit: Sendable {
 
     /// A listing of the registry (one line with the number of records shown).
     func recordList(count: Int) async throws(AuditError) {
-        try await log.writer.append(Self.encode(Entry(operation: "registry-list", rows: count)))
+        try await log.writer.append(Self.encode(Self.entry("registry-list") { $0.rows = count }))
         await log.close()
     }
 
     /// One line for a whole command (e.g. an export), then the log is closed.
     func recordOperation(_ operation: String, rows: Int? = nil, outcome: String = "ok") async throws(AuditError) {
-        try await log.writer.append(Self.encode(Entry(operation: operation, outcome: outcome, txn: txn, rows: rows)))
+        try await log.writer.append(
+            Self.encode(
+                Self.entry(operation, outcome: outcome) { [txn] in
+                    $0.txn = txn
+                    $0.rows = rows
+                }))
         await log.close()
     }
 
     /// A failed or refused change (nothing was committed).
     func failed(_ operation: String, card: CardKey? = nil, record: Int64? = nil, outcome: String) async {
         try? await log.writer.append(
-            Self.encode(Entry(operation: operation, card: card, record: record, outcome: outcome, txn: txn)))
+            Self.encode(
+                Self.entry(operation, outcome: outcome) { [txn] in
+                    $0.cardKey = card
+                    $0.record = record
+                    $0.txn = txn
+                }))
         await log.close()
     }
 }
@@ -205,11 +227,14 @@ extension RegistryCommand {
                     report, outcomes in
                     var lines = audit.entries(outcomes)
                     lines.append(
-                        .init(
-                            operation: "registry-import", outcome: report.errors.isEmpty ? "ok" : "partial",
-                            txn: audit.txn, rows: report.rows, recordsSaved: report.recordsSaved,
-                            cardsLinked: report.cardsLinked, rowsRejected: report.rowsRejected,
-                            linksRefused: report.linksRefused))
+                        RegistryAudit.entry("registry-import", outcome: report.errors.isEmpty ? "ok" : "partial") {
+                            $0.txn = audit.txn
+                            $0.rows = report.rows
+                            $0.recordsSaved = report.recordsSaved
+                            $0.cardsLinked = report.cardsLinked
+                            $0.rowsRejected = report.rowsRejected
+                            $0.linksRefused = report.linksRefused
+                        })
                     try audit.writeInTransaction(lines)
                 }
             } catch {
@@ -224,10 +249,10 @@ extension RegistryCommand {
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+                say(String(decoding: try encoder.encode(report), as: UTF8.self))
             } else {
-                for e in report.errors { print("error: \(e)") }
-                print(
+                for e in report.errors { say("error: \(e)") }
+                say(
                     "rows \(report.rows), records saved \(report.recordsSaved), cards linked \(report.cardsLinked), rows rejected \(report.rowsRejected), links refused \(report.linksRefused)"
                 )
             }
@@ -237,11 +262,11 @@ extension RegistryCommand {
 
     /// `jpkid registry list [--json]`.
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List records and their linked cards.")
+        static let configuration = CommandConfiguration(abstract: "List records and their linked credentials.")
 
         @OptionGroup var options: RegistryOptions
 
-        @Flag(help: "Print JSON (an array of {id, record, cards}).")
+        @Flag(help: "Print JSON (an array of {id, record, cards, credentials}).")
         var json = false
 
         func run() async throws {
@@ -263,30 +288,33 @@ extension RegistryCommand {
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                print(String(decoding: try encoder.encode(entries), as: UTF8.self))
+                say(String(decoding: try encoder.encode(entries), as: UTF8.self))
                 return
             }
-            let header = [
+            var table = TextTable(headers: [
                 "id", "insurer", "symbol", "number", "branch", "name", "birth", "ratio", "from", "to", "status",
-                "cards",
-            ]
-            var rows = [header]
+                "credentials",
+            ])
             for e in entries {
                 let r = e.record
-                rows.append([
+                table.rows.append([
                     String(e.id), r.insurerNumber, r.symbol, r.number, r.branch, r.name, r.birthDate.description,
                     String(r.copaymentRatio), r.validFrom.description, r.validTo?.description ?? "-", r.status.rawValue,
-                    e.cards.isEmpty ? "-" : e.cards.map(\.description).joined(separator: " "),
+                    e.credentials.isEmpty
+                        ? "-" : e.credentials.map { "\($0.kind?.rawValue ?? "-"):\($0.key)" }.joined(separator: " "),
                 ])
             }
-            print(Table.render(rows))
+            say(table.render())
         }
     }
 
     /// `jpkid registry unlink --issuer-key-id HEX --serial HEX` (or `--issuer DN` when exactly one
-    /// configured auth anchor has that DN).
+    /// configured auth anchor has that DN): removes one credential; the record and its other
+    /// credentials stay. A record left without credentials stays in the registry (listed,
+    /// exported) but no card or phone finds it until one is linked again; that is said.
     struct Unlink: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove a card's link (the record stays).")
+        static let configuration = CommandConfiguration(
+            abstract: "Remove one credential's link (the record and its other credentials stay).")
 
         @OptionGroup var options: RegistryOptions
 
@@ -316,8 +344,13 @@ extension RegistryCommand {
                     try audit.writeInTransaction(audit.entries(outcomes))
                 }
                 await audit.committed()
-                if case .unlinked(_, let id) = outcomes.first {
-                    print("unlinked card \(key) from record \(id)")
+                if case .unlinked(_, let id, let left) = outcomes.first {
+                    say("unlinked credential \(key) from record \(id); \(left) credential(s) left")
+                    if left == 0 {
+                        say(
+                            "record \(id) has no credential left: it stays in the registry, but no card or phone finds it until one is linked (jpkid registry link --record \(id))"
+                        )
+                    }
                 }
             } catch {
                 let code = audit.code(error)
@@ -374,37 +407,15 @@ extension RegistryCommand {
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                print(String(decoding: try encoder.encode(links), as: UTF8.self))
+                say(String(decoding: try encoder.encode(links), as: UTF8.self))
                 return
             }
-            var rows = [["record", "serial", "anchors", "issuer"]]
+            var table = TextTable(headers: ["record", "serial", "anchors", "issuer"])
             for l in links {
-                rows.append([String(l.recordID), l.serial, String(l.matchingAnchors ?? 0), l.issuer])
+                table.rows.append([String(l.recordID), l.serial, String(l.matchingAnchors ?? 0), l.issuer])
             }
-            print(Table.render(rows))
-            print("\(links.count) link(s) need the card linked again (jpkid registry link)")
+            say(table.render())
+            say("\(links.count) link(s) need the card linked again (jpkid registry link)")
         }
-    }
-}
-
-/// A plain text table (column widths by display width: CJK counts 2).
-enum Table {
-    static func width(_ s: String) -> Int {
-        s.unicodeScalars.reduce(0) { n, u in
-            n
-                + ((0x1100...0x115F).contains(u.value) || (0x2E80...0xA4CF).contains(u.value)
-                    || (0xAC00...0xD7A3).contains(u.value) || (0xF900...0xFAFF).contains(u.value)
-                    || (0xFE30...0xFE4F).contains(u.value) || (0xFF00...0xFF60).contains(u.value)
-                    || (0xFFE0...0xFFE6).contains(u.value) || (0x20000...0x3FFFD).contains(u.value) ? 2 : 1)
-        }
-    }
-
-    static func render(_ rows: [[String]]) -> String {
-        guard let first = rows.first else { return "" }
-        let widths = (0..<first.count).map { c in rows.map { width($0[c]) }.max() ?? 0 }
-        return rows.map { row in
-            zip(row, widths).map { cell, w in cell + String(repeating: " ", count: w - width(cell)) }
-                .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
-        }.joined(separator: "\n")
     }
 }

@@ -1,6 +1,33 @@
 import Foundation
 import JPKI
 
+/// Why no PIN was read (stable codes). The PIN itself never appears in it.
+public struct PINInputError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What went wrong.
+    public enum Kind: Sendable, Equatable {
+        /// No terminal to prompt on, or nothing entered: the caller's usage error.
+        case usage
+        /// The line entered is longer than any PIN: nothing was sent to a card.
+        case invalidFormat
+    }
+
+    /// The kind.
+    public var kind: Kind
+    /// Stable code: `no_terminal`, `no_pin`, `invalid_pin_format`.
+    public var code: String
+    /// A message for people.
+    public var message: String
+
+    /// Creates a value.
+    public init(_ kind: Kind, _ code: String, _ message: String) {
+        self.kind = kind
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
 /// Where PINs come from. Never argv, never the environment.
 public enum PINSource: Sendable {
     /// A no-echo prompt on the controlling terminal (`/dev/tty`, echo off with termios).
@@ -9,15 +36,16 @@ public enum PINSource: Sendable {
     case standardInput
 }
 
-/// Reads PINs into wipeable ``PIN`` objects. Blocking reads run on their own thread, never on
-/// Swift's cooperative pool.
+/// Reads PINs into wipeable ``PIN`` objects: the one PIN prompt of card-inspect and `jpkid
+/// registry link`. Blocking reads run on their own thread, never on Swift's cooperative pool;
+/// the terminal's echo is restored also when a signal ends the process at the prompt.
 public enum PINInput {
     /// The longest line accepted (a PIN is at most 16 characters; 照合番号 14 digits).
     static let maxLength = 64
 
     /// Reads one PIN. `prompt` is shown on the terminal only.
-    public static func read(_ source: PINSource, prompt: String) async throws(InspectError) -> PIN {
-        let result: Result<PIN, InspectError> = await offPool {
+    public static func read(_ source: PINSource, prompt: String) async throws(PINInputError) -> PIN {
+        let result: Result<PIN, PINInputError> = await offPool {
             switch source {
             case .terminal: readFromTerminal(prompt: prompt)
             case .standardInput:
@@ -58,11 +86,11 @@ public enum PINInput {
         _ = bytes.withUnsafeBufferPointer { Foundation.write(fd, $0.baseAddress, $0.count) }
     }
 
-    static func readFromTerminal(prompt: String) -> Result<PIN, InspectError> {
+    static func readFromTerminal(prompt: String) -> Result<PIN, PINInputError> {
         let fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)
         guard fd >= 0 else {
             return .failure(
-                InspectError(
+                PINInputError(
                     .usage, "no_terminal", "no terminal to prompt for the PIN; pipe it with --pin-stdin"))
         }
         defer { close(fd) }
@@ -70,7 +98,7 @@ public enum PINInput {
     }
 
     /// Prompts on `fd` and reads one line with echo off (when `fd` is a terminal).
-    static func readNoEcho(fd: Int32, prompt: String) -> Result<PIN, InspectError> {
+    static func readNoEcho(fd: Int32, prompt: String) -> Result<PIN, PINInputError> {
         var saved = termios()
         let isTTY = tcgetattr(fd, &saved) == 0
         if isTTY {
@@ -92,7 +120,7 @@ public enum PINInput {
     }
 
     /// Reads bytes up to a newline or EOF into a buffer that is zeroed before it is released.
-    static func readLine(fd: Int32, what: String) -> Result<PIN, InspectError> {
+    static func readLine(fd: Int32, what: String) -> Result<PIN, PINInputError> {
         var buffer = [UInt8](repeating: 0, count: maxLength + 1)
         var count = 0
         var byte: UInt8 = 0
@@ -119,11 +147,11 @@ public enum PINInput {
         if count > 0, buffer[count - 1] == 0x0D { count -= 1 }
         if count == 0 {
             return .failure(
-                InspectError(
+                PINInputError(
                     .usage, "no_pin", sawNewline ? "an empty PIN was entered" : "no PIN on \(what)"))
         }
         if count > maxLength {
-            return .failure(InspectError(.invalidPINFormat, "invalid_pin_format", "the PIN entered is too long"))
+            return .failure(PINInputError(.invalidFormat, "invalid_pin_format", "the PIN entered is too long"))
         }
         var bytes = Array(buffer[0..<count])
         return .success(PIN(bytes: &bytes))

@@ -55,7 +55,7 @@ extension RegistryCommand {
                 fail("audit_unavailable: the export was withdrawn because it could not be audited: \(error)")
                 throw ExitCode(1)
             }
-            print("\(dir)/\(registration.fileName): \(registration.entries.count) patients")
+            say("\(dir)/\(registration.fileName): \(registration.entries.count) patients")
         }
     }
 }

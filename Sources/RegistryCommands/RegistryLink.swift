@@ -6,6 +6,7 @@ import JPKIDaemon
 import JPKIVerify
 import SmartCard
 import SmartCardPCSC
+import TerminalIO
 
 extension RegistryCommand {
     /// `jpkid registry link`: 保険証利用登録. Reads the card's auth certificate, verifies the auth
@@ -14,7 +15,7 @@ extension RegistryCommand {
     /// certificate's (issuer, serial) to a record given by `--record ID` or by record options.
     struct Link: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Link the card in a reader to an insurance record (needs the auth PIN).",
+            abstract: "Add the card or phone in a reader to an insurance record's credentials (needs the auth PIN).",
             discussion: """
                 The PIN comes from --pin-stdin or a no-echo prompt on the terminal, never from argv.
                 Give the record as --record ID (see `jpkid registry list`) or with --insurer-number,
@@ -116,82 +117,83 @@ extension RegistryCommand {
                 }
             }
             let readerName = try await resolveReader()
-            let pin = try readPIN()
+            let pin = try await readPIN()
             defer { pin.wipe() }
             let challenge: CardChallenge
             do { challenge = try CardChallenge() } catch {
                 fail("cannot make a challenge: \(error)")
                 throw ExitCode(1)
             }
-            let digestInfo = Array(challenge.digestInfo)
             let allow = allowLastTry
-            let signed: (signature: [UInt8], certificate: [UInt8])
+            // The card proof (JPKIVerify's CardProofService): PIN, then the auth certificate and
+            // the signature in one transaction — certificate after the PIN, since an Android
+            // phone's is readable only then — then signature, chain and revocation.
+            let service = CardProofService(verifier: verifier)
+            let signed: (proof: SignedChallenge, tokenLabel: String?)
             do {
                 let card = try await PCSCCard.connect(reader: readerName)
                 do {
                     signed = try await card.perform { channel in
-                        let c = MyNumberCard(channel: channel)
-                        let sig = try c.signWithAuthKey(digestInfo: digestInfo, pin: pin, allowLastTry: allow)
-                        let cert = try c.readCertificate(.auth)
-                        return (sig.value, cert.value.der)
+                        let proof = try service.signCertificateAfterPIN(
+                            MyNumberCard(channel: channel), challenge: challenge, pin: pin, allowLastTry: allow,
+                            expectingToken: nil)
+                        return (proof, Self.tokenLabel(channel))
                     }
                 } catch {
                     await card.disconnect()
                     throw error
                 }
                 await card.disconnect()
-            } catch let e as JPKIError {
-                await audit.failed("registry-link", outcome: e.code)
-                fail("\(e.code): \(e)")
-                await store.shutdown()
-                throw ExitCode(1)
             } catch {
-                await audit.failed("registry-link", outcome: "card_error")
-                fail("card: \(error)")
+                let code = (error as? JPKIError)?.code ?? "card_error"
+                await audit.failed("registry-link", outcome: code)
+                fail(error is JPKIError ? "\(code): \(error)" : "card: \(error)")
                 await store.shutdown()
                 throw ExitCode(1)
             }
             pin.wipe()
-            let (signature, certificate) = signed
-            let report = challenge.verifyPresence(
-                signature: Data(signature), authCertificateDER: Data(certificate), verifier: verifier)
-            let info: CertificateInfo
+            let proof = service.verify(signed.proof)
+            // What the credential is (card, Android or iPhone) by its token label: a label for
+            // the registry and the audit; the link itself is by key.
+            let kind = signed.tokenLabel.map(CredentialKind.init(tokenLabel:))
             let key: CardKey
-            do {
-                info = try CertificateInfo(der: Data(certificate))
-                key = try CardKey(authCertificate: info, anchors: cfg.authAnchorCertificates)
-            } catch {
+            do { key = try CardKey(proof: proof, anchors: cfg.authAnchorCertificates) } catch {
                 await audit.failed("registry-link", outcome: "verification_failed")
                 fail("verification_failed: the auth certificate does not parse")
                 await store.shutdown()
                 throw ExitCode(1)
             }
-            guard report.verdict else {
+            guard proof.verified else {
                 await audit.failed("registry-link", card: key, outcome: "verification_failed")
-                let failed = report.checks.filter { $0.outcome != .passed }.map(\.id)
+                let failed = proof.report.checks.filter { $0.outcome != .passed }.map(\.id)
                 fail("verification_failed: the card was not linked (failed: \(failed.joined(separator: ", ")))")
                 await store.shutdown()
                 throw ExitCode(1)
             }
+            let fingerprint = proof.card.hex
             // The record (when new) and the link in one transaction, audited before COMMIT.
-            let fingerprint = SHA256.hash(certificate).hexString.lowercased()
             var changes: [RegistryChange] = []
             if let newRecord { changes.append(.upsert(newRecord)) }
-            changes.append(.link(key, recordID: record, replace: replace))
+            changes.append(.link(key, recordID: record, replace: replace, kind: kind))
             do {
                 let outcomes = try await store.apply(changes) { outcomes in
-                    try audit.writeInTransaction(audit.entries(outcomes, fingerprint: fingerprint))
+                    try audit.writeInTransaction(audit.entries(outcomes, fingerprint: fingerprint, kind: kind))
                 }
                 await audit.committed()
-                await store.shutdown()
                 switch outcomes.last {
                 case .linked(_, let id):
-                    print("linked card \(key) (\(key.issuer ?? "")) to record \(id)")
+                    // Added to the record's credentials: the others stay linked.
+                    let count = (try? await store.entry(id: id))?.credentials.count
+                    await store.shutdown()
+                    say(
+                        "linked \(kind?.rawValue ?? "credential") \(key) (\(key.issuer ?? "")) to record \(id)"
+                            + (count.map { "; the record has \($0) credential(s)" } ?? ""))
                 case .linkRefused(_, let id, let other):
+                    await store.shutdown()
                     fail("already_linked: the card is linked to record \(other), not \(id) (use --replace)")
                     throw ExitCode(1)
                 default:
-                    break
+                    await store.shutdown()
                 }
             } catch let e as EligibilityError {
                 let code = audit.code(e)
@@ -227,36 +229,28 @@ extension RegistryCommand {
             return names[0]
         }
 
-        /// The PIN from one line of stdin (`--pin-stdin`) or a no-echo prompt on /dev/tty.
-        func readPIN() throws -> PIN {
-            var bytes: [UInt8] = []
-            if pinStdin {
-                var c: UInt8 = 0
-                while read(0, &c, 1) == 1, c != 0x0A {
-                    if c != 0x0D { bytes.append(c) }
-                }
-            } else {
-                let fd = open("/dev/tty", O_RDWR | O_CLOEXEC)
-                guard fd >= 0 else {
-                    fail("no terminal for the PIN prompt: use --pin-stdin")
-                    throw ExitCode(64)
-                }
-                defer { close(fd) }
-                var old = termios()
-                tcgetattr(fd, &old)
-                var noEcho = old
-                noEcho.c_lflag &= ~tcflag_t(ECHO)
-                tcsetattr(fd, TCSAFLUSH, &noEcho)
-                let prompt = Array("Auth PIN (4 digits): ".utf8)
-                _ = write(fd, prompt, prompt.count)
-                var c: UInt8 = 0
-                while read(fd, &c, 1) == 1, c != 0x0A {
-                    if c != 0x0D { bytes.append(c) }
-                }
-                tcsetattr(fd, TCSAFLUSH, &old)
-                _ = write(fd, [0x0A], 1)
+        /// The token label (JPKI EF 0006, first 32 bytes, trailing spaces and NULs removed), nil
+        /// when the card does not answer it (the JPKI AP is selected: the card just signed).
+        static func tokenLabel(_ channel: CardChannel) -> String? {
+            do throws(JPKIError) {
+                try JPKICommands.selectFile(JPKIFile.tokenInfo, on: channel)
+                var bytes = try JPKICommands.readBinary(offset: 0, length: 32, on: channel).data
+                while let last = bytes.last, last == 0x20 || last == 0x00 { bytes.removeLast() }
+                return String(decoding: bytes, as: UTF8.self)
+            } catch {
+                return nil
             }
-            return PIN(bytes: &bytes)
+        }
+
+        /// The PIN from one line of stdin (`--pin-stdin`) or a no-echo prompt on the terminal
+        /// (TerminalIO's prompt: echo restored also when a signal ends the process there).
+        func readPIN() async throws -> PIN {
+            do {
+                return try await PINInput.read(pinStdin ? .standardInput : .terminal, prompt: "Auth PIN (4 digits): ")
+            } catch {
+                fail("\(error.code): \(error.message)")
+                throw ExitCode(64)
+            }
         }
     }
 }

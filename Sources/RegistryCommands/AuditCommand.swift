@@ -2,11 +2,15 @@ import ArgumentParser
 import AuditTrail
 import Foundation
 import JPKIDaemon
+import TerminalIO
 
 /// `jpkid audit verify|report` (contract subcommands): check the audit trail, and answer "who
 /// looked at my data?" for one person. The logic lives in the AuditTrail library.
-struct AuditCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct AuditCommand: AsyncParsableCommand {
+    /// Creates the command (ArgumentParser fills it in).
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Check the audit log (hash chain, signatures) and report accesses to one person's data.",
         subcommands: [Verify.self, Report.self])
@@ -62,15 +66,15 @@ struct AuditCommand: AsyncParsableCommand {
                     throw ExitCode(2)
                 }
             } else {
-                print("note: no public key at \(keyPath): signatures cannot be checked")
+                say("note: no public key at \(keyPath): signatures cannot be checked")
             }
             let v = AuditVerifier.verify(files: list, publicKey: publicKey, headFile: head)
-            for n in v.notes { print("note: \(n)") }
+            for n in v.notes { say("note: \(n)") }
             if let p = v.problem {
                 fail("audit log NOT verified: \(p)")
                 throw ExitCode(1)
             }
-            print(
+            say(
                 "audit log verified: \(v.lines) lines in \(v.files.count) file(s), seq \(v.firstSeq ?? 0)…\(v.lastSeq ?? 0), \(v.checkpoints) signed checkpoint(s), last signed seq \(v.lastSignedSeq.map(String.init) ?? "none")"
             )
         }
@@ -145,18 +149,20 @@ struct AuditCommand: AsyncParsableCommand {
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                print(String(decoding: try encoder.encode(accesses), as: UTF8.self))
+                say(String(decoding: try encoder.encode(accesses), as: UTF8.self))
                 return
             }
-            var rows = [["time", "seq", "operation", "outcome", "uid", "executable", "self-reported name", "reader"]]
+            var table = TextTable(headers: [
+                "time", "seq", "operation", "outcome", "uid", "executable", "self-reported name", "reader",
+            ])
             for a in accesses {
-                rows.append([
+                table.rows.append([
                     a.time ?? "-", String(a.seq), a.operation ?? "-", a.outcome ?? "-", a.uid.map(String.init) ?? "-",
                     a.exe ?? "-", a.selfReportedName ?? "-", a.reader ?? "-",
                 ])
             }
-            print(Table.render(rows))
-            print("\(accesses.count) access(es)")
+            say(table.render())
+            say("\(accesses.count) access(es)")
         }
     }
 }

@@ -1,0 +1,198 @@
+import CardSimulator
+import Eligibility
+import Foundation
+import JPKI
+import JPKIDaemon
+import JPKIVerify
+import Logging
+import SmartCard
+import TestBench
+import Testing
+
+/// Smartphone JPKI in jpkid (issue 16), in-process over simulated readers: detection
+/// (`credential`), sessions bound before the certificate (Android: token + ATR until the first
+/// PIN-verified operation binds the auth certificate), 428 `certificate_after_pin`, authenticate and
+/// eligibility with both phones, and swaps between phones and cards at every stage.
+@Suite("jpkid in-process: smartphones (20-android-phone, 21-iphone)")
+struct PhoneSessionTests {
+    typealias H = InProcessDaemonTests
+
+    /// A daemon over simulated readers on the fixture PKI, with an SQLite registry in which the
+    /// phones and card 00 (one holder) each have a linked record (numbers 2020, 2121, 1001).
+    static func withHarness(_ body: (H.Harness) async throws -> Void) async throws {
+        var (cfg, dir) = DaemonTests.config(trust: true)
+        cfg.limits.maxBodyBytes = 4096
+        cfg.eligibility.provider = .sqlite
+        cfg.eligibility.sqlitePath = dir + "/registry.sqlite"
+        let store = try await cfg.eligibility.makeStore()
+        for (credential, number) in [("00-ordinary", "1001"), ("20-android-phone", "2020"), ("21-iphone", "2121")] {
+            let id = try await store.upsert(
+                try EligibilityFlowTests.record(number: number, name: "山田　太郎", birth: "1980-02-17"))
+            let info = try CertificateInfo(der: try Data(contentsOf: try fixtureFile(credential, "jpki/000A.der")))
+            try await store.link(try CardKey(authCertificate: info), recordID: id, replace: false)
+        }
+        await store.shutdown()
+        let readers = SimulatedReaders(readers: [H.reader])
+        let daemon = try await Daemon.start(config: cfg, logger: Logger(label: "phones"), readers: readers)
+        do {
+            let http = UnixHTTP(path: cfg.socket.path)
+            let events = try await blocking { try EventReader(http: http) }
+            defer { events.close() }
+            try await body(H.Harness(readers: readers, http: http, events: events, config: cfg))
+        } catch {
+            await daemon.shutdown()
+            throw error
+        }
+        await daemon.shutdown()
+    }
+
+    static func der(_ credential: String) throws -> [UInt8] {
+        Array(try Data(contentsOf: try fixtureFile(credential, "jpki/000A.der")))
+    }
+
+    static func identity(_ h: H.Harness, _ session: String) async throws -> [String: Any] {
+        let r = try await H.request(h, "GET", "/v1/sessions/\(session)")
+        return try #require(r.json["identity"] as? [String: Any], "\(r.text)")
+    }
+
+    @Test(
+        "Android: bound to the token before the PIN; pin-status works, certificates 428; authenticate binds the certificate"
+    )
+    func android() async throws {
+        try await Self.withHarness { h in
+            let (session, event) = try await H.insert("20-android-phone", h)
+            let atr = try profileATR("20-android-phone")
+            #expect(event["atr"] as? String == atr)
+            let entry = (try await H.request(h, "GET", "/v1/readers").json["readers"] as? [[String: Any]])?.first
+            #expect(entry?["credential"] as? String == "android-phone" && entry?["cardType"] as? String == "smartphone")
+            var identity = try await Self.identity(h, session)
+            #expect(identity["boundTo"] as? String == "token" && identity["certificateAfterPIN"] as? Bool == true)
+            #expect(
+                identity["authCertificateFingerprint"] == nil && identity["credential"] as? String == "android-phone")
+
+            let pins = try await H.request(h, "GET", "/v1/sessions/\(session)/pin-status")
+            let entries = pins.json["pins"] as? [String: [String: Any]]
+            #expect(pins.status == 200 && entries?["auth"]?["triesLeft"] as? Int == 3, "\(pins.text)")
+            #expect(entries?["sign"]?["triesLeft"] as? Int == 5)
+            #expect(entries?["text"]?["error"] as? String == "application_not_found", "a phone has no text AP")
+            let early = try await H.request(h, "GET", "/v1/sessions/\(session)/certificates")
+            #expect(early.status == 428 && early.errorCode == "certificate_after_pin", "\(early.text)")
+
+            let auth = try await H.request(h, "POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"4321"}"#)
+            #expect(auth.status == 200 && auth.json["verified"] as? Bool == true, "\(auth.text)")
+            let phoneDER = try Self.der("20-android-phone")
+            #expect(auth.json["certificate"] as? String == Data(phoneDER).base64EncodedString())
+            let fingerprint = SHA256.hash(phoneDER).hexString.lowercased()
+            #expect(auth.json["card"] as? String == fingerprint)
+            identity = try await Self.identity(h, session)
+            #expect(identity["boundTo"] as? String == "certificate")
+            #expect(identity["authCertificateFingerprint"] as? String == fingerprint)
+
+            let certs = try await H.request(h, "GET", "/v1/sessions/\(session)/certificates")
+            let list = certs.json["certificates"] as? [[String: Any]] ?? []
+            #expect(
+                certs.status == 200 && list.map { $0["kind"] as? String } == ["auth", "authCA", "signCA"],
+                "\(certs.text)")
+            #expect(list.first?["sha256"] as? String == fingerprint)
+            // The same phone, a second PIN operation: checked against the bound certificate.
+            let eligibility = try await H.request(
+                h, "POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"4321"}"#)
+            #expect(
+                eligibility.status == 200 && eligibility.json["status"] as? String == "eligible", "\(eligibility.text)")
+            #expect((eligibility.json["record"] as? [String: Any])?["number"] as? String == "2020")
+            #expect(eligibility.json["card"] as? String == fingerprint)
+        }
+    }
+
+    @Test("Android: eligibility is the first PIN operation and binds the session")
+    func androidEligibilityFirst() async throws {
+        try await Self.withHarness { h in
+            let (session, _) = try await H.insert("20-android-phone", h)
+            let wrong = try await H.request(h, "POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"1111"}"#)
+            #expect(wrong.status == 401 && wrong.errorCode == "wrong_pin", "\(wrong.text)")
+            #expect(try await Self.identity(h, session)["boundTo"] as? String == "token", "a wrong PIN binds nothing")
+            let r = try await H.request(h, "POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"4321"}"#)
+            #expect(r.status == 200 && r.json["status"] as? String == "eligible", "\(r.text)")
+            #expect((r.json["record"] as? [String: Any])?["number"] as? String == "2020")
+            #expect(try await Self.identity(h, session)["boundTo"] as? String == "certificate")
+        }
+    }
+
+    @Test("iPhone: certificate readable at insertion (bound like a card); authenticate and eligibility")
+    func iphone() async throws {
+        try await Self.withHarness { h in
+            let (session, _) = try await H.insert("21-iphone", h)
+            let entry = (try await H.request(h, "GET", "/v1/readers").json["readers"] as? [[String: Any]])?.first
+            #expect(entry?["credential"] as? String == "iphone")
+            let identity = try await Self.identity(h, session)
+            let fingerprint = SHA256.hash(try Self.der("21-iphone")).hexString.lowercased()
+            #expect(
+                identity["boundTo"] as? String == "certificate" && identity["certificateAfterPIN"] as? Bool == false)
+            #expect(identity["authCertificateFingerprint"] as? String == fingerprint)
+            let certs = try await H.request(h, "GET", "/v1/sessions/\(session)/certificates")
+            #expect(certs.status == 200 && (certs.json["certificates"] as? [Any])?.count == 3)
+            let auth = try await H.request(h, "POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"8765"}"#)
+            #expect(auth.status == 200 && auth.json["verified"] as? Bool == true, "\(auth.text)")
+            let r = try await H.request(h, "POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"8765"}"#)
+            #expect(
+                r.status == 200 && (r.json["record"] as? [String: Any])?["number"] as? String == "2121", "\(r.text)")
+        }
+    }
+
+    @Test("a phone replaced by a card and back: each old session 409, each new one its own credential")
+    func phoneCardPhone() async throws {
+        try await Self.withHarness { h in
+            let (phone, _) = try await H.insert("20-android-phone", h)
+            h.readers.remove(from: H.reader)
+            _ = try #require(try await h.events.next("card-removed"))
+            let (card, _) = try await H.insert("00-ordinary", h)
+            let stale = try await H.request(h, "GET", "/v1/sessions/\(phone)/pin-status")
+            #expect(stale.status == 409 && stale.errorCode == "card_session_ended")
+            #expect(try await Self.identity(h, card)["credential"] as? String == "card")
+            h.readers.remove(from: H.reader)
+            _ = try #require(try await h.events.next("card-removed"))
+            let (again, _) = try await H.insert("20-android-phone", h)
+            #expect(again != phone)
+            let staleCard = try await H.request(
+                h, "POST", "/v1/sessions/\(card)/authenticate", body: #"{"pin":"1234"}"#)
+            #expect(staleCard.status == 409 && staleCard.errorCode == "card_session_ended")
+            let auth = try await H.request(h, "POST", "/v1/sessions/\(again)/authenticate", body: #"{"pin":"4321"}"#)
+            #expect(auth.status == 200, "\(auth.text)")
+        }
+    }
+
+    @Test("unnoticed swaps: Android → card before the PIN, card → Android, Android (bound) → iPhone: 409, no PIN sent")
+    func unnoticedSwaps() async throws {
+        try await Self.withHarness { h in
+            // Android (bound to its token) → card: the token differs before the PIN goes out.
+            let (phone, _) = try await H.insert("20-android-phone", h)
+            let card = try VirtualMyNumberCard.fixture("00-ordinary")
+            h.readers.swapUnnoticed(card, in: H.reader)
+            let pins = try await H.request(h, "GET", "/v1/sessions/\(phone)/pin-status")
+            #expect(pins.status == 409 && pins.errorCode == "card_session_ended", "\(pins.text)")
+            _ = try #require(try await h.events.next("card-removed"))
+            let (cardSession, _) = try await H.insert("00-ordinary", h)
+
+            // Card → Android: the card's certificate (bound at insertion) cannot even be read.
+            let android = try VirtualMyNumberCard.fixture("20-android-phone")
+            h.readers.swapUnnoticed(android, in: H.reader)
+            let auth = try await H.request(
+                h, "POST", "/v1/sessions/\(cardSession)/authenticate", body: #"{"pin":"4321"}"#)
+            #expect(auth.status == 409 && auth.errorCode == "card_session_ended", "\(auth.text)")
+            #expect(android.triesLeft(.auth) == 3 && !android.isVerified(.auth), "the phone never saw the PIN")
+            _ = try #require(try await h.events.next("card-removed"))
+
+            // Android bound to its certificate → iPhone: another token, found before the PIN.
+            let (bound, _) = try await H.insert("20-android-phone", h)
+            let first = try await H.request(h, "POST", "/v1/sessions/\(bound)/authenticate", body: #"{"pin":"4321"}"#)
+            #expect(first.status == 200, "\(first.text)")
+            let iphone = try VirtualMyNumberCard.fixture("21-iphone")
+            h.readers.swapUnnoticed(iphone, in: H.reader)
+            let second = try await H.request(h, "POST", "/v1/sessions/\(bound)/eligibility", body: #"{"pin":"4321"}"#)
+            #expect(second.status == 409 && second.errorCode == "card_session_ended", "\(second.text)")
+            #expect(iphone.triesLeft(.auth) == 3, "the iPhone never saw the Android's PIN")
+            let certs = try await H.request(h, "GET", "/v1/sessions/\(bound)/certificates")
+            #expect(certs.status == 409)
+        }
+    }
+}
