@@ -20,18 +20,7 @@ struct PhoneSessionTests {
     /// A daemon over simulated readers on the fixture PKI, with an SQLite registry in which the
     /// phones and card 00 (one holder) each have a linked record (numbers 2020, 2121, 1001).
     static func withHarness(_ body: (H.Harness) async throws -> Void) async throws {
-        var (cfg, dir) = DaemonTests.config(trust: true)
-        cfg.limits.maxBodyBytes = 4096
-        cfg.eligibility.provider = .sqlite
-        cfg.eligibility.sqlitePath = dir + "/registry.sqlite"
-        let store = try await cfg.eligibility.makeStore()
-        for (credential, number) in [("00-ordinary", "1001"), ("20-android-phone", "2020"), ("21-iphone", "2121")] {
-            let id = try await store.upsert(
-                try EligibilityFlowTests.record(number: number, name: "山田　太郎", birth: "1980-02-17"))
-            let info = try CertificateInfo(der: try Data(contentsOf: try fixtureFile(credential, "jpki/000A.der")))
-            try await store.link(try CardKey(authCertificate: info), recordID: id, replace: false)
-        }
-        await store.shutdown()
+        let cfg = try await seededConfig()
         let readers = SimulatedReaders(readers: [H.reader])
         let daemon = try await Daemon.start(config: cfg, logger: Logger(label: "phones"), readers: readers)
         do {
@@ -44,6 +33,23 @@ struct PhoneSessionTests {
             throw error
         }
         await daemon.shutdown()
+    }
+
+    /// The configuration: fixture PKI, SQLite registry seeded as described at ``withHarness(_:)``.
+    static func seededConfig() async throws -> DaemonConfig {
+        var (cfg, dir) = DaemonTests.config(trust: true)
+        cfg.limits.maxBodyBytes = 4096
+        cfg.eligibility.provider = .sqlite
+        cfg.eligibility.sqlitePath = dir + "/registry.sqlite"
+        let store = try await cfg.eligibility.makeStore()
+        for (credential, number) in [("00-ordinary", "1001"), ("20-android-phone", "2020"), ("21-iphone", "2121")] {
+            let id = try await store.upsert(
+                try EligibilityFlowTests.record(number: number, name: "山田　太郎", birth: "1980-02-17"))
+            let info = try CertificateInfo(der: try Data(contentsOf: try fixtureFile(credential, "jpki/000A.der")))
+            try await store.link(try CardKey(authCertificate: info), recordID: id, replace: false)
+        }
+        await store.shutdown()
+        return cfg
     }
 
     static func der(_ credential: String) throws -> [UInt8] {
@@ -193,6 +199,38 @@ struct PhoneSessionTests {
             #expect(iphone.triesLeft(.auth) == 3, "the iPhone never saw the Android's PIN")
             let certs = try await H.request(h, "GET", "/v1/sessions/\(bound)/certificates")
             #expect(certs.status == 409)
+        }
+    }
+}
+
+/// The phones through the real PC/SC stack (pcscd + vpcd + jpki-sim's bridge), jpkid on pcscd.
+@Suite("jpkid through pcscd + jpki-sim: smartphones", .serialized)
+struct PhoneBenchTests {
+    @Test("each phone: detected, authenticate and eligibility through pcscd + vpcd")
+    func phones() async throws {
+        let cfg = try await PhoneSessionTests.seededConfig()
+        try await EligibilityFlowTests().withDaemon(cfg) { http, insert in
+            let phones = [
+                ("20-android-phone", "4321", "2020", "android-phone", "token"),
+                ("21-iphone", "8765", "2121", "iphone", "certificate"),
+            ]
+            for (phone, pin, number, credential, boundTo) in phones {
+                let (bridge, session) = try await insert(phone, nil)
+                defer { EligibilityFlowTests.remove(bridge) }
+                let s = try await blocking { try http.request("GET", "/v1/sessions/\(session)") }
+                let identity = s.json["identity"] as? [String: Any]
+                #expect(identity?["credential"] as? String == credential && identity?["boundTo"] as? String == boundTo)
+                let auth = try await blocking {
+                    try http.request("POST", "/v1/sessions/\(session)/authenticate", body: "{\"pin\":\"\(pin)\"}")
+                }
+                #expect(auth.status == 200 && auth.json["verified"] as? Bool == true, "\(phone): \(auth.text)")
+                let e = try await blocking {
+                    try http.request("POST", "/v1/sessions/\(session)/eligibility", body: "{\"pin\":\"\(pin)\"}")
+                }
+                #expect(
+                    e.status == 200 && (e.json["record"] as? [String: Any])?["number"] as? String == number, "\(e.text)"
+                )
+            }
         }
     }
 }
