@@ -41,6 +41,7 @@ struct PhoneSessionTests {
         cfg.limits.maxBodyBytes = 4096
         cfg.eligibility.provider = .sqlite
         cfg.eligibility.sqlitePath = dir + "/registry.sqlite"
+        cfg.eligibility.modes = [.pin, .visual]
         let store = try await cfg.eligibility.makeStore()
         for (credential, number) in [("00-ordinary", "1001"), ("20-android-phone", "2020"), ("21-iphone", "2121")] {
             let id = try await store.upsert(
@@ -83,6 +84,10 @@ struct PhoneSessionTests {
             #expect(entries?["text"]?["error"] as? String == "application_not_found", "a phone has no text AP")
             let early = try await H.request(h, "GET", "/v1/sessions/\(session)/certificates")
             #expect(early.status == 428 && early.errorCode == "certificate_after_pin", "\(early.text)")
+            // Visual confirmation needs the certificate too: nothing to check it against yet.
+            let visual = try await H.request(
+                h, "POST", "/v1/sessions/\(session)/eligibility", body: #"{"mode":"visual","visualConfirmed":true}"#)
+            #expect(visual.status == 428 && visual.errorCode == "certificate_after_pin", "\(visual.text)")
 
             let auth = try await H.request(h, "POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"4321"}"#)
             #expect(auth.status == 200 && auth.json["verified"] as? Bool == true, "\(auth.text)")
@@ -142,6 +147,9 @@ struct PhoneSessionTests {
             let r = try await H.request(h, "POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"8765"}"#)
             #expect(
                 r.status == 200 && (r.json["record"] as? [String: Any])?["number"] as? String == "2121", "\(r.text)")
+            let visual = try await H.request(
+                h, "POST", "/v1/sessions/\(session)/eligibility", body: #"{"mode":"visual","visualConfirmed":true}"#)
+            #expect(visual.status == 200 && visual.json["status"] as? String == "eligible", "\(visual.text)")
         }
     }
 
