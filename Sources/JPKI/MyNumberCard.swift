@@ -38,7 +38,8 @@ public struct SignedWithCertificate: Sendable {
 public struct CardResult<Value> {
     /// The value.
     public var value: Value
-    /// The card, identified by its auth certificate read in the same transaction.
+    /// The card, identified by its auth certificate read in the same transaction (an Android
+    /// phone before its auth PIN: by its token, ``CardIdentity/init(tokenInfo:)``).
     public var card: CardIdentity
 
     /// Pairs a value with the card it was read from.
@@ -280,9 +281,16 @@ public struct MyNumberCard {
             return der
         }
 
+        /// The card's identity: SHA-256 of the auth certificate; for a credential that shows it
+        /// only after the auth PIN (``certificateAfterPIN``, or its READ answering 6982 — an
+        /// Android phone), the token identity (``CardIdentity/init(tokenInfo:)``).
         func identity() throws(JPKIError) -> CardIdentity {
             if byToken { return CardIdentity(tokenInfo: try tokenInfo()) }
-            return CardIdentity(authCertificateDER: try readCertificate(.auth))
+            do {
+                return CardIdentity(authCertificateDER: try readCertificate(.auth))
+            } catch .pinRequired {
+                return CardIdentity(tokenInfo: try tokenInfo())
+            }
         }
 
         func readFile(_ fid: UInt16, headerRead: Int, pin: PINKind?) throws(JPKIError) -> [UInt8] {

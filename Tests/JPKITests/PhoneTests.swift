@@ -55,6 +55,9 @@ struct PhoneTests {
         let token = Array(try android.file("jpki/0006.bin").prefix(32))
         let status = try byToken.pinStatus(.auth)
         #expect(status.card == CardIdentity(tokenInfo: token) && status.value == .triesLeft(3))
+        // Without the flag the certificate's 6982 falls back to the token identity too.
+        let plain = try android.card.pinStatus(.auth)
+        #expect(plain.card == CardIdentity(tokenInfo: token))
         let cas = try byToken.readCertificates().value
         let authCA = try android.file("jpki/000B.der")
         #expect(cas[.auth] == nil && cas[.authCA] == authCA)
