@@ -63,8 +63,15 @@ struct PhoneTests {
         #expect(cas[.auth] == nil && cas[.authCA] == authCA)
 
         let digestInfo = DigestInfo.sha256(ofChallenge: Array(repeating: 7, count: 32))
-        let signed = try byToken.signWithAuthKeyCertificateAfterPIN(
-            digestInfo: digestInfo, pin: try android.pin("auth"), expectingToken: token)
+        var result: CardResult<SignedWithCertificate>?
+        let apdus = try android.count {
+            result = try byToken.signWithAuthKeyCertificateAfterPIN(
+                digestInfo: digestInfo, pin: try android.pin("auth"), expectingToken: token)
+        }
+        // SELECT AP, SELECT 0006, READ 32, SELECT 0018, empty VERIFY, VERIFY, SELECT 000A,
+        // READ 4, READ rest, SELECT 0017, SIGN.
+        #expect(apdus == 11)
+        let signed = try #require(result)
         let der = try android.file("jpki/000A.der")
         #expect(signed.value.certificate == der && signed.card == CardIdentity(authCertificateDER: der))
         #expect(signed.value.signature.count == 256)
