@@ -5,9 +5,12 @@ import JPKI
 import JPKIDaemon
 import JPKIVerify
 import Logging
+import NIOPosix
 import SmartCard
 import TestBench
 import Testing
+
+@testable import Reception
 
 /// Smartphone JPKI in jpkid (issue 16), in-process over simulated readers: detection
 /// (`credential`), sessions bound before the certificate (Android: token + ATR until the first
@@ -126,6 +129,27 @@ struct PhoneSessionTests {
             #expect(r.status == 200 && r.json["status"] as? String == "eligible", "\(r.text)")
             #expect((r.json["record"] as? [String: Any])?["number"] as? String == "2020")
             #expect(try await Self.identity(h, session)["boundTo"] as? String == "certificate")
+        }
+    }
+
+    @Test("the reception page's card summary of an Android phone: no certificate before the PIN, then its own")
+    func receptionSummary() async throws {
+        try await Self.withHarness { h in
+            let (session, _) = try await H.insert("20-android-phone", h)
+            let api = ReceptionAPI(
+                jpkid: JpkidClient(socketPath: h.config.socket.path, group: MultiThreadedEventLoopGroup.singleton),
+                idleSeconds: 60)
+            func summary() async throws -> (Int, [String: Any]) {
+                let a = await api.handle(method: .GET, path: "/api/sessions/\(session)/card", body: [])
+                return (a.status, try JSONSerialization.jsonObject(with: Data(a.body)) as? [String: Any] ?? [:])
+            }
+            let (status, before) = try await summary()
+            #expect(status == 200 && before["credential"] as? String == "android-phone", "\(before)")
+            #expect(before["certificate"] == nil && (before["pin"] as? [String: Any])?["triesLeft"] as? Int == 3)
+            let auth = try await H.request(h, "POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"4321"}"#)
+            #expect(auth.status == 200, "\(auth.text)")
+            let (_, after) = try await summary()
+            #expect((after["certificate"] as? [String: Any])?["notAfter"] as? String == "2030-02-17", "\(after)")
         }
     }
 
