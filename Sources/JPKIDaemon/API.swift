@@ -293,10 +293,11 @@ public struct DaemonAPI: APIResponder {
     /// read is the session's card.
     func cardOperation<T: Sendable>(
         _ name: String, session id: String, peer: PeerCredentials,
+        bindCertificate: (@Sendable (T) -> [UInt8]?)? = nil,
         _ body: @escaping @Sendable (MyNumberCard) throws -> CardResult<T>
     ) async throws -> (T, CardSession) {
         try await requireAudit()
-        let result: (T, CardSession)
+        var result: (T, CardSession)
         do {
             let supervisor = self.supervisor
             result = try await withDeadline(seconds: config.limits.operationTimeoutSeconds) {
@@ -323,6 +324,12 @@ public struct DaemonAPI: APIResponder {
                     }
                     return (result.value, session)
                 }
+            }
+            // The hook for a session bound before its certificate (Android): the operation proved
+            // the certificate (its signature verified against it); the session is bound to it
+            // before the audit line names the card and before the answer leaves.
+            if let bindCertificate, let der = bindCertificate(result.0) {
+                result.1 = try await supervisor.bindAuthCertificate(id, der: der)
             }
         } catch {
             let code = (error as? APIError)?.code ?? (error as? JPKIError).map { Self.map($0).code } ?? "error"
@@ -577,8 +584,9 @@ public struct DaemonAPI: APIResponder {
     /// Possession proof for a credential whose auth certificate is read only after the auth PIN
     /// (Android): the token must be the one read at insertion before the PIN is sent, the
     /// certificate read after the PIN must verify the signature over the fresh challenge and, when
-    /// the session is already bound to a certificate, be that one (else 409). The hook
-    /// ``ReaderSupervisor/bindAuthCertificate(_:der:)`` then binds the session to it.
+    /// the session is already bound to a certificate, be that one (else 409). ``cardOperation``'s
+    /// `bindCertificate` hook then binds the session to it
+    /// (``ReaderSupervisor/bindAuthCertificate(_:der:)``).
     func signChallengeCertificateAfterPIN(
         _ operation: String, session id: String, bound: CardSession, peer: PeerCredentials, challenge: [UInt8],
         digestInfo: [UInt8], pin: PIN, allowLastTry: Bool
@@ -588,7 +596,9 @@ public struct DaemonAPI: APIResponder {
         }
         let token = bound.identity.tokenInfo
         let boundDER = bound.identity.authCertificateDER
-        let (signed, _) = try await cardOperation(operation, session: id, peer: peer) { card in
+        let (signed, session) = try await cardOperation(
+            operation, session: id, peer: peer, bindCertificate: { $0.certificate }
+        ) { card in
             let signed: CardResult<SignedWithCertificate>
             do {
                 signed = try card.signWithAuthKeyCertificateAfterPIN(
@@ -603,7 +613,6 @@ public struct DaemonAPI: APIResponder {
             // The operation is identified by the token, as every operation of this session.
             return CardResult(value: signed.value, card: CardIdentity(tokenInfo: token ?? []))
         }
-        let session = try await supervisor.bindAuthCertificate(id, der: signed.certificate)
         return (signed.signature, signed.certificate, session)
     }
 

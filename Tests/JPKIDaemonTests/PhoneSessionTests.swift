@@ -98,6 +98,11 @@ struct PhoneSessionTests {
             #expect(auth.json["certificate"] as? String == Data(phoneDER).base64EncodedString())
             let fingerprint = SHA256.hash(phoneDER).hexString.lowercased()
             #expect(auth.json["card"] as? String == fingerprint)
+            // The operation's audit line names the certificate it bound (never nothing).
+            let audited = DaemonTests.auditLines(h.config.auditLog).filter {
+                $0["operation"] as? String == "authenticate" && $0["outcome"] as? String == "ok"
+            }
+            #expect(audited.count == 1 && audited.first?["card"] as? String == fingerprint, "\(audited)")
             identity = try await Self.identity(h, session)
             #expect(identity["boundTo"] as? String == "certificate")
             #expect(identity["authCertificateFingerprint"] as? String == fingerprint)
