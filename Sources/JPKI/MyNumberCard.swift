@@ -595,7 +595,9 @@ public struct MyNumberCard {
     /// `digestInfo` with the auth key. The same as ``signWithAuthKey(digestInfo:pin:allowLastTry:)``
     /// followed by ``readCertificate(_:signPIN:allowLastTry:)`` for the auth certificate, without
     /// reading the certificate twice (on a contact reader a 1 KB certificate costs ~0.3 s).
-    /// APDUs: identity (4) + SELECT PIN EF + empty VERIFY + VERIFY + SELECT key + SIGN = 9.
+    /// APDUs: identity (4) + SELECT PIN EF + empty VERIFY + VERIFY + SELECT key + SIGN = 9. A
+    /// credential whose certificate READ answers 6982 (Android) gets the PIN first and the
+    /// certificate after it, in the same transaction (11 APDUs).
     public func signWithAuthKeyReadingCertificate(digestInfo: [UInt8], pin: PIN, allowLastTry: Bool = false)
         throws(JPKIError) -> CardResult<SignedWithCertificate>
     {
@@ -605,7 +607,18 @@ public struct MyNumberCard {
             throw .invalidDigest("DigestInfo must be 1-245 bytes")
         }
         return try run { (op) throws(JPKIError) in
-            let certificate = try op.readCertificate(.auth)
+            let certificate: [UInt8]
+            do throws(JPKIError) {
+                certificate = try op.readCertificate(.auth)
+            } catch .pinRequired {
+                // An Android phone shows its certificate only after the auth PIN: PIN first.
+                try op.verify(JPKIKey.auth.pin, pin, allowLastTry: allowLastTry)
+                let der = try op.readCertificate(.auth)
+                let sig = try JPKICommands.sign(.auth, digestInfo: digestInfo, on: op.channel)
+                return CardResult(
+                    value: SignedWithCertificate(signature: sig, certificate: der),
+                    card: CardIdentity(authCertificateDER: der))
+            }
             let identity = CardIdentity(authCertificateDER: certificate)
             try op.verify(JPKIKey.auth.pin, pin, allowLastTry: allowLastTry)
             let sig = try JPKICommands.sign(.auth, digestInfo: digestInfo, on: op.channel)

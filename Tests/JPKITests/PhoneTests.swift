@@ -77,6 +77,16 @@ struct PhoneTests {
         #expect(signed.value.signature.count == 256)
     }
 
+    @Test("Android: the one-transaction proof reads the certificate after the PIN by itself")
+    func androidReadingCertificate() throws {
+        let android = try SimCard("20-android-phone")
+        let signed = try android.card.signWithAuthKeyReadingCertificate(
+            digestInfo: DigestInfo.sha256(ofChallenge: Array(repeating: 3, count: 32)), pin: try android.pin("auth"))
+        let der = try android.file("jpki/000A.der")
+        #expect(signed.value.certificate == der && signed.card == CardIdentity(authCertificateDER: der))
+        #expect(android.sim.triesLeft(.auth) == 3)
+    }
+
     @Test("Android: another token is refused before the PIN is sent")
     func androidTokenMismatch() throws {
         let android = try SimCard("20-android-phone")
