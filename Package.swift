@@ -141,11 +141,12 @@ let package = Package(
             dependencies: [
                 "SmartCardPCSC",
                 "JPKIDaemon", "JPKI", "JPKIVerify", "SmartCard", "CardSimulator", "TestBench", "Eligibility",
-                "OQSFakeTerminal",
+                "OQSFakeTerminal", "Reception",
                 "AuditTrail", "RegistryCommands",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]),
         .testTarget(
             name: "PCSCIntegrationTests",

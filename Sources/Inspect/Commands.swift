@@ -409,18 +409,12 @@ struct VerifyCommand: AsyncParsableCommand {
                 } catch {
                     throw InspectError(.internalError, error.code, error.message)
                 }
-                // The card proof: one transaction (auth certificate, PIN, signature), then the
-                // signature and the certificate's chain and revocation. An Android phone shows its
-                // auth certificate only after the auth PIN: its proof reads it after the PIN (the
-                // first attempt stopped at the certificate read, before any PIN was sent).
+                // The card proof: one transaction (auth certificate, PIN, signature — the
+                // certificate after the PIN on an Android phone), then the signature and the
+                // certificate's chain and revocation.
                 let service = CardProofService(verifier: verifier)
                 let signed = try await access.withCard { card in
-                    do {
-                        return try service.sign(card, challenge: challenge, pin: pin, allowLastTry: allow)
-                    } catch JPKIError.pinRequired {
-                        return try service.signCertificateAfterPIN(
-                            card, challenge: challenge, pin: pin, allowLastTry: allow, expectingToken: nil)
-                    }
+                    try service.sign(card, challenge: challenge, pin: pin, allowLastTry: allow)
                 }
                 let verified = service.verify(signed, at: now)
                 (proof, report, der) = (verified, verified.report, verified.authCertificate)

@@ -50,7 +50,8 @@ public struct SignedWithCertificate: Sendable {
 public struct CardResult<Value> {
     /// The value.
     public var value: Value
-    /// The card, identified by its auth certificate read in the same transaction.
+    /// The card, identified by its auth certificate read in the same transaction (an Android
+    /// phone before its auth PIN: by its token, ``CardIdentity/init(tokenInfo:)``).
     public var card: CardIdentity
 
     /// Pairs a value with the card it was read from.
@@ -292,9 +293,16 @@ public struct MyNumberCard {
             return der
         }
 
+        /// The card's identity: SHA-256 of the auth certificate; for a credential that shows it
+        /// only after the auth PIN (``certificateAfterPIN``, or its READ answering 6982 — an
+        /// Android phone), the token identity (``CardIdentity/init(tokenInfo:)``).
         func identity() throws(JPKIError) -> CardIdentity {
             if byToken { return CardIdentity(tokenInfo: try tokenInfo()) }
-            return CardIdentity(authCertificateDER: try readCertificate(.auth))
+            do {
+                return CardIdentity(authCertificateDER: try readCertificate(.auth))
+            } catch .pinRequired {
+                return CardIdentity(tokenInfo: try tokenInfo())
+            }
         }
 
         func readFile(_ fid: UInt16, headerRead: Int, pin: PINKind?) throws(JPKIError) -> [UInt8] {
@@ -599,44 +607,65 @@ public struct MyNumberCard {
     /// `digestInfo` with the auth key. The same as ``signWithAuthKey(digestInfo:pin:allowLastTry:)``
     /// followed by ``readCertificate(_:signPIN:allowLastTry:)`` for the auth certificate, without
     /// reading the certificate twice (on a contact reader a 1 KB certificate costs ~0.3 s).
-    /// APDUs: identity (4) + SELECT PIN EF + empty VERIFY + VERIFY + SELECT key + SIGN = 9.
+    /// APDUs: identity (4) + SELECT PIN EF + empty VERIFY + VERIFY + SELECT key + SIGN = 9. A
+    /// credential whose certificate READ answers 6982 (Android) gets the PIN first and the
+    /// certificate after it, in the same transaction (11 APDUs).
     public func signWithAuthKeyReadingCertificate(digestInfo: [UInt8], pin: PIN, allowLastTry: Bool = false)
         throws(JPKIError) -> CardResult<SignedWithCertificate>
     {
-        try Self.precheck(pin, JPKIKey.auth.pin)
-        try requirePIN(JPKIKey.auth.pin)
         guard (1...245).contains(digestInfo.count) else {
             throw .invalidDigest("DigestInfo must be 1-245 bytes")
         }
-        return try run { (op) throws(JPKIError) in
-            let certificate = try op.readCertificate(.auth)
-            let identity = CardIdentity(authCertificateDER: certificate)
-            try op.verify(JPKIKey.auth.pin, pin, allowLastTry: allowLastTry)
-            let sig = try JPKICommands.sign(.auth, digestInfo: digestInfo, on: op.channel)
-            return CardResult(
-                value: SignedWithCertificate(signature: sig, certificate: certificate), card: identity)
-        }
+        return try signReadingCertificate(pin: pin, allowLastTry: allowLastTry) { _ in (digestInfo, nil) }
     }
 
     /// ``signWithAuthKeyReadingCertificate(digestInfo:pin:allowLastTry:)`` over `message`, with
     /// the card's input made for the key's algorithm (``CardSignatureScheme``, from the auth
     /// certificate read in the same transaction, before the PIN is sent): DigestInfo(SHA-256) for
     /// RSA, the raw SHA-384 digest for ECDSA P-384 (SHA-256 for P-256). A key on another curve is
-    /// refused (``JPKIError/unsupportedCurve(_:)``) without sending the PIN.
+    /// refused (``JPKIError/unsupportedCurve(_:)``) without sending the PIN — except on a
+    /// credential whose certificate comes after the PIN (Android), where it is known only then.
     public func signWithAuthKeyReadingCertificate(message: [UInt8], pin: PIN, allowLastTry: Bool = false)
         throws(JPKIError) -> CardResult<SignedWithCertificate>
     {
+        try signReadingCertificate(pin: pin, allowLastTry: allowLastTry) { (certificate) throws(JPKIError) in
+            let scheme = try CardSignatureScheme(certificateDER: certificate)
+            return (scheme.cardInput(message: message), scheme)
+        }
+    }
+
+    /// The one implementation of the two above: `input` makes the card's input (and names the
+    /// scheme) from the auth certificate — before the PIN is sent, or after it on a credential
+    /// whose certificate READ answers 6982 before the PIN (Android).
+    private func signReadingCertificate(
+        pin: PIN, allowLastTry: Bool,
+        input: ([UInt8]) throws(JPKIError) -> (cardInput: [UInt8], scheme: CardSignatureScheme?)
+    ) throws(JPKIError) -> CardResult<SignedWithCertificate> {
         try Self.precheck(pin, JPKIKey.auth.pin)
         try requirePIN(JPKIKey.auth.pin)
         return try run { (op) throws(JPKIError) in
-            let certificate = try op.readCertificate(.auth)
-            let identity = CardIdentity(authCertificateDER: certificate)
-            let scheme = try CardSignatureScheme(certificateDER: certificate)
-            try op.verify(JPKIKey.auth.pin, pin, allowLastTry: allowLastTry)
-            let sig = try JPKICommands.sign(.auth, digestInfo: scheme.cardInput(message: message), on: op.channel)
+            var readable: [UInt8]?
+            do throws(JPKIError) {
+                readable = try op.readCertificate(.auth)
+            } catch .pinRequired {
+                readable = nil
+            }
+            let certificate: [UInt8]
+            let prepared: (cardInput: [UInt8], scheme: CardSignatureScheme?)
+            if let readable {
+                certificate = readable
+                prepared = try input(certificate)
+                try op.verify(JPKIKey.auth.pin, pin, allowLastTry: allowLastTry)
+            } else {
+                // An Android phone shows its certificate only after the auth PIN: PIN first.
+                try op.verify(JPKIKey.auth.pin, pin, allowLastTry: allowLastTry)
+                certificate = try op.readCertificate(.auth)
+                prepared = try input(certificate)
+            }
+            let sig = try JPKICommands.sign(.auth, digestInfo: prepared.cardInput, on: op.channel)
             return CardResult(
-                value: SignedWithCertificate(signature: sig, certificate: certificate, scheme: scheme),
-                card: identity)
+                value: SignedWithCertificate(signature: sig, certificate: certificate, scheme: prepared.scheme),
+                card: CardIdentity(authCertificateDER: certificate))
         }
     }
 

@@ -294,10 +294,11 @@ public struct DaemonAPI: APIResponder {
     /// read is the session's card.
     func cardOperation<T: Sendable>(
         _ name: String, session id: String, peer: PeerCredentials,
+        bindCertificate: (@Sendable (T) -> [UInt8]?)? = nil,
         _ body: @escaping @Sendable (MyNumberCard) throws -> CardResult<T>
     ) async throws -> (T, CardSession) {
         try await requireAudit()
-        let result: (T, CardSession)
+        var result: (T, CardSession)
         do {
             let supervisor = self.supervisor
             result = try await withDeadline(seconds: config.limits.operationTimeoutSeconds) {
@@ -324,6 +325,12 @@ public struct DaemonAPI: APIResponder {
                     }
                     return (result.value, session)
                 }
+            }
+            // The hook for a session bound before its certificate (Android): the operation proved
+            // the certificate (its signature verified against it); the session is bound to it
+            // before the audit line names the card and before the answer leaves.
+            if let bindCertificate, let der = bindCertificate(result.0) {
+                result.1 = try await supervisor.bindAuthCertificate(id, der: der)
             }
         } catch {
             let code = (error as? APIError)?.code ?? (error as? JPKIError).map { Self.map($0).code } ?? "error"
@@ -539,11 +546,14 @@ public struct DaemonAPI: APIResponder {
         if let current, current.identity.identifiesByToken {
             // A credential whose auth certificate is readable only after the PIN (an Android
             // phone): the session is bound to its token until this proof binds it to the
-            // certificate (``ReaderSupervisor/bindAuthCertificate(_:der:)``); once bound, the
-            // certificate read after the PIN must be that one.
+            // certificate; once bound, the certificate read after the PIN must be that one.
             let token = current.identity.tokenInfo
             let bound = current.identity.authCertificateDER
-            let (signed, _) = try await cardOperation(operation, session: id, peer: peer) { card in
+            // cardOperation binds the session to the certificate read (its `bindCertificate` hook),
+            // so the operation's audit line names the card.
+            let (signed, session) = try await cardOperation(
+                operation, session: id, peer: peer, bindCertificate: { $0.authCertificate }
+            ) { card in
                 do {
                     let signed = try service.signCertificateAfterPIN(
                         card, challenge: challenge, pin: pin, allowLastTry: allowLastTry, expectingToken: token,
@@ -554,7 +564,6 @@ public struct DaemonAPI: APIResponder {
                     throw APIError.sessionEnded
                 }
             }
-            let session = try await supervisor.bindAuthCertificate(id, der: signed.authCertificate)
             return (service.verify(signed, at: time), session)
         }
         let bound = current?.identity.authCertificateDER

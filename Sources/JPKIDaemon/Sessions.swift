@@ -2,9 +2,12 @@ import Foundation
 import JPKI
 import SmartCard
 
-/// What the daemon learned about a card when it was inserted; it binds a session to that card.
+/// What the daemon learned about a card when it was inserted — and, for a credential that shows
+/// its auth certificate only after the auth PIN (Android), at the first PIN-verified operation
+/// (``ReaderSupervisor/bindAuthCertificate(_:der:)``); it binds a session to that card.
 public struct CardBinding: Sendable, Equatable, Codable {
-    /// SHA-256 of the auth certificate DER (hex), or nil when the card has no JPKI AP.
+    /// SHA-256 of the auth certificate DER (hex); nil when the card has no JPKI AP, or while a
+    /// session is bound to its token only (``boundTo`` `token`).
     public var authCertificateFingerprint: String?
     /// Card type: the stable code of ``JPKI/CardType/code`` (`my-number-card`, `juki-card`,
     /// `smartphone`, `unknown-jpki`).

@@ -111,16 +111,25 @@ actor ReceptionAPI {
         let session = try await jpkid.request(.GET, "/v1/sessions/\(s)")
         guard session.status == 200 else { return Self.passError(session) }
         let certs = try await jpkid.request(.GET, "/v1/sessions/\(s)/certificates")
-        guard certs.status == 200 else { return Self.passError(certs) }
+        // An Android phone shows its certificate only after the PIN (428 certificate_after_pin):
+        // the summary then has no certificate, and the session must not claim one either.
+        let certificateAfterPIN =
+            certs.status == 428
+            && (certs.json["error"] as? [String: Any])?["code"] as? String == "certificate_after_pin"
+        guard certs.status == 200 || certificateAfterPIN else { return Self.passError(certs) }
         let pins = try await jpkid.request(.GET, "/v1/sessions/\(s)/pin-status")
         guard pins.status == 200 else { return Self.passError(pins) }
         let sj = session.json
         let identity = sj["identity"] as? [String: Any] ?? [:]
-        guard sj["id"] as? String == s, certs.json["session"] as? String == s, pins.json["session"] as? String == s,
-            certs.json["card"] as? String == identity["authCertificateFingerprint"] as? String
-        else { return Self.sessionEnded }
+        let sameCard =
+            certificateAfterPIN
+            ? identity["authCertificateFingerprint"] == nil
+            : certs.json["session"] as? String == s
+                && certs.json["card"] as? String == identity["authCertificateFingerprint"] as? String
+        guard sj["id"] as? String == s, pins.json["session"] as? String == s, sameCard else { return Self.sessionEnded }
         var out: [String: Any] = [
             "session": s, "reader": sj["reader"] ?? "", "cardType": identity["cardType"] ?? "",
+            "credential": identity["credential"] ?? "card",
         ]
         // The modes the card allows (["visual"] for a card without PIN, 顔認証マイナンバーカード).
         if let modes = identity["modes"] as? [String] { out["modes"] = modes }

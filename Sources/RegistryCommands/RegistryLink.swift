@@ -125,18 +125,17 @@ extension RegistryCommand {
                 throw ExitCode(1)
             }
             let allow = allowLastTry
-            // The card proof (JPKIVerify's CardProofService): PIN, then the auth certificate and
-            // the signature in one transaction — certificate after the PIN, since an Android
-            // phone's is readable only then — then signature, chain and revocation.
+            // The card proof (JPKIVerify's CardProofService): the auth certificate, PIN and the
+            // signature in one transaction (the certificate after the PIN on an Android phone,
+            // whose certificate is readable only then), then signature, chain and revocation.
             let service = CardProofService(verifier: verifier)
             let signed: (proof: SignedChallenge, tokenLabel: String?)
             do {
                 let card = try await PCSCCard.connect(reader: readerName)
                 do {
                     signed = try await card.perform { channel in
-                        let proof = try service.signCertificateAfterPIN(
-                            MyNumberCard(channel: channel), challenge: challenge, pin: pin, allowLastTry: allow,
-                            expectingToken: nil)
+                        let proof = try service.sign(
+                            MyNumberCard(channel: channel), challenge: challenge, pin: pin, allowLastTry: allow)
                         return (proof, Self.tokenLabel(channel))
                     }
                 } catch {

@@ -23,6 +23,12 @@ struct PhoneInspectTests {
                 text.stdout.contains("android-phone") && text.stdout.contains("only after the auth PIN"),
                 "\(text.stdout)")
 
+            let pins = try await CLI.run(["pin-status", "--reader", "0", "--json"])
+            let states = (pins.json["pins"] as? [[String: Any]] ?? []).map {
+                "\($0["pin"] as? String ?? ""):\($0["triesLeft"] as? Int ?? -1):\($0["error"] as? String ?? "")"
+            }
+            #expect(pins.status == 0 && states.contains("auth:3:") && states.contains("sign:5:"), "\(pins.stdout)")
+            #expect(states.contains("text:-1:application_not_found"), "\(states)")
             let plain = try await CLI.run(["verify", "--reader", "0", "--trust", CLI.pki, "--json"])
             #expect(
                 plain.status != 0 && (plain.stdout + plain.stderr).contains("certificate_after_pin"), "\(plain.stdout)")

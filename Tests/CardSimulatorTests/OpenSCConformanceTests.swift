@@ -230,3 +230,23 @@ struct OpenSCConformanceTests {
             "jpki-sim binary not found next to the test bundle: run `swift build` first")
     }
 }
+
+extension OpenSCConformanceTests {
+    /// The Android phone fixture through OpenSC (recorded in apdu-fixtures/README.md,
+    /// "Smartphones"): detected as JPKI, its auth certificate refused before the auth PIN and
+    /// read after `--verify-pin`, spending no try.
+    @Test func androidPhone() async throws {
+        let phone = try VirtualMyNumberCard.fixture("20-android-phone")
+        let (name, before, after) = try await Self.withInserted(phone) {
+            (
+                try Self.run("/usr/bin/opensc-tool", ["--reader", Self.slot.readerName, "-n"]),
+                try Self.pkcs15(["--read-certificate", "01"]),
+                try Self.pkcs15(["--read-certificate", "01", "--verify-pin", "--auth-id", "01", "--pin", "4321"])
+            )
+        }
+        #expect(name.status == 0 && name.stdout.contains("jpki"), "\(name.stdout) \(name.stderr)")
+        #expect(before.status != 0 && !before.stdout.contains("BEGIN CERTIFICATE"), "\(before.stdout)")
+        #expect(after.status == 0 && after.stdout.contains("-----BEGIN CERTIFICATE-----"), "\(after.stderr)")
+        #expect(phone.triesLeft(.auth) == 3)
+    }
+}

@@ -54,7 +54,11 @@ enum Transcript {
 
     static let names = [
         "select-read-auth-cert.txt", "pin-status.txt", "verify-auth-sign.txt", "text-basic4.txt",
+        "android-cert-after-pin.txt",
     ]
+
+    /// The fixture a transcript was recorded with (default 00-ordinary).
+    static let fixtures = ["android-cert-after-pin.txt": "20-android-phone"]
 }
 
 @Suite("Golden transcripts")
@@ -63,7 +67,7 @@ struct TranscriptTests {
     func replay(_ name: String) throws {
         let exchanges = try Transcript.load(name)
         #expect(exchanges.count >= 3)
-        let card = try Sim.card()
+        let card = try Sim.card(Transcript.fixtures[name] ?? "00-ordinary")
         card.powerOn()
         for e in exchanges {
             let got = try #require(card.process(e.command))

@@ -5,9 +5,12 @@ import JPKI
 import JPKIDaemon
 import JPKIVerify
 import Logging
+import NIOPosix
 import SmartCard
 import TestBench
 import Testing
+
+@testable import Reception
 
 /// Smartphone JPKI in jpkid (issue 16), in-process over simulated readers: detection
 /// (`credential`), sessions bound before the certificate (Android: token + ATR until the first
@@ -20,18 +23,7 @@ struct PhoneSessionTests {
     /// A daemon over simulated readers on the fixture PKI, with an SQLite registry in which the
     /// phones and card 00 (one holder) each have a linked record (numbers 2020, 2121, 1001).
     static func withHarness(_ body: (H.Harness) async throws -> Void) async throws {
-        var (cfg, dir) = DaemonTests.config(trust: true)
-        cfg.limits.maxBodyBytes = 4096
-        cfg.eligibility.provider = .sqlite
-        cfg.eligibility.sqlitePath = dir + "/registry.sqlite"
-        let store = try await cfg.eligibility.makeStore()
-        for (credential, number) in [("00-ordinary", "1001"), ("20-android-phone", "2020"), ("21-iphone", "2121")] {
-            let id = try await store.upsert(
-                try EligibilityFlowTests.record(number: number, name: "山田　太郎", birth: "1980-02-17"))
-            let info = try CertificateInfo(der: try Data(contentsOf: try fixtureFile(credential, "jpki/000A.der")))
-            try await store.link(try CardKey(authCertificate: info), recordID: id, replace: false)
-        }
-        await store.shutdown()
+        let cfg = try await seededConfig()
         let readers = SimulatedReaders(readers: [H.reader])
         let daemon = try await Daemon.start(config: cfg, logger: Logger(label: "phones"), readers: readers)
         do {
@@ -44,6 +36,24 @@ struct PhoneSessionTests {
             throw error
         }
         await daemon.shutdown()
+    }
+
+    /// The configuration: fixture PKI, SQLite registry seeded as described at ``withHarness(_:)``.
+    static func seededConfig() async throws -> DaemonConfig {
+        var (cfg, dir) = DaemonTests.config(trust: true)
+        cfg.limits.maxBodyBytes = 4096
+        cfg.eligibility.provider = .sqlite
+        cfg.eligibility.sqlitePath = dir + "/registry.sqlite"
+        cfg.eligibility.modes = [.pin, .visual]
+        let store = try await cfg.eligibility.makeStore()
+        for (credential, number) in [("00-ordinary", "1001"), ("20-android-phone", "2020"), ("21-iphone", "2121")] {
+            let id = try await store.upsert(
+                try EligibilityFlowTests.record(number: number, name: "山田　太郎", birth: "1980-02-17"))
+            let info = try CertificateInfo(der: try Data(contentsOf: try fixtureFile(credential, "jpki/000A.der")))
+            try await store.link(try CardKey(authCertificate: info), recordID: id, replace: false)
+        }
+        await store.shutdown()
+        return cfg
     }
 
     static func der(_ credential: String) throws -> [UInt8] {
@@ -77,6 +87,10 @@ struct PhoneSessionTests {
             #expect(entries?["text"]?["error"] as? String == "application_not_found", "a phone has no text AP")
             let early = try await H.request(h, "GET", "/v1/sessions/\(session)/certificates")
             #expect(early.status == 428 && early.errorCode == "certificate_after_pin", "\(early.text)")
+            // Visual confirmation needs the certificate too: nothing to check it against yet.
+            let visual = try await H.request(
+                h, "POST", "/v1/sessions/\(session)/eligibility", body: #"{"mode":"visual","visualConfirmed":true}"#)
+            #expect(visual.status == 428 && visual.errorCode == "certificate_after_pin", "\(visual.text)")
 
             let auth = try await H.request(h, "POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"4321"}"#)
             #expect(auth.status == 200 && auth.json["verified"] as? Bool == true, "\(auth.text)")
@@ -84,6 +98,11 @@ struct PhoneSessionTests {
             #expect(auth.json["certificate"] as? String == Data(phoneDER).base64EncodedString())
             let fingerprint = SHA256.hash(phoneDER).hexString.lowercased()
             #expect(auth.json["card"] as? String == fingerprint)
+            // The operation's audit line names the certificate it bound (never nothing).
+            let audited = DaemonTests.auditLines(h.config.auditLog).filter {
+                $0["operation"] as? String == "authenticate" && $0["outcome"] as? String == "ok"
+            }
+            #expect(audited.count == 1 && audited.first?["card"] as? String == fingerprint, "\(audited)")
             identity = try await Self.identity(h, session)
             #expect(identity["boundTo"] as? String == "certificate")
             #expect(identity["authCertificateFingerprint"] as? String == fingerprint)
@@ -118,6 +137,27 @@ struct PhoneSessionTests {
         }
     }
 
+    @Test("the reception page's card summary of an Android phone: no certificate before the PIN, then its own")
+    func receptionSummary() async throws {
+        try await Self.withHarness { h in
+            let (session, _) = try await H.insert("20-android-phone", h)
+            let api = ReceptionAPI(
+                jpkid: JpkidClient(socketPath: h.config.socket.path, group: MultiThreadedEventLoopGroup.singleton),
+                idleSeconds: 60)
+            func summary() async throws -> (Int, [String: Any]) {
+                let a = await api.handle(method: .GET, path: "/api/sessions/\(session)/card", body: [])
+                return (a.status, try JSONSerialization.jsonObject(with: Data(a.body)) as? [String: Any] ?? [:])
+            }
+            let (status, before) = try await summary()
+            #expect(status == 200 && before["credential"] as? String == "android-phone", "\(before)")
+            #expect(before["certificate"] == nil && (before["pin"] as? [String: Any])?["triesLeft"] as? Int == 3)
+            let auth = try await H.request(h, "POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"4321"}"#)
+            #expect(auth.status == 200, "\(auth.text)")
+            let (_, after) = try await summary()
+            #expect((after["certificate"] as? [String: Any])?["notAfter"] as? String == "2030-02-17", "\(after)")
+        }
+    }
+
     @Test("iPhone: certificate readable at insertion (bound like a card); authenticate and eligibility")
     func iphone() async throws {
         try await Self.withHarness { h in
@@ -136,6 +176,9 @@ struct PhoneSessionTests {
             let r = try await H.request(h, "POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"8765"}"#)
             #expect(
                 r.status == 200 && (r.json["record"] as? [String: Any])?["number"] as? String == "2121", "\(r.text)")
+            let visual = try await H.request(
+                h, "POST", "/v1/sessions/\(session)/eligibility", body: #"{"mode":"visual","visualConfirmed":true}"#)
+            #expect(visual.status == 200 && visual.json["status"] as? String == "eligible", "\(visual.text)")
         }
     }
 
@@ -193,6 +236,38 @@ struct PhoneSessionTests {
             #expect(iphone.triesLeft(.auth) == 3, "the iPhone never saw the Android's PIN")
             let certs = try await H.request(h, "GET", "/v1/sessions/\(bound)/certificates")
             #expect(certs.status == 409)
+        }
+    }
+}
+
+/// The phones through the real PC/SC stack (pcscd + vpcd + jpki-sim's bridge), jpkid on pcscd.
+@Suite("jpkid through pcscd + jpki-sim: smartphones", .serialized)
+struct PhoneBenchTests {
+    @Test("each phone: detected, authenticate and eligibility through pcscd + vpcd", ReaderTier.pcscdTier)
+    func phones() async throws {
+        let cfg = try await PhoneSessionTests.seededConfig()
+        try await EligibilityFlowTests().withDaemon(cfg, tier: .pcscd) { http, insert in
+            let phones = [
+                ("20-android-phone", "4321", "2020", "android-phone", "token"),
+                ("21-iphone", "8765", "2121", "iphone", "certificate"),
+            ]
+            for (phone, pin, number, credential, boundTo) in phones {
+                let (slot, session) = try await insert(phone, nil)
+                let s = try await blocking { try http.request("GET", "/v1/sessions/\(session)") }
+                let identity = s.json["identity"] as? [String: Any]
+                #expect(identity?["credential"] as? String == credential && identity?["boundTo"] as? String == boundTo)
+                let auth = try await blocking {
+                    try http.request("POST", "/v1/sessions/\(session)/authenticate", body: "{\"pin\":\"\(pin)\"}")
+                }
+                #expect(auth.status == 200 && auth.json["verified"] as? Bool == true, "\(phone): \(auth.text)")
+                let e = try await blocking {
+                    try http.request("POST", "/v1/sessions/\(session)/eligibility", body: "{\"pin\":\"\(pin)\"}")
+                }
+                #expect(
+                    e.status == 200 && (e.json["record"] as? [String: Any])?["number"] as? String == number, "\(e.text)"
+                )
+                try await slot.remove()
+            }
         }
     }
 }

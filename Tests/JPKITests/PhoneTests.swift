@@ -55,15 +55,35 @@ struct PhoneTests {
         let token = Array(try android.file("jpki/0006.bin").prefix(32))
         let status = try byToken.pinStatus(.auth)
         #expect(status.card == CardIdentity(tokenInfo: token) && status.value == .triesLeft(3))
+        // Without the flag the certificate's 6982 falls back to the token identity too.
+        let plain = try android.card.pinStatus(.auth)
+        #expect(plain.card == CardIdentity(tokenInfo: token))
         let cas = try byToken.readCertificates().value
         let authCA = try android.file("jpki/000B.der")
         #expect(cas[.auth] == nil && cas[.authCA] == authCA)
 
-        let signed = try byToken.signWithAuthKeyCertificateAfterPIN(
-            message: Array(repeating: 7, count: 32), pin: try android.pin("auth"), expectingToken: token)
+        var result: CardResult<SignedWithCertificate>?
+        let apdus = try android.count {
+            result = try byToken.signWithAuthKeyCertificateAfterPIN(
+                message: Array(repeating: 7, count: 32), pin: try android.pin("auth"), expectingToken: token)
+        }
+        // SELECT AP, SELECT 0006, READ 32, SELECT 0018, empty VERIFY, VERIFY, SELECT 000A,
+        // READ 4, READ rest, SELECT 0017, SIGN.
+        #expect(apdus == 11)
+        let signed = try #require(result)
         let der = try android.file("jpki/000A.der")
         #expect(signed.value.certificate == der && signed.card == CardIdentity(authCertificateDER: der))
         #expect(signed.value.signature.count == 256)
+    }
+
+    @Test("Android: the one-transaction proof reads the certificate after the PIN by itself")
+    func androidReadingCertificate() throws {
+        let android = try SimCard("20-android-phone")
+        let signed = try android.card.signWithAuthKeyReadingCertificate(
+            digestInfo: DigestInfo.sha256(ofChallenge: Array(repeating: 3, count: 32)), pin: try android.pin("auth"))
+        let der = try android.file("jpki/000A.der")
+        #expect(signed.value.certificate == der && signed.card == CardIdentity(authCertificateDER: der))
+        #expect(android.sim.triesLeft(.auth) == 3)
     }
 
     @Test("Android: another token is refused before the PIN is sent")

@@ -33,7 +33,7 @@ public func fuzzVerify(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
         let basic = input.frame() ?? []
         let record = input.frame() ?? []
         let cv = input.frame() ?? []
-        _ = try? CardVerifiableCertificate(Data(cv))
+        _ = try? CVCertificate(file: Data(cv))
         report = apVerifier.verifyText(
             myNumberFile: selector & 0x80 != 0 ? nil : Data(myNumber), basicFourFile: Data(basic),
             integrityRecord: Data(record), cvCertificate: Data(cv))

@@ -484,7 +484,10 @@ class Panel {
   cardInfo(card) {
     if (!card) return el("div");
     const dl = el("dl", { class: "card-info" });
-    const typeName = card.cardType === "myNumberCard" ? (lang === "ja" ? "マイナンバーカード" : "My Number card")
+    const phones = { "android-phone": ["スマートフォン (Android)", "Smartphone (Android)"],
+      "iphone": ["スマートフォン (iPhone)", "Smartphone (iPhone)"] };
+    const typeName = phones[card.credential] ? phones[card.credential][lang === "ja" ? 0 : 1]
+      : card.cardType === "myNumberCard" ? (lang === "ja" ? "マイナンバーカード" : "My Number card")
       : card.cardType;
     dl.append(el("dt", { text: t("cardType") }), el("dd", { class: "card-type", text: typeName }));
     if (card.certificate) {
