@@ -19,7 +19,7 @@ struct APIOperations: APIProtocol {
 
     func getMetrics(_ input: Operations.GetMetrics.Input) async throws -> Operations.GetMetrics.Output {
         let c = try RequestContext.now
-        return .ok(.init(body: .plainText(HTTPBody(await c.api.metricsText().bytes))))
+        return .ok(.init(body: .textPlainCharsetUtf8Version_0_0_4(HTTPBody(await c.api.metricsText().bytes))))
     }
 
     func streamEvents(_ input: Operations.StreamEvents.Input) async throws -> Operations.StreamEvents.Output {

@@ -877,16 +877,16 @@ internal enum Operations {
             internal struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/metrics/GET/responses/200/content`.
                 internal enum Body: Sendable, Hashable {
-                    /// - Remark: Generated from `#/paths/v1/metrics/GET/responses/200/content/text\/plain`.
-                    case plainText(OpenAPIRuntime.HTTPBody)
-                    /// The associated value of the enum case if `self` is `.plainText`.
+                    /// - Remark: Generated from `#/paths/v1/metrics/GET/responses/200/content/text\/plain; charset=utf-8; version=0.0.4`.
+                    case textPlainCharsetUtf8Version_0_0_4(OpenAPIRuntime.HTTPBody)
+                    /// The associated value of the enum case if `self` is `.textPlainCharsetUtf8Version_0_0_4`.
                     ///
-                    /// - Throws: An error if `self` is not `.plainText`.
-                    /// - SeeAlso: `.plainText`.
-                    internal var plainText: OpenAPIRuntime.HTTPBody {
+                    /// - Throws: An error if `self` is not `.textPlainCharsetUtf8Version_0_0_4`.
+                    /// - SeeAlso: `.textPlainCharsetUtf8Version_0_0_4`.
+                    internal var textPlainCharsetUtf8Version_0_0_4: OpenAPIRuntime.HTTPBody {
                         get throws {
                             switch self {
-                            case let .plainText(body):
+                            case let .textPlainCharsetUtf8Version_0_0_4(body):
                                 return body
                             }
                         }
@@ -1211,13 +1211,13 @@ internal enum Operations {
             case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
         }
         internal enum AcceptableContentType: AcceptableProtocol {
-            case plainText
+            case textPlainCharsetUtf8Version_0_0_4
             case json
             case other(Swift.String)
             internal init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "text/plain":
-                    self = .plainText
+                    self = .textPlainCharsetUtf8Version_0_0_4
                 case "application/json":
                     self = .json
                 default:
@@ -1228,7 +1228,7 @@ internal enum Operations {
                 switch self {
                 case let .other(string):
                     return string
-                case .plainText:
+                case .textPlainCharsetUtf8Version_0_0_4:
                     return "text/plain"
                 case .json:
                     return "application/json"
@@ -1236,7 +1236,7 @@ internal enum Operations {
             }
             internal static var allCases: [Self] {
                 [
-                    .plainText,
+                    .textPlainCharsetUtf8Version_0_0_4,
                     .json
                 ]
             }
