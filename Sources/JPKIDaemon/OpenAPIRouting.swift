@@ -48,6 +48,17 @@ final class OpenAPIRouteTable: ServerTransport, @unchecked Sendable {
         routes.append(Route(method: method, template: path, segments: segments, handler: handler))
     }
 
+    /// The template of the route `path` matches, whatever the method; nil when none does.
+    func template(of path: String) -> String? {
+        let parts = RequestDecoding.pathSegments(path)
+        return routes.first { route in
+            route.segments.count == parts.count
+                && zip(route.segments, parts).allSatisfy { segment, part in
+                    if case .literal(let l) = segment { l == part } else { true }
+                }
+        }?.template
+    }
+
     /// Finds the operation for a method and a path (segments split as the router always did:
     /// on the scalar `/`, empty segments ignored).
     func match(method: String, path: String) -> Match {
