@@ -77,17 +77,6 @@ public struct DaemonAPI: APIResponder {
         return try CertificateVerifier(trust: trust, revocation: revocation)
     }
 
-    /// Every route the API serves (method, path template). A test keeps this list, the router
-    /// and `docs/openapi.yaml` in agreement.
-    public static let routes: [(method: String, path: String)] = [
-        ("GET", "/v1/health"), ("GET", "/v1/readers"), ("GET", "/v1/events"),
-        ("GET", "/v1/sessions/{session}"), ("GET", "/v1/sessions/{session}/certificates"),
-        ("GET", "/v1/sessions/{session}/pin-status"), ("POST", "/v1/sessions/{session}/authenticate"),
-        ("POST", "/v1/sessions/{session}/identity"), ("POST", "/v1/sessions/{session}/face"),
-        ("POST", "/v1/sessions/{session}/eligibility"), ("GET", "/v1/oqs/face-results"),
-        ("GET", "/v1/oqs/face-results/{id}"), ("GET", "/v1/metrics"),
-    ]
-
     /// `GET /v1/readers` for a peer with the status role, answered on the connection's event
     /// loop from the supervisor's published board: the most frequent request of a reception app
     /// costs no task, no thread hop and no actor call. Everything else (including every error)
@@ -182,90 +171,32 @@ public struct DaemonAPI: APIResponder {
         guard let peer = r.peer else { throw APIError(403, "unknown_peer", "peer credentials unavailable") }
         let granted = roles.roles(for: peer)
         guard !granted.isEmpty else { throw APIError(403, "unknown_peer", "this user has no role") }
-        func need(_ role: Role) throws {
-            guard granted.contains(role) else { throw APIError.forbidden(role) }
+        // The route, the role and the request body come from docs/openapi.yaml (OpenAPIRouting.swift,
+        // Generated/); the operations are in APIOperations.swift.
+        return try await dispatch(r, peer: peer, granted: granted)
+    }
+
+    /// `GET /v1/health`.
+    func health() async -> APIResponse {
+        struct Health: Encodable {
+            var status: String
+            var pcsc: String
+            var readers: Int
         }
-        let parts = RequestDecoding.pathSegments(r.path)
-        guard parts.first == "v1" else { throw APIError.notFound }
-        let rest = Array(parts.dropFirst())
-        let method = r.method
-        func allow(_ m: HTTPMethod) throws {
-            guard method == m else { throw APIError.methodNotAllowed(allowed: [m.rawValue]) }
-        }
-        switch rest.count {
-        case 1 where rest[0] == "health":
-            try allow(.GET)
-            struct Health: Encodable {
-                var status: String
-                var pcsc: String
-                var readers: Int
-            }
-            let up = await supervisor.isServiceUp
-            let n = await supervisor.snapshot().count
-            return .json(Health(status: "ok", pcsc: up ? "up" : "unavailable", readers: n))
-        case 1 where rest[0] == "readers":
-            try allow(.GET)
-            try need(.status)
-            return supervisor.board.response()
-        case 1 where rest[0] == "metrics":
-            try allow(.GET)
-            try need(.status)
-            let readers = await supervisor.snapshot()
-            metrics.state(
-                readers: readers.count, sessions: readers.filter { $0.session != nil }.count,
-                auditWritable: audit.writer.lastFailure == nil)
-            var headers = HTTPHeaders()
-            headers.add(name: "Content-Type", value: "text/plain; version=0.0.4; charset=utf-8")
-            return APIResponse(status: .ok, headers: headers, body: .bytes(metrics.render()))
-        case 1 where rest[0] == "events":
-            try allow(.GET)
-            try need(.status)
-            return try events(peer: peer)
-        case 2 where rest[0] == "sessions":
-            try allow(.GET)
-            try need(.status)
-            return .json(try await supervisor.session(rest[1]))
-        case 3 where rest[0] == "sessions":
-            let id = rest[1]
-            switch rest[2] {
-            case "certificates":
-                try allow(.GET)
-                try need(.status)
-                return try await certificates(id, peer: peer)
-            case "pin-status":
-                try allow(.GET)
-                try need(.status)
-                return try await pinStatus(id, peer: peer)
-            case "authenticate":
-                try allow(.POST)
-                try need(.authenticate)
-                return try await authenticate(id, r, peer: peer)
-            case "identity":
-                try allow(.POST)
-                try need(.identity)
-                return try await identity(id, r, peer: peer, granted: granted)
-            case "face":
-                try allow(.POST)
-                try need(.identity)
-                return try await face(id, r, peer: peer, granted: granted)
-            case "eligibility":
-                try allow(.POST)
-                try need(.authenticate)
-                return try await eligibility(id, r, peer: peer)
-            default:
-                throw APIError.notFound
-            }
-        case 2 where rest[0] == "oqs" && rest[1] == "face-results":
-            try allow(.GET)
-            try need(.identity)
-            return try await faceResults(nil, peer: peer)
-        case 3 where rest[0] == "oqs" && rest[1] == "face-results":
-            try allow(.GET)
-            try need(.identity)
-            return try await faceResults(rest[2], peer: peer)
-        default:
-            throw APIError.notFound
-        }
+        let up = await supervisor.isServiceUp
+        let n = await supervisor.snapshot().count
+        return .json(Health(status: "ok", pcsc: up ? "up" : "unavailable", readers: n))
+    }
+
+    /// `GET /v1/metrics` (Prometheus text format).
+    func metricsText() async -> APIResponse {
+        let readers = await supervisor.snapshot()
+        metrics.state(
+            readers: readers.count, sessions: readers.filter { $0.session != nil }.count,
+            auditWritable: audit.writer.lastFailure == nil)
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "text/plain; version=0.0.4; charset=utf-8")
+        return APIResponse(status: .ok, headers: headers, body: .bytes(metrics.render()))
     }
 
     /// `GET /v1/events`: at most `limits.maxEventStreamsPerPeer` streams per peer uid (429
@@ -465,12 +396,13 @@ public struct DaemonAPI: APIResponder {
     }
 
     /// Decodes the body and turns the PIN into a wipeable ``PIN`` at once.
-    func decode(_ r: APIRequest) throws -> (RequestDecoding.PINRequest, PIN?) {
-        try RequestDecoding.pinRequest(r.body)
+    func decode(_ r: RequestDecoding.PINRequest) -> (RequestDecoding.PINRequest, PIN?) {
+        RequestDecoding.takePIN(r)
     }
 
-    func authenticate(_ id: String, _ r: APIRequest, peer: PeerCredentials) async throws -> APIResponse {
-        let (req, pinOrNil) = try decode(r)
+    func authenticate(_ id: String, _ r: RequestDecoding.PINRequest, peer: PeerCredentials) async throws -> APIResponse
+    {
+        let (req, pinOrNil) = decode(r)
         guard let pin = pinOrNil else { throw APIError.badRequest("pin is required") }
         defer { pin.wipe() }
         let challenge: CardChallenge
@@ -579,10 +511,10 @@ public struct DaemonAPI: APIResponder {
         return (service.verify(signed, at: time), session)
     }
 
-    func identity(_ id: String, _ r: APIRequest, peer: PeerCredentials, granted: Set<Role>) async throws
+    func identity(_ id: String, _ r: RequestDecoding.PINRequest, peer: PeerCredentials, granted: Set<Role>) async throws
         -> APIResponse
     {
-        let (req, pinOrNil) = try decode(r)
+        let (req, pinOrNil) = decode(r)
         guard let pin = pinOrNil else { throw APIError.badRequest("pin is required") }
         defer { pin.wipe() }
         let wantsMyNumber = req.myNumber ?? false
@@ -655,8 +587,10 @@ public struct DaemonAPI: APIResponder {
     /// My Number: needs `myNumber.enabled` and the `my-number` role). Answers the image bytes;
     /// session, card fingerprint, the integrity outcome and the face's birth date, sex and expiry
     /// travel in `X-JPKID-*` headers.
-    func face(_ id: String, _ r: APIRequest, peer: PeerCredentials, granted: Set<Role>) async throws -> APIResponse {
-        let (req, pinOrNil) = try decode(r)
+    func face(_ id: String, _ r: RequestDecoding.PINRequest, peer: PeerCredentials, granted: Set<Role>) async throws
+        -> APIResponse
+    {
+        let (req, pinOrNil) = decode(r)
         guard let key = pinOrNil else { throw APIError.badRequest("pin (照合番号) is required") }
         defer { key.wipe() }
         let kind: PINKind

@@ -18,24 +18,11 @@ public final class DaemonMetrics: Sendable {
         factory = PrometheusMetricsFactory(registry: registry)
     }
 
-    /// The route template of a request path: session ids become `{session}`; paths outside the
-    /// API become `other`, so a client cannot create label values (or smuggle data into them).
+    /// The route template of a request path (from the routes generated from docs/openapi.yaml):
+    /// session ids become `{session}`; paths outside the API become `other`, so a client cannot
+    /// create label values (or smuggle data into them).
     public static func routeTemplate(_ path: String) -> String {
-        let parts = RequestDecoding.pathSegments(path)
-        guard parts.first == "v1" else { return "other" }
-        let rest = Array(parts.dropFirst())
-        let known: Set<String> = [
-            "health", "readers", "events", "metrics", "oqs", "face-results", "certificates", "pin-status",
-            "authenticate", "identity", "eligibility", "face",
-        ]
-        if rest.count >= 2, rest[0] == "sessions" {
-            let tail = rest.dropFirst(2)
-            guard tail.allSatisfy(known.contains) else { return "other" }
-            return (["/v1/sessions/{session}"] + tail).joined(separator: "/")
-        }
-        if rest.count == 3, rest[0] == "oqs", rest[1] == "face-results" { return "/v1/oqs/face-results/{id}" }
-        guard !rest.isEmpty, rest.allSatisfy(known.contains) else { return "other" }
-        return "/v1/" + rest.joined(separator: "/")
+        DaemonAPI.routeTable.template(of: path) ?? "other"
     }
 
     /// One answered request.

@@ -66,13 +66,13 @@ extension DaemonAPI {
     /// revocation) and the signature with OpenSSL, then asks the registry by the certificate's
     /// issuer key + serial. Only the auth certificate is used; the My Number is never read. The answer
     /// is bound to the session and its card; a card swapped at any point gives 409.
-    func eligibility(_ id: String, _ r: APIRequest, peer: PeerCredentials) async throws -> APIResponse {
+    func eligibility(_ id: String, _ r: RequestDecoding.PINRequest, peer: PeerCredentials) async throws -> APIResponse {
         guard let eligibility else { throw APIError(503, "eligibility_disabled", "no eligibility registry") }
         guard let verifier else {
             throw APIError(
                 503, "trust_not_configured", "eligibility needs trust.authAnchors: a card is never taken on its word")
         }
-        let (req, pin) = try decode(r)
+        let (req, pin) = decode(r)
         defer { pin?.wipe() }
         // The request may choose among the configured modes; the answer and the audit say which.
         let mode: EligibilityConfiguration.Mode

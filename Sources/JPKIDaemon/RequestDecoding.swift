@@ -5,8 +5,10 @@ import JPKI
 /// and the JSON body of `authenticate`/`identity`. No I/O and no NIO, so the fuzz target
 /// `fuzz/targets/daemon-request.swift` can exercise exactly what the server runs.
 enum RequestDecoding {
-    /// The JSON body of `authenticate` and `identity`.
-    struct PINRequest: Decodable {
+    /// The JSON body of `authenticate`, `identity`, `face` and `eligibility`: the type the
+    /// generated request decoders use for them (docs/openapi-generator-config.yaml,
+    /// `typeOverrides`).
+    struct PINRequest: Codable, Hashable, Sendable {
         var pin: String?
         var allowLastTry: Bool?
         var challenge: String?
@@ -76,12 +78,18 @@ enum RequestDecoding {
     /// here would only zero the copy); only the ``PIN`` the card operation uses is wiped.
     static func pinRequest(_ body: [UInt8]) throws(APIError) -> (PINRequest, PIN?) {
         guard !body.isEmpty else { throw APIError.badRequest("a JSON body is required") }
-        var req: PINRequest
+        let req: PINRequest
         do {
             req = try JSONDecoder().decode(PINRequest.self, from: Data(body))
         } catch {
             throw APIError.badRequest("the body is not valid JSON of the expected shape")
         }
+        return takePIN(req)
+    }
+
+    /// Turns the decoded PIN into a wipeable ``PIN`` at once; the request returned keeps no copy.
+    static func takePIN(_ request: PINRequest) -> (PINRequest, PIN?) {
+        var req = request
         let pin = req.pin.map { PIN($0) }
         req.pin = nil
         return (req, pin)
