@@ -34,12 +34,8 @@ struct CredentialFlowTests {
         #expect(try await store.entry(id: person)?.credentials.map(\.kind) == credentials.map(\.kind))
         await store.shutdown()
 
-        let readers = SimulatedReaders(readers: [InProcessDaemonTests.reader])
-        let daemon = try await Daemon.start(config: cfg, logger: Logger(label: "credentials"), readers: readers)
-        do {
-            let http = UnixHTTP(path: cfg.socket.path)
-            let events = try await blocking { try EventReader(http: http) }
-            defer { events.close() }
+        typealias H = InProcessDaemonTests
+        try await H.withHarness(cfg) { h in
             // Then a card linked to nobody and a revoked card: their answers name their keys too.
             let others: [(String, String, String)] = [
                 ("05-nearly-blocked", #"{"pin":"2468","allowLastTry":true}"#, "unknown_card"),
@@ -47,24 +43,15 @@ struct CredentialFlowTests {
             ]
             let all = credentials.map { ($0.card, "{\"pin\":\"\($0.pin)\"}", "eligible") } + others
             for c in all {
-                readers.insert(try VirtualMyNumberCard.fixture(c.0), into: InProcessDaemonTests.reader)
-                let inserted = try #require(try await events.next("card-inserted"))
-                let session = try #require(inserted["session"] as? String)
-                let r = try await blocking {
-                    try http.request("POST", "/v1/sessions/\(session)/eligibility", body: c.1)
-                }
+                let (session, _) = try await H.insert(c.0, h)
+                let r = try await H.request(h, "POST", "/v1/sessions/\(session)/eligibility", body: c.1)
                 #expect(r.status == 200 && r.json["status"] as? String == c.2, "\(c.0): \(r.text)")
                 if c.2 == "eligible" {
                     #expect((r.json["record"] as? [String: Any])?["number"] as? String == "7007", "\(c.0): \(r.text)")
                 }
-                readers.remove(from: InProcessDaemonTests.reader)
-                _ = try #require(try await events.next("card-removed"))
+                try await H.remove(h)
             }
-        } catch {
-            await daemon.shutdown()
-            throw error
         }
-        await daemon.shutdown()
 
         // Each answer's audit line names the credential used, by key (issuer key id + serial).
         let lines = try String(contentsOfFile: cfg.auditLog, encoding: .utf8).split(separator: "\n").compactMap {

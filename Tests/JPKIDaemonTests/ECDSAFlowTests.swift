@@ -44,19 +44,12 @@ struct ECDSAFlowTests {
 
     @Test("in-process: authenticate and eligibility with the P-384 card, then an RSA card in the same reader")
     func inProcess() async throws {
-        let cfg = try await Self.config()
-        let readers = SimulatedReaders(readers: [InProcessDaemonTests.reader])
-        let daemon = try await Daemon.start(config: cfg, logger: Logger(label: "ecdsa"), readers: readers)
-        do {
-            let http = UnixHTTP(path: cfg.socket.path)
-            let events = try await blocking { try EventReader(http: http) }
-            defer { events.close() }
+        typealias H = InProcessDaemonTests
+        try await H.withHarness(try await Self.config()) { h in
             func request(_ method: String, _ target: String, _ body: String? = nil) async throws -> UnixHTTP.Response {
-                try await blocking { try http.request(method, target, body: body) }
+                try await H.request(h, method, target, body: body)
             }
-            readers.insert(try VirtualMyNumberCard.fixture(Self.card), into: InProcessDaemonTests.reader)
-            let inserted = try #require(try await events.next("card-inserted"))
-            let session = try #require(inserted["session"] as? String)
+            let (session, _) = try await H.insert(Self.card, h)
             let auth = try await request("POST", "/v1/sessions/\(session)/authenticate", #"{"pin":"1234"}"#)
             Self.expectAuthenticated(auth, algorithm: "ECDSA-P384-SHA384", signatureBytes: 96)
             let elig = try await request("POST", "/v1/sessions/\(session)/eligibility", #"{"pin":"1234"}"#)
@@ -66,19 +59,13 @@ struct ECDSAFlowTests {
             #expect(wrong.status == 401 && wrong.errorCode == "wrong_pin")
 
             // The RSA card next, same daemon and trust configuration.
-            readers.remove(from: InProcessDaemonTests.reader)
-            _ = try #require(try await events.next("card-removed"))
-            readers.insert(try VirtualMyNumberCard.fixture("00-ordinary"), into: InProcessDaemonTests.reader)
-            let rsa = try #require(try await events.next("card-inserted")?["session"] as? String)
+            try await H.remove(h)
+            let (rsa, _) = try await H.insert("00-ordinary", h)
             let rsaAuth = try await request("POST", "/v1/sessions/\(rsa)/authenticate", #"{"pin":"1234"}"#)
             Self.expectAuthenticated(rsaAuth, algorithm: "RSASSA-PKCS1-v1_5-SHA256", signatureBytes: 256)
             let rsaElig = try await request("POST", "/v1/sessions/\(rsa)/eligibility", #"{"pin":"1234"}"#)
             #expect((rsaElig.json["record"] as? [String: Any])?["number"] as? String == "1001", "\(rsaElig.text)")
-        } catch {
-            await daemon.shutdown()
-            throw error
         }
-        await daemon.shutdown()
     }
 
     @Test("a card whose certificate names a P-521 key: 422 unsupported_curve before the PIN, no try spent")
@@ -100,28 +87,16 @@ struct ECDSAFlowTests {
             let r = try runProgram("/usr/bin/openssl", args)
             #expect(r.status == 0, "\(r.stderr)")
         }
-        var (cfg, _) = DaemonTests.config()
-        cfg.limits.maxBodyBytes = 4096
-        let readers = SimulatedReaders(readers: [InProcessDaemonTests.reader])
-        let daemon = try await Daemon.start(config: cfg, logger: Logger(label: "ecdsa-p521"), readers: readers)
-        do {
-            let http = UnixHTTP(path: cfg.socket.path)
-            let events = try await blocking { try EventReader(http: http) }
-            defer { events.close() }
+        typealias H = InProcessDaemonTests
+        try await H.withHarness { h in
             let sim = try VirtualMyNumberCard(directory: dir)
-            readers.insert(sim, into: InProcessDaemonTests.reader)
-            let session = try #require(try await events.next("card-inserted")?["session"] as? String)
+            let (session, _) = try await H.insert(card: sim, h)
             // A wrong PIN: had it been sent, the card would have spent a try and answered 401.
-            let auth = try await blocking {
-                try http.request("POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"9999"}"#)
-            }
+            let auth = try await H.request(
+                h, "POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"9999"}"#)
             #expect(auth.status == 422 && auth.errorCode == "unsupported_curve", "\(auth.text)")
             #expect(sim.triesLeft(.auth) == 3)
-        } catch {
-            await daemon.shutdown()
-            throw error
         }
-        await daemon.shutdown()
     }
 
     @Test("through pcscd + vpcd: authenticate and eligibility with the P-384 card", ReaderTier.pcscdTier)

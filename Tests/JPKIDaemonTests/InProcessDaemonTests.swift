@@ -23,10 +23,13 @@ struct InProcessDaemonTests {
         let config: DaemonConfig
     }
 
+    /// `config`: the daemon's configuration (default: ``DaemonTests/config(myNumber:roles:trust:)``
+    /// with `trust`); `time`: the daemon's pinned clock.
     static func withHarness(
-        trust: Bool = false, at time: Date? = nil, _ body: (Harness) async throws -> Void
+        _ config: DaemonConfig? = nil, trust: Bool = false, at time: Date? = nil,
+        _ body: (Harness) async throws -> Void
     ) async throws {
-        var (cfg, _) = DaemonTests.config(trust: trust)
+        var cfg = config ?? DaemonTests.config(trust: trust).0
         cfg.limits.maxBodyBytes = 4096
         let readers = SimulatedReaders(readers: [reader])
         try await TestBench.serially { try await run(readers) }
@@ -46,11 +49,22 @@ struct InProcessDaemonTests {
         }
     }
 
-    /// Inserts `card` and returns the new session, from its `card-inserted` event.
+    /// Inserts the fixture `card` and returns the new session, from its `card-inserted` event.
     static func insert(_ card: String, _ h: Harness) async throws -> (session: String, event: [String: Any]) {
-        h.readers.insert(try VirtualMyNumberCard.fixture(card), into: reader)
+        try await insert(card: try VirtualMyNumberCard.fixture(card), h)
+    }
+
+    /// Inserts `card` and returns the new session, from its `card-inserted` event.
+    static func insert(card: any VirtualCard, _ h: Harness) async throws -> (session: String, event: [String: Any]) {
+        h.readers.insert(card, into: reader)
         let event = try #require(try await h.events.next("card-inserted"))
         return (try #require(event["session"] as? String, "\(event)"), event)
+    }
+
+    /// Removes the card and waits for its `card-removed` event.
+    static func remove(_ h: Harness) async throws {
+        h.readers.remove(from: reader)
+        _ = try #require(try await h.events.next("card-removed"))
     }
 
     static func request(_ h: Harness, _ method: String, _ target: String, body: String? = nil) async throws

@@ -23,19 +23,7 @@ struct PhoneSessionTests {
     /// A daemon over simulated readers on the fixture PKI, with an SQLite registry in which the
     /// phones and card 00 (one holder) each have a linked record (numbers 2020, 2121, 1001).
     static func withHarness(_ body: (H.Harness) async throws -> Void) async throws {
-        let cfg = try await seededConfig()
-        let readers = SimulatedReaders(readers: [H.reader])
-        let daemon = try await Daemon.start(config: cfg, logger: Logger(label: "phones"), readers: readers)
-        do {
-            let http = UnixHTTP(path: cfg.socket.path)
-            let events = try await blocking { try EventReader(http: http) }
-            defer { events.close() }
-            try await body(H.Harness(readers: readers, http: http, events: events, config: cfg))
-        } catch {
-            await daemon.shutdown()
-            throw error
-        }
-        await daemon.shutdown()
+        try await H.withHarness(try await seededConfig(), body)
     }
 
     /// The configuration: fixture PKI, SQLite registry seeded as described at ``withHarness(_:)``.
