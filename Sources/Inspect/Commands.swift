@@ -411,11 +411,11 @@ struct VerifyCommand: AsyncParsableCommand {
                     try JPKICommands.verifyPIN(.auth, pin: pin, allowLastTry: allow, on: channel)
                     return (der, try JPKICommands.sign(.auth, digestInfo: digestInfo, on: channel))
                 }
-                report = c.verifyPresence(
+                report = await c.verifyPresence(
                     signature: Data(signature ?? []), authCertificateDER: Data(der), verifier: verifier, at: now)
             } else {
                 der = try await access.withCard { card in try card.readCertificate(.auth).value.der }
-                report = verifier.verify(certificateDER: Data(der), purpose: .auth, at: now)
+                report = await verifier.verify(certificateDER: Data(der), purpose: .auth, at: now)
             }
             let standing = (try? CertificateInfo(der: Data(der))).map { ExpiryPolicy.jpki.standing(of: $0, at: now) }
             let identity = CardIdentity(authCertificateDER: der)
@@ -765,7 +765,7 @@ struct SignCommand: AsyncParsableCommand {
             if let out { try writeFile(out, Data(signature)) }
             let report =
                 if let verifier {
-                    DocumentSignature.verify(
+                    await DocumentSignature.verify(
                         digest: digest, algorithm: .sha256, signature: Data(signature),
                         signCertificateDER: Data(cert), verifier: verifier)
                 } else {

@@ -1,6 +1,7 @@
 import AuditTrail
 import Eligibility
 import Foundation
+import HTTPTransport
 import JPKI
 import JPKIVerify
 import Logging
@@ -74,7 +75,8 @@ public struct DaemonAPI: APIResponder {
         let revocation = RevocationConfiguration(
             crlFiles: t.crls.map { URL(fileURLWithPath: $0) }, ocsp: ocsp,
             policy: t.revocationUnavailable == "soft-fail" ? .softFail : .hardFail)
-        return try CertificateVerifier(trust: trust, revocation: revocation)
+        return try CertificateVerifier(
+            trust: trust, revocation: revocation, requester: ocsp == nil ? nil : AsyncHTTPRequester.shared)
     }
 
     /// Every route the API serves (method, path template). A test keeps this list, the router
@@ -426,7 +428,7 @@ public struct DaemonAPI: APIResponder {
         let report: VerificationReport
         let now = clock()
         if let verifier {
-            report = cc.verifyPresence(
+            report = await cc.verifyPresence(
                 signature: Data(signature), authCertificateDER: Data(certificate), verifier: verifier, at: now)
         } else {
             report = cc.verify(signature: Data(signature), authCertificateDER: Data(certificate))

@@ -124,7 +124,7 @@ extension DaemonAPI {
             guard let cc = try? CardChallenge(bytes: Data(challenge)) else {
                 throw APIError(500, "internal_error", "challenge length")
             }
-            report = cc.verifyPresence(
+            report = await cc.verifyPresence(
                 signature: Data(signature), authCertificateDER: Data(cert), verifier: verifier, at: now)
             certificateDER = cert
             session = s
@@ -138,7 +138,7 @@ extension DaemonAPI {
                 let c = try card.readCertificate(.auth)
                 return CardResult(value: c.value.der, card: c.card)
             }
-            report = verifier.verify(certificateDER: Data(cert), purpose: .auth, at: now)
+            report = await verifier.verify(certificateDER: Data(cert), purpose: .auth, at: now)
             certificateDER = cert
             session = s
         }

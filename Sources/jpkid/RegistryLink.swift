@@ -153,7 +153,7 @@ extension RegistryCommand {
             }
             pin.wipe()
             let (signature, certificate) = signed
-            let report = challenge.verifyPresence(
+            let report = await challenge.verifyPresence(
                 signature: Data(signature), authCertificateDER: Data(certificate), verifier: verifier)
             let info: CertificateInfo
             let key: CardKey

@@ -56,7 +56,8 @@ extension EligibilityFlowTests {
                     defer { Self.remove(bridge) }
                     let session = try #require(try await DaemonTests().waitForSession(http, otherThan: previous))
                     previous = session
-                    let r = try http.request("POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"1234"}"#)
+                    let r = try await http.request(
+                        "POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"1234"}"#)
                     let text = String(decoding: r.body, as: UTF8.self)
                     #expect(r.status == 200, "\(g): \(text)")
                     #expect(r.json["status"] as? String == status, "\(g): \(text)")

@@ -19,7 +19,7 @@ struct InProcessDaemonTests {
     struct Harness {
         let readers: SimulatedReaders
         let http: UnixHTTP
-        let events: EventReader
+        let events: SSEReader
         let config: DaemonConfig
     }
 
@@ -33,7 +33,7 @@ struct InProcessDaemonTests {
             config: cfg, logger: Logger(label: "in-process"), readers: readers, clock: { time ?? Date() })
         do {
             let http = UnixHTTP(path: cfg.socket.path)
-            let events = try await blocking { try EventReader(http: http) }
+            let events = try await SSEReader(http: http)
             defer { events.close() }
             try await body(Harness(readers: readers, http: http, events: events, config: cfg))
         } catch {
@@ -53,7 +53,7 @@ struct InProcessDaemonTests {
     static func request(_ h: Harness, _ method: String, _ target: String, body: String? = nil) async throws
         -> UnixHTTP.Response
     {
-        try await blocking { try h.http.request(method, target, body: body) }
+        try await h.http.request(method, target, body: body)
     }
 
     @Test("insert → session facts, certificates, PIN status, authenticate; remove → 409")
@@ -159,57 +159,4 @@ extension InProcessDaemonTests {
             }
         }
     }
-}
-
-/// Reads server-sent events from `/v1/events` (blocking reads: call through `blocking`).
-final class EventReader: @unchecked Sendable {
-    private let fd: Int32
-    private var text = ""
-
-    /// Opens the stream and returns once the daemon has subscribed it (its first chunk, the
-    /// `retry:` line, is written after the subscription): no event after this can be missed.
-    init(http: UnixHTTP) throws {
-        fd = try http.connect()
-        _ = http.send(fd, Array("GET /v1/events HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8))
-        var tv = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var buf = [UInt8](repeating: 0, count: 4096)
-        while !text.contains("retry:") {
-            let n = recv(fd, &buf, buf.count, 0)
-            guard n > 0 else { throw POSIXError(.ETIMEDOUT) }
-            text += String(decoding: buf[0..<n], as: UTF8.self)
-        }
-    }
-
-    /// The data of the next event of `type` (earlier events of other types are skipped); nil
-    /// when the stream ends or 10 s pass. Reads on a thread of its own.
-    func next(_ type: String) async throws -> [String: Any]? {
-        try await blocking { try self.read(type).map { JSONBox($0) } }?.value
-    }
-
-    private func read(_ type: String) throws -> [String: Any]? {
-        var buf = [UInt8](repeating: 0, count: 8192)
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline {
-            while let range = text.range(of: "\n\n") {
-                let block = String(text[..<range.lowerBound])
-                text.removeSubrange(..<range.upperBound)
-                if let json = try eventData(block, type: type) { return json }
-            }
-            var tv = timeval(tv_sec: 1, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            let n = recv(fd, &buf, buf.count, 0)
-            if n == 0 { return nil }
-            if n > 0 { text += String(decoding: buf[0..<n], as: UTF8.self) }
-        }
-        return nil
-    }
-
-    func close() { _ = Glibc.close(fd) }
-}
-
-/// Carries a JSON object across a `blocking` boundary.
-struct JSONBox: @unchecked Sendable {
-    let value: [String: Any]
-    init(_ value: [String: Any]) { self.value = value }
 }
