@@ -65,8 +65,11 @@ public struct DaemonAPI: APIResponder {
             visualIssuerKey: t.visualIssuerKey.map { URL(fileURLWithPath: $0) })
     }
 
-    /// Builds the verifier from the configuration (anchors from files only, never from a card).
-    public static func makeVerifier(_ t: DaemonConfig.Trust) throws -> CertificateVerifier? {
+    /// Builds the verifier from the configuration (anchors from files only, never from a card);
+    /// OCSP requests go through `requester`.
+    public static func makeVerifier(
+        _ t: DaemonConfig.Trust, requester: any HTTPRequester = AsyncHTTPRequester.shared
+    ) throws -> CertificateVerifier? {
         guard !t.authAnchors.isEmpty else { return nil }
         let trust = TrustConfiguration(
             authAnchors: t.authAnchors.map { URL(fileURLWithPath: $0) },
@@ -76,7 +79,7 @@ public struct DaemonAPI: APIResponder {
             crlFiles: t.crls.map { URL(fileURLWithPath: $0) }, ocsp: ocsp,
             policy: t.revocationUnavailable == "soft-fail" ? .softFail : .hardFail)
         return try CertificateVerifier(
-            trust: trust, revocation: revocation, requester: ocsp == nil ? nil : AsyncHTTPRequester.shared)
+            trust: trust, revocation: revocation, requester: ocsp == nil ? nil : requester)
     }
 
     /// Every route the API serves (method, path template). A test keeps this list, the router

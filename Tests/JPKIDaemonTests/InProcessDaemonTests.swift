@@ -24,10 +24,11 @@ struct InProcessDaemonTests {
     }
 
     static func withHarness(
-        trust: Bool = false, at time: Date? = nil, _ body: (Harness) async throws -> Void
+        trust: Bool = false, at time: Date? = nil, ocspURL: String? = nil, _ body: (Harness) async throws -> Void
     ) async throws {
         var (cfg, _) = DaemonTests.config(trust: trust)
         cfg.limits.maxBodyBytes = 4096
+        cfg.trust.ocspURL = ocspURL
         let readers = SimulatedReaders(readers: [reader])
         let daemon = try await Daemon.start(
             config: cfg, logger: Logger(label: "in-process"), readers: readers, clock: { time ?? Date() })
@@ -84,6 +85,35 @@ struct InProcessDaemonTests {
             #expect(removed["session"] as? String == session)
             let after = try await Self.request(h, "GET", "/v1/sessions/\(session)/certificates")
             #expect(after.status == 409 && after.errorCode == "card_session_ended")
+        }
+    }
+
+    @Test("authenticate asks the configured OCSP responder through the daemon's HTTP client (async)")
+    func ocspThroughTheDaemon() async throws {
+        // A port nobody listens on: the responder refuses at once (hard-fail: not verified).
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                (bind(listener, $0, len), getsockname(listener, $0, &len))
+            }
+        }
+        close(listener)
+        let port = UInt16(bigEndian: addr.sin_port)
+        #expect(port != 0)
+        try await Self.withHarness(trust: true, ocspURL: "http://127.0.0.1:\(port)/") { h in
+            let (session, _) = try await Self.insert("00-ordinary", h)
+            let auth = try await Self.request(
+                h, "POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"1234"}"#)
+            #expect(auth.status == 200 && auth.json["verified"] as? Bool == false, "\(auth.text)")
+            let checks = (auth.json["verification"] as? [String: Any])?["checks"] as? [[String: Any]] ?? []
+            let ocsp = try #require(checks.first { $0["id"] as? String == "ocsp" }, "\(auth.text)")
+            #expect("\(ocsp)".contains("revocation_unavailable") && "\(ocsp)".contains("connection refused"), "\(ocsp)")
+            // Everything else about the card held: only revocation could not be checked.
+            #expect(checks.first { $0["id"] as? String == "chain" }.map { "\($0)".contains("passed") } == true)
         }
     }
 
