@@ -28,6 +28,7 @@ let package = Package(
         // jpkid's routes and types are generated from docs/openapi.yaml (scripts/openapi-generate).
         .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.13.4"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .systemLibrary(
@@ -52,13 +53,24 @@ let package = Package(
         .target(name: "AuditTrail", dependencies: ["StableCodes", "COpenSSL"]),
         .target(name: "JPKI", dependencies: ["SmartCard", "COpenSSL"]),
         .target(name: "JPKIVerify", dependencies: ["COpenSSL", "SmartCard", "JPKI"]),
+        // Network I/O on async-http-client: the `HTTPRequester` for OCSP and the eligibility
+        // gateway, and the HTTP-over-Unix-socket client of jpkid (SmartCard/JPKI never link it).
+        .target(
+            name: "HTTPTransport",
+            dependencies: [
+                "JPKIVerify",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
         .target(
             name: "CardSimulator", dependencies: ["SmartCard", "JPKI", "COpenSSL"],
             exclude: ["FAULTS.md", "TIMING.md"]),
         .target(
             name: "Eligibility",
             dependencies: [
-                "SmartCard", "JPKI", "JPKIVerify",
+                "SmartCard", "JPKI", "JPKIVerify", "HTTPTransport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -67,7 +79,7 @@ let package = Package(
             name: "JPKIDaemon",
             dependencies: [
                 "SmartCardPCSC",
-                "SmartCard", "JPKI", "JPKIVerify", "Eligibility", "AuditTrail",
+                "SmartCard", "JPKI", "JPKIVerify", "Eligibility", "AuditTrail", "HTTPTransport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -101,7 +113,7 @@ let package = Package(
             name: "Inspect",
             dependencies: [
                 "SmartCardPCSC", "TerminalIO",
-                "SmartCard", "JPKI", "JPKIVerify",
+                "SmartCard", "JPKI", "JPKIVerify", "HTTPTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "card-inspect", dependencies: ["Inspect"]),
@@ -115,7 +127,7 @@ let package = Package(
         .target(
             name: "Reception",
             dependencies: [
-                "COpenJPEG", "CPNG", "Eligibility", "JPKIVerify",
+                "COpenJPEG", "CPNG", "Eligibility", "JPKIVerify", "HTTPTransport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -133,11 +145,11 @@ let package = Package(
             name: "jpki-bench",
             dependencies: [
                 "SmartCardPCSC",
-                "SmartCard", "JPKI", "JPKIVerify", "CardSimulator", "AuditTrail",
+                "SmartCard", "JPKI", "JPKIVerify", "CardSimulator", "AuditTrail", "HTTPTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Test support: the pcscd + vpcd bench lock and helpers (not a product).
-        .target(name: "TestBench"),
+        .target(name: "TestBench", dependencies: ["HTTPTransport"]),
         // Test support: a stand-in for the qualification-check terminal's folder (not a product).
         .target(name: "OQSFakeTerminal", dependencies: ["Eligibility"]),
         .testTarget(name: "SmartCardTests", dependencies: ["SmartCardPCSC", "SmartCard"]),
@@ -180,7 +192,7 @@ let package = Package(
             ]),
         .testTarget(
             name: "JPKIVerifyTests",
-            dependencies: ["JPKIVerify", "JPKI", "SmartCard", "CardSimulator", "TestBench"]),
+            dependencies: ["JPKIVerify", "JPKI", "SmartCard", "CardSimulator", "TestBench", "HTTPTransport"]),
         .testTarget(
             name: "ReceptionTests",
             dependencies: [

@@ -1,4 +1,6 @@
 import Foundation
+import HTTPTransport
+import JPKIVerify
 import Logging
 
 /// The `eligibility` section of the daemon configuration (every key optional, unknown keys rejected).
@@ -214,13 +216,14 @@ public struct EligibilityConfiguration: Codable, Sendable, Equatable {
     }
 
     /// Creates the provider for lookups (validates first). For `postgres` the connection pool
-    /// starts at once; call ``EligibilityProvider/shutdown()`` when done.
-    public func makeProvider(logger: Logger = Logger(label: "eligibility")) async throws(EligibilityError)
-        -> any EligibilityProvider
-    {
+    /// starts at once; call ``EligibilityProvider/shutdown()`` when done. `requester` sends the
+    /// `http` provider's lookups.
+    public func makeProvider(
+        logger: Logger = Logger(label: "eligibility"), requester: any HTTPRequester = AsyncHTTPRequester.shared
+    ) async throws(EligibilityError) -> any EligibilityProvider {
         if provider == .http {
             if let p = problems().first { throw p }
-            return try HTTPEligibilityProvider(url: httpURL ?? "", timeoutSeconds: timeoutSeconds)
+            return try HTTPEligibilityProvider(url: httpURL ?? "", timeoutSeconds: timeoutSeconds, requester: requester)
         }
         if provider == .oqs, let o = oqs {
             let store = try await makeStore(logger: logger)

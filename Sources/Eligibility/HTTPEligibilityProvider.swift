@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTransport
 import JPKIVerify
 
 /// Looks records up at an external gateway over plain HTTP (contract: docs/eligibility-http.md).
@@ -12,14 +13,20 @@ public struct HTTPEligibilityProvider: EligibilityProvider {
     public let url: URL
     /// Time limit per lookup.
     public let timeoutSeconds: Double
+    /// Sends the lookups.
+    let requester: any HTTPRequester
 
-    /// Creates the client; `url` must be `http://HOST[:PORT]/PATH`.
-    public init(url: String, timeoutSeconds: Double = 5) throws(EligibilityError) {
+    /// Creates the client; `url` must be `http://HOST[:PORT]/PATH`. `requester` sends the lookups
+    /// (async-http-client by default; tests inject fakes).
+    public init(
+        url: String, timeoutSeconds: Double = 5, requester: any HTTPRequester = AsyncHTTPRequester.shared
+    ) throws(EligibilityError) {
         guard let u = URL(string: url), u.scheme?.lowercased() == "http", u.host != nil else {
             throw .configuration(field: "eligibility.httpURL", reason: "must be http://HOST[:PORT]/PATH")
         }
         self.url = u
         self.timeoutSeconds = timeoutSeconds
+        self.requester = requester
     }
 
     struct Request: Encodable {
@@ -43,27 +50,18 @@ public struct HTTPEligibilityProvider: EligibilityProvider {
         } catch {
             throw .backend("cannot encode the request")
         }
-        let (url, timeout) = (self.url, timeoutSeconds)
-        // The exchange blocks (poll with deadlines): it runs on a thread of its own, never on the
-        // cooperative pool.
-        let outcome: Result<HTTPPost.Answer, HTTPPost.Failure> = await withCheckedContinuation { continuation in
-            let thread = Thread {
-                continuation.resume(
-                    returning: Result { () throws(HTTPPost.Failure) in
-                        try HTTPPost.exchange(
-                            url: url, contentType: "application/json", accept: "application/json", body: body,
-                            connectTimeout: timeout, readTimeout: timeout, maxBytes: Self.maxAnswerBytes)
-                    })
+        let answer: HTTPAnswer
+        do {
+            answer = try await requester.post(
+                HTTPPostRequest(
+                    url: url, contentType: "application/json", accept: "application/json", body: body,
+                    connectTimeout: timeoutSeconds, readTimeout: timeoutSeconds, maxBytes: Self.maxAnswerBytes))
+        } catch {
+            switch error {
+            case .timeout: throw .timeout
+            case .unreachable(let m): throw .unavailable("gateway: \(m)")
+            default: throw .backend("gateway: \(error.message)")
             }
-            thread.name = "eligibility-http"
-            thread.start()
-        }
-        let answer: HTTPPost.Answer
-        switch outcome {
-        case .success(let a): answer = a
-        case .failure(.timeout): throw .timeout
-        case .failure(.unreachable(let m)): throw .unavailable("gateway: \(m)")
-        case .failure(let f): throw .backend("gateway: \(f.message)")
         }
         if answer.status == 404 { return nil }
         if answer.status == 409, String(decoding: answer.body, as: UTF8.self).contains("\"card_relink_required\"") {

@@ -416,7 +416,7 @@ struct VerifyCommand: AsyncParsableCommand {
                 let signed = try await access.withCard { card in
                     try service.sign(card, challenge: challenge, pin: pin, allowLastTry: allow)
                 }
-                let verified = service.verify(signed, at: now)
+                let verified = await service.verify(signed, at: now)
                 (proof, report, der) = (verified, verified.report, verified.authCertificate)
             } else {
                 do throws(InspectError) {
@@ -427,7 +427,7 @@ struct VerifyCommand: AsyncParsableCommand {
                         "this credential (an Android phone) shows its auth certificate only after the auth PIN: use --with-pin"
                     )
                 }
-                report = verifier.verify(certificateDER: Data(der), purpose: .auth, at: now)
+                report = await verifier.verify(certificateDER: Data(der), purpose: .auth, at: now)
             }
             let standing = (try? CertificateInfo(der: Data(der))).map { ExpiryPolicy.jpki.standing(of: $0, at: now) }
             let identity = CardIdentity(authCertificateDER: der)
@@ -770,7 +770,7 @@ struct SignCommand: AsyncParsableCommand {
             if let out { try writeFile(out, Data(signature)) }
             let report =
                 if let verifier {
-                    DocumentSignature.verify(
+                    await DocumentSignature.verify(
                         digest: digest, algorithm: scheme.digest, signature: Data(signature),
                         signCertificateDER: Data(cert), verifier: verifier)
                 } else {

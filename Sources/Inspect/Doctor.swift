@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HTTPTransport
 import JPKI
 import JPKIVerify
 import SmartCard
@@ -400,8 +401,16 @@ public struct SystemDoctorEnvironment: DoctorEnvironment {
         do { return .success(try await access.run { try CardProbe.probe($0) }) } catch { return .failure(error) }
     }
 
+    /// `GET route` on jpkid's socket through async-http-client, 10 s at most.
     public func jpkidStatus(socket: String, route: String) async -> Result<Int, SocketProbeError> {
-        await onThread { UnixSocketClient.getStatus(socket, route: route) }
+        do {
+            let answer = try await UnixSocketHTTPClient(socketPath: socket).request(
+                "GET", route, timeout: 10, maxBytes: 1 << 20)
+            return .success(answer.status)
+        } catch {
+            if case .connect(let e, let message) = error { return .failure(.init(errno: e, message: message)) }
+            return .failure(.init(errno: 0, message: "no HTTP answer"))
+        }
     }
 
     public func readFile(_ path: String) -> Data? { FileManager.default.contents(atPath: path) }
@@ -414,7 +423,7 @@ func onThread<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
     }
 }
 
-/// A minimal blocking HTTP/1.1 client over a Unix socket, for the doctor's two requests.
+/// The connect probe of a Unix socket (pcscd's; jpkid's HTTP goes through `UnixSocketHTTPClient`).
 enum UnixSocketClient {
     static func connect(_ path: String) -> Result<CInt, SocketProbeError> {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -440,35 +449,6 @@ enum UnixSocketClient {
             return .failure(e)
         }
         return .success(fd)
-    }
-
-    /// `GET route` with a 10 s receive limit; the status code of the answer.
-    static func getStatus(_ path: String, route: String) -> Result<Int, SocketProbeError> {
-        let fd: CInt
-        switch connect(path) {
-        case .success(let f): fd = f
-        case .failure(let e): return .failure(e)
-        }
-        defer { close(fd) }
-        var limit = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-        let request = Array("GET \(route) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8)
-        // A peer with no role is answered at once and closed: the write may fail, the answer is
-        // still there to read.
-        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        var answer: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while !answer.contains(0x0A) {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { break }
-            answer += buffer[0..<n]
-        }
-        let line = String(decoding: answer.prefix { $0 != 0x0D && $0 != 0x0A }, as: UTF8.self)
-        let parts = line.split(separator: " ")
-        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let status = Int(parts[1]) else {
-            return .failure(.init(errno: 0, message: "no HTTP answer"))
-        }
-        return .success(status)
     }
 
     static func lastError() -> SocketProbeError {

@@ -1,6 +1,7 @@
 import AuditTrail
 import Eligibility
 import Foundation
+import HTTPTransport
 import JPKI
 import JPKIVerify
 import Logging
@@ -64,8 +65,11 @@ public struct DaemonAPI: APIResponder {
             visualIssuerKey: t.visualIssuerKey.map { URL(fileURLWithPath: $0) })
     }
 
-    /// Builds the verifier from the configuration (anchors from files only, never from a card).
-    public static func makeVerifier(_ t: DaemonConfig.Trust) throws -> CertificateVerifier? {
+    /// Builds the verifier from the configuration (anchors from files only, never from a card);
+    /// OCSP requests go through `requester`.
+    public static func makeVerifier(
+        _ t: DaemonConfig.Trust, requester: any HTTPRequester = AsyncHTTPRequester.shared
+    ) throws -> CertificateVerifier? {
         guard !t.authAnchors.isEmpty else { return nil }
         let trust = TrustConfiguration(
             authAnchors: t.authAnchors.map { URL(fileURLWithPath: $0) },
@@ -74,7 +78,8 @@ public struct DaemonAPI: APIResponder {
         let revocation = RevocationConfiguration(
             crlFiles: t.crls.map { URL(fileURLWithPath: $0) }, ocsp: ocsp,
             policy: t.revocationUnavailable == "soft-fail" ? .softFail : .hardFail)
-        return try CertificateVerifier(trust: trust, revocation: revocation)
+        return try CertificateVerifier(
+            trust: trust, revocation: revocation, requester: ocsp == nil ? nil : requester)
     }
 
     /// `GET /v1/readers` for a peer with the status role, answered on the connection's event
@@ -496,7 +501,7 @@ public struct DaemonAPI: APIResponder {
                     throw APIError.sessionEnded
                 }
             }
-            return (service.verify(signed, at: time), session)
+            return (await service.verify(signed, at: time), session)
         }
         let bound = current?.identity.authCertificateDER
         let (signed, session) = try await cardOperation(operation, session: id, peer: peer) { card in
@@ -508,7 +513,7 @@ public struct DaemonAPI: APIResponder {
                 throw APIError.sessionEnded
             }
         }
-        return (service.verify(signed, at: time), session)
+        return (await service.verify(signed, at: time), session)
     }
 
     func identity(_ id: String, _ r: RequestDecoding.PINRequest, peer: PeerCredentials, granted: Set<Role>) async throws

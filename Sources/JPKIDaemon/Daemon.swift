@@ -1,7 +1,11 @@
 import Eligibility
 import Foundation
+import HTTPTransport
 import JPKI
+import JPKIVerify
 import Logging
+import NIOCore
+import NIOPosix
 import SmartCard
 import SmartCardPCSC
 
@@ -53,8 +57,17 @@ public final class Daemon: Sendable {
         let supervisor = ReaderSupervisor(
             bus: bus, backend: backend, ignoredReaders: config.ignoreReaders, logger: logger, now: clock,
             identify: identifyCard)
-        let verifier = try DaemonAPI.makeVerifier(config.trust)
-        let eligibility = EligibilityService(configuration: config.eligibility, logger: logger)
+        // One NIO group for the server and the daemon's HTTP clients (OCSP, eligibility gateway).
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, System.coreCount))
+        let requester = AsyncHTTPRequester(eventLoopGroup: group)
+        let verifier: CertificateVerifier?
+        do {
+            verifier = try DaemonAPI.makeVerifier(config.trust, requester: requester)
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        let eligibility = EligibilityService(configuration: config.eligibility, logger: logger, requester: requester)
         let faceStore: OQSFaceResults? = config.eligibility.provider == .oqs ? OQSFaceResults() : nil
         let api = DaemonAPI(
             supervisor: supervisor, bus: bus, roles: roles, audit: audit, config: config, logger: logger,
@@ -65,7 +78,7 @@ public final class Daemon: Sendable {
         }
         let server = try await HTTPServer.start(
             path: config.socket.path, mode: mode, group: config.socket.group, limits: config.limits,
-            responder: api, logger: logger, listenFD: listenFD,
+            responder: api, logger: logger, listenFD: listenFD, eventLoopGroup: group,
             admit: { peer in !roles.roles(for: peer).isEmpty },
             refused: { method, path, peer, code in
                 // Refusals by the HTTP layer (no role, too many connections, 400/408/413/431) are

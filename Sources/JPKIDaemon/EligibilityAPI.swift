@@ -1,5 +1,6 @@
 import Eligibility
 import Foundation
+import HTTPTransport
 import JPKI
 import JPKIVerify
 import Logging
@@ -9,14 +10,20 @@ import Logging
 public actor EligibilityService {
     let configuration: EligibilityConfiguration
     let logger: Logger
+    /// Sends the HTTP gateway's lookups.
+    let requester: any HTTPRequester
     /// The provider being opened or open; shared by concurrent first requests (one PostgreSQL
     /// pool, one SQLite migration). Cleared when opening failed, so a later request retries.
     private var opening: Task<any EligibilityProvider, any Error>?
 
     /// Creates the service; nothing is opened yet.
-    public init(configuration: EligibilityConfiguration, logger: Logger) {
+    public init(
+        configuration: EligibilityConfiguration, logger: Logger,
+        requester: any HTTPRequester = AsyncHTTPRequester.shared
+    ) {
         self.configuration = configuration
         self.logger = logger
+        self.requester = requester
     }
 
     /// Looks a card up, opening the provider (SQLite file with migrations, PostgreSQL pool, HTTP
@@ -41,8 +48,8 @@ public actor EligibilityService {
             task = opening
         } else {
             let configuration = self.configuration
-            let logger = self.logger
-            task = Task { try await configuration.makeProvider(logger: logger) }
+            let (logger, requester) = (self.logger, self.requester)
+            task = Task { try await configuration.makeProvider(logger: logger, requester: requester) }
             opening = task
         }
         do {
@@ -133,7 +140,7 @@ extension DaemonAPI {
                 let c = try card.readCertificate(.auth)
                 return CardResult(value: c.value.der, card: c.card)
             }
-            report = verifier.verify(certificateDER: Data(cert), purpose: .auth, at: now)
+            report = await verifier.verify(certificateDER: Data(cert), purpose: .auth, at: now)
             certificateDER = cert
             session = s
         }

@@ -96,13 +96,17 @@ public final class HTTPServer: Sendable {
     /// once and closed, holding no slot; a peer uid over `limits.maxConnectionsPerPeer` is
     /// answered 503 `too_many_connections` and closed; `limits.maxConnections` stays the
     /// whole-daemon guard (closed without an answer).
+    ///
+    /// `eventLoopGroup` (else a new one of `threads` threads) is the daemon's NIO group, shared
+    /// with its HTTP clients (OCSP, gateway); the server shuts it down when it stops.
     public static func start(
         path: String, mode: mode_t, group groupName: String?, limits: DaemonConfig.Limits,
         responder: any APIResponder, logger: Logger, threads: Int = System.coreCount, listenFD: CInt? = nil,
+        eventLoopGroup: MultiThreadedEventLoopGroup? = nil,
         admit: @escaping @Sendable (PeerCredentials) -> Bool = { _ in true },
         refused: RefusalHook? = nil
     ) async throws -> HTTPServer {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
+        let group = eventLoopGroup ?? MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         // Remove a stale socket, but never a live one — and never the one systemd passed

@@ -63,7 +63,7 @@ public struct CardProof: Sendable {
 /// let signed = try await card.perform { channel in
 ///     try service.sign(MyNumberCard(channel: channel), challenge: challenge, pin: pin)
 /// }
-/// let proof = service.verify(signed)          // chain + revocation + signature
+/// let proof = await service.verify(signed)          // chain + revocation + signature
 /// guard proof.verified else { … }
 /// ```
 public struct CardProofService: Sendable {
@@ -121,12 +121,12 @@ public struct CardProofService: Sendable {
 
     /// The check: the signature against the auth certificate's key and, with a verifier, the
     /// certificate against the configured anchors and revocation sources, at `time`.
-    public func verify(_ signed: SignedChallenge, at time: Date = Date()) -> CardProof {
+    public func verify(_ signed: SignedChallenge, at time: Date = Date()) async -> CardProof {
         let signature = Data(signed.signature)
         let certificate = Data(signed.authCertificate)
         let report =
             if let verifier {
-                signed.challenge.verifyPresence(
+                await signed.challenge.verifyPresence(
                     signature: signature, authCertificateDER: certificate, verifier: verifier, at: time)
             } else {
                 signed.challenge.verify(signature: signature, authCertificateDER: certificate)

@@ -55,15 +55,24 @@ public final class CertificateVerifier: @unchecked Sendable {
     private let anchors: [CertificatePurpose: [X509Box]]
     private let crls: [CRLBox]
     private let trustedResponders: [X509Box]
+    /// Sends OCSP requests (nil when no responder is configured).
+    private let requester: (any HTTPRequester)?
     let ocspCache = OCSPCache()
 
     /// Loads anchors, CRLs and trusted responder certificates. Throws when a file is unreadable or
-    /// malformed, or when a purpose has no anchor.
-    public init(trust: TrustConfiguration, revocation: RevocationConfiguration)
-        throws(JPKIVerifyError)
-    {
+    /// malformed, when a purpose has no anchor, or when OCSP is configured without a `requester`
+    /// (`invalid_argument`: the check would otherwise never run).
+    /// - Parameter requester: sends the OCSP requests (`HTTPTransport.AsyncHTTPRequester` in
+    ///   production, a fake in tests); needed only when `revocation.ocsp` is set.
+    public init(
+        trust: TrustConfiguration, revocation: RevocationConfiguration, requester: (any HTTPRequester)? = nil
+    ) throws(JPKIVerifyError) {
+        if revocation.ocsp != nil, requester == nil {
+            throw .invalidArgument("OCSP is configured but no HTTP requester was given")
+        }
         self.trust = trust
         self.revocation = revocation
+        self.requester = requester
         var a: [CertificatePurpose: [X509Box]] = [:]
         for p in CertificatePurpose.allCases {
             let urls = trust.anchors(for: p)
@@ -99,10 +108,13 @@ public final class CertificateVerifier: @unchecked Sendable {
     ///     path-building hints, never as anchors.
     ///   - purpose: which profile to enforce.
     ///   - time: the time to check validity at (X509_VERIFY_PARAM_set_time).
+    ///
+    /// Async because an OCSP check asks the configured responder (through the injected
+    /// ``HTTPRequester``, never blocking the calling thread); everything else is local.
     public func verify(
         certificateDER: Data, untrustedIntermediates: [Data] = [], purpose: CertificatePurpose,
         at time: Date = Date()
-    ) -> VerificationReport {
+    ) async -> VerificationReport {
         var checks: [VerificationCheck] = []
         let expected = expectedCertificateChecks
         func finish() -> VerificationReport {
@@ -176,7 +188,7 @@ public final class CertificateVerifier: @unchecked Sendable {
                         id: "ocsp", outcome: .notChecked(reason: "chain not verified"),
                         required: revocation.policy == .hardFail))
             } else if let issuer = chainResult.issuer {
-                let (status, detail) = ocspStatus(
+                let (status, detail) = await ocspStatus(
                     cert: box, issuer: issuer, purpose: purpose, config: ocspConfig)
                 checks.append(revocationCheck(id: "ocsp", status: status, detail: detail))
             }
@@ -194,8 +206,8 @@ public final class CertificateVerifier: @unchecked Sendable {
     public func verifyAndParse(
         certificateDER: Data, untrustedIntermediates: [Data] = [], purpose: CertificatePurpose,
         at time: Date = Date()
-    ) -> (report: VerificationReport, certificate: CertificateInfo?) {
-        let report = verify(
+    ) async -> (report: VerificationReport, certificate: CertificateInfo?) {
+        let report = await verify(
             certificateDER: certificateDER, untrustedIntermediates: untrustedIntermediates,
             purpose: purpose, at: time)
         return (report, try? CertificateInfo(der: certificateDER))
@@ -569,7 +581,7 @@ public final class CertificateVerifier: @unchecked Sendable {
 
     private func ocspStatus(
         cert: X509Box, issuer: X509Box, purpose: CertificatePurpose, config: OCSPConfiguration
-    ) -> (RevocationStatus, String?) {
+    ) async -> (RevocationStatus, String?) {
         guard let certID = OCSP_cert_to_id(nil, cert.ptr, issuer.ptr) else {
             return (.unavailable("cannot build OCSP cert id"), nil)
         }
@@ -603,13 +615,15 @@ public final class CertificateVerifier: @unchecked Sendable {
         let body = Data(bytes: reqDER, count: Int(reqLen))
         copenssl_openssl_free(reqDER)
 
+        guard let requester else { return (.unavailable("no HTTP requester"), nil) }
         let responseBody: Data
-        do {
-            responseBody = try HTTPPost.post(
-                url: config.responderURL, contentType: "application/ocsp-request",
-                accept: "application/ocsp-response",
-                body: body, connectTimeout: config.connectTimeout, readTimeout: config.readTimeout,
-                maxBytes: config.maxResponseBytes)
+        do throws(JPKIVerifyError) {
+            responseBody = try await Self.ocspExchange(
+                requester,
+                HTTPPostRequest(
+                    url: config.responderURL, contentType: "application/ocsp-request",
+                    accept: "application/ocsp-response", body: body, connectTimeout: config.connectTimeout,
+                    readTimeout: config.readTimeout, maxBytes: config.maxResponseBytes))
         } catch {
             return (.unavailable("responder unreachable: \(error.message)"), nil)
         }
@@ -687,6 +701,21 @@ public final class CertificateVerifier: @unchecked Sendable {
 
     /// Drops every cached OCSP answer.
     public func clearOCSPCache() { ocspCache.clear() }
+
+    /// POSTs an OCSP request: the body of a 200 answer, or `transport` / `unsupported_url`.
+    static func ocspExchange(_ requester: any HTTPRequester, _ request: HTTPPostRequest) async throws(JPKIVerifyError)
+        -> Data
+    {
+        let answer: HTTPAnswer
+        do {
+            try HTTPPostRequest.validate(request.url)
+            answer = try await requester.post(request)
+        } catch {
+            throw error.verifyError
+        }
+        guard answer.status == 200 else { throw .transport("HTTP status \(answer.status)") }
+        return answer.body
+    }
 }
 
 /// RFC 5280 CRLReason names.

@@ -209,8 +209,8 @@ public struct CardChallenge: Sendable, Equatable {
     public func verifyPresence(
         signature: Data, authCertificateDER: Data, cardCACertificateDER: Data? = nil,
         verifier: CertificateVerifier, at time: Date = Date()
-    ) -> VerificationReport {
-        let cert = verifier.verify(
+    ) async -> VerificationReport {
+        let cert = await verifier.verify(
             certificateDER: authCertificateDER,
             untrustedIntermediates: cardCACertificateDER.map { [$0] } ?? [],
             purpose: .auth, at: time)
@@ -260,8 +260,8 @@ public enum DocumentSignature {
     public static func verify(
         digest: Data, algorithm: DigestAlgorithm, signature: Data, signCertificateDER: Data,
         signCACertificateDER: Data? = nil, verifier: CertificateVerifier, at time: Date = Date()
-    ) -> VerificationReport {
-        let cert = verifier.verify(
+    ) async -> VerificationReport {
+        let cert = await verifier.verify(
             certificateDER: signCertificateDER,
             untrustedIntermediates: signCACertificateDER.map { [$0] } ?? [],
             purpose: .sign, at: time)

@@ -1,7 +1,7 @@
 import Foundation
+import HTTPTransport
 import NIOCore
 import NIOHTTP1
-import NIOPosix
 
 /// Why jpkid could not be asked.
 public enum JpkidClientError: Error, Sendable, Equatable {
@@ -15,18 +15,19 @@ public enum JpkidClientError: Error, Sendable, Equatable {
 }
 
 /// A client of jpkid's HTTP/1.1 API on its Unix socket, one request per connection (jpkid's roles
-/// apply to the user who runs jpki-reception: SO_PEERCRED).
+/// apply to the user who runs jpki-reception: SO_PEERCRED), through async-http-client
+/// (`HTTPTransport.UnixSocketHTTPClient`, on NIO's singleton event loop group like the page's server).
 public struct JpkidClient: Sendable {
     /// jpkid's socket path.
     public let socketPath: String
-    let group: any EventLoopGroup
     /// Largest answer accepted (a face photo is a few KiB; certificates a few KiB).
     static let maxBody = 4 << 20
+    /// Time allowed for one answer (a PIN operation on a slow contact reader takes seconds).
+    static let timeoutSeconds = 60.0
 
     /// Creates a client for the socket at `socketPath`.
-    public init(socketPath: String, group: any EventLoopGroup) {
+    public init(socketPath: String) {
         self.socketPath = socketPath
-        self.group = group
     }
 
     /// A complete answer.
@@ -44,87 +45,43 @@ public struct JpkidClient: Sendable {
         }
     }
 
-    typealias Connection = NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
-
-    func connect() async throws(JpkidClientError) -> Connection {
-        do {
-            return try await ClientBootstrap(group: group)
-                .connectTimeout(.seconds(3))
-                .connect(unixDomainSocketPath: socketPath) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                        return try Connection(wrappingChannelSynchronously: channel)
-                    }
-                }
-        } catch {
-            throw .unavailable
+    static func map(_ error: UnixSocketHTTPError) -> JpkidClientError {
+        switch error {
+        case .connect: .unavailable
+        case .tooLarge: .tooLarge
+        default: .protocolError
         }
-    }
-
-    static func head(_ method: HTTPMethod, _ path: String, bodyLength: Int?) -> HTTPRequestHead {
-        var h = HTTPRequestHead(version: .http1_1, method: method, uri: path)
-        h.headers.add(name: "host", value: "localhost")
-        h.headers.add(name: "connection", value: "close")
-        if let bodyLength {
-            h.headers.add(name: "content-type", value: "application/json")
-            h.headers.add(name: "content-length", value: String(bodyLength))
-        }
-        return h
     }
 
     /// Sends one request and collects the answer.
     public func request(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil) async throws(JpkidClientError)
         -> Response
     {
-        let connection = try await connect()
         do {
-            return try await connection.executeThenClose { inbound, outbound in
-                try await outbound.write(.head(Self.head(method, path, bodyLength: body?.count)))
-                if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
-                try await outbound.write(.end(nil))
-                var status = 0
-                var headers: [String: String] = [:]
-                var collected: [UInt8] = []
-                for try await part in inbound {
-                    switch part {
-                    case .head(let h):
-                        status = Int(h.status.code)
-                        for (name, value) in h.headers { headers[name.lowercased()] = value }
-                    case .body(let buffer):
-                        guard collected.count + buffer.readableBytes <= Self.maxBody else {
-                            throw JpkidClientError.tooLarge
-                        }
-                        collected += buffer.readableBytesView
-                    case .end:
-                        return Response(status: status, headers: headers, body: collected)
-                    }
-                }
-                throw JpkidClientError.protocolError
-            }
-        } catch let e as JpkidClientError {
-            throw e
+            let r = try await UnixSocketHTTPClient(socketPath: socketPath).request(
+                method.rawValue, path, body: body, timeout: Self.timeoutSeconds, maxBytes: Self.maxBody)
+            var headers: [String: String] = [:]
+            for (name, value) in r.headers { headers[name.lowercased()] = value }
+            return Response(status: r.status, headers: headers, body: r.body)
         } catch {
-            throw .protocolError
+            throw Self.map(error)
         }
     }
 
     /// Opens `GET /v1/events` and hands every body chunk (Server-Sent Events text) to `onChunk`
-    /// until jpkid closes the stream, `onChunk` throws, or the task is cancelled. Returns the
-    /// status when it is not 200.
+    /// until jpkid closes the stream, `onChunk` throws, or the task is cancelled.
     public func events(onHead: (Int) async throws -> Void, onChunk: (ByteBuffer) async throws -> Void)
         async throws
     {
-        let connection = try await connect()
-        try await connection.executeThenClose { inbound, outbound in
-            try await outbound.write(.head(Self.head(.GET, "/v1/events", bodyLength: nil)))
-            try await outbound.write(.end(nil))
-            for try await part in inbound {
-                switch part {
-                case .head(let h): try await onHead(Int(h.status.code))
-                case .body(let buffer): try await onChunk(buffer)
-                case .end: return
-                }
-            }
+        do {
+            try await UnixSocketHTTPClient(socketPath: socketPath).stream(
+                "GET", "/v1/events", onHead: { status, _ in try await onHead(status) },
+                onChunk: { bytes in
+                    try await onChunk(ByteBuffer(bytes: bytes))
+                    return true
+                })
+        } catch let e as UnixSocketHTTPError {
+            throw Self.map(e)
         }
     }
 }

@@ -63,7 +63,7 @@ public final class ReceptionServer: Sendable {
             }
         let bound = listener.channel.localAddress?.port ?? port
         return ReceptionServer(
-            listener: listener, port: bound, jpkid: JpkidClient(socketPath: jpkidSocket, group: group),
+            listener: listener, port: bound, jpkid: JpkidClient(socketPath: jpkidSocket),
             idleSeconds: idleSeconds, assets: try loadAssets(), logger: logger)
     }
 

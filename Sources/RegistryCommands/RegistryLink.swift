@@ -151,7 +151,7 @@ extension RegistryCommand {
                 throw ExitCode(1)
             }
             pin.wipe()
-            let proof = service.verify(signed.proof)
+            let proof = await service.verify(signed.proof)
             // What the credential is (card, Android or iPhone) by its token label: a label for
             // the registry and the audit; the link itself is by key.
             let kind = signed.tokenLabel.map(CredentialKind.init(tokenLabel:))

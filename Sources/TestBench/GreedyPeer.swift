@@ -63,7 +63,7 @@ public final class GreedyPeer {
 }
 
 /// What a well-behaved client saw while a ``GreedyPeer`` held its connections: `count`
-/// sequential requests (on a thread of their own), their statuses and latencies.
+/// sequential requests (async, through async-http-client), their statuses and latencies.
 public struct WellBehavedRun: Sendable {
     /// Every status, in order.
     public let statuses: [Int]
@@ -72,17 +72,15 @@ public struct WellBehavedRun: Sendable {
 
     /// Runs `count` sequential `GET path` requests.
     public static func run(_ http: UnixHTTP, _ path: String, count: Int) async throws -> WellBehavedRun {
-        try await blocking {
-            var statuses: [Int] = []
-            var millis: [Double] = []
-            for _ in 0..<count {
-                let start = ContinuousClock.now
-                statuses.append(try http.request("GET", path).status)
-                let d = ContinuousClock.now - start
-                millis.append(Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15)
-            }
-            return WellBehavedRun(statuses: statuses, millis: millis.sorted())
+        var statuses: [Int] = []
+        var millis: [Double] = []
+        for _ in 0..<count {
+            let start = ContinuousClock.now
+            statuses.append(try await http.request("GET", path).status)
+            let d = ContinuousClock.now - start
+            millis.append(Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15)
         }
+        return WellBehavedRun(statuses: statuses, millis: millis.sorted())
     }
 
     /// Requests answered 200.

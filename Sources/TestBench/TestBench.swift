@@ -125,16 +125,6 @@ public enum TestBench {
         public let description: String
     }
 
-    /// Runs `body` alone among this process's tests that use the bench or an in-process daemon
-    /// (the in-process gate only: no pcscd needed, other processes unaffected). In-process daemon
-    /// tests whose clients block a thread would otherwise starve each other's daemons of the
-    /// cooperative pool (two threads on a two-core machine).
-    public static func serially<T>(_ body: () async throws -> T) async throws -> T {
-        await gate.acquire()
-        defer { gate.release() }
-        return try await body()
-    }
-
     /// Runs `body` holding the bench lock (in-process and cross-process). The vpcd slots are
     /// free when `body` starts; a card still connected 4 s after `body` returns is a test bug:
     /// pcscd is restarted for the next test and this test fails with ``LeakedCard``.

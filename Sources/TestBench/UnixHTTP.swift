@@ -1,7 +1,10 @@
 import Foundation
+import HTTPTransport
 
-/// A small HTTP/1.1 client over a Unix socket for tests (one request per connection, blocking),
-/// with a receive timeout as a safety bound.
+/// The tests' HTTP/1.1 client of jpkid's Unix socket: ``request(_:_:body:)`` goes through
+/// async-http-client (`HTTPTransport.UnixSocketHTTPClient`); the raw socket helpers below
+/// (``connect(timeout:)``, ``send(_:_:)``, ``readAll(_:)``) stay for the tests that send what no
+/// HTTP client would (malformed heads, pipelining, slow peers).
 public struct UnixHTTP: Sendable {
     /// The socket path.
     public let path: String
@@ -83,11 +86,23 @@ public struct UnixHTTP: Sendable {
         return Array(text.utf8)
     }
 
-    public func request(_ method: String, _ target: String, body: String? = nil) throws -> Response {
-        let fd = try connect()
-        defer { close(fd) }
-        send(fd, Self.requestBytes(method, target, body: body))
-        return Self.parse(readAll(fd))
+    /// Sends one request (one connection, `Connection: close`) and reads the whole answer within
+    /// 30 s. A peer that closes without an answer gives status 0 (as jpkid does for a peer it
+    /// refuses); a failed connection throws `POSIXError`.
+    public func request(_ method: String, _ target: String, body: String? = nil) async throws -> Response {
+        let client = UnixSocketHTTPClient(socketPath: path)
+        do {
+            let r = try await client.request(method, target, body: body.map { Array($0.utf8) }, timeout: 30)
+            var headers: [String: String] = [:]
+            for (name, value) in r.headers { headers[name.lowercased()] = value }
+            return Response(status: r.status, body: r.body, headers: headers)
+        } catch {
+            switch error {
+            case .closed: return Response(status: 0, body: [])
+            case .connect(let e, _): throw POSIXError(POSIXErrorCode(rawValue: e) ?? .ECONNREFUSED)
+            default: throw error
+            }
+        }
     }
 
     public static func parse(_ raw: [UInt8]) -> Response {
@@ -101,5 +116,116 @@ public struct UnixHTTP: Sendable {
                 in: .whitespaces)
         }
         return Response(status: status, body: Array(raw[sep.upperBound...]), headers: headers)
+    }
+}
+
+/// Server-Sent Events read through async-http-client's streaming response (no thread, no raw
+/// socket): blocks (`event: …\ndata: …`) in arrival order.
+public final class SSEReader: @unchecked Sendable {
+    private enum Item: Sendable {
+        case block(String)
+        case timeout(Int)
+    }
+
+    private let continuation: AsyncStream<Item>.Continuation
+    private var iterator: AsyncStream<Item>.AsyncIterator
+    private let task: Task<Void, Never>
+    private var calls = 0
+    /// The response head's fields, names lowercased.
+    public let headers: [String: String]
+
+    /// Opens `GET target` and returns once the daemon has subscribed the stream (its first chunk,
+    /// the `retry:` line, is written after the subscription): no event after this can be missed.
+    /// Throws when the answer is not 200 or no `retry:` line comes within 10 s.
+    public init(http: UnixHTTP, target: String = "/v1/events") async throws {
+        let (items, continuation) = AsyncStream<Item>.makeStream()
+        let (heads, head) = AsyncStream<Result<[String: String], UnixSocketHTTPError>>.makeStream()
+        self.continuation = continuation
+        let client = UnixSocketHTTPClient(socketPath: http.path)
+        task = Task {
+            var text = ""
+            var fields: [String: String] = [:]
+            do {
+                try await client.stream(
+                    "GET", target,
+                    onHead: { status, headers in
+                        for (name, value) in headers { fields[name.lowercased()] = value }
+                        if status != 200 { throw UnixSocketHTTPError.protocolError("status \(status)") }
+                    },
+                    onChunk: { bytes in
+                        text += String(decoding: bytes, as: UTF8.self)
+                        while let range = text.range(of: "\n\n") {
+                            let block = String(text[..<range.lowerBound])
+                            text.removeSubrange(..<range.upperBound)
+                            if block.hasPrefix("retry:") {
+                                head.yield(.success(fields))
+                            } else {
+                                continuation.yield(.block(block))
+                            }
+                        }
+                        return true
+                    })
+            } catch {
+                head.yield(.failure(error as? UnixSocketHTTPError ?? .protocolError("\(error)")))
+            }
+            head.finish()
+            continuation.finish()
+        }
+        iterator = items.makeAsyncIterator()
+        let timer = Task {
+            try? await Task.sleep(for: .seconds(10))
+            head.yield(.failure(.timeout))
+        }
+        defer { timer.cancel() }
+        var first = heads.makeAsyncIterator()
+        switch await first.next() {
+        case .success(let h)?: headers = h
+        case .failure(let e)?:
+            task.cancel()
+            throw e
+        case nil:
+            task.cancel()
+            throw UnixSocketHTTPError.closed
+        }
+    }
+
+    deinit { close() }
+
+    /// The data object of the next event of `type` for which `accept` holds (other events are
+    /// skipped); nil when the stream ends or `timeout` passes without one.
+    public func next(
+        _ type: String, timeout: Duration = .seconds(10), where accept: ([String: Any]) -> Bool = { _ in true }
+    ) async throws -> [String: Any]? {
+        calls += 1
+        let call = calls
+        let continuation = self.continuation
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            continuation.yield(.timeout(call))
+        }
+        defer { timer.cancel() }
+        while let item = await iterator.next() {
+            switch item {
+            case .timeout(let c) where c == call: return nil
+            case .timeout: continue
+            case .block(let block):
+                if let json = try Self.eventData(block, type: type), accept(json) { return json }
+            }
+        }
+        return nil
+    }
+
+    /// The data of a server-sent event block if it is of `type` (nil for another type).
+    public static func eventData(_ block: String, type: String) throws -> [String: Any]? {
+        guard block.contains("event: \(type)\n"),
+            let line = block.split(separator: "\n").first(where: { $0.hasPrefix("data: ") })
+        else { return nil }
+        return try JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as? [String: Any]
+    }
+
+    /// Ends the stream (the connection closes).
+    public func close() {
+        task.cancel()
+        continuation.finish()
     }
 }

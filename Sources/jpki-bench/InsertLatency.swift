@@ -44,20 +44,22 @@ struct InsertLatency: AsyncParsableCommand {
                 }
             }
         }
-        // The HTTP client and the bridge block: they run on their own thread.
-        let command = self
-        let out: [String: Any] = try await withCheckedThrowingContinuation { c in
-            Thread.detachNewThread {
-                c.resume(with: Result { try command.measure(detected: detected) })
-            }
+        let out: [String: Any]
+        do {
+            out = try await measure(detected: detected)
+        } catch {
+            monitor.stop()
+            watcher.cancel()
+            throw error
         }
         monitor.stop()
         watcher.cancel()
         emit(out)
     }
 
-    func measure(detected: Detections) throws -> [String: Any] {
-        let events = try EventStream(socket: socket)
+    /// The HTTP client is async (async-http-client); the bridge's blocking calls run on a thread.
+    func measure(detected: Detections) async throws -> [String: Any] {
+        let events = try await EventStream(socket: socket)
         let profile = try timingProfile(timing)
         let simulated = TimedCard(try VirtualMyNumberCard.fixture(card), profile: profile)
         var totals: [Double] = []
@@ -71,15 +73,15 @@ struct InsertLatency: AsyncParsableCommand {
         var late: [Double] = []
         var rng = SystemRandomNumberGenerator()
         for _ in 0..<iterations {
-            Thread.sleep(forTimeInterval: Double.random(in: 0..<0.4, using: &rng))
+            try await Task.sleep(for: .seconds(Double.random(in: 0..<0.4, using: &rng)))
             let bridge = VPCDBridge(card: simulated, port: port)
             let before = simulated.totals
             let clock = ContinuousClock()
             let t0 = clock.now
-            try bridge.start()
+            try await onThread { try bridge.start() }
             var session: String?
             while session == nil {
-                let e = try events.next()
+                let e = try await events.next()
                 guard e.type == "card-inserted", e.data["reader"] as? String == reader else { continue }
                 guard let s = e.data["session"] as? String else {
                     bridge.stop()
@@ -88,18 +90,20 @@ struct InsertLatency: AsyncParsableCommand {
                 session = s
             }
             let t1 = clock.now
-            let http = try UnixHTTPConnection(path: socket)
-            let (status, answer) = try http.request("POST", "/v1/sessions/\(session!)/\(endpoint)", body: body)
+            let (status, answer) = try await jpkidRequest(
+                socket, "POST", "/v1/sessions/\(session!)/\(endpoint)", body: body)
             let t2 = clock.now
             let after = simulated.totals
             apdus.append(after.apdus - before.apdus)
             bytes.append(after.commandBytes + after.responseBytes - before.commandBytes - before.responseBytes)
             modelled.append(micros(after.modelled - before.modelled))
             late.append(micros(after.late - before.late))
-            bridge.stop()
-            bridge.waitUntilStopped()
+            try await onThread {
+                bridge.stop()
+                bridge.waitUntilStopped()
+            }
             while true {
-                let e = try events.next()
+                let e = try await events.next()
                 if e.type == "card-removed", e.data["reader"] as? String == reader { break }
             }
             guard status == 200 else {

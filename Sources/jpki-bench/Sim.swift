@@ -108,7 +108,7 @@ struct WaitCard: AsyncParsableCommand {
 }
 
 /// `jpki-bench wait-session`: waits until jpkid lists a card session for a reader.
-struct WaitSession: ParsableCommand {
+struct WaitSession: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wait-session", abstract: "Wait for jpkid to show a card session in a reader.")
 
@@ -116,18 +116,17 @@ struct WaitSession: ParsableCommand {
     @Option(help: "Reader name.") var reader: String
     @Option(help: "Seconds before giving up.") var timeout: Double = 10
 
-    func run() throws {
+    func run() async throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if let http = try? UnixHTTPConnection(path: socket),
-                let (status, body) = try? http.request("GET", "/v1/readers"), status == 200,
+            if let (status, body) = try? await jpkidRequest(socket, "GET", "/v1/readers"), status == 200,
                 let json = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
                 let readers = json["readers"] as? [[String: Any]],
                 readers.contains(where: { $0["name"] as? String == reader && $0["session"] is String })
             {
                 return
             }
-            Thread.sleep(forTimeInterval: 0.05)
+            try await Task.sleep(for: .milliseconds(50))
         }
         note("timeout waiting for a session in \(reader)")
         throw ExitCode(1)

@@ -44,7 +44,7 @@ struct VerifyBench: AsyncParsableCommand {
         }
         await card.disconnect()
         let t2 = clock.now
-        let report = verifier.verify(certificateDER: Data(der), purpose: .auth)
+        let report = await verifier.verify(certificateDER: Data(der), purpose: .auth)
         let t3 = clock.now
         emit([
             "tool": "lib_verify", "apdus": apdus, "verdict": report.verdict, "certificate_bytes": der.count,

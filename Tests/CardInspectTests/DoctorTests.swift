@@ -232,3 +232,70 @@ enum CertificateInfoFixture {
         try CertificateInfo(pem: FakeDoctorEnvironment.pem).notAfter
     }
 }
+
+/// A Unix-socket server that answers each connection with fixed bytes once the request head
+/// arrived, on a thread of its own (blocking accept/recv, never the cooperative pool).
+final class CannedUnixServer: @unchecked Sendable {
+    let path: String
+    let fd: Int32
+
+    init(answer: String) throws {
+        path = NSTemporaryDirectory() + "doctor-\(UUID().uuidString.prefix(8)).sock"
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            for (i, b) in path.utf8.enumerated() { raw[i] = b }
+        }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard rc == 0, listen(fd, 4) == 0 else { throw POSIXError(.EADDRINUSE) }
+        let (listener, bytes) = (fd, Array(answer.utf8))
+        Thread.detachNewThread {
+            while true {
+                let c = accept(listener, nil, nil)
+                guard c >= 0 else { return }
+                var got: [UInt8] = []
+                var buf = [UInt8](repeating: 0, count: 1024)
+                while got.firstRange(of: [13, 10, 13, 10] as [UInt8]) == nil {
+                    let n = recv(c, &buf, buf.count, 0)
+                    if n <= 0 { break }
+                    got += buf[0..<n]
+                }
+                _ = bytes.withUnsafeBytes { send(c, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                close(c)
+            }
+        }
+    }
+
+    func stop() {
+        shutdown(fd, Int32(SHUT_RDWR))
+        close(fd)
+        unlink(path)
+    }
+}
+
+@Suite("card-inspect doctor: jpkid's socket asked through async-http-client")
+struct DoctorSocketTests {
+    @Test("the status of an answer, errno of a missing socket, no answer from a non-HTTP peer")
+    func jpkidStatus() async throws {
+        let env = SystemDoctorEnvironment(trace: nil)
+        let forbidden = try CannedUnixServer(answer: "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+        defer { forbidden.stop() }
+        #expect(await env.jpkidStatus(socket: forbidden.path, route: "/v1/health") == .success(403))
+        let missing = NSTemporaryDirectory() + "doctor-missing-\(UUID().uuidString.prefix(8)).sock"
+        guard case .failure(let e) = await env.jpkidStatus(socket: missing, route: "/v1/health") else {
+            Issue.record("a missing socket answered")
+            return
+        }
+        #expect(e.errno == ENOENT)
+        let garbage = try CannedUnixServer(answer: "SSH-2.0-not-http\r\n\r\n")
+        defer { garbage.stop() }
+        #expect(
+            await env.jpkidStatus(socket: garbage.path, route: "/v1/health")
+                == .failure(.init(errno: 0, message: "no HTTP answer")))
+    }
+}

@@ -1,5 +1,7 @@
 import Eligibility
 import Foundation
+import JPKIVerify
+import Synchronization
 import TestBench
 import Testing
 
@@ -142,4 +144,50 @@ struct HTTPProviderTests {
             #expect(error.code == "registry_unavailable")
         }
     }
+
+    @Test("the injected requester: what a lookup sends, and each transport failure's stable code")
+    func injectedRequester() async throws {
+        let sent = Mutex<[HTTPPostRequest]>([])
+        let outcomes: [(Result<HTTPAnswer, HTTPRequestFailure>, String)] = [
+            (.failure(.timeout("read timeout")), "registry_timeout"),
+            (.failure(.unreachable("connection refused")), "registry_unavailable"),
+            (.failure(.protocolError("response too large")), "registry_error"),
+            (.success(HTTPAnswer(status: 503, body: Data())), "registry_error"),
+            (
+                .success(HTTPAnswer(status: 409, body: Data(#"{"error":{"code":"card_relink_required"}}"#.utf8))),
+                "card_relink_required"
+            ),
+        ]
+        for (outcome, code) in outcomes {
+            let provider = try HTTPEligibilityProvider(
+                url: "http://gateway.invalid:8080/v1/lookup", timeoutSeconds: 1.5,
+                requester: FakeRequester { r throws(HTTPRequestFailure) in
+                    sent.withLock { $0.append(r) }
+                    return try outcome.get()
+                })
+            let thrown = await #expect(throws: EligibilityError.self) {
+                try await provider.record(for: try key("1001"))
+            }
+            #expect(thrown?.code == code, "\(outcome)")
+        }
+        let notLinked = try HTTPEligibilityProvider(
+            url: "http://gateway.invalid/v1/lookup",
+            requester: FakeRequester { _ in HTTPAnswer(status: 404, body: Data()) })
+        #expect(try await notLinked.record(for: try key("1001")) == nil)
+        let first = try #require(sent.withLock { $0.first })
+        #expect(first.url.absoluteString == "http://gateway.invalid:8080/v1/lookup")
+        #expect(first.contentType == "application/json" && first.accept == "application/json")
+        #expect(first.connectTimeout == 1.5 && first.readTimeout == 1.5 && first.maxBytes == 64 * 1024)
+        let body = try JSONSerialization.jsonObject(with: first.body) as? [String: String]
+        #expect(body == ["issuerKeyID": "0A0B0C0D", "serial": "1001", "issuer": "O=jpki-linux fixture,C=JP"])
+    }
+}
+
+/// An ``HTTPRequester`` answering from a closure (no network).
+struct FakeRequester: HTTPRequester {
+    let answer: @Sendable (HTTPPostRequest) throws(HTTPRequestFailure) -> HTTPAnswer
+    init(_ answer: @escaping @Sendable (HTTPPostRequest) throws(HTTPRequestFailure) -> HTTPAnswer) {
+        self.answer = answer
+    }
+    func post(_ request: HTTPPostRequest) async throws(HTTPRequestFailure) -> HTTPAnswer { try answer(request) }
 }

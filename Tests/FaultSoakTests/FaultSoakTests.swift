@@ -14,18 +14,18 @@ enum Operation: String, CaseIterable, Sendable {
     case pinStatus = "pin-status"
     case authenticate, identity
 
-    func request(_ http: UnixHTTP, session: String, card: String) throws -> UnixHTTP.Response {
+    func request(_ http: UnixHTTP, session: String, card: String) async throws -> UnixHTTP.Response {
         switch self {
-        case .certificates: return try http.request("GET", "/v1/sessions/\(session)/certificates")
-        case .pinStatus: return try http.request("GET", "/v1/sessions/\(session)/pin-status")
+        case .certificates: return try await http.request("GET", "/v1/sessions/\(session)/certificates")
+        case .pinStatus: return try await http.request("GET", "/v1/sessions/\(session)/pin-status")
         case .authenticate:
             let pin = try Fixtures.pin(card, "auth")
-            return try http.request("POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"\#(pin)"}"#)
+            return try await http.request("POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"\#(pin)"}"#)
         case .identity:
             // A phone has no text AP (and no text PIN): 422 application_not_found, no PIN sent.
             let pins = try Fixtures.profile(card)["pins"] as? [String: Any]
             let pin = (pins?["text"] as? [String: Any])?["value"] as? String ?? "1234"
-            return try http.request("POST", "/v1/sessions/\(session)/identity", body: #"{"pin":"\#(pin)"}"#)
+            return try await http.request("POST", "/v1/sessions/\(session)/identity", body: #"{"pin":"\#(pin)"}"#)
         }
     }
 
@@ -91,7 +91,7 @@ struct FaultSoakTests {
                     let calibration = try InsertedCard(wrapping: counting, name: "00-ordinary", base: counting.inner)
                     let s0 = try #require(try await h.waitForSession())
                     let k = counting.processed
-                    let ok = try op.request(h.http, session: s0, card: "00-ordinary")
+                    let ok = try await op.request(h.http, session: s0, card: "00-ordinary")
                     #expect(ok.status == 200, "\(op) without faults: \(ok.status) \(ok.text.prefix(200))")
                     let m = counting.processed - k
                     calibration.remove()
@@ -105,7 +105,7 @@ struct FaultSoakTests {
                         #expect(
                             session != nil, "\(op) remove-after:\(n): no session (identification took other APDUs?)")
                         if let session {
-                            let r = try op.request(h.http, session: session, card: "00-ordinary")
+                            let r = try await op.request(h.http, session: session, card: "00-ordinary")
                             yanks += 1
                             outcomes["\(r.status) \(r.errorCode ?? "-")", default: 0] += 1
                             #expect(
@@ -113,7 +113,7 @@ struct FaultSoakTests {
                                 "\(op) remove-after:\(n): \(r.status) \(r.text.prefix(300))")
                             #expect(!Self.carriesCardData(r), "\(op) remove-after:\(n) returned card data")
                             // The session is over for good.
-                            let again = try h.http.request("GET", "/v1/sessions/\(session)/pin-status")
+                            let again = try await h.http.request("GET", "/v1/sessions/\(session)/pin-status")
                             #expect(again.status == 409 && again.errorCode == "card_session_ended")
                         }
                         card.remove()
@@ -122,7 +122,7 @@ struct FaultSoakTests {
                     // A new card afterwards works.
                     let fresh = try InsertedCard("00-ordinary")
                     let s = try #require(try await h.waitForSession())
-                    let r = try op.request(h.http, session: s, card: "00-ordinary")
+                    let r = try await op.request(h.http, session: s, card: "00-ordinary")
                     #expect(r.status == 200, "\(op) on a fresh card: \(r.status)")
                     #expect(try op.mismatches(r, session: s, card: "00-ordinary").isEmpty)
                     fresh.remove()
@@ -133,7 +133,7 @@ struct FaultSoakTests {
                 throw error
             }
             print("yank: \(yanks) yanks, outcomes \(outcomes.sorted { $0.key < $1.key })")
-            #expect(try h.http.request("GET", "/v1/health").status == 200)
+            #expect(try await h.http.request("GET", "/v1/health").status == 200)
             try await h.stop()
         }
     }
@@ -151,7 +151,7 @@ struct FaultSoakTests {
                     let calibration = try InsertedCard(wrapping: counting, name: "00-ordinary", base: counting.inner)
                     let s0 = try #require(try await h.waitForSession())
                     let k = counting.processed
-                    #expect(try op.request(h.http, session: s0, card: "00-ordinary").status == 200)
+                    #expect(try await op.request(h.http, session: s0, card: "00-ordinary").status == 200)
                     let m = counting.processed - k
                     calibration.remove()
                     #expect(try await h.waitForEmpty())
@@ -160,7 +160,7 @@ struct FaultSoakTests {
                         let session = try await h.waitForSession()
                         #expect(session != nil, "\(op) \(fault):\(n): no session")
                         if let session {
-                            let r = try op.request(h.http, session: session, card: "00-ordinary")
+                            let r = try await op.request(h.http, session: session, card: "00-ordinary")
                             outcomes["\(r.status) \(r.errorCode ?? "-")", default: 0] += 1
                             // The card is still there but answered nonsense: the session ends (409)
                             // or the operation fails as a card error (502). Never data, never 500.
@@ -183,7 +183,7 @@ struct FaultSoakTests {
                     }
                     let fresh = try InsertedCard("00-ordinary")
                     let s = try #require(try await h.waitForSession())
-                    let r = try op.request(h.http, session: s, card: "00-ordinary")
+                    let r = try await op.request(h.http, session: s, card: "00-ordinary")
                     let bad = try op.mismatches(r, session: s, card: "00-ordinary")
                     #expect(r.status == 200 && bad.isEmpty, "\(op) on a fresh card: \(r.status) \(bad)")
                     fresh.remove()
@@ -208,46 +208,46 @@ struct FaultSoakTests {
             let card = try InsertedCard("00-ordinary", reconnect: true)
             do {
                 let s1 = try #require(try await h.waitForSession())
-                let health = try h.http.request("GET", "/v1/health")
+                let health = try await h.http.request("GET", "/v1/health")
                 #expect(health.json["pcsc"] as? String == "up" && health.json["readers"] as? Int == 2)
 
                 try PCSCD.kill9()
                 #expect(
                     try await TestBench.waitUntil(timeout: .seconds(15)) {
-                        try h.http.request("GET", "/v1/health").json["pcsc"] as? String == "unavailable"
+                        try await h.http.request("GET", "/v1/health").json["pcsc"] as? String == "unavailable"
                     }, "health never said pcsc unavailable")
                 // The daemon keeps answering while pcscd is gone; the old session is over.
-                let during = try h.http.request("GET", "/v1/sessions/\(s1)/certificates")
+                let during = try await h.http.request("GET", "/v1/sessions/\(s1)/certificates")
                 #expect(
                     during.status == 409 && during.errorCode == "card_session_ended", "\(during.status) \(during.text)")
                 #expect(!Self.carriesCardData(during))
-                let readersDuring = try h.http.request("GET", "/v1/readers")
+                let readersDuring = try await h.http.request("GET", "/v1/readers")
                 #expect(readersDuring.status == 200 && (readersDuring.json["readers"] as? [Any])?.isEmpty == true)
 
                 try PCSCD.start()
                 #expect(
                     try await TestBench.waitUntil(timeout: .seconds(15)) {
-                        let j = try h.http.request("GET", "/v1/health").json
+                        let j = try await h.http.request("GET", "/v1/health").json
                         return j["pcsc"] as? String == "up" && j["readers"] as? Int == 2
                     }, "pcsc never came back with both readers")
                 // The bridge reconnects to the new vpcd: the card is inserted again → new session.
                 let s2 = try #require(try await h.waitForSession(otherThan: s1))
                 #expect(s2 != s1)
-                let old = try h.http.request("GET", "/v1/sessions/\(s1)/certificates")
+                let old = try await h.http.request("GET", "/v1/sessions/\(s1)/certificates")
                 #expect([404, 409].contains(old.status) && !Self.carriesCardData(old), "\(old.status) \(old.text)")
-                let new = try Operation.certificates.request(h.http, session: s2, card: "00-ordinary")
+                let new = try await Operation.certificates.request(h.http, session: s2, card: "00-ordinary")
                 #expect(new.status == 200)
                 #expect(try Operation.certificates.mismatches(new, session: s2, card: "00-ordinary").isEmpty)
 
                 // vpcd side disconnect: the card goes away, its session ends.
                 card.remove()
                 #expect(try await h.waitForEmpty())
-                let gone = try h.http.request("GET", "/v1/sessions/\(s2)/pin-status")
+                let gone = try await h.http.request("GET", "/v1/sessions/\(s2)/pin-status")
                 #expect(gone.status == 409 && gone.errorCode == "card_session_ended")
                 // And a new card in the new pcscd works.
                 let fresh = try InsertedCard("00-ordinary")
                 let s3 = try #require(try await h.waitForSession(otherThan: s2))
-                #expect(try Operation.pinStatus.request(h.http, session: s3, card: "00-ordinary").status == 200)
+                #expect(try await Operation.pinStatus.request(h.http, session: s3, card: "00-ordinary").status == 200)
                 fresh.remove()
             } catch {
                 card.remove()
@@ -292,12 +292,12 @@ struct FaultSoakTests {
                 close(fd)
 
                 // The reader is not blocked: the next requests on the same session work.
-                let pins = try Operation.pinStatus.request(h.http, session: s, card: "00-ordinary")
+                let pins = try await Operation.pinStatus.request(h.http, session: s, card: "00-ordinary")
                 #expect(pins.status == 200)
                 let auth = ((pins.json["pins"] as? [String: Any])?["auth"] as? [String: Any])?["triesLeft"] as? Int
                 #expect(auth == 3, "abandoned requests must not cost PIN tries (correct PIN)")
                 for op in Operation.allCases {
-                    let r = try op.request(h.http, session: s, card: "00-ordinary")
+                    let r = try await op.request(h.http, session: s, card: "00-ordinary")
                     #expect(r.status == 200, "\(op) after abandoned clients: \(r.status)")
                     #expect(try op.mismatches(r, session: s, card: "00-ordinary").isEmpty)
                 }
@@ -357,7 +357,7 @@ struct FaultSoakTests {
                 for fd in idle { close(fd) }
                 #expect(
                     try await TestBench.waitUntil(timeout: .seconds(15)) {
-                        (try? http.request("GET", "/v1/health").status) == 200
+                        (try? await http.request("GET", "/v1/health").status) == 200
                     }, "the daemon must serve again once connections are released")
 
                 // Slow client: a complete head, the body dripping in → 408 (requestTimeoutSeconds 2).
@@ -379,12 +379,12 @@ struct FaultSoakTests {
 
                 // Malformed JSON, wrong shape, empty body.
                 for body in ["{not json", "[1,2,3]", #"{"pin":1234}"#, "", "\u{0}\u{1}\u{2}"] {
-                    let r = try http.request("POST", "/v1/sessions/\(s)/authenticate", body: body)
+                    let r = try await http.request("POST", "/v1/sessions/\(s)/authenticate", body: body)
                     #expect(
                         r.status == 400 && r.errorCode == "bad_request", "body \(body.debugDescription): \(r.status)")
                 }
                 // Oversized: by Content-Length, and chunked without a length.
-                let big = try http.request(
+                let big = try await http.request(
                     "POST", "/v1/sessions/\(s)/identity", body: String(repeating: "x", count: 5000))
                 #expect(big.status == 413 && big.errorCode == "payload_too_large")
                 let chunked = try await blocking { () -> UnixHTTP.Response in
@@ -414,11 +414,11 @@ struct FaultSoakTests {
                 }
                 // Query strings the server must not choke on (fuzz regression: "?=" crashed the daemon).
                 for target in ["/v1/readers?=", "/v1/readers?&=&", "/v1/readers?a=%ZZ&=x", "/v1/health?=="] {
-                    let r = try http.request("GET", target)
+                    let r = try await http.request("GET", target)
                     #expect(r.status == 200, "\(target): \(r.status)")
                 }
-                #expect(try http.request("GET", "/v1/health").status == 200)
-                let last = try Operation.identity.request(http, session: s, card: "00-ordinary")
+                #expect(try await http.request("GET", "/v1/health").status == 200)
+                let last = try await Operation.identity.request(http, session: s, card: "00-ordinary")
                 #expect(last.status == 200, "identity after the abuse: \(last.status) \(last.text)")
             } catch {
                 card.remove()
@@ -531,9 +531,7 @@ struct FaultSoakTests {
                     ) { group in
                         for (op, target) in plan {
                             group.addTask {
-                                try await blocking {
-                                    (op, target, try op.request(http, session: target, card: snapshot[target]!))
-                                }
+                                (op, target, try await op.request(http, session: target, card: snapshot[target]!))
                             }
                         }
                         let bridge = current!
@@ -667,13 +665,13 @@ struct FaultSoakTests {
                     }
                     sessionCard[s] = name
                     // Every field jpkid reports about the session belongs to the card in the reader.
-                    let entry = (try http.request("GET", "/v1/readers").json["readers"] as? [[String: Any]] ?? [])
+                    let entry = (try await http.request("GET", "/v1/readers").json["readers"] as? [[String: Any]] ?? [])
                         .first { $0["name"] as? String == TestBench.slots[soakSlot].readerName }
                     if entry?["session"] as? String == s {
                         check("readers atr", entry?["atr"], atrOf[name]!)
                         check("readers cardType", entry?["cardType"], "my-number-card")
                     }
-                    let session = try http.request("GET", "/v1/sessions/\(s)")
+                    let session = try await http.request("GET", "/v1/sessions/\(s)")
                     if session.status == 200 {
                         check("session atr", session.json["atr"], atrOf[name]!)
                         let identity = session.json["identity"] as? [String: Any]
@@ -684,7 +682,7 @@ struct FaultSoakTests {
                     }
                     let op = Operation.allCases.randomElement(using: &rng)!
                     let card = name
-                    let r = try await blocking { try op.request(http, session: s, card: card) }
+                    let r = try await op.request(http, session: s, card: card)
                     requests += 1
                     if r.status == 200 {
                         let bad = try op.mismatches(r, session: s, card: name)
@@ -702,9 +700,7 @@ struct FaultSoakTests {
                         fastSwaps += 1
                         // A client's next request on the old session meets the other card: 409 (or
                         // the removal was seen: 409 too), never the new card's data.
-                        let stale = try await blocking {
-                            try Operation.certificates.request(http, session: s, card: card)
-                        }
+                        let stale = try await Operation.certificates.request(http, session: s, card: card)
                         requests += 1
                         if stale.status != 409 {
                             violations.append("old session answered \(stale.status) after a fast swap")

@@ -179,8 +179,8 @@ struct Harness {
     }
 
     /// The current session of `reader` (nil while there is none).
-    func currentSession(reader: String = TestBench.slots[soakSlot].readerName) throws -> String? {
-        let r = try http.request("GET", "/v1/readers")
+    func currentSession(reader: String = TestBench.slots[soakSlot].readerName) async throws -> String? {
+        let r = try await http.request("GET", "/v1/readers")
         let readers = r.json["readers"] as? [[String: Any]] ?? []
         return readers.first { $0["name"] as? String == reader }?["session"] as? String
     }
@@ -192,7 +192,7 @@ struct Harness {
     {
         var found: String?
         _ = try await TestBench.waitUntil(timeout: .seconds(15)) {
-            found = try currentSession(reader: reader)
+            found = try await currentSession(reader: reader)
             return found != nil && found != old
         }
         return found == old ? nil : found
@@ -201,7 +201,7 @@ struct Harness {
     /// Waits (safety bound 15 s) until `reader` has no card.
     func waitForEmpty(reader: String = TestBench.slots[soakSlot].readerName) async throws -> Bool {
         try await TestBench.waitUntil(timeout: .seconds(15)) {
-            let r = try http.request("GET", "/v1/readers")
+            let r = try await http.request("GET", "/v1/readers")
             let readers = r.json["readers"] as? [[String: Any]] ?? []
             return readers.first { $0["name"] as? String == reader }?["state"] as? String == "empty"
         }

@@ -42,7 +42,7 @@ extension DaemonTests {
                     do {
                         let session = try #require(try await slot.insert(card))
                         let identity = "/v1/sessions/\(session)/identity"
-                        #expect(try http.request("POST", identity, body: #"{"pin":"1234"}"#).status == 200)
+                        #expect(try await http.request("POST", identity, body: #"{"pin":"1234"}"#).status == 200)
                         let filler = try fillFileSystem(dir)
                         // The log's last page may still have room: another writer's lines fill it.
                         let other = try AuditLog(config: cfg, createKey: false)
@@ -50,19 +50,19 @@ extension DaemonTests {
                         while (try? await other.record("filler", peer: nil, outcome: "ok")) != nil { filled += 1 }
                         #expect(filled < 100)
                         for _ in 0..<2 {
-                            let r = try http.request("POST", identity, body: #"{"pin":"1234"}"#)
+                            let r = try await http.request("POST", identity, body: #"{"pin":"1234"}"#)
                             #expect(r.status == 503 && r.errorCode == "audit_unavailable")
                             #expect(!String(decoding: r.body, as: UTF8.self).contains("山田"))
-                            let pins = try http.request("GET", "/v1/sessions/\(session)/pin-status")
+                            let pins = try await http.request("GET", "/v1/sessions/\(session)/pin-status")
                             #expect(pins.status == 503 && pins.errorCode == "audit_unavailable")
                         }
                         // What needs no audit is still served.
-                        #expect(try http.request("GET", "/v1/readers").status == 200)
-                        #expect(try http.request("GET", "/v1/health").status == 200)
-                        #expect(try http.request("GET", "/v1/sessions/\(session)").status == 200)
+                        #expect(try await http.request("GET", "/v1/readers").status == 200)
+                        #expect(try await http.request("GET", "/v1/health").status == 200)
+                        #expect(try await http.request("GET", "/v1/sessions/\(session)").status == 200)
                         // Space back: the next disclosure is answered (and audited), no restart.
                         try FileManager.default.removeItem(atPath: filler)
-                        let ok = try http.request("POST", identity, body: #"{"pin":"1234"}"#)
+                        let ok = try await http.request("POST", identity, body: #"{"pin":"1234"}"#)
                         #expect(ok.status == 200 && ok.json["name"] as? String == "山田　太郎")
                     }
                 }
@@ -94,10 +94,10 @@ extension DaemonTests {
             try await Self.running(cfg, readers: TestSlot.backend(.simulated)) {
                 let http = UnixHTTP(path: cfg.socket.path)
                 for _ in 0..<5 {
-                    let r = try http.request("POST", "/v1/sessions/00112233445566778899AABBCCDDEEFF/identity")
+                    let r = try await http.request("POST", "/v1/sessions/00112233445566778899AABBCCDDEEFF/identity")
                     #expect(r.status == 403)
                 }
-                let r = try http.request("GET", "/v1/nothing?x=1")
+                let r = try await http.request("GET", "/v1/nothing?x=1")
                 #expect(r.status == 404)
             }
             let refused = Self.auditLines(cfg.auditLog).filter { $0["operation"] as? String == "refused" }
@@ -139,15 +139,16 @@ extension DaemonTests {
             try await Self.inserted(card) { _ in
                 let http = UnixHTTP(path: cfg.socket.path)
                 _ = try await TestBench.waitUntil(timeout: .seconds(30)) {
-                    (try? http.request("GET", "/v1/health"))?.status == 200
+                    (try? await http.request("GET", "/v1/health"))?.status == 200
                 }
                 let session = try #require(try await waitForSession(http))
                 // Four clients read the PIN status as fast as they can (each answer is a
                 // disclosure with its audit line) until jpkid is killed under them.
                 for _ in 0..<4 {
-                    Thread.detachNewThread {
+                    Task.detached {
                         while true {
-                            guard let r = try? http.request("GET", "/v1/sessions/\(session)/pin-status"), r.status != 0
+                            guard let r = try? await http.request("GET", "/v1/sessions/\(session)/pin-status"),
+                                r.status != 0
                             else { break }
                             if r.status == 200 { load.add(ok: 1) }
                         }

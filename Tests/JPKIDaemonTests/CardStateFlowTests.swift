@@ -43,7 +43,7 @@ struct CardStateFlowTests {
         let sim = try VirtualMyNumberCard.fixture(card)
         let http = UnixHTTP(path: cfg.socket.path)
         let readers = TestSlot.backend(.simulated)
-        try await TestBench.serially {
+        do {
             let daemon = try await Daemon.start(
                 config: cfg, logger: Logger(label: "card-states"), readers: readers, clock: { now })
             do {
@@ -59,9 +59,10 @@ struct CardStateFlowTests {
         }
     }
 
-    func post(_ http: UnixHTTP, _ session: String, _ op: String, _ body: String) throws -> (Int, [String: Any], String)
-    {
-        let r = try http.request("POST", "/v1/sessions/\(session)/\(op)", body: body)
+    func post(_ http: UnixHTTP, _ session: String, _ op: String, _ body: String) async throws -> (
+        Int, [String: Any], String
+    ) {
+        let r = try await http.request("POST", "/v1/sessions/\(session)/\(op)", body: body)
         return (r.status, r.json, String(decoding: r.body, as: UTF8.self))
     }
 
@@ -78,7 +79,7 @@ struct CardStateFlowTests {
                 #"{"pin":"\#(try fixtureAuthPIN("06-expired-in-grace"))"}"#,
                 #"{"mode":"visual","visualConfirmed":true}"#,
             ] {
-                let (status, json, text) = try post(http, s, "eligibility", body)
+                let (status, json, text) = try await post(http, s, "eligibility", body)
                 #expect(status == 200, "\(text)")
                 #expect(json["status"] as? String == "eligible", "\(text)")
                 #expect((json["record"] as? [String: Any])?["number"] as? String == "7007")
@@ -89,7 +90,7 @@ struct CardStateFlowTests {
                 #expect(json["expiryWarning"] == nil)
                 #expect((json["verification"] as? [String: Any])?["verdict"] as? Bool == false)
             }
-            let (status, json, text) = try post(
+            let (status, json, text) = try await post(
                 http, s, "authenticate", #"{"pin":"\#(try fixtureAuthPIN("06-expired-in-grace"))"}"#)
             #expect(status == 200, "\(text)")
             #expect(json["verified"] as? Bool == false)
@@ -101,7 +102,7 @@ struct CardStateFlowTests {
     func warning() async throws {
         let notAfter = try Self.notAfter("00-ordinary")
         try await withCard("00-ordinary", now: notAfter.addingTimeInterval(-30 * 86400)) { http, s, _ in
-            let (status, json, text) = try post(http, s, "eligibility", #"{"pin":"1234"}"#)
+            let (status, json, text) = try await post(http, s, "eligibility", #"{"pin":"1234"}"#)
             #expect(status == 200 && json["status"] as? String == "eligible", "\(text)")
             #expect(json["certificateStanding"] as? String == "expiring_soon")
             let warning = try #require(json["expiryWarning"] as? [String: Any], "\(text)")
@@ -117,14 +118,15 @@ struct CardStateFlowTests {
         try await withCard("07-expired-past-grace", now: Self.referenceDate) { http, s, sim in
             let before = sim.triesLeft(.auth)
             // A wrong PIN: had it been sent, a try would be gone.
-            let (status, json, text) = try post(http, s, "eligibility", #"{"pin":"0000"}"#)
+            let (status, json, text) = try await post(http, s, "eligibility", #"{"pin":"0000"}"#)
             #expect(status == 422, "\(text)")
             #expect(Self.errorCode(json) == "auth_certificate_expired")
             #expect(
                 Self.details(json)?["graceEndedOn"] as? String
                     == Self.policy.day(Self.policy.graceEnd(notAfter: notAfter)))
             #expect(sim.triesLeft(.auth) == before)
-            let (vStatus, vJSON, _) = try post(http, s, "eligibility", #"{"mode":"visual","visualConfirmed":true}"#)
+            let (vStatus, vJSON, _) = try await post(
+                http, s, "eligibility", #"{"mode":"visual","visualConfirmed":true}"#)
             #expect(vStatus == 422)
             #expect(Self.errorCode(vJSON) == "auth_certificate_expired")
         }
@@ -133,14 +135,15 @@ struct CardStateFlowTests {
     @Test("blocked auth PIN: 423 pin_blocked naming visual; visual mode still answers")
     func blockedPIN() async throws {
         try await withCard("05-nearly-blocked", now: Self.referenceDate) { http, s, sim in
-            let (wrong, _, wrongText) = try post(http, s, "eligibility", #"{"pin":"0000","allowLastTry":true}"#)
+            let (wrong, _, wrongText) = try await post(http, s, "eligibility", #"{"pin":"0000","allowLastTry":true}"#)
             #expect(wrong == 401, "\(wrongText)")
             #expect(sim.triesLeft(.auth) == 0)
-            let (status, json, text) = try post(http, s, "eligibility", #"{"pin":"2468"}"#)
+            let (status, json, text) = try await post(http, s, "eligibility", #"{"pin":"2468"}"#)
             #expect(status == 423, "\(text)")
             #expect(Self.errorCode(json) == "pin_blocked")
             #expect(Self.details(json)?["alternative"] as? String == "visual")
-            let (vStatus, vJSON, vText) = try post(http, s, "eligibility", #"{"mode":"visual","visualConfirmed":true}"#)
+            let (vStatus, vJSON, vText) = try await post(
+                http, s, "eligibility", #"{"mode":"visual","visualConfirmed":true}"#)
             #expect(vStatus == 200, "\(vText)")
             #expect(vJSON["mode"] as? String == "visual")
         }
@@ -149,24 +152,25 @@ struct CardStateFlowTests {
     @Test("08-face-auth-card: modes [visual], pin_not_set before any APDU, visual answers")
     func faceAuthCard() async throws {
         try await withCard("08-face-auth-card", now: Self.referenceDate) { http, s, _ in
-            let session = try http.request("GET", "/v1/sessions/\(s)").json
+            let session = try await http.request("GET", "/v1/sessions/\(s)").json
             let identity = try #require(session["identity"] as? [String: Any], "\(session)")
             #expect(identity["authPINPresent"] as? Bool == false)
             #expect(identity["modes"] as? [String] == ["visual"])
-            let pins = try http.request("GET", "/v1/sessions/\(s)/pin-status").json["pins"] as? [String: Any]
+            let pins = try await http.request("GET", "/v1/sessions/\(s)/pin-status").json["pins"] as? [String: Any]
             #expect(
                 (pins?["auth"] as? [String: Any])?["error"] as? String == "pin_not_set", "\(String(describing: pins))")
-            let certs = try http.request("GET", "/v1/sessions/\(s)/certificates")
+            let certs = try await http.request("GET", "/v1/sessions/\(s)/certificates")
             #expect(certs.status == 200)
             #expect(
                 (certs.json["certificates"] as? [[String: Any]])?.map { $0["kind"] as? String } == ["auth", "authCA"])
             for op in ["eligibility", "authenticate"] {
-                let (status, json, text) = try post(http, s, op, #"{"pin":"1234"}"#)
+                let (status, json, text) = try await post(http, s, op, #"{"pin":"1234"}"#)
                 #expect(status == 422, "\(op): \(text)")
                 #expect(Self.errorCode(json) == "pin_not_set")
                 #expect(Self.details(json)?["alternative"] as? String == "visual")
             }
-            let (vStatus, vJSON, vText) = try post(http, s, "eligibility", #"{"mode":"visual","visualConfirmed":true}"#)
+            let (vStatus, vJSON, vText) = try await post(
+                http, s, "eligibility", #"{"mode":"visual","visualConfirmed":true}"#)
             #expect(vStatus == 200, "\(vText)")
             #expect(vJSON["status"] as? String == "eligible")
             #expect((vJSON["record"] as? [String: Any])?["number"] as? String == "9009")

@@ -107,10 +107,10 @@ struct ECDSAFlowTests {
                 try await DaemonTests.inserted(try VirtualMyNumberCard.fixture(Self.card)) { _ in
                     let http = UnixHTTP(path: cfg.socket.path)
                     let session = try #require(try await DaemonTests().waitForSession(http))
-                    let auth = try http.request(
+                    let auth = try await http.request(
                         "POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"1234"}"#)
                     Self.expectAuthenticated(auth, algorithm: "ECDSA-P384-SHA384", signatureBytes: 96)
-                    let elig = try http.request(
+                    let elig = try await http.request(
                         "POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"1234"}"#)
                     #expect(elig.status == 200 && elig.json["status"] as? String == "eligible", "\(elig.text)")
                     #expect((elig.json["record"] as? [String: Any])?["number"] as? String == "3030")

@@ -112,7 +112,7 @@ struct EligibilityFlowTests {
                 let (slot, session) = try await insert(c.card, nil)
                 let body =
                     c.card == "05-nearly-blocked" ? #"{"pin":"2468","allowLastTry":true}"# : #"{"pin":"\#(c.pin)"}"#
-                let r = try http.request("POST", "/v1/sessions/\(session)/eligibility", body: body)
+                let r = try await http.request("POST", "/v1/sessions/\(session)/eligibility", body: body)
                 let text = String(decoding: r.body, as: UTF8.self)
                 #expect(r.status == 200, "\(c.card): \(text)")
                 #expect(r.json["status"] as? String == c.status, "\(c.card): \(text)")
@@ -127,7 +127,7 @@ struct EligibilityFlowTests {
             }
             // Wrong PIN: no result, a PIN error.
             let (slot, session) = try await insert("00-ordinary", nil)
-            let wrong = try http.request("POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"0000"}"#)
+            let wrong = try await http.request("POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"0000"}"#)
             #expect(wrong.status == 401 && wrong.errorCode == "wrong_pin")
             try await Self.remove(slot)
         }
@@ -159,17 +159,15 @@ struct EligibilityFlowTests {
             // 100 ms per APDU: the flow (4 APDUs: SELECT, counter, VERIFY, SIGN) is in flight
             // when the card is swapped 150 ms after the request.
             let (first, session) = try await insert("02-same-name-a", "slow:100")
-            // On its own thread: a blocking client on the cooperative pool would starve the
-            // in-process daemon while the test polls the readers below.
-            async let response = onThread {
-                try http.request("POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"1111"}"#)
-            }
+            // A child task: the client is async, so it holds no thread while it waits.
+            async let response = http.request(
+                "POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"1111"}"#)
             try await Task.sleep(for: .milliseconds(150))
             try await Self.remove(first)
             // A person swaps cards in well over a few hundred ms; vpcd (the test driver) also
             // needs to have seen the removal before it accepts the next card in that slot.
             _ = try await TestBench.waitUntil {
-                let readers = try http.request("GET", "/v1/readers").json["readers"] as? [[String: Any]] ?? []
+                let readers = try await http.request("GET", "/v1/readers").json["readers"] as? [[String: Any]] ?? []
                 return readers.first { $0["name"] as? String == TestBench.slots[0].readerName }?["session"] == nil
             }
             let (second, newSession) = try await insert("03-same-name-b", nil)
@@ -178,7 +176,8 @@ struct EligibilityFlowTests {
             #expect(r.status == 409 && r.errorCode == "card_session_ended", "\(r.status) \(text)")
             #expect(!text.contains("4004") && !text.contains("3003"))
             // The new card gets its own answer on its own session.
-            let fresh = try http.request("POST", "/v1/sessions/\(newSession)/eligibility", body: #"{"pin":"2222"}"#)
+            let fresh = try await http.request(
+                "POST", "/v1/sessions/\(newSession)/eligibility", body: #"{"pin":"2222"}"#)
             #expect((fresh.json["record"] as? [String: Any])?["number"] as? String == "4004")
             try await Self.remove(second)
         }
@@ -189,18 +188,19 @@ struct EligibilityFlowTests {
         let cfg = try await Self.seededConfig(.sqlite, mode: .visual)
         try await withDaemon(cfg) { http, insert in
             let (slot, session) = try await insert("00-ordinary", nil)
-            let unconfirmed = try http.request("POST", "/v1/sessions/\(session)/eligibility", body: "{}")
+            let unconfirmed = try await http.request("POST", "/v1/sessions/\(session)/eligibility", body: "{}")
             #expect(unconfirmed.status == 400)
-            let withPIN = try http.request(
+            let withPIN = try await http.request(
                 "POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"1234","visualConfirmed":true}"#)
             #expect(withPIN.status == 400)
-            let r = try http.request(
+            let r = try await http.request(
                 "POST", "/v1/sessions/\(session)/eligibility", body: #"{"visualConfirmed":true}"#)
             #expect(
                 r.status == 200 && r.json["status"] as? String == "eligible" && r.json["mode"] as? String == "visual")
             try await Self.remove(slot)
             let (revoked, s2) = try await insert("04-revoked", nil)
-            let refused = try http.request("POST", "/v1/sessions/\(s2)/eligibility", body: #"{"visualConfirmed":true}"#)
+            let refused = try await http.request(
+                "POST", "/v1/sessions/\(s2)/eligibility", body: #"{"visualConfirmed":true}"#)
             #expect(refused.json["status"] as? String == "verification_failed")
             try await Self.remove(revoked)
         }
@@ -212,13 +212,13 @@ struct EligibilityFlowTests {
         cfg.eligibility.modes = [.pin, .visual]
         try await withDaemon(cfg) { http, insert in
             let (slot, session) = try await insert("00-ordinary", nil)
-            let visual = try http.request(
+            let visual = try await http.request(
                 "POST", "/v1/sessions/\(session)/eligibility", body: #"{"mode":"visual","visualConfirmed":true}"#)
             #expect(visual.status == 200 && visual.json["mode"] as? String == "visual")
             #expect(visual.json["status"] as? String == "eligible")
-            let pin = try http.request("POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"1234"}"#)
+            let pin = try await http.request("POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"1234"}"#)
             #expect(pin.status == 200 && pin.json["mode"] as? String == "pin")
-            let bad = try http.request(
+            let bad = try await http.request(
                 "POST", "/v1/sessions/\(session)/eligibility", body: #"{"mode":"face","visualConfirmed":true}"#)
             #expect(bad.status == 400)
             let audit = try String(contentsOfFile: cfg.auditLog, encoding: .utf8)
@@ -230,7 +230,7 @@ struct EligibilityFlowTests {
         pinOnly.eligibility.modes = nil
         try await withDaemon(pinOnly) { http, insert in
             let (slot, session) = try await insert("00-ordinary", nil)
-            let r = try http.request(
+            let r = try await http.request(
                 "POST", "/v1/sessions/\(session)/eligibility", body: #"{"mode":"visual","visualConfirmed":true}"#)
             #expect(r.status == 403 && r.errorCode == "mode_not_allowed")
             try await Self.remove(slot)
@@ -243,7 +243,7 @@ struct EligibilityFlowTests {
         cfg.eligibility.sqlitePath = dir + "/registry.sqlite"
         try await withDaemon(cfg) { http, insert in
             let (slot, session) = try await insert("00-ordinary", nil)
-            let r = try http.request("POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"1234"}"#)
+            let r = try await http.request("POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"1234"}"#)
             #expect(r.status == 503 && r.errorCode == "trust_not_configured")
             try await Self.remove(slot)
         }

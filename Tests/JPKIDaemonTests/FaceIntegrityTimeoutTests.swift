@@ -14,7 +14,7 @@ extension DaemonTests {
         let expected = try Data(contentsOf: try fixtureFile("00-ordinary", "face.jp2"))
         try await withDaemon(trust: true) { http, _, cfg in
             let session = try #require(try await waitForSession(http))
-            let r = try http.request("POST", "/v1/sessions/\(session)/face", body: #"{"pin":"\#(keyB)"}"#)
+            let r = try await http.request("POST", "/v1/sessions/\(session)/face", body: #"{"pin":"\#(keyB)"}"#)
             #expect(r.status == 200)
             #expect(r.headers["content-type"] == "image/jp2")
             #expect(Data(r.body) == expected)
@@ -23,10 +23,10 @@ extension DaemonTests {
             #expect(r.headers["x-jpkid-birth-date"] == "1980-02-17" && r.headers["x-jpkid-sex"] == "male")
             #expect(r.headers["x-jpkid-expiry"] == "2035-02-17")
             // 照合番号A is the My Number: refused while My Number disclosure is off.
-            let a = try http.request(
+            let a = try await http.request(
                 "POST", "/v1/sessions/\(session)/face", body: #"{"pin":"\#(pins["visualA"] ?? "")","keyKind":"A"}"#)
             #expect(a.status == 403 && a.errorCode == "my_number_disabled")
-            let bad = try http.request("POST", "/v1/sessions/\(session)/face", body: #"{"pin":"1"}"#)
+            let bad = try await http.request("POST", "/v1/sessions/\(session)/face", body: #"{"pin":"1"}"#)
             #expect(bad.status == 400 && bad.errorCode == "invalid_pin_format")
             let audit = try auditText(cfg.auditLog)
             #expect(audit.contains("\"operation\":\"face\"") && audit.contains("face-integrity"))
@@ -35,7 +35,7 @@ extension DaemonTests {
         // Without the issuer key the photo still comes, but is never called verified.
         try await withDaemon { http, _, _ in
             let session = try #require(try await waitForSession(http))
-            let r = try http.request("POST", "/v1/sessions/\(session)/face", body: #"{"pin":"\#(keyB)"}"#)
+            let r = try await http.request("POST", "/v1/sessions/\(session)/face", body: #"{"pin":"\#(keyB)"}"#)
             #expect(r.status == 200 && r.headers["x-jpkid-integrity"] == "not_checked")
         }
     }
@@ -44,7 +44,7 @@ extension DaemonTests {
     func identityIntegrity() async throws {
         try await withDaemon(trust: true) { http, _, _ in
             let session = try #require(try await waitForSession(http))
-            let r = try http.request("POST", "/v1/sessions/\(session)/identity", body: #"{"pin":"1234"}"#)
+            let r = try await http.request("POST", "/v1/sessions/\(session)/identity", body: #"{"pin":"1234"}"#)
             #expect(r.status == 200 && r.json["integrityVerified"] as? Bool == true)
             let checks = ((r.json["integrity"] as? [String: Any])?["checks"] as? [[String: Any]] ?? [])
             #expect(
@@ -54,7 +54,7 @@ extension DaemonTests {
         }
         try await withDaemon { http, _, _ in
             let session = try #require(try await waitForSession(http))
-            let r = try http.request("POST", "/v1/sessions/\(session)/identity", body: #"{"pin":"1234"}"#)
+            let r = try await http.request("POST", "/v1/sessions/\(session)/identity", body: #"{"pin":"1234"}"#)
             #expect(r.status == 200 && r.json["integrityVerified"] as? Bool == false && r.json["integrity"] == nil)
         }
     }
@@ -64,13 +64,13 @@ extension DaemonTests {
         // 60 ms per APDU: pin-status (~6 APDUs) takes ~0.4 s, identity (~19) over 1 s.
         try await withDaemon(faults: "slow:60", operationTimeout: 0.7) { http, _, cfg in
             let session = try #require(try await waitForSession(http))
-            let slow = try http.request("POST", "/v1/sessions/\(session)/identity", body: #"{"pin":"1234"}"#)
+            let slow = try await http.request("POST", "/v1/sessions/\(session)/identity", body: #"{"pin":"1234"}"#)
             #expect(slow.status == 504 && slow.errorCode == "card_timeout")
             #expect(!String(decoding: slow.body, as: UTF8.self).contains("山田"))
             // The abandoned operation finishes on the reader thread (~1.2 s in all); afterwards the
             // reader serves the session again.
             try await Task.sleep(for: .seconds(2))
-            let pins = try http.request("GET", "/v1/sessions/\(session)/pin-status")
+            let pins = try await http.request("GET", "/v1/sessions/\(session)/pin-status")
             #expect(pins.status == 200, "\(pins.status) \(String(decoding: pins.body, as: UTF8.self))")
             let audit = try auditText(cfg.auditLog)
             #expect(audit.contains("card_timeout"))

@@ -51,7 +51,7 @@ extension EligibilityFlowTests {
                 let card = try VirtualMyNumberCard(directory: try #require(cards[g]))
                 let session = try #require(try await slot.insert(card, otherThan: previous))
                 previous = session
-                let r = try http.request("POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"1234"}"#)
+                let r = try await http.request("POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"1234"}"#)
                 let text = String(decoding: r.body, as: UTF8.self)
                 #expect(r.status == 200, "\(g): \(text)")
                 #expect(r.json["status"] as? String == status, "\(g): \(text)")

@@ -19,34 +19,32 @@ struct InProcessDaemonTests {
     struct Harness {
         let readers: SimulatedReaders
         let http: UnixHTTP
-        let events: EventReader
+        let events: SSEReader
         let config: DaemonConfig
     }
 
     /// `config`: the daemon's configuration (default: ``DaemonTests/config(myNumber:roles:trust:)``
-    /// with `trust`); `time`: the daemon's pinned clock.
+    /// with `trust`); `time`: the daemon's pinned clock; `ocspURL`: an OCSP responder to configure.
     static func withHarness(
-        _ config: DaemonConfig? = nil, trust: Bool = false, at time: Date? = nil,
+        _ config: DaemonConfig? = nil, trust: Bool = false, at time: Date? = nil, ocspURL: String? = nil,
         _ body: (Harness) async throws -> Void
     ) async throws {
         var cfg = config ?? DaemonTests.config(trust: trust).0
         cfg.limits.maxBodyBytes = 4096
+        if let ocspURL { cfg.trust.ocspURL = ocspURL }
         let readers = SimulatedReaders(readers: [reader])
-        try await TestBench.serially { try await run(readers) }
-        func run(_ readers: SimulatedReaders) async throws {
-            let daemon = try await Daemon.start(
-                config: cfg, logger: Logger(label: "in-process"), readers: readers, clock: { time ?? Date() })
-            do {
-                let http = UnixHTTP(path: cfg.socket.path)
-                let events = try await blocking { try EventReader(http: http) }
-                defer { events.close() }
-                try await body(Harness(readers: readers, http: http, events: events, config: cfg))
-            } catch {
-                await daemon.shutdown()
-                throw error
-            }
+        let daemon = try await Daemon.start(
+            config: cfg, logger: Logger(label: "in-process"), readers: readers, clock: { time ?? Date() })
+        do {
+            let http = UnixHTTP(path: cfg.socket.path)
+            let events = try await SSEReader(http: http)
+            defer { events.close() }
+            try await body(Harness(readers: readers, http: http, events: events, config: cfg))
+        } catch {
             await daemon.shutdown()
+            throw error
         }
+        await daemon.shutdown()
     }
 
     /// Inserts the fixture `card` and returns the new session, from its `card-inserted` event.
@@ -70,7 +68,7 @@ struct InProcessDaemonTests {
     static func request(_ h: Harness, _ method: String, _ target: String, body: String? = nil) async throws
         -> UnixHTTP.Response
     {
-        try await blocking { try h.http.request(method, target, body: body) }
+        try await h.http.request(method, target, body: body)
     }
 
     @Test("insert → session facts, certificates, PIN status, authenticate; remove → 409")
@@ -101,6 +99,35 @@ struct InProcessDaemonTests {
             #expect(removed["session"] as? String == session)
             let after = try await Self.request(h, "GET", "/v1/sessions/\(session)/certificates")
             #expect(after.status == 409 && after.errorCode == "card_session_ended")
+        }
+    }
+
+    @Test("authenticate asks the configured OCSP responder through the daemon's HTTP client (async)")
+    func ocspThroughTheDaemon() async throws {
+        // A port nobody listens on: the responder refuses at once (hard-fail: not verified).
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                (bind(listener, $0, len), getsockname(listener, $0, &len))
+            }
+        }
+        close(listener)
+        let port = UInt16(bigEndian: addr.sin_port)
+        #expect(port != 0)
+        try await Self.withHarness(trust: true, ocspURL: "http://127.0.0.1:\(port)/") { h in
+            let (session, _) = try await Self.insert("00-ordinary", h)
+            let auth = try await Self.request(
+                h, "POST", "/v1/sessions/\(session)/authenticate", body: #"{"pin":"1234"}"#)
+            #expect(auth.status == 200 && auth.json["verified"] as? Bool == false, "\(auth.text)")
+            let checks = (auth.json["verification"] as? [String: Any])?["checks"] as? [[String: Any]] ?? []
+            let ocsp = try #require(checks.first { $0["id"] as? String == "ocsp" }, "\(auth.text)")
+            #expect("\(ocsp)".contains("revocation_unavailable") && "\(ocsp)".contains("connection refused"), "\(ocsp)")
+            // Everything else about the card held: only revocation could not be checked.
+            #expect(checks.first { $0["id"] as? String == "chain" }.map { "\($0)".contains("passed") } == true)
         }
     }
 
@@ -176,57 +203,4 @@ extension InProcessDaemonTests {
             }
         }
     }
-}
-
-/// Reads server-sent events from `/v1/events` (blocking reads: call through `blocking`).
-final class EventReader: @unchecked Sendable {
-    private let fd: Int32
-    private var text = ""
-
-    /// Opens the stream and returns once the daemon has subscribed it (its first chunk, the
-    /// `retry:` line, is written after the subscription): no event after this can be missed.
-    init(http: UnixHTTP) throws {
-        fd = try http.connect()
-        _ = http.send(fd, Array("GET /v1/events HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8))
-        var tv = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var buf = [UInt8](repeating: 0, count: 4096)
-        while !text.contains("retry:") {
-            let n = recv(fd, &buf, buf.count, 0)
-            guard n > 0 else { throw POSIXError(.ETIMEDOUT) }
-            text += String(decoding: buf[0..<n], as: UTF8.self)
-        }
-    }
-
-    /// The data of the next event of `type` (earlier events of other types are skipped); nil
-    /// when the stream ends or 10 s pass. Reads on a thread of its own.
-    func next(_ type: String) async throws -> [String: Any]? {
-        try await blocking { try self.read(type).map { JSONBox($0) } }?.value
-    }
-
-    private func read(_ type: String) throws -> [String: Any]? {
-        var buf = [UInt8](repeating: 0, count: 8192)
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline {
-            while let range = text.range(of: "\n\n") {
-                let block = String(text[..<range.lowerBound])
-                text.removeSubrange(..<range.upperBound)
-                if let json = try eventData(block, type: type) { return json }
-            }
-            var tv = timeval(tv_sec: 1, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            let n = recv(fd, &buf, buf.count, 0)
-            if n == 0 { return nil }
-            if n > 0 { text += String(decoding: buf[0..<n], as: UTF8.self) }
-        }
-        return nil
-    }
-
-    func close() { _ = Glibc.close(fd) }
-}
-
-/// Carries a JSON object across a `blocking` boundary.
-struct JSONBox: @unchecked Sendable {
-    let value: [String: Any]
-    init(_ value: [String: Any]) { self.value = value }
 }

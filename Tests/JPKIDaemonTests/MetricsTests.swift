@@ -34,9 +34,9 @@ extension DaemonTests {
     func metrics() async throws {
         try await withDaemon { http, _, _ in
             let session = try #require(try await waitForSession(http))
-            #expect(try http.request("GET", "/v1/sessions/\(session)/pin-status").status == 200)
-            #expect(try http.request("GET", "/v1/%E5%B1%B1%E7%94%B0%E5%A4%AA%E9%83%8E").status == 404)  // 山田太郎
-            let r = try http.request("GET", "/v1/metrics")
+            #expect(try await http.request("GET", "/v1/sessions/\(session)/pin-status").status == 200)
+            #expect(try await http.request("GET", "/v1/%E5%B1%B1%E7%94%B0%E5%A4%AA%E9%83%8E").status == 404)  // 山田太郎
+            let r = try await http.request("GET", "/v1/metrics")
             #expect(r.status == 200)
             let text = String(decoding: r.body, as: UTF8.self)
             #expect(text.contains(#"jpkid_requests_total{route="/v1/sessions/{session}/pin-status",status="200"} 1"#))

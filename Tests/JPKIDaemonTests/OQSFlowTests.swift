@@ -50,7 +50,7 @@ struct OQSFlowTests {
             let (slot, session) = try await insert("00-ordinary", nil)
             for c in cases {
                 fake.setRule(.init(validity: c.validity, result: ["Name": "端末　太郎"]), forNumber: "1001")
-                let r = try http.request("POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"1234"}"#)
+                let r = try await http.request("POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"1234"}"#)
                 let text = String(decoding: r.body, as: UTF8.self)
                 #expect(r.status == 200 && r.json["status"] as? String == c.status, "\(c.validity): \(text)")
                 let terminal = r.json["terminal"] as? [String: Any]
@@ -64,7 +64,7 @@ struct OQSFlowTests {
                 ("malformed", "oqs_malformed_answer", 502),
             ] {
                 fake.setRule(.init(kind: kind), forNumber: "1001")
-                let r = try http.request("POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"1234"}"#)
+                let r = try await http.request("POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"1234"}"#)
                 #expect(
                     r.status == status && r.errorCode == code, "\(kind): \(String(decoding: r.body, as: UTF8.self))")
             }
@@ -85,9 +85,8 @@ struct OQSFlowTests {
         fake.setRule(.init(validity: "1", delayMilliseconds: 1500, result: ["Name": "佐藤　花子"]), forNumber: "3003")
         try await EligibilityFlowTests().withDaemon(cfg) { http, insert in
             let (first, session) = try await insert("02-same-name-a", nil)
-            async let response = onThread {
-                try http.request("POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"1111"}"#)
-            }
+            async let response = http.request(
+                "POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"1111"}"#)
             // The query is at the terminal: swap the card.
             #expect(await TestBench.waitUntil { !fake.received.isEmpty })
             try await EligibilityFlowTests.remove(first)
@@ -116,7 +115,8 @@ struct OQSFlowTests {
                 "Birthdate": "19800217", "ReferenceNumber": String(entry.id),
             ]
             // Give the intake thread its watch before the file arrives (it takes only new files).
-            #expect(try await TestBench.waitUntil { try http.request("GET", "/v1/oqs/face-results").status == 200 })
+            #expect(
+                try await TestBench.waitUntil { try await http.request("GET", "/v1/oqs/face-results").status == 200 })
             // Subscribe to the events first (the stream's first bytes come after the subscription).
             let fd = try http.connect()
             defer { close(fd) }
@@ -141,13 +141,13 @@ struct OQSFlowTests {
             let more = event.contains("\"result\":") ? event : event + read(until: "\n\n")
             #expect(
                 try await TestBench.waitUntil {
-                    let list = try http.request("GET", "/v1/oqs/face-results").json["results"] as? [[String: Any]]
+                    let list = try await http.request("GET", "/v1/oqs/face-results").json["results"] as? [[String: Any]]
                     joined = list?.first?["id"] as? String
                     return joined != nil
                 })
             let id = try #require(joined)
             #expect(more.contains("\"result\":\"\(id)\"") && !more.contains("山田"), "\(more)")
-            let r = try http.request("GET", "/v1/oqs/face-results/\(id)")
+            let r = try await http.request("GET", "/v1/oqs/face-results/\(id)")
             #expect(r.status == 200 && r.json["join"] as? String == "joined")
             #expect((r.json["patient"] as? [String: Any])?["recordID"] as? Int == Int(entry.id))
             // Another 番号 under the same 照会番号 is never joined.
@@ -156,10 +156,10 @@ struct OQSFlowTests {
             _ = try fake.dropFaceResult(other)
             #expect(
                 try await TestBench.waitUntil {
-                    let list = try http.request("GET", "/v1/oqs/face-results").json["results"] as? [[String: Any]]
+                    let list = try await http.request("GET", "/v1/oqs/face-results").json["results"] as? [[String: Any]]
                     return list?.first?["join"] as? String == "numbers_differ"
                 })
-            #expect(try http.request("GET", "/v1/oqs/face-results/nope").errorCode == "face_result_not_found")
+            #expect(try await http.request("GET", "/v1/oqs/face-results/nope").errorCode == "face_result_not_found")
             // A broken file is refused with its code (audited, announced), never taken as a result.
             let face = cfg.eligibility.oqs!.folder + "/face"
             #expect(OQSTerminal.writeAtomically(Data("<XmlMsg>".utf8), directory: face, name: "broken.xml") == nil)
@@ -174,7 +174,7 @@ struct OQSFlowTests {
         statusOnly.roles.users = [String(getuid()): [.status, .authenticate]]
         statusOnly.socket.path = (cfg.socket.path as NSString).deletingLastPathComponent + "/status-only.sock"
         try await DaemonTests.running(statusOnly, readers: TestSlot.backend(.simulated)) {
-            let r = try UnixHTTP(path: statusOnly.socket.path).request("GET", "/v1/oqs/face-results")
+            let r = try await UnixHTTP(path: statusOnly.socket.path).request("GET", "/v1/oqs/face-results")
             #expect(r.status == 403 && r.errorCode == "forbidden")
         }
         let audit = try String(contentsOfFile: cfg.auditLog, encoding: .utf8)
@@ -213,16 +213,17 @@ struct OQSFlowTests {
             try bridge.start()
             defer { EligibilityFlowTests.remove(bridge) }
             #expect(
-                await TestBench.waitUntil(timeout: .seconds(30)) { (try? http.request("GET", "/v1/health")) != nil })
+                await TestBench.waitUntil(timeout: .seconds(30)) {
+                    (try? await http.request("GET", "/v1/health")) != nil
+                })
             let session = try #require(try await DaemonTests().waitForSession(http))
-            async let response = onThread {
-                try? http.request("POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"1234"}"#)
-            }
+            async let response = try? await http.request(
+                "POST", "/v1/sessions/\(session)/eligibility", body: #"{"pin":"1234"}"#)
             #expect(await TestBench.waitUntil { !fake.received.isEmpty })
             kill(pid, SIGKILL)
             _ = waitForExit(pid)
             killed = true
-            _ = try await response
+            _ = await response
             // Nothing half-written is left for the terminal.
             #expect(Self.files(folder + "/req").allSatisfy { !$0.hasPrefix(".jpkid-") })
             // The terminal answers the dead query; a new jpkid discards that answer at start.
@@ -235,7 +236,7 @@ struct OQSFlowTests {
                 fake.setRule(.init(validity: "1", result: ["Name": "新規　太郎"]), forNumber: "1001")
                 let http2 = UnixHTTP(path: restarted.socket.path)
                 let s2 = try #require(try await DaemonTests().waitForSession(http2))
-                let r = try http2.request("POST", "/v1/sessions/\(s2)/eligibility", body: #"{"pin":"1234"}"#)
+                let r = try await http2.request("POST", "/v1/sessions/\(s2)/eligibility", body: #"{"pin":"1234"}"#)
                 #expect((r.json["record"] as? [String: Any])?["name"] as? String == "新規　太郎")
             }
         }

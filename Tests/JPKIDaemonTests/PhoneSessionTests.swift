@@ -130,7 +130,7 @@ struct PhoneSessionTests {
         try await Self.withHarness { h in
             let (session, _) = try await H.insert("20-android-phone", h)
             let api = ReceptionAPI(
-                jpkid: JpkidClient(socketPath: h.config.socket.path, group: MultiThreadedEventLoopGroup.singleton),
+                jpkid: JpkidClient(socketPath: h.config.socket.path),
                 idleSeconds: 60)
             func summary() async throws -> (Int, [String: Any]) {
                 let a = await api.handle(method: .GET, path: "/api/sessions/\(session)/card", body: [])
@@ -241,16 +241,14 @@ struct PhoneBenchTests {
             ]
             for (phone, pin, number, credential, boundTo) in phones {
                 let (slot, session) = try await insert(phone, nil)
-                let s = try await blocking { try http.request("GET", "/v1/sessions/\(session)") }
+                let s = try await http.request("GET", "/v1/sessions/\(session)")
                 let identity = s.json["identity"] as? [String: Any]
                 #expect(identity?["credential"] as? String == credential && identity?["boundTo"] as? String == boundTo)
-                let auth = try await blocking {
-                    try http.request("POST", "/v1/sessions/\(session)/authenticate", body: "{\"pin\":\"\(pin)\"}")
-                }
+                let auth = try await http.request(
+                    "POST", "/v1/sessions/\(session)/authenticate", body: "{\"pin\":\"\(pin)\"}")
                 #expect(auth.status == 200 && auth.json["verified"] as? Bool == true, "\(phone): \(auth.text)")
-                let e = try await blocking {
-                    try http.request("POST", "/v1/sessions/\(session)/eligibility", body: "{\"pin\":\"\(pin)\"}")
-                }
+                let e = try await http.request(
+                    "POST", "/v1/sessions/\(session)/eligibility", body: "{\"pin\":\"\(pin)\"}")
                 #expect(
                     e.status == 200 && (e.json["record"] as? [String: Any])?["number"] as? String == number, "\(e.text)"
                 )

@@ -42,10 +42,10 @@ struct SystemdTests {
     func activatedBinary() async throws {
         // Blocking waits below: run alone (the bench gate), so no in-process daemon of another
         // suite starves for cooperative threads meanwhile.
-        try await TestBench.exclusive { try Self.runActivatedBinary() }
+        try await TestBench.exclusive { try await Self.runActivatedBinary() }
     }
 
-    static func runActivatedBinary() throws {
+    static func runActivatedBinary() async throws {
         let dir = try tempDir()
         let sockPath = dir + "/jpkid.sock"
         let listenFD = try listeningSocket(path: sockPath)
@@ -69,7 +69,7 @@ struct SystemdTests {
         close(listenFD)
         #expect(receive(notifyFD, seconds: 30)?.contains("READY=1") == true)
         // The socket's mode and path belong to the socket unit; jpkid answers on it.
-        let r = try UnixHTTP(path: sockPath).request("GET", "/v1/health")
+        let r = try await UnixHTTP(path: sockPath).request("GET", "/v1/health")
         #expect(r.status == 200)
         kill(pid, SIGTERM)
         #expect(receive(notifyFD, seconds: 30) == "STOPPING=1")

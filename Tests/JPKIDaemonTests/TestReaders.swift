@@ -37,13 +37,13 @@ final class TestSlot: @unchecked Sendable {
     /// Simulated tier: the readers given to the daemon, and the event stream opened before any
     /// insertion (so no `card-inserted` can be missed).
     let readers: SimulatedReaders?
-    private let events: EventReader?
+    private let events: SSEReader?
     /// pcscd tier: the vpcd bridge serving the current card.
     private var bridge: VPCDBridge?
     /// The card currently inserted (the object the simulator answers from).
     private(set) var card: (any VirtualCard)?
 
-    private init(tier: ReaderTier, http: UnixHTTP, readers: SimulatedReaders?, events: EventReader?) {
+    private init(tier: ReaderTier, http: UnixHTTP, readers: SimulatedReaders?, events: SSEReader?) {
         self.tier = tier
         self.http = http
         self.readers = readers
@@ -58,7 +58,7 @@ final class TestSlot: @unchecked Sendable {
 
     /// Opens slot 0 of a running daemon (listening on `http`).
     static func open(_ tier: ReaderTier, http: UnixHTTP, readers: SimulatedReaders?) async throws -> TestSlot {
-        let events = tier == .simulated ? try await blocking { try EventReader(http: http) } : nil
+        let events = tier == .simulated ? try await SSEReader(http: http) : nil
         return TestSlot(tier: tier, http: http, readers: readers, events: events)
     }
 

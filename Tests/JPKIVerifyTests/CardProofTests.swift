@@ -17,43 +17,43 @@ struct CardProofTests {
     }
 
     @Test("PIN → signed challenge → chain, CRL and signature: verified, with the auth certificate")
-    func verified() throws {
+    func verified() async throws {
         let (card, sim, der) = try card("00-ordinary")
         let service = CardProofService(verifier: try fixtureVerifier())
         let challenge = try CardChallenge()
         let signed = try service.sign(card, challenge: challenge, pin: PIN("1234"))
-        let proof = service.verify(signed, at: Fixtures.midValidity)
+        let proof = await service.verify(signed, at: Fixtures.midValidity)
         #expect(proof.verified && proof.chainChecked, "\(proof.report.checks)")
         #expect(proof.report.check("challengeSignature")?.outcome == .passed)
         #expect(proof.authCertificate == der && proof.card == CardIdentity(authCertificateDER: der))
         #expect(proof.challenge == challenge && proof.standing() == .valid)
         #expect(sim.triesLeft(.auth) == 3)
         // Without anchors only the signature is checked: never verified.
-        let unchecked = CardProofService(verifier: nil).verify(signed, at: Fixtures.midValidity)
+        let unchecked = await CardProofService(verifier: nil).verify(signed, at: Fixtures.midValidity)
         #expect(unchecked.report.verdict && !unchecked.chainChecked && !unchecked.verified)
         // A signature over another challenge proves nothing.
         let replayed = SignedChallenge(
             challenge: try CardChallenge(), signature: signed.signature, authCertificate: der, card: signed.card)
-        #expect(!service.verify(replayed, at: Fixtures.midValidity).verified)
+        #expect(!(await service.verify(replayed, at: Fixtures.midValidity)).verified)
     }
 
     @Test("a revoked card signs, but is not verified")
-    func revoked() throws {
+    func revoked() async throws {
         let (card, _, _) = try card("04-revoked")
         let service = CardProofService(verifier: try fixtureVerifier())
-        let proof = service.verify(
+        let proof = await service.verify(
             try service.sign(card, challenge: try CardChallenge(), pin: PIN("9876")), at: Fixtures.midValidity)
         #expect(proof.report.check("challengeSignature")?.outcome == .passed)
         #expect(!proof.verified)
     }
 
     @Test("bound certificate: the bound card proves itself; another card is card_changed before the PIN")
-    func bound() throws {
+    func bound() async throws {
         let (card, sim, der) = try card("00-ordinary")
         let service = CardProofService(verifier: try fixtureVerifier())
         let signed = try service.sign(card, challenge: try CardChallenge(), pin: PIN("1234"), boundCertificate: der)
         #expect(signed.authCertificate == der)
-        #expect(service.verify(signed, at: Fixtures.midValidity).verified)
+        #expect(await service.verify(signed, at: Fixtures.midValidity).verified)
         let (_, _, otherDER) = try self.card("02-same-name-a")
         #expect(throws: JPKIError.cardChanged) {
             try service.sign(card, challenge: try CardChallenge(), pin: PIN("1234"), boundCertificate: otherDER)

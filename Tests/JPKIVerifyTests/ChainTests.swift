@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTransport
 import Testing
 
 @testable import JPKIVerify
@@ -8,11 +9,12 @@ func fixtureVerifier(
     crls: [URL] = Fixtures.authCRLs + Fixtures.signCRLs,
     ocsp: OCSPConfiguration? = nil, policy: RevocationPolicy = .hardFail,
     authAnchors: [URL] = Fixtures.authAnchors,
-    signAnchors: [URL] = Fixtures.signAnchors
+    signAnchors: [URL] = Fixtures.signAnchors, requester: (any HTTPRequester)? = nil
 ) throws -> CertificateVerifier {
     try CertificateVerifier(
         trust: TrustConfiguration(authAnchors: authAnchors, signAnchors: signAnchors),
-        revocation: RevocationConfiguration(crlFiles: crls, ocsp: ocsp, policy: policy))
+        revocation: RevocationConfiguration(crlFiles: crls, ocsp: ocsp, policy: policy),
+        requester: requester ?? (ocsp == nil ? nil : AsyncHTTPRequester()))
 }
 
 func failureCode(_ report: VerificationReport, _ id: String) -> String? {
@@ -25,13 +27,13 @@ struct ChainTests {
     @Test(
         "good path: every card's auth and sign certificate verifies (except revoked auth)",
         arguments: Fixtures.cards)
-    func goodPath(card: String) throws {
+    func goodPath(card: String) async throws {
         let v = try fixtureVerifier()
-        let auth = v.verify(
+        let auth = await v.verify(
             certificateDER: try Fixtures.cardData(card, "jpki/000A.der"),
             untrustedIntermediates: [try Fixtures.cardData(card, "jpki/000B.der")], purpose: .auth,
             at: Fixtures.midValidity)
-        let sign = v.verify(
+        let sign = await v.verify(
             certificateDER: try Fixtures.cardData(card, "jpki/0001.der"),
             untrustedIntermediates: [try Fixtures.cardData(card, "jpki/0002.der")], purpose: .sign,
             at: Fixtures.midValidity)
@@ -51,16 +53,16 @@ struct ChainTests {
     }
 
     @Test("good path also without the card's CA hint (anchor from configuration only)")
-    func noHint() throws {
-        let r = try fixtureVerifier().verify(
+    func noHint() async throws {
+        let r = try await fixtureVerifier().verify(
             certificateDER: try Fixtures.cardData("00-ordinary", "jpki/000A.der"), purpose: .auth,
             at: Fixtures.midValidity)
         #expect(r.verdict)
     }
 
     @Test("expired certificate fails validity")
-    func expired() throws {
-        let r = try fixtureVerifier().verify(
+    func expired() async throws {
+        let r = try await fixtureVerifier().verify(
             certificateDER: try Fixtures.data(Fixtures.pki("extra/expired-auth.der")),
             purpose: .auth,
             at: Fixtures.midValidity)
@@ -70,8 +72,8 @@ struct ChainTests {
     }
 
     @Test("not-yet-valid certificate fails validity")
-    func notYetValid() throws {
-        let r = try fixtureVerifier().verify(
+    func notYetValid() async throws {
+        let r = try await fixtureVerifier().verify(
             certificateDER: try Fixtures.data(Fixtures.pki("extra/not-yet-valid-auth.der")),
             purpose: .auth, at: Fixtures.midValidity)
         #expect(!r.verdict)
@@ -81,20 +83,20 @@ struct ChainTests {
     @Test(
         "the verification time is honoured: the ordinary card is expired in 2036 and not yet valid in 2024"
     )
-    func timeParameter() throws {
+    func timeParameter() async throws {
         let v = try fixtureVerifier(crls: [])
         let der = try Fixtures.cardData("00-ordinary", "jpki/000A.der")
-        let late = v.verify(
+        let late = await v.verify(
             certificateDER: der, purpose: .auth, at: Date(timeIntervalSince1970: 2_100_000_000))
         #expect(failureCode(late, "validity") == "expired")
-        let early = v.verify(
+        let early = await v.verify(
             certificateDER: der, purpose: .auth, at: Date(timeIntervalSince1970: 1_700_000_000))
         #expect(failureCode(early, "validity") == "not_yet_valid")
     }
 
     @Test("wrong purpose: the sign certificate presented as auth fails chain and policy")
-    func wrongPurpose() throws {
-        let r = try fixtureVerifier().verify(
+    func wrongPurpose() async throws {
+        let r = try await fixtureVerifier().verify(
             certificateDER: try Fixtures.cardData("00-ordinary", "jpki/0001.der"),
             untrustedIntermediates: [try Fixtures.cardData("00-ordinary", "jpki/0002.der")],
             purpose: .auth, at: Fixtures.midValidity)
@@ -104,8 +106,8 @@ struct ChainTests {
     }
 
     @Test("auth certificate presented as sign fails keyUsage (no nonRepudiation) and policy")
-    func authAsSign() throws {
-        let r = try fixtureVerifier().verify(
+    func authAsSign() async throws {
+        let r = try await fixtureVerifier().verify(
             certificateDER: try Fixtures.cardData("00-ordinary", "jpki/000A.der"), purpose: .sign,
             at: Fixtures.midValidity)
         #expect(!r.verdict)
@@ -114,14 +116,14 @@ struct ChainTests {
     }
 
     @Test("wrong keyUsage and wrong policy certificates fail their checks")
-    func wrongKeyUsageAndPolicy() throws {
+    func wrongKeyUsageAndPolicy() async throws {
         let v = try fixtureVerifier()
-        let ku = v.verify(
+        let ku = await v.verify(
             certificateDER: try Fixtures.data(Fixtures.pki("extra/wrong-keyusage-auth.der")),
             purpose: .auth, at: Fixtures.midValidity)
         #expect(!ku.verdict)
         #expect(failureCode(ku, "keyUsage") == "wrong_key_usage")
-        let pol = v.verify(
+        let pol = await v.verify(
             certificateDER: try Fixtures.data(Fixtures.pki("extra/wrong-policy-auth.der")),
             purpose: .auth, at: Fixtures.midValidity)
         #expect(!pol.verdict)
@@ -131,7 +133,7 @@ struct ChainTests {
 
     @Test(
         "the expected policy is configurable (test-card sign policy accepted only when configured)")
-    func configurablePolicy() throws {
+    func configurablePolicy() async throws {
         let trust = TrustConfiguration(
             authAnchors: [Fixtures.pki("auth-root-2023.pem")],
             signAnchors: [Fixtures.pki("sign-root-2023.pem")],
@@ -139,37 +141,37 @@ struct ChainTests {
         let v = try CertificateVerifier(
             trust: trust,
             revocation: RevocationConfiguration(crlFiles: [Fixtures.pki("auth-root-2023.crl.pem")]))
-        let pol = v.verify(
+        let pol = await v.verify(
             certificateDER: try Fixtures.data(Fixtures.pki("extra/wrong-policy-auth.der")),
             purpose: .auth, at: Fixtures.midValidity)
         #expect(pol.verdict, "\(pol.checks)")
-        let normal = v.verify(
+        let normal = await v.verify(
             certificateDER: try Fixtures.cardData("00-ordinary", "jpki/000A.der"), purpose: .auth,
             at: Fixtures.midValidity)
         #expect(failureCode(normal, "policy") == "wrong_policy")
     }
 
     @Test("wrong root: an EE from an untrusted root fails, even when the card offers that root")
-    func wrongRoot() throws {
+    func wrongRoot() async throws {
         let v = try fixtureVerifier(crls: [])
         let ee = try Fixtures.data(Fixtures.pki("extra/other-ee.der"))
         let otherRoot = try Fixtures.data(Fixtures.pki("extra/other-root.der"))
-        let withHint = v.verify(
+        let withHint = await v.verify(
             certificateDER: ee, untrustedIntermediates: [otherRoot], purpose: .auth,
             at: Fixtures.midValidity)
         #expect(!withHint.verdict)
         #expect(failureCode(withHint, "chain") == "untrusted_anchor")
-        let without = v.verify(certificateDER: ee, purpose: .auth, at: Fixtures.midValidity)
+        let without = await v.verify(certificateDER: ee, purpose: .auth, at: Fixtures.midValidity)
         #expect(failureCode(without, "chain") == "untrusted_anchor")
         // The same EE verifies when its root is configured: the failure above is about trust.
         let trusting = try fixtureVerifier(
             crls: [], authAnchors: [Fixtures.pki("extra/other-root.pem")])
-        let r = trusting.verify(certificateDER: ee, purpose: .auth, at: Fixtures.midValidity)
+        let r = await trusting.verify(certificateDER: ee, purpose: .auth, at: Fixtures.midValidity)
         #expect(r.check("chain")?.outcome == .passed)
     }
 
     @Test("anchors loaded from a directory work; the card's auth CA is never an anchor")
-    func anchorDirectory() throws {
+    func anchorDirectory() async throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         try FileManager.default.copyItem(
@@ -177,12 +179,12 @@ struct ChainTests {
         let v = try CertificateVerifier(
             trust: TrustConfiguration(authAnchors: [dir], signAnchors: []),
             revocation: RevocationConfiguration(crlFiles: [Fixtures.pki("auth-root-2023.crl.der")]))
-        let ok = v.verify(
+        let ok = await v.verify(
             certificateDER: try Fixtures.cardData("00-ordinary", "jpki/000A.der"), purpose: .auth,
             at: Fixtures.midValidity)
         #expect(ok.verdict)
         // No sign anchors configured: the sign certificate cannot pass even with the card's sign CA.
-        let sign = v.verify(
+        let sign = await v.verify(
             certificateDER: try Fixtures.cardData("00-ordinary", "jpki/0001.der"),
             untrustedIntermediates: [try Fixtures.cardData("00-ordinary", "jpki/0002.der")],
             purpose: .sign, at: Fixtures.midValidity)
@@ -191,23 +193,23 @@ struct ChainTests {
     }
 
     @Test("tampered certificate: a flipped byte in the signature or the TBS fails")
-    func tampered() throws {
+    func tampered() async throws {
         let v = try fixtureVerifier()
         let der = try Fixtures.cardData("00-ordinary", "jpki/000A.der")
-        let sig = v.verify(
+        let sig = await v.verify(
             certificateDER: JPKIVerifyTests.tampered(der, at: der.count - 10), purpose: .auth,
             at: Fixtures.midValidity)
         #expect(!sig.verdict)
         #expect(failureCode(sig, "chain") == "bad_signature")
         // Inside the subject CN (ASCII), so the DER stays well-formed.
         let cnOffset = try #require(offset(of: Array("BE4825E9AGCIEG13220000A".utf8), in: der))
-        let tbs = v.verify(
+        let tbs = await v.verify(
             certificateDER: JPKIVerifyTests.tampered(der, at: cnOffset + 3), purpose: .auth,
             at: Fixtures.midValidity)
         #expect(tbs.check("parse")?.outcome == .passed)
         #expect(!tbs.verdict)
         #expect(failureCode(tbs, "chain") == "bad_signature")
-        let broken = v.verify(
+        let broken = await v.verify(
             certificateDER: der.prefix(100), purpose: .auth, at: Fixtures.midValidity)
         #expect(failureCode(broken, "parse") == "malformed_certificate")
         #expect(!broken.verdict)
@@ -215,8 +217,8 @@ struct ChainTests {
     }
 
     @Test("revoked by CRL: 04-revoked auth certificate, with reason and date")
-    func revokedByCRL() throws {
-        let r = try fixtureVerifier().verify(
+    func revokedByCRL() async throws {
+        let r = try await fixtureVerifier().verify(
             certificateDER: try Fixtures.cardData("04-revoked", "jpki/000A.der"), purpose: .auth,
             at: Fixtures.midValidity)
         #expect(!r.verdict)
@@ -226,21 +228,21 @@ struct ChainTests {
                 == .revoked(
                     reason: "keyCompromise", date: Date(timeIntervalSince1970: 1_727_740_800)))  // 2024-10-01
         // Soft-fail does not excuse a revoked certificate.
-        let soft = try fixtureVerifier(policy: .softFail).verify(
+        let soft = try await fixtureVerifier(policy: .softFail).verify(
             certificateDER: try Fixtures.cardData("04-revoked", "jpki/000A.der"), purpose: .auth,
             at: Fixtures.midValidity)
         #expect(!soft.verdict)
     }
 
     @Test("stale CRL (nextUpdate passed) gives unavailable: hardFail fails, softFail warns")
-    func staleCRL() throws {
+    func staleCRL() async throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         let crl = try makeCRL(
             in: dir, name: "stale.crl.pem", root: "auth-root-2023", lastUpdate: "20250101000000Z",
             nextUpdate: "20250301000000Z")
         let der = try Fixtures.cardData("00-ordinary", "jpki/000A.der")
-        let hard = try fixtureVerifier(crls: [crl]).verify(
+        let hard = try await fixtureVerifier(crls: [crl]).verify(
             certificateDER: der, purpose: .auth, at: Fixtures.midValidity)
         #expect(!hard.verdict)
         #expect(failureCode(hard, "crl") == "revocation_unavailable")
@@ -248,21 +250,21 @@ struct ChainTests {
             Issue.record("expected unavailable, got \(String(describing: hard.check("crl")))")
             return
         }
-        let soft = try fixtureVerifier(crls: [crl], policy: .softFail).verify(
+        let soft = try await fixtureVerifier(crls: [crl], policy: .softFail).verify(
             certificateDER: der, purpose: .auth, at: Fixtures.midValidity)
         #expect(soft.verdict, "\(soft.checks)")
         #expect(soft.warnings.map(\.id) == ["crl"])
     }
 
     @Test("a CRL with a broken signature does not count as good, even for a revoked certificate")
-    func forgedCRL() throws {
+    func forgedCRL() async throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         let good = try Fixtures.data(Fixtures.pki("auth-root-2023.crl.der"))
         let crl = dir.appendingPathComponent("forged.crl.der")
         try JPKIVerifyTests.tampered(good, at: good.count - 5).write(to: crl)
         for card in ["00-ordinary", "04-revoked"] {
-            let r = try fixtureVerifier(crls: [crl]).verify(
+            let r = try await fixtureVerifier(crls: [crl]).verify(
                 certificateDER: try Fixtures.cardData(card, "jpki/000A.der"), purpose: .auth,
                 at: Fixtures.midValidity)
             #expect(!r.verdict)
@@ -271,13 +273,13 @@ struct ChainTests {
     }
 
     @Test("no revocation source: hardFail fails, softFail warns")
-    func noRevocationSource() throws {
+    func noRevocationSource() async throws {
         let der = try Fixtures.cardData("00-ordinary", "jpki/000A.der")
-        let hard = try fixtureVerifier(crls: []).verify(
+        let hard = try await fixtureVerifier(crls: []).verify(
             certificateDER: der, purpose: .auth, at: Fixtures.midValidity)
         #expect(!hard.verdict)
         #expect(failureCode(hard, "revocation") == "revocation_unavailable")
-        let soft = try fixtureVerifier(crls: [], policy: .softFail).verify(
+        let soft = try await fixtureVerifier(crls: [], policy: .softFail).verify(
             certificateDER: der, purpose: .auth, at: Fixtures.midValidity)
         #expect(soft.verdict)
         #expect(soft.warnings.map(\.id) == ["revocation"])

@@ -27,50 +27,50 @@ struct ECDSATests {
     }
 
     @Test("the P-384 card's auth and sign certificates verify: EC root, ECDSA-SHA384 chain, EC-signed CRL")
-    func chains() throws {
+    func chains() async throws {
         let v = try ecVerifier()
-        let auth = v.verify(
+        let auth = await v.verify(
             certificateDER: try Fixtures.cardData(Self.card, "jpki/000A.der"),
             untrustedIntermediates: [try Fixtures.cardData(Self.card, "jpki/000B.der")], purpose: .auth,
             at: Fixtures.referenceDate)
         #expect(auth.verdict, "\(auth.checks)")
         #expect(auth.check("crl")?.outcome.isPassed == true)
-        let sign = v.verify(
+        let sign = await v.verify(
             certificateDER: try Fixtures.cardData(Self.card, "jpki/0001.der"), purpose: .sign,
             at: Fixtures.referenceDate)
         #expect(sign.verdict, "\(sign.checks)")
         // 10-year certificates: still valid in 2034, expired in 2036.
-        let late = v.verify(
+        let late = await v.verify(
             certificateDER: try Fixtures.cardData(Self.card, "jpki/000A.der"), purpose: .auth,
             at: Date(timeIntervalSince1970: 2_050_000_000))  // 2034-12
         #expect(late.verdict, "\(late.checks)")
         #expect(
             failureCode(
-                v.verify(
+                await v.verify(
                     certificateDER: try Fixtures.cardData(Self.card, "jpki/000A.der"), purpose: .auth,
                     at: Date(timeIntervalSince1970: 2_090_000_000)), "validity") == "expired")
     }
 
     @Test("an EC certificate in the EC root's CRL is revoked; the RSA roots do not anchor the EC card")
-    func revokedAndForeign() throws {
-        let revoked = try ecVerifier().verify(
+    func revokedAndForeign() async throws {
+        let revoked = try await ecVerifier().verify(
             certificateDER: try Fixtures.data(Fixtures.pki("extra/revoked-\(Self.gen)-auth.der")), purpose: .auth,
             at: Fixtures.referenceDate)
         #expect(failureCode(revoked, "crl") == "revoked")
-        let rsaOnly = try fixtureVerifier().verify(
+        let rsaOnly = try await fixtureVerifier().verify(
             certificateDER: try Fixtures.cardData(Self.card, "jpki/000A.der"), purpose: .auth,
             at: Fixtures.referenceDate)
         #expect(failureCode(rsaOnly, "chain") != nil)
         #expect(!rsaOnly.verdict)
         // And the other way round: an RSA card does not chain to the EC root of the same DN.
-        let rsaCard = try ecVerifier().verify(
+        let rsaCard = try await ecVerifier().verify(
             certificateDER: try Fixtures.cardData("00-ordinary", "jpki/000A.der"), purpose: .auth,
             at: Fixtures.referenceDate)
         #expect(failureCode(rsaCard, "chain") != nil)
     }
 
     @Test("challenge: ECDSA P-384 over SHA-384 in the card's r ‖ s form verifies; DER, SHA-256 or a flipped bit do not")
-    func challengeP384() throws {
+    func challengeP384() async throws {
         let cert = try Fixtures.cardData(Self.card, "jpki/000A.der")
         let key = Fixtures.card(Self.card, "jpki/auth-key.test.pem")
         let c = try CardChallenge()
@@ -87,7 +87,7 @@ struct ECDSATests {
                 fromDER: [UInt8](try opensslSign(key: key, digest: "sha256", c.bytes)), curve: .p384))
         #expect(!c.verify(signature: sha256, authCertificateDER: cert).verdict)
         // Against the chain too.
-        let presence = c.verifyPresence(
+        let presence = await c.verifyPresence(
             signature: raw, authCertificateDER: cert, verifier: try ecVerifier(), at: Fixtures.referenceDate)
         #expect(presence.verdict, "\(presence.checks)")
         // The card's input for this key: the raw SHA-384 digest (48 bytes), not a DigestInfo.
@@ -97,13 +97,13 @@ struct ECDSATests {
     }
 
     @Test("document signature with the P-384 sign key over a SHA-384 digest")
-    func documentP384() throws {
+    func documentP384() async throws {
         let cert = try Fixtures.cardData(Self.card, "jpki/0001.der")
         let doc = Data("document".utf8)
         let der = try opensslSign(key: Fixtures.card(Self.card, "jpki/sign-key.test.pem"), digest: "sha384", doc)
         let raw = Data(try ECDSASignature.raw(fromDER: [UInt8](der), curve: .p384))
         let digest = DigestAlgorithm.sha384.hash(doc)
-        let r = DocumentSignature.verify(
+        let r = await DocumentSignature.verify(
             digest: digest, algorithm: .sha384, signature: raw, signCertificateDER: cert, verifier: try ecVerifier(),
             at: Fixtures.referenceDate)
         #expect(r.verdict, "\(r.checks)")
@@ -170,12 +170,12 @@ struct ECDSATests {
     }
 
     @Test("P-256: chain with an EC CRL, challenge signed over SHA-256")
-    func p256() throws {
+    func p256() async throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         let h = try hierarchy(curve: "P-256", in: dir)
         let v = try fixtureVerifier(crls: [h.crl], authAnchors: [h.root])
-        let r = v.verify(certificateDER: h.ee, purpose: .auth)
+        let r = await v.verify(certificateDER: h.ee, purpose: .auth)
         #expect(r.verdict, "\(r.checks)")
         let c = try CardChallenge()
         let raw = Data(
@@ -188,12 +188,12 @@ struct ECDSATests {
     }
 
     @Test("other curves are refused with a stable code (chain and signature)", arguments: ["P-521", "secp256k1"])
-    func otherCurves(curve: String) throws {
+    func otherCurves(curve: String) async throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         let h = try hierarchy(curve: curve, in: dir)
         let v = try fixtureVerifier(crls: [h.crl], authAnchors: [h.root])
-        let r = v.verify(certificateDER: h.ee, purpose: .auth)
+        let r = await v.verify(certificateDER: h.ee, purpose: .auth)
         #expect(failureCode(r, "chain") == "unsupported_curve")
         #expect(!r.verdict)
         let c = try CardChallenge()
@@ -216,13 +216,13 @@ struct ECDSATests {
     }
 
     @Test("the simulated P-384 card signs a challenge (message-level primitive): r ‖ s of 96 bytes that verifies")
-    func simulatorP384() throws {
+    func simulatorP384() async throws {
         let c = try CardChallenge()
         let signed = try simCard(Self.card).signWithAuthKeyReadingCertificate(
             message: [UInt8](c.bytes), pin: PIN("1234"))
         #expect(signed.value.scheme == .ecdsa(.p384, .sha384))
         #expect(signed.value.signature.count == 96)
-        let report = c.verifyPresence(
+        let report = await c.verifyPresence(
             signature: Data(signed.value.signature), authCertificateDER: Data(signed.value.certificate),
             verifier: try ecVerifier(), at: Fixtures.referenceDate)
         #expect(report.verdict, "\(report.checks)")
@@ -236,14 +236,14 @@ struct ECDSATests {
         // Sign key: the certificate is read after the sign password.
         let doc: [UInt8] = Array("document".utf8)
         let s = try simCard(Self.card).sign(.sign, message: doc, pin: PIN("ABC123"))
-        let r = DocumentSignature.verify(
+        let r = await DocumentSignature.verify(
             digest: DigestAlgorithm.sha384.hash(Data(doc)), algorithm: .sha384, signature: Data(s.value.signature),
             signCertificateDER: Data(s.value.certificate))
         #expect(r.verdict, "\(r.checks)")
     }
 
     @Test("the same primitives keep RSA as it was: DigestInfo(SHA-256), PKCS#1 v1.5")
-    func simulatorRSA() throws {
+    func simulatorRSA() async throws {
         let c = try CardChallenge()
         let signed = try simCard("00-ordinary").signWithAuthKeyReadingCertificate(
             message: [UInt8](c.bytes), pin: PIN("1234"))
@@ -256,7 +256,7 @@ struct ECDSATests {
     }
 
     @Test("the P-384 card refuses a DigestInfo (51 bytes) with 6700 and signs only raw digests")
-    func simulatorRefusesDigestInfo() throws {
+    func simulatorRefusesDigestInfo() async throws {
         let c = try CardChallenge()
         let card = try simCard(Self.card)
         #expect(throws: JPKIError.wrongData(StatusWord(0x6700))) {

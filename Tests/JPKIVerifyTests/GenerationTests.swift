@@ -21,14 +21,14 @@ struct GenerationTests {
             "00-ordinary", "03-same-name-b", "06-expired-in-grace", "07-expired-past-grace",
             "09-generation-2015",
         ])
-    func eachGenerationVerifies(card: String) throws {
+    func eachGenerationVerifies(card: String) async throws {
         let gen = try #require(Fixtures.generationOf[card])
         let at = try Self.validTime(card)
         let auth = try Fixtures.cardData(card, "jpki/000A.der")
         let sign = try Fixtures.cardData(card, "jpki/0001.der")
         let all = try fixtureVerifier()
         for (der, purpose) in [(auth, CertificatePurpose.auth), (sign, .sign)] {
-            let r = all.verify(certificateDER: der, purpose: purpose, at: at)
+            let r = await all.verify(certificateDER: der, purpose: purpose, at: at)
             #expect(r.verdict, "\(card) \(purpose): \(r.checks)")
             #expect(r.check("crl")?.revocation == .good)
         }
@@ -37,67 +37,67 @@ struct GenerationTests {
         // Its own generation alone suffices…
         let own = try fixtureVerifier(
             crls: [Fixtures.pki("auth-root-\(gen).crl.pem")], authAnchors: [Fixtures.pki("auth-root-\(gen).pem")])
-        #expect(own.verify(certificateDER: auth, purpose: .auth, at: at).verdict)
+        #expect(await own.verify(certificateDER: auth, purpose: .auth, at: at).verdict)
         // …and the other generations, with the very same DN, do not: the anchor is chosen by key.
         let others = Fixtures.generations.filter { $0 != gen }
         let wrong = try fixtureVerifier(
             crls: others.map { Fixtures.pki("auth-root-\($0).crl.pem") },
             authAnchors: others.map { Fixtures.pki("auth-root-\($0).pem") })
-        let r = wrong.verify(certificateDER: auth, purpose: .auth, at: at)
+        let r = await wrong.verify(certificateDER: auth, purpose: .auth, at: at)
         #expect(!r.verdict)
         #expect(r.check("chain")?.outcome.isPassed == false)
         // Even when the card offers its own root as a hint.
-        let hinted = wrong.verify(
+        let hinted = await wrong.verify(
             certificateDER: auth, untrustedIntermediates: [try Fixtures.cardData(card, "jpki/000B.der")],
             purpose: .auth, at: at)
         #expect(failureCode(hinted, "chain") == "untrusted_anchor")
     }
 
     @Test("a certificate claiming generation 2019 (AKI, shared DN) but signed by the 2015 key fails")
-    func forgedGeneration() throws {
+    func forgedGeneration() async throws {
         let der = try Fixtures.data(Fixtures.pki("extra/forged-generation-auth.der"))
         let info = try CertificateInfo(der: der)
         let root2019 = try CertificateInfo(der: try Fixtures.data(Fixtures.pki("auth-root-2019.der")))
         let root2015 = try CertificateInfo(der: try Fixtures.data(Fixtures.pki("auth-root-2015.der")))
         #expect(info.issuer.der == root2019.subject.der && info.issuer.der == root2015.subject.der)
-        let r = try fixtureVerifier().verify(certificateDER: der, purpose: .auth, at: Fixtures.referenceDate)
+        let r = try await fixtureVerifier().verify(certificateDER: der, purpose: .auth, at: Fixtures.referenceDate)
         #expect(!r.verdict)
         #expect(failureCode(r, "chain") == "bad_signature", "\(r.checks)")
         // With only the key that really signed it configured, it still fails: its AKI names another key.
         let only2015 = try fixtureVerifier(
             crls: [Fixtures.pki("auth-root-2015.crl.pem")], authAnchors: [Fixtures.pki("auth-root-2015.pem")])
-        #expect(!only2015.verify(certificateDER: der, purpose: .auth, at: Fixtures.referenceDate).verdict)
+        #expect(await !only2015.verify(certificateDER: der, purpose: .auth, at: Fixtures.referenceDate).verdict)
     }
 
     @Test("the CRL is chosen by issuer key: same serial, other generation, other answer")
-    func crlOfTheRightGeneration() throws {
+    func crlOfTheRightGeneration() async throws {
         // 2015's CRL first: a name-only choice would take it for every certificate.
         let crls = Fixtures.generations.map { Fixtures.pki("auth-root-\($0).crl.pem") }
         let v = try fixtureVerifier(crls: crls)
         let at = Fixtures.referenceDate
         // Serial 1001: good under 2023 (00-ordinary) and 2019, revoked under 2015.
-        let ordinary = v.verify(
+        let ordinary = await v.verify(
             certificateDER: try Fixtures.cardData("00-ordinary", "jpki/000A.der"), purpose: .auth, at: at)
         #expect(ordinary.verdict, "\(ordinary.checks)")
         #expect(ordinary.check("crl")?.revocation == .good)
-        let good2019 = v.verify(
+        let good2019 = await v.verify(
             certificateDER: try Fixtures.data(Fixtures.pki("extra/same-serial-2019-auth.der")), purpose: .auth, at: at)
         #expect(good2019.verdict, "\(good2019.checks)")
-        let revoked2015 = v.verify(
+        let revoked2015 = await v.verify(
             certificateDER: try Fixtures.data(Fixtures.pki("extra/revoked-2015-auth.der")), purpose: .auth, at: at)
         #expect(failureCode(revoked2015, "crl") == "revoked")
         // Serial 1041: revoked under 2023 (04-revoked), good under 2015.
-        let sameSerial = v.verify(
+        let sameSerial = await v.verify(
             certificateDER: try Fixtures.data(Fixtures.pki("extra/same-serial-2015-auth.der")), purpose: .auth, at: at)
         #expect(sameSerial.verdict, "\(sameSerial.checks)")
         #expect(sameSerial.check("crl")?.revocation == .good)
         #expect(
-            failureCode(
+            await failureCode(
                 v.verify(certificateDER: try Fixtures.cardData("04-revoked", "jpki/000A.der"), purpose: .auth, at: at),
                 "crl") == "revoked")
         // The 2015 CRL alone does not speak for a 2023 certificate at all (it lists serial 1001).
         let only2015 = try fixtureVerifier(crls: [Fixtures.pki("auth-root-2015.crl.pem")])
-        let r = only2015.verify(
+        let r = await only2015.verify(
             certificateDER: try Fixtures.cardData("00-ordinary", "jpki/000A.der"), purpose: .auth, at: at)
         guard case .unavailable = r.check("crl")?.revocation else {
             Issue.record("expected unavailable, got \(String(describing: r.check("crl")))")
@@ -106,7 +106,7 @@ struct GenerationTests {
     }
 
     @Test("the revocation entry (reason, date) comes from the issuer's own CRL, not a same-name one")
-    func revokedEntryFromTheRightCRL() throws {
+    func revokedEntryFromTheRightCRL() async throws {
         // A 2015-generation CRL that also lists serial 1041 (reason superseded, 2024-11-15),
         // loaded before the 2023 CRL that revokes 04-revoked (keyCompromise, 2024-10-01).
         let dir = try makeTempDir()
@@ -117,14 +117,14 @@ struct GenerationTests {
             index: "R\t300101000000Z\t241115000000Z,superseded\t1041\tunknown\t\(subject)\n", root: "auth-root-2015",
             lastUpdate: "20241201000000Z", nextUpdate: "20361231000000Z", withAKI: true)
         let v = try fixtureVerifier(crls: [crl, Fixtures.pki("auth-root-2023.crl.pem")])
-        let r = v.verify(
+        let r = await v.verify(
             certificateDER: try Fixtures.cardData("04-revoked", "jpki/000A.der"), purpose: .auth,
             at: Fixtures.referenceDate)
         #expect(
             r.check("crl")?.revocation
                 == .revoked(reason: "keyCompromise", date: Date(timeIntervalSince1970: 1_727_740_800)))
         // And the 2015 certificate with that serial is revoked by that CRL, with its own entry.
-        let s = v.verify(
+        let s = await v.verify(
             certificateDER: try Fixtures.data(Fixtures.pki("extra/same-serial-2015-auth.der")), purpose: .auth,
             at: Fixtures.referenceDate)
         #expect(

@@ -46,8 +46,8 @@ struct ReportTests {
     }
 
     @Test("Codable round trip recomputes the verdict; a forged stored verdict is ignored")
-    func codable() throws {
-        let r = try fixtureVerifier().verify(
+    func codable() async throws {
+        let r = try await fixtureVerifier().verify(
             certificateDER: try Fixtures.data(Fixtures.pki("extra/expired-auth.der")),
             purpose: .auth,
             at: Fixtures.midValidity)
@@ -65,16 +65,16 @@ struct ReportTests {
     }
 
     @Test("reports and errors carry no personal data from the sign certificate")
-    func noPII() throws {
+    func noPII() async throws {
         let card = "01-kanji-variant"
         let info = try CertificateInfo(der: try Fixtures.cardData(card, "jpki/0001.der"))
         let id = try #require(info.signIdentity)
         let v = try fixtureVerifier()
         let der = try Fixtures.cardData(card, "jpki/0001.der")
         var reports = [
-            v.verify(certificateDER: der, purpose: .sign, at: Fixtures.midValidity),
-            v.verify(certificateDER: der, purpose: .auth, at: Fixtures.midValidity),
-            v.verify(
+            await v.verify(certificateDER: der, purpose: .sign, at: Fixtures.midValidity),
+            await v.verify(certificateDER: der, purpose: .auth, at: Fixtures.midValidity),
+            await v.verify(
                 certificateDER: tampered(der, at: der.count - 3), purpose: .sign,
                 at: Date(timeIntervalSince1970: 0)),
         ]

@@ -23,13 +23,13 @@ struct SignatureTests {
     }
 
     @Test("the card's auth-key signature over the challenge verifies; presence report is complete")
-    func goodChallenge() throws {
+    func goodChallenge() async throws {
         let c = try CardChallenge()
         let sig = try sign(c.bytes, key: Fixtures.card("00-ordinary", "jpki/auth-key.test.pem"))
         let cert = try Fixtures.cardData("00-ordinary", "jpki/000A.der")
         let r = c.verify(signature: sig, authCertificateDER: cert)
         #expect(r.verdict)
-        let presence = c.verifyPresence(
+        let presence = await c.verifyPresence(
             signature: sig, authCertificateDER: cert,
             cardCACertificateDER: try Fixtures.cardData("00-ordinary", "jpki/000B.der"),
             verifier: try fixtureVerifier(), at: Fixtures.midValidity)
@@ -39,7 +39,7 @@ struct SignatureTests {
     }
 
     @Test("bad challenge signature: flipped byte, other challenge, other key, empty")
-    func badChallenge() throws {
+    func badChallenge() async throws {
         let c = try CardChallenge()
         let cert = try Fixtures.cardData("00-ordinary", "jpki/000A.der")
         let sig = try sign(c.bytes, key: Fixtures.card("00-ordinary", "jpki/auth-key.test.pem"))
@@ -58,7 +58,7 @@ struct SignatureTests {
         // Good signature but revoked certificate: presence fails.
         let revokedSig = try sign(
             c.bytes, key: Fixtures.card("04-revoked", "jpki/auth-key.test.pem"))
-        let presence = c.verifyPresence(
+        let presence = await c.verifyPresence(
             signature: revokedSig,
             authCertificateDER: try Fixtures.cardData("04-revoked", "jpki/000A.der"),
             verifier: try fixtureVerifier(), at: Fixtures.midValidity)
@@ -69,7 +69,7 @@ struct SignatureTests {
     @Test(
         "document signatures with the sign key over SHA-256/384/512 digests",
         arguments: DigestAlgorithm.allCases)
-    func documentSignature(algorithm: DigestAlgorithm) throws {
+    func documentSignature(algorithm: DigestAlgorithm) async throws {
         let document = Data("診療情報 test document \(algorithm.rawValue)".utf8)
         let digest = algorithm.hash(document)
         let digestFile = try makeTempDir()
@@ -86,7 +86,7 @@ struct SignatureTests {
             DocumentSignature.verify(
                 digest: digest, algorithm: algorithm, signature: sig, signCertificateDER: cert
             ).verdict)
-        let full = DocumentSignature.verify(
+        let full = await DocumentSignature.verify(
             digest: digest, algorithm: algorithm, signature: sig, signCertificateDER: cert,
             verifier: try fixtureVerifier(),
             at: Fixtures.midValidity)

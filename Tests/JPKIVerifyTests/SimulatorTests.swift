@@ -17,13 +17,13 @@ struct SimulatorTests {
     }
 
     @Test("card presence: the simulated card signs a fresh challenge with its auth key")
-    func presence() throws {
+    func presence() async throws {
         let c = try card("00-ordinary")
         let certs = try c.readCertificates().value
         let auth = Data(try #require(certs[.auth]))
         let challenge = try CardChallenge()
         let sig = try c.signWithAuthKey(digestInfo: [UInt8](challenge.digestInfo), pin: PIN("1234"))
-        let report = challenge.verifyPresence(
+        let report = await challenge.verifyPresence(
             signature: Data(sig.value), authCertificateDER: auth,
             cardCACertificateDER: certs[.authCA].map { Data($0) }, verifier: try fixtureVerifier(),
             at: Fixtures.midValidity)
@@ -40,7 +40,7 @@ struct SimulatorTests {
     }
 
     @Test("sign key over a document digest, sign certificate read with the sign password")
-    func documentSignature() throws {
+    func documentSignature() async throws {
         let c = try card("00-ordinary")
         let certs = try c.readCertificates(signPIN: PIN("ABC123")).value
         let signCert = Data(try #require(certs[.sign]))
@@ -48,7 +48,7 @@ struct SimulatorTests {
         let sig = try c.signWithSignKey(
             digestInfo: try DigestInfo.encode(.sha384, digest: [UInt8](digest)),
             pin: PIN("ABC123"))
-        let report = DocumentSignature.verify(
+        let report = await DocumentSignature.verify(
             digest: digest, algorithm: .sha384, signature: Data(sig.value),
             signCertificateDER: signCert, signCACertificateDER: certs[.signCA].map { Data($0) },
             verifier: try fixtureVerifier(), at: Fixtures.midValidity)

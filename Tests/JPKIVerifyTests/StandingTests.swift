@@ -49,12 +49,12 @@ struct StandingTests {
 
     /// A fixture card's auth certificate verified after its notAfter: only `validity` fails,
     /// with `expired` at depth 0, which the grace verdict forgives; the plain verdict stays false.
-    @Test func expiredEndEntityIsForgivenOnlyForItsOwnExpiry() throws {
+    @Test func expiredEndEntityIsForgivenOnlyForItsOwnExpiry() async throws {
         let v = try fixtureVerifier()
         let der = try Fixtures.cardData("00-ordinary", "jpki/000A.der")
         let info = try CertificateInfo(der: der)
         let inGrace = info.notAfter.addingTimeInterval(20 * 86400)
-        let report = v.verify(
+        let report = await v.verify(
             certificateDER: der, untrustedIntermediates: [try Fixtures.cardData("00-ordinary", "jpki/000B.der")],
             purpose: .auth, at: inGrace)
         #expect(!report.verdict)
@@ -67,15 +67,16 @@ struct StandingTests {
         }
         // A revoked card is not forgiven by the grace period.
         let revokedDER = try Fixtures.cardData("04-revoked", "jpki/000A.der")
-        let revoked = v.verify(
+        let revoked = await v.verify(
             certificateDER: revokedDER, purpose: .auth,
             at: (try CertificateInfo(der: revokedDER)).notAfter.addingTimeInterval(20 * 86400))
         #expect(!revoked.verdictForgivingEndEntityExpiry)
         // An untrusted chain is not forgiven either (no anchor for it).
         let otherAnchor = try fixtureVerifier(authAnchors: Fixtures.signAnchors)
-        #expect(!otherAnchor.verify(certificateDER: der, purpose: .auth, at: inGrace).verdictForgivingEndEntityExpiry)
+        #expect(
+            await !otherAnchor.verify(certificateDER: der, purpose: .auth, at: inGrace).verdictForgivingEndEntityExpiry)
         // Within validity nothing changes: both verdicts agree.
-        let valid = v.verify(certificateDER: der, purpose: .auth, at: Fixtures.midValidity)
+        let valid = await v.verify(certificateDER: der, purpose: .auth, at: Fixtures.midValidity)
         #expect(valid.verdict && valid.verdictForgivingEndEntityExpiry)
     }
 
@@ -87,21 +88,21 @@ struct StandingTests {
             ("06-expired-in-grace", "expired_in_grace", true), ("07-expired-past-grace", "expired_past_grace", true),
             ("08-face-auth-card", "valid", true), ("09-generation-2015", "valid", true),
         ])
-    func fixtureStandings(card: String, code: String, forgiven: Bool) throws {
+    func fixtureStandings(card: String, code: String, forgiven: Bool) async throws {
         let der = try Fixtures.cardData(card, "jpki/000A.der")
         let info = try CertificateInfo(der: der)
         #expect(policy.standing(of: info, at: Fixtures.referenceDate).code == code)
-        let report = try fixtureVerifier().verify(certificateDER: der, purpose: .auth, at: Fixtures.referenceDate)
+        let report = try await fixtureVerifier().verify(certificateDER: der, purpose: .auth, at: Fixtures.referenceDate)
         #expect(report.verdictForgivingEndEntityExpiry == forgiven, "\(report.checks)")
         #expect(report.verdict == (code == "valid" || code == "expiring_soon"))
     }
 
     /// An expired CA certificate is never forgiven, even when the end entity expired too.
-    @Test func expiredAnchorIsNotForgiven() throws {
+    @Test func expiredAnchorIsNotForgiven() async throws {
         let v = try fixtureVerifier(crls: [], policy: .softFail)
         let der = try Fixtures.cardData("00-ordinary", "jpki/000A.der")
         let root = try CertificateInfo(der: try Fixtures.data(Fixtures.pki("auth-root-2023.der")))
-        let report = v.verify(certificateDER: der, purpose: .auth, at: root.notAfter.addingTimeInterval(86400))
+        let report = await v.verify(certificateDER: der, purpose: .auth, at: root.notAfter.addingTimeInterval(86400))
         #expect(failureCode(report, "validity") == "expired")
         #expect(report.check("validity")?.detail != "depth 0")
         #expect(!report.verdictForgivingEndEntityExpiry)

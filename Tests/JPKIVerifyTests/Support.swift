@@ -259,3 +259,43 @@ func makeCRL(
         ] + (withAKI ? ["-crlexts", "crlext"] : []))
     return crl
 }
+
+/// Answers each connection on 127.0.0.1:<free port> with fixed bytes after the request head and
+/// its Content-Length body arrived, then closes. Its thread blocks in accept/recv (never the
+/// cooperative pool); `stop()` closes the listener.
+final class CannedHTTPServer: @unchecked Sendable {
+    let listener: SilentListener
+    var port: UInt16 { listener.port }
+    var url: URL { URL(string: "http://127.0.0.1:\(port)/ocsp")! }
+
+    init(answer: [UInt8]) throws {
+        listener = try SilentListener()
+        let fd = listener.fd
+        Thread.detachNewThread {
+            while true {
+                let c = accept(fd, nil, nil)
+                guard c >= 0 else { return }
+                var got: [UInt8] = []
+                var buf = [UInt8](repeating: 0, count: 4096)
+                while !Self.requestComplete(got) {
+                    let n = recv(c, &buf, buf.count, 0)
+                    if n <= 0 { break }
+                    got += buf[0..<n]
+                }
+                _ = answer.withUnsafeBytes { send(c, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                close(c)
+            }
+        }
+    }
+
+    static func requestComplete(_ bytes: [UInt8]) -> Bool {
+        guard let end = bytes.firstRange(of: [13, 10, 13, 10] as [UInt8]) else { return false }
+        let head = String(decoding: bytes[..<end.lowerBound], as: UTF8.self).lowercased()
+        let length =
+            head.components(separatedBy: "\r\n").first { $0.hasPrefix("content-length:") }
+            .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
+        return bytes.count - end.upperBound >= length
+    }
+
+    func stop() { shutdown(listener.fd, Int32(SHUT_RDWR)) }
+}

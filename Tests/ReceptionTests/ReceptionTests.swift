@@ -180,7 +180,7 @@ struct SessionBindingTests {
 
     func api(_ fake: FakeJpkid) -> ReceptionAPI {
         ReceptionAPI(
-            jpkid: JpkidClient(socketPath: fake.path, group: MultiThreadedEventLoopGroup.singleton), idleSeconds: 60)
+            jpkid: JpkidClient(socketPath: fake.path), idleSeconds: 60)
     }
 
     @Test("card summary, eligibility and face answers of another session become 409 card_session_ended")
@@ -208,7 +208,7 @@ struct SessionBindingTests {
     @Test("jpkid not running: 503 jpkid_unavailable; malformed input is refused before jpkid is asked")
     func unavailable() async throws {
         let api = ReceptionAPI(
-            jpkid: JpkidClient(socketPath: "/nonexistent/jpkid.sock", group: MultiThreadedEventLoopGroup.singleton),
+            jpkid: JpkidClient(socketPath: "/nonexistent/jpkid.sock"),
             idleSeconds: 60)
         let a = await api.handle(method: .GET, path: "/api/readers", body: [])
         #expect(a.status == 503 && String(decoding: a.body, as: UTF8.self).contains("jpkid_unavailable"))
