@@ -47,26 +47,8 @@ final class TestPrivateKey: @unchecked Sendable {
     /// `r ‖ s` (2 × the coordinate length; converted from OpenSSL's DER by
     /// ``ECDSASignature/raw(fromDER:curve:)``). Nil for an RSA key or when OpenSSL refuses.
     func signECDSA(digest: [UInt8]) -> [UInt8]? {
-        guard let curve, let ctx = EVP_PKEY_CTX_new(pkey, nil) else { return nil }
-        defer { EVP_PKEY_CTX_free(ctx) }
-        guard EVP_PKEY_sign_init(ctx) == 1 else {
-            ERR_clear_error()
-            return nil
-        }
-        var length = 0
-        guard EVP_PKEY_sign(ctx, nil, &length, digest, digest.count) == 1 else {
-            ERR_clear_error()
-            return nil
-        }
-        var out = [UInt8](repeating: 0, count: length)
-        let rc = out.withUnsafeMutableBufferPointer { buf in
-            EVP_PKEY_sign(ctx, buf.baseAddress, &length, digest, digest.count)
-        }
-        guard rc == 1 else {
-            ERR_clear_error()
-            return nil
-        }
-        return try? ECDSASignature.raw(fromDER: Array(out[..<length]), curve: curve)
+        guard let curve, let der = evpSign(digest, configure: { _ in true }) else { return nil }
+        return try? ECDSASignature.raw(fromDER: der, curve: curve)
     }
 
     deinit { EVP_PKEY_free(pkey) }
@@ -87,20 +69,24 @@ final class TestPrivateKey: @unchecked Sendable {
     }
 
     private func sign(_ data: [UInt8], padding: Int32, pssDigest: Bool) -> [UInt8]? {
-        guard curve == nil, let ctx = EVP_PKEY_CTX_new(pkey, nil) else { return nil }
+        guard curve == nil else { return nil }
+        return evpSign(data) { ctx in
+            guard EVP_PKEY_CTX_set_rsa_padding(ctx, padding) == 1 else { return false }
+            // RSA_PSS_SALTLEN_DIGEST = -1.
+            return !pssDigest
+                || (EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) == 1
+                    && EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, -1) == 1)
+        }
+    }
+
+    /// The private-key operation over `data` as given (EVP_PKEY_sign), after `configure` set the
+    /// context up (RSA padding; nothing for ECDSA, which answers DER). Nil when OpenSSL refuses.
+    private func evpSign(_ data: [UInt8], configure: (OpaquePointer) -> Bool) -> [UInt8]? {
+        guard let ctx = EVP_PKEY_CTX_new(pkey, nil) else { return nil }
         defer { EVP_PKEY_CTX_free(ctx) }
-        guard EVP_PKEY_sign_init(ctx) == 1, EVP_PKEY_CTX_set_rsa_padding(ctx, padding) == 1 else {
+        guard EVP_PKEY_sign_init(ctx) == 1, configure(ctx) else {
             ERR_clear_error()
             return nil
-        }
-        if pssDigest {
-            // RSA_PSS_SALTLEN_DIGEST = -1.
-            guard EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) == 1,
-                EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, -1) == 1
-            else {
-                ERR_clear_error()
-                return nil
-            }
         }
         var length = 0
         guard EVP_PKEY_sign(ctx, nil, &length, data, data.count) == 1 else {

@@ -64,20 +64,9 @@ enum CardKeyVerify {
         switch scheme {
         case .rsaPKCS1v15(let d):
             return RSAVerify.verifyMessage(message, signature: signature, key: key, digest: d)
-        case .ecdsa(let curve, let d):
-            guard let der = try? ECDSASignature.der(fromRaw: [UInt8](signature), curve: curve),
-                let mdctx = EVP_MD_CTX_new()
-            else { return false }
-            defer { EVP_MD_CTX_free(mdctx) }
-            guard EVP_DigestVerifyInit(mdctx, nil, d.evpMD, nil, key.ptr) == 1 else {
-                _ = drainOpenSSLErrors()
-                return false
-            }
-            let rc = message.withUnsafeBytes { m in
-                EVP_DigestVerify(mdctx, der, der.count, m.bindMemory(to: UInt8.self).baseAddress, m.count)
-            }
-            _ = drainOpenSSLErrors()
-            return rc == 1
+        case .ecdsa(_, let d):
+            // ECDSA signs the digest itself: hash here, verify as a digest.
+            return verifyDigest(d.hash(message), signature: signature, key: key, scheme: scheme)
         }
     }
 

@@ -23,17 +23,21 @@ struct RegistryCommandTests {
         let dir = try temporaryDirectory("cli")
         let sqlite = dir.appendingPathComponent("var/eligibility.sqlite").path
         let audit = dir.appendingPathComponent("audit.jsonl").path
-        let pki = packageRoot.appendingPathComponent("apdu-fixtures/pki")
         var json: [String: Any] = [
             "socket": ["path": dir.appendingPathComponent("jpkid.sock").path],
             "auditLog": audit,
             "eligibility": ["provider": "sqlite", "sqlitePath": sqlite],
         ]
         if trust {
-            json["trust"] = [
-                "authAnchors": ["2015", "2019", "2023"].map { pki.appendingPathComponent("auth-root-\($0).pem").path },
-                "crls": ["2015", "2019", "2023"].map { pki.appendingPathComponent("auth-root-\($0).crl.pem").path },
-            ]
+            // config/demo.json's fixture trust (every root generation, the ECDSA stand-in's too),
+            // its paths made absolute: one list for the demo, the scripts and the tests.
+            let demo = try JSONSerialization.jsonObject(
+                with: Data(contentsOf: packageRoot.appendingPathComponent("config/demo.json")))
+            let section = try #require((demo as? [String: Any])?["trust"] as? [String: Any])
+            json["trust"] = section.mapValues { value -> Any in
+                if let list = value as? [String] { return list.map { packageRoot.appendingPathComponent($0).path } }
+                return packageRoot.appendingPathComponent(value as? String ?? "").path
+            }
         }
         let config = dir.appendingPathComponent("config.json").path
         try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: config))
@@ -143,11 +147,12 @@ struct RegistryCommandTests {
         #expect(table.stdout.contains("高橋　崎辺"))
         #expect(table.stdout.split(separator: "\n").count == 11)
 
-        // By DN alone the card is ambiguous (three generations share it); by key id it is one.
+        // By DN alone the card is ambiguous (four root generations share it: 2015, 2019, 2023 and
+        // the ECDSA stand-in); by key id it is one.
         let byDN = await jpkid([
             "registry", "unlink", "--issuer", fixtureAuthIssuer, "--serial", "1001", "--config", s.config,
         ])
-        #expect(byDN.status == 64 && byDN.stderr.contains("3 configured auth anchors"), "\(byDN.stderr)")
+        #expect(byDN.status == 64 && byDN.stderr.contains("4 configured auth anchors"), "\(byDN.stderr)")
         let un = await jpkid([
             "registry", "unlink", "--issuer-key-id", fixtureAuthKeyID, "--serial", "1001", "--config", s.config,
         ])
@@ -253,6 +258,14 @@ struct RegistryCommandTests {
                 #expect(phone.stdout.contains("linked android-phone 1141"), "\(phone.stdout)")
                 #expect(phone.stdout.contains("the record has 3 credential(s)"), "\(phone.stdout)")
             }
+            // And a renewed card with an ECDSA P-384 key (the stand-in of the next card).
+            try await withCard("30-ecdsa-p384-standin") {
+                let ec = try jpkidProcess(
+                    ["registry", "link", "--config", s.config, "--reader", reader, "--pin-stdin", "--record", "1"],
+                    stdin: Data("1234\n".utf8))
+                #expect(ec.status == 0, "\(ec.stderr)")
+                #expect(ec.stdout.contains("the record has 4 credential(s)"), "\(ec.stdout)")
+            }
             try await withCard("04-revoked") {
                 let r = try jpkidProcess(
                     ["registry", "link", "--config", s.config, "--reader", reader, "--pin-stdin", "--record", "1"],
@@ -269,17 +282,24 @@ struct RegistryCommandTests {
                 try CardKey(issuerKeyID: fixtureAuthKeyID, serial: "1001", issuer: fixtureAuthIssuer),
                 try CardKey(issuerKeyID: fixtureAuthKeyID, serial: "1011", issuer: fixtureAuthIssuer),
                 try CardKey(issuerKeyID: fixtureAuthKeyID, serial: "1141", issuer: fixtureAuthIssuer),
+                try CardKey(
+                    authCertificateDER: Array(
+                        try Data(
+                            contentsOf: packageRoot.appendingPathComponent(
+                                "apdu-fixtures/cards/30-ecdsa-p384-standin/jpki/000A.der"))), anchors: []),
             ])
         #expect(
             Dictionary(grouping: entries.first?.credentials ?? [], by: { $0.kind?.rawValue ?? "-" }).mapValues(\.count)
-                == ["card": 2, "android-phone": 1])
+                == ["card": 3, "android-phone": 1])
         let lines = try auditLines(s)
         let links = lines.filter { ($0["operation"] as? String) == "registry-link" }
         #expect(
-            links.compactMap { $0["outcome"] as? String } == ["ok", "wrong_pin", "ok", "ok", "verification_failed"])
+            links.compactMap { $0["outcome"] as? String } == [
+                "ok", "wrong_pin", "ok", "ok", "ok", "verification_failed",
+            ])
         #expect(
             links.filter { $0["outcome"] as? String == "ok" }.map { $0["credentialKind"] as? String } == [
-                "card", "card", "android-phone",
+                "card", "card", "android-phone", "card",
             ])
         let raw = try String(contentsOfFile: s.audit, encoding: .utf8)
         for secret in ["1234", "9876", "山田", "1980-02-17"] {

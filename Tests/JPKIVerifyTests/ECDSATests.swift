@@ -209,11 +209,7 @@ struct ECDSATests {
 
     // MARK: The simulated card and the card library's signing path
 
-    func simCard(_ name: String) throws -> MyNumberCard {
-        let sim = try VirtualMyNumberCard(
-            directory: Fixtures.root.appendingPathComponent("cards").appendingPathComponent(name))
-        return MyNumberCard(channel: CardChannel(transport: InProcessTransport(card: sim)))
-    }
+    func simCard(_ name: String) throws -> MyNumberCard { try SimulatorTests().card(name) }
 
     @Test("the simulated P-384 card signs a challenge (message-level primitive): r ‖ s of 96 bytes that verifies")
     func simulatorP384() async throws {

@@ -10,6 +10,7 @@ import Testing
 /// verifies. (No pcscd needed.)
 @Suite("Simulated card end to end")
 struct SimulatorTests {
+    /// The fixture card `name` in the in-process simulator, behind the card library.
     func card(_ name: String) throws -> MyNumberCard {
         let sim = try VirtualMyNumberCard(
             directory: Fixtures.root.appendingPathComponent("cards").appendingPathComponent(name))
