@@ -13,6 +13,15 @@ public struct ProcessResult: Sendable {
     public var stderr: String
 }
 
+/// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34+; its header declaration is not visible
+/// to Swift's Glibc module, so it is looked up by name): closes every descriptor from a number on
+/// in the child.
+private let closeFromAction: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
+    guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+    return unsafeBitCast(
+        symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+}()
+
 /// Starts a program with posix_spawn and a clean signal mask (the test runner blocks SIGTERM, and
 /// Foundation's Process misses child exits here). `fds` maps the child's 0/1/2 to files or fds.
 public func spawnProgram(
@@ -45,6 +54,11 @@ public func spawnProgram(
     posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_TRUNC | O_CREAT, 0o600)
     // Extra descriptors for the child (child fd ← our fd), e.g. a listening socket as fd 3.
     for (child, ours) in passing { posix_spawn_file_actions_adddup2(&actions, ours, child) }
+    // Nothing else of ours reaches the child: the test process holds in-process daemons' sockets
+    // (not all close-on-exec), and a child that outlives a test — a PostgreSQL server, a spawned
+    // jpkid — would keep a connection open that the daemon closed (seen: a fairness test's
+    // "stream closed" never reached its peer while another test's PostgreSQL server ran).
+    if let addCloseFrom = closeFromAction { _ = addCloseFrom(&actions, (passing.keys.max() ?? 2) + 1) }
     let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
     defer { for a in argv { free(a) } }
     var pid: pid_t = 0

@@ -444,10 +444,12 @@ struct DaemonTests {
                         "\"outcome\":\"payload_too_large\"")
                 })
             // Raw protocol garbage.
-            let fd = try http.connect()
-            http.send(fd, Array("\u{1}\u{2}NOT HTTP\r\n\r\n".utf8))
-            _ = http.readAll(fd)
-            close(fd)
+            _ = try await blocking {
+                let fd = try http.connect()
+                defer { close(fd) }
+                http.send(fd, Array("\u{1}\u{2}NOT HTTP\r\n\r\n".utf8))
+                return http.readAll(fd).count
+            }
             // A client that dies mid-request.
             let fd2 = try http.connect()
             http.send(

@@ -117,28 +117,14 @@ struct OQSFlowTests {
             // Give the intake thread its watch before the file arrives (it takes only new files).
             #expect(
                 try await TestBench.waitUntil { try await http.request("GET", "/v1/oqs/face-results").status == 200 })
-            // Subscribe to the events first (the stream's first bytes come after the subscription).
-            let fd = try http.connect()
-            defer { close(fd) }
-            var tv = timeval(tv_sec: 10, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            #expect(http.send(fd, Array("GET /v1/events HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8)))
-            func read(until marker: String) -> String {
-                var text = ""
-                var buf = [UInt8](repeating: 0, count: 8192)
-                while !text.contains(marker) {
-                    let n = recv(fd, &buf, buf.count, 0)
-                    if n <= 0 { break }
-                    text += String(decoding: buf[0..<n], as: UTF8.self)
-                }
-                return text
-            }
-            #expect(read(until: "retry:").contains("retry:"))
+            // Subscribe to the events first (the reader returns once the daemon has subscribed it).
+            let events = try await SSEReader(http: http)
+            defer { events.close() }
             var joined: String?
             _ = try fake.dropFaceResult(fields)
             // The event names the result by id only.
-            let event = read(until: "event: oqs-face-result\ndata: {")
-            let more = event.contains("\"result\":") ? event : event + read(until: "\n\n")
+            let event = try #require(try await events.next("oqs-face-result"))
+            let eventText = String(decoding: try JSONSerialization.data(withJSONObject: event), as: UTF8.self)
             #expect(
                 try await TestBench.waitUntil {
                     let list = try await http.request("GET", "/v1/oqs/face-results").json["results"] as? [[String: Any]]
@@ -146,7 +132,7 @@ struct OQSFlowTests {
                     return joined != nil
                 })
             let id = try #require(joined)
-            #expect(more.contains("\"result\":\"\(id)\"") && !more.contains("山田"), "\(more)")
+            #expect(event["result"] as? String == id && !eventText.contains("山田"), "\(eventText)")
             let r = try await http.request("GET", "/v1/oqs/face-results/\(id)")
             #expect(r.status == 200 && r.json["join"] as? String == "joined")
             #expect((r.json["patient"] as? [String: Any])?["recordID"] as? Int == Int(entry.id))
