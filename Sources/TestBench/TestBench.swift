@@ -129,7 +129,6 @@ public enum TestBench {
     /// free when `body` starts; a card still connected 4 s after `body` returns is a test bug:
     /// pcscd is restarted for the next test and this test fails with ``LeakedCard``.
     public static func exclusive<T>(_ body: () async throws -> T) async throws -> T {
-        try requirePCSCD()
         await gate.acquire()
         let fd = open(lockPath, O_CREAT | O_RDWR | O_CLOEXEC, 0o666)
         if fd >= 0 {
@@ -150,6 +149,9 @@ public enum TestBench {
             }
             gate.release()
         }
+        // Checked inside the lock: a holder restarting pcscd (after a killed client) removes its
+        // socket for a moment, and a test checking outside the lock failed on that.
+        try requirePCSCD()
         if !slotsFree() { resetSlots("a vpcd slot is still busy before the test starts") }
         let result: T
         do {
