@@ -49,6 +49,8 @@ public final class Daemon: Sendable {
     ) async throws -> Daemon {
         // A client that goes away mid-response must never kill the process.
         signal(SIGPIPE, SIG_IGN)
+        // The generated routes (docs/openapi.yaml): a table that cannot be built stops the start.
+        _ = try DaemonAPI.routing.get()
         let roles = try RoleMap(config.roles)
         let audit = try AuditLog(config: config, createKey: true)
         for note in audit.writer.notes { logger.error("audit log", metadata: ["note": "\(note)"]) }

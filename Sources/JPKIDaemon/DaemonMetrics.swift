@@ -22,7 +22,7 @@ public final class DaemonMetrics: Sendable {
     /// session ids become `{session}`; paths outside the API become `other`, so a client cannot
     /// create label values (or smuggle data into them).
     public static func routeTemplate(_ path: String) -> String {
-        DaemonAPI.routeTable.template(of: path) ?? "other"
+        (try? DaemonAPI.routeTable())?.template(of: path) ?? "other"
     }
 
     /// One answered request.

@@ -130,22 +130,29 @@ extension DaemonAPI {
         Operations.GetFaceResult.id: .identity,
     ]
 
-    /// The generated route table; its handlers find the API in ``RequestContext``.
-    static let routeTable: OpenAPIRouteTable = {
-        do {
-            return try OpenAPIRouteTable(
-                APIOperations(),
-                configuration: Configuration(jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes]),
-                middlewares: [RoleCheck()])
-        } catch {
-            fatalError("docs/openapi.yaml's generated routes cannot be registered: \(error)")
+    /// The generated route table (its handlers find the API in ``RequestContext``), or why it
+    /// could not be built. Only ``OpenAPIRouteTable/register(_:method:path:)`` could fail it, and it
+    /// does not throw; should it ever, `Daemon.start` refuses to start with that error and every
+    /// request is a 500 — a typed error, never a crash.
+    static let routing: Result<OpenAPIRouteTable, any Error> = Result {
+        try OpenAPIRouteTable(
+            APIOperations(),
+            configuration: Configuration(jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes]),
+            middlewares: [RoleCheck()])
+    }
+
+    /// The route table, or a 500 when it could not be built.
+    static func routeTable() throws(APIError) -> OpenAPIRouteTable {
+        guard case .success(let table) = routing else {
+            throw APIError(500, "internal_error", "the API's generated routes could not be registered")
         }
-    }()
+        return table
+    }
 
     /// Every route the API serves (method, path template), from the generated code: a test
     /// keeps this list and `docs/openapi.yaml` in agreement.
     public static var routes: [(method: String, path: String)] {
-        routeTable.routes.map { ($0.method.rawValue, $0.template) }
+        ((try? routeTable())?.routes ?? []).map { ($0.method.rawValue, $0.template) }
     }
 
     /// Matches the request against the generated routes (404 `not_found`, 405 with `Allow`),
@@ -154,7 +161,7 @@ extension DaemonAPI {
     /// its Content-Type says, as `curl -d` sends form type).
     func dispatch(_ r: APIRequest, peer: PeerCredentials, granted: Set<Role>) async throws -> APIResponse {
         let (route, metadata): (OpenAPIRouteTable.Route, ServerRequestMetadata)
-        switch Self.routeTable.match(method: r.method.rawValue, path: r.path) {
+        switch try Self.routeTable().match(method: r.method.rawValue, path: r.path) {
         case .notFound: throw APIError.notFound
         case .methodNotAllowed(let allowed): throw APIError.methodNotAllowed(allowed: allowed)
         case .found(let found, let m): (route, metadata) = (found, m)

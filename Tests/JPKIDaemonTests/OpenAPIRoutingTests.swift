@@ -11,7 +11,7 @@ import Testing
 struct OpenAPIRoutingTests {
     @Test("templates match with their parameters; other methods get 405 with the allowed ones; the rest 404")
     func matching() throws {
-        let table = DaemonAPI.routeTable
+        let table = try DaemonAPI.routeTable()
         guard case .found(let route, let metadata) = table.match(method: "POST", path: "/v1/sessions/ABC/authenticate")
         else {
             Issue.record("authenticate not found")
